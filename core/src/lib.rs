@@ -1,0 +1,13 @@
+//! # tern-core
+//!
+//! The Rust core of Tern, a Lightning Network light node for phones and laptops.
+//!
+//! Layers (see `docs/ARCHITECTURE.md`):
+//! - [`proto`]: pure protocol logic (wire codec, BOLT 8 transport, keys, BOLT 3 transactions,
+//!   channel and peer state machines). No I/O, clocks or randomness: those are inputs.
+//!
+//! Storage (`store`), chain access (`chain`), the on-chain wallet (`wallet`), the connection
+//! manager (`net`) and the node driver (`node`) arrive with their issues.
+#![cfg_attr(not(test), warn(missing_docs))]
+
+pub mod proto;
