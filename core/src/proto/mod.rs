@@ -6,3 +6,5 @@
 
 pub mod bolt3;
 pub mod keys;
+pub mod transport;
+pub mod wire;

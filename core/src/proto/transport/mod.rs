@@ -1,0 +1,1 @@
+//! BOLT 8 transport (placeholder).

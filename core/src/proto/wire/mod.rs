@@ -1,0 +1,34 @@
+//! The Lightning wire protocol ([BOLT 1](https://github.com/lightning/bolts/blob/master/01-messaging.md)):
+//! fundamental types, BigSize, TLV streams, feature bits ([BOLT 9](https://github.com/lightning/bolts/blob/master/09-features.md))
+//! and the typed messages Tern exchanges with peers.
+//!
+//! Entry points: [`Message::decode`] / [`Message::encode`] for whole messages, the
+//! [`WireMessage`] trait for single message types, [`TlvStream`] and [`Reader`] for the
+//! building blocks. All decoding is bounds-checked and returns [`DecodeError`]; nothing here
+//! panics on bad input.
+
+mod close;
+pub mod codec;
+mod error;
+mod establish;
+pub mod features;
+mod gossip;
+mod message;
+mod reestablish;
+mod setup;
+pub mod tlv;
+mod types;
+
+pub use close::{ClosingSigned, FeeRange, Shutdown};
+pub use codec::{Reader, WireWrite};
+pub use error::DecodeError;
+pub use establish::{
+    AcceptChannel, ChannelKeys, ChannelReady, FundingCreated, FundingSigned, OpenChannel,
+};
+pub use features::{ChannelType, Feature, FeatureError, Features};
+pub use gossip::{AnnouncementSignatures, ChannelAnnouncement};
+pub use message::{peek_type, Message, WireMessage, MAX_MESSAGE_LEN};
+pub use reestablish::{ChannelReestablish, FundingRetransmit};
+pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, Warning};
+pub use tlv::{TlvRecord, TlvStream};
+pub use types::{ChannelId, ShortChannelId};

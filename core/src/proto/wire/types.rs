@@ -1,0 +1,102 @@
+//! Identifier types of BOLT 1/2/7: `channel_id` and `short_channel_id`.
+//! `chain_hash` is [`bitcoin::constants::ChainHash`].
+
+use std::fmt;
+
+/// A `channel_id` (BOLT 2 [Definition of `channel_id`](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#definition-of-channel_id)),
+/// also used for `temporary_channel_id`. All zeros in `error`/`warning` means "all channels".
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ChannelId(pub [u8; 32]);
+
+impl ChannelId {
+    /// The all-zero id, meaning "every channel" (or "no channel") in `error` and `warning`.
+    pub const ALL: ChannelId = ChannelId([0u8; 32]);
+
+    /// The v1 `channel_id`: the funding txid (in wire byte order) XOR the funding output
+    /// index in its last two bytes, big-endian.
+    pub fn v1_from_funding(funding_txid: &bitcoin::Txid, output_index: u16) -> Self {
+        use bitcoin::hashes::Hash;
+        let mut id = funding_txid.to_byte_array();
+        let idx = output_index.to_be_bytes();
+        id[30] ^= idx[0];
+        id[31] ^= idx[1];
+        ChannelId(id)
+    }
+}
+
+impl fmt::Debug for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChannelId({self})")
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A `short_channel_id` (BOLT 7): block height (3 bytes), transaction index (3 bytes) and
+/// output index (2 bytes), big-endian in one `u64`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ShortChannelId(pub u64);
+
+impl ShortChannelId {
+    /// Builds an id, or `None` when a part overflows its width (24/24/16 bits).
+    pub fn new(block: u32, tx_index: u32, output: u16) -> Option<Self> {
+        if block >= 1 << 24 || tx_index >= 1 << 24 {
+            return None;
+        }
+        Some(ShortChannelId(
+            (u64::from(block) << 40) | (u64::from(tx_index) << 16) | u64::from(output),
+        ))
+    }
+
+    /// The block height.
+    pub fn block(&self) -> u32 {
+        (self.0 >> 40) as u32
+    }
+
+    /// The transaction's index in its block.
+    pub fn tx_index(&self) -> u32 {
+        ((self.0 >> 16) & 0xff_ffff) as u32
+    }
+
+    /// The output index.
+    pub fn output(&self) -> u16 {
+        (self.0 & 0xffff) as u16
+    }
+}
+
+impl fmt::Debug for ShortChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShortChannelId({self})")
+    }
+}
+
+impl fmt::Display for ShortChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.block(), self.tx_index(), self.output())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scid_parts() {
+        let scid = ShortChannelId::new(0, 0, 550).expect("fits");
+        assert_eq!(scid.0, 0x226);
+        let scid = ShortChannelId::new(700_000, 1234, 7).expect("fits");
+        assert_eq!(
+            (scid.block(), scid.tx_index(), scid.output()),
+            (700_000, 1234, 7)
+        );
+        assert_eq!(scid.to_string(), "700000x1234x7");
+        assert!(ShortChannelId::new(1 << 24, 0, 0).is_none());
+    }
+}
