@@ -8,9 +8,9 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction};
 use tern_core::proto::bolt3::{
-    build_commitment_tx, funding_script_pubkey, obscure_factor, ChannelType, CommitmentKeys,
-    CommitmentParams, CommitmentTx, FundingInput, Htlc, HtlcDirection, HtlcSigner, HtlcTxKind,
-    SweepTx,
+    build_closing_tx, build_commitment_tx, funding_script_pubkey, obscure_factor,
+    p2wpkh_script_pubkey, ChannelType, ClosingTxParams, CommitmentKeys, CommitmentParams,
+    CommitmentTx, FundingInput, Htlc, HtlcDirection, HtlcSigner, HtlcTxKind, SweepTx,
 };
 use tern_core::proto::keys::{KeysManager, INITIAL_COMMITMENT_NUMBER};
 use tern_devnet::{Devnet, TxState};
@@ -253,4 +253,40 @@ async fn anchors_commitment_and_sweeps_are_consensus_valid() {
     let ch = open_channel(&dn, ChannelType::ANCHORS, tip).await;
     broadcast_commitment(&dn, &ch);
     sweep_outputs(&dn, &ch, dn.faucet_address().script_pubkey());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_close_is_consensus_valid() {
+    let dn = Devnet::start().await.expect("devnet");
+    let (tip, _) = dn.tip();
+    let ch = open_channel(&dn, ChannelType::STATIC_REMOTE_KEY, tip).await;
+    let secp = Secp256k1::new();
+    let funding = ch.commitment.funding;
+    let close = build_closing_tx(&ClosingTxParams {
+        funding,
+        to_local_msat: 600_000_000,
+        to_remote_msat: 400_000_000,
+        local_script: p2wpkh_script_pubkey(&PublicKey::from_secret_key(
+            &secp,
+            &ch.alice.payment_base_secret,
+        )),
+        remote_script: p2wpkh_script_pubkey(&PublicKey::from_secret_key(
+            &secp,
+            &ch.bob.payment_base_secret,
+        )),
+        fee: Amount::from_sat(1_000),
+        local_is_funder: true,
+        dust_limit: Amount::from_sat(546),
+    })
+    .expect("closing tx");
+    let alice_sig = close.sign(&secp, &ch.alice.funding_key).expect("sign");
+    let bob_sig = close.sign(&secp, &ch.bob.funding_key).expect("sign");
+    close
+        .verify(&secp, &bob_sig, &funding.remote_funding_pubkey)
+        .expect("verify");
+    let signed = close.finalize(&alice_sig, &bob_sig);
+    dn.broadcast(&signed)
+        .unwrap_or_else(|e| panic!("closing tx rejected: {e}"));
+    dn.mine(1);
+    assert!(confirmed(&dn, &signed));
 }

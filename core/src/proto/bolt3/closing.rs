@@ -373,3 +373,114 @@ impl SweepTx {
         Ok(tx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+    use bitcoin::Txid;
+
+    fn funding(secp: &Secp256k1<bitcoin::secp256k1::All>) -> (FundingInput, SecretKey, SecretKey) {
+        let a = SecretKey::from_slice(&[1u8; 32]).expect("key");
+        let b = SecretKey::from_slice(&[2u8; 32]).expect("key");
+        let input = FundingInput {
+            outpoint: OutPoint {
+                txid: Txid::all_zeros(),
+                vout: 1,
+            },
+            amount: Amount::from_sat(100_000),
+            local_funding_pubkey: PublicKey::from_secret_key(secp, &a),
+            remote_funding_pubkey: PublicKey::from_secret_key(secp, &b),
+        };
+        (input, a, b)
+    }
+
+    fn params(funding: FundingInput, to_local_msat: u64, local_is_funder: bool) -> ClosingTxParams {
+        let local_pk = PublicKey::from_secret_key(
+            &Secp256k1::new(),
+            &SecretKey::from_slice(&[3u8; 32]).expect("key"),
+        );
+        ClosingTxParams {
+            funding,
+            to_local_msat,
+            to_remote_msat: 100_000_000 - to_local_msat,
+            local_script: p2wpkh_script_pubkey(&local_pk),
+            remote_script: ScriptBuf::new_op_return([1u8; 4]),
+            fee: Amount::from_sat(500),
+            local_is_funder,
+            dust_limit: Amount::from_sat(546),
+        }
+    }
+
+    #[test]
+    fn closing_tx_pays_fee_from_funder_and_drops_dust() {
+        let secp = Secp256k1::new();
+        let (funding, a, b) = funding(&secp);
+        let close = build_closing_tx(&params(funding, 30_000_999, true)).expect("close");
+        let values: Vec<u64> = close.tx.output.iter().map(|o| o.value.to_sat()).collect();
+        // Each balance is rounded down: 30_000.999 and 69_999.001 sat.
+        assert_eq!(values, vec![29_500, 69_999]);
+        assert_eq!(close.tx.input[0].sequence, Sequence::MAX);
+        let close = build_closing_tx(&params(funding, 30_000_000, false)).expect("close");
+        let values: Vec<u64> = close.tx.output.iter().map(|o| o.value.to_sat()).collect();
+        assert_eq!(values, vec![30_000, 69_500]);
+        // Our output below the dust limit is removed.
+        let close = build_closing_tx(&params(funding, 545_999, false)).expect("close");
+        assert_eq!(close.tx.output.len(), 1);
+        assert_eq!(close.tx.output[0].value.to_sat(), 98_954);
+        // The funder cannot pay more than it has.
+        assert!(build_closing_tx(&params(funding, 400_000, true)).is_err());
+
+        let sig_a = close.sign(&secp, &a).expect("sign");
+        let sig_b = close.sign(&secp, &b).expect("sign");
+        close
+            .verify(&secp, &sig_b, &funding.remote_funding_pubkey)
+            .expect("verify");
+        assert!(close
+            .verify(&secp, &sig_a, &funding.remote_funding_pubkey)
+            .is_err());
+        let signed = close.finalize(&sig_a, &sig_b);
+        assert_eq!(signed.input[0].witness.len(), 4);
+    }
+
+    #[test]
+    fn sweep_rejects_outputs_that_cannot_pay_the_fee() {
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[4u8; 32]).expect("key");
+        let pk = PublicKey::from_secret_key(&secp, &key);
+        let dest = p2wpkh_script_pubkey(&pk);
+        let outpoint = OutPoint {
+            txid: Txid::all_zeros(),
+            vout: 0,
+        };
+        let sweep = SweepTx::to_remote(
+            outpoint,
+            Amount::from_sat(10_000),
+            &pk,
+            ChannelType::STATIC_REMOTE_KEY,
+            dest.clone(),
+            1000,
+        )
+        .expect("sweep");
+        let fee = 10_000 - sweep.tx.output[0].value.to_sat();
+        let signed = sweep.sign(&secp, &key).expect("sign");
+        // At 1000 sat/kw the fee is the weight with a 73-byte signature: at least the signed
+        // weight, at most 2 weight units more (DER signatures are 71 to 73 bytes).
+        let weight = signed.weight().to_wu();
+        assert!(
+            fee >= weight && fee <= weight + 2,
+            "fee {fee} weight {weight}"
+        );
+        let other = SecretKey::from_slice(&[5u8; 32]).expect("key");
+        assert!(sweep.sign(&secp, &other).is_err());
+        assert!(SweepTx::to_remote(
+            outpoint,
+            Amount::from_sat(500),
+            &pk,
+            ChannelType::STATIC_REMOTE_KEY,
+            dest,
+            1000
+        )
+        .is_err());
+    }
+}

@@ -421,3 +421,141 @@ impl CommitmentTx {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::bolt3::{HtlcSigner, HtlcTxKind};
+    use crate::proto::keys::{KeysManager, INITIAL_COMMITMENT_NUMBER};
+    use bitcoin::{Network, OutPoint, Txid};
+
+    /// Alice (opener) and Bob build each other's commitment for the same state; the
+    /// signatures each sends verify against the other's view and revocation works.
+    #[test]
+    fn both_views_of_one_state() {
+        let secp = Secp256k1::new();
+        let alice = KeysManager::new(&[1u8; 32], Network::Regtest)
+            .expect("keys")
+            .channel_keys(3)
+            .expect("channel");
+        let bob = KeysManager::new(&[2u8; 32], Network::Regtest)
+            .expect("keys")
+            .channel_keys(3)
+            .expect("channel");
+        let (a, b) = (alice.public_keys(&secp), bob.public_keys(&secp));
+        let index = INITIAL_COMMITMENT_NUMBER - 5;
+        let a_point = alice.per_commitment_point(&secp, index).expect("point");
+        let b_point = bob.per_commitment_point(&secp, index).expect("point");
+        let a_keys = CommitmentKeys::derive(&secp, &a_point, &a, &b).expect("keys");
+        let b_keys = CommitmentKeys::derive(&secp, &b_point, &b, &a).expect("keys");
+        let factor = obscure_factor(&a.payment_basepoint, &b.payment_basepoint);
+        let funding = FundingInput {
+            outpoint: OutPoint {
+                txid: Txid::all_zeros(),
+                vout: 0,
+            },
+            amount: Amount::from_sat(1_000_000),
+            local_funding_pubkey: a.funding_pubkey,
+            remote_funding_pubkey: b.funding_pubkey,
+        };
+        let b_funding = FundingInput {
+            local_funding_pubkey: b.funding_pubkey,
+            remote_funding_pubkey: a.funding_pubkey,
+            ..funding
+        };
+        let offered_by_alice = |direction| Htlc {
+            direction,
+            amount_msat: 20_000_000,
+            payment_hash: sha256::Hash::hash(&[1u8; 32]),
+            cltv_expiry: 700,
+        };
+        let a_htlcs = [offered_by_alice(HtlcDirection::Offered)];
+        let b_htlcs = [offered_by_alice(HtlcDirection::Received)];
+        let params = |funding, keys, htlcs, local_is_funder, to_local_msat, to_remote_msat| {
+            CommitmentParams {
+                funding,
+                commitment_number: 5,
+                obscure_factor: factor,
+                to_self_delay: 144,
+                dust_limit: Amount::from_sat(546),
+                feerate_per_kw: 2500,
+                local_is_funder,
+                to_local_msat,
+                to_remote_msat,
+                htlcs,
+                keys,
+                channel_type: ChannelType::default(),
+            }
+        };
+        let a_commit = build_commitment_tx(&params(
+            funding,
+            &a_keys,
+            &a_htlcs,
+            true,
+            680_000_000,
+            300_000_000,
+        ))
+        .expect("alice's commitment");
+        let b_commit = build_commitment_tx(&params(
+            b_funding,
+            &b_keys,
+            &b_htlcs,
+            false,
+            300_000_000,
+            680_000_000,
+        ))
+        .expect("bob's commitment");
+
+        // Same obscured number, same fee (paid by Alice in both), same balances.
+        assert_eq!(a_commit.tx.lock_time, b_commit.tx.lock_time);
+        assert_eq!(a_commit.tx.input[0].sequence, b_commit.tx.input[0].sequence);
+        assert_eq!(a_commit.fee, b_commit.fee);
+        let fee = commitment_fee(2500, 1, ChannelType::default()).to_sat();
+        let value = |c: &CommitmentTx, kind| {
+            c.output_index(kind)
+                .map(|i| c.tx.output[i as usize].value.to_sat())
+        };
+        assert_eq!(value(&a_commit, OutputKind::ToLocal), Some(680_000 - fee));
+        assert_eq!(value(&b_commit, OutputKind::ToRemote), Some(680_000 - fee));
+        assert_eq!(value(&b_commit, OutputKind::ToLocal), Some(300_000));
+        assert_eq!(value(&a_commit, OutputKind::ToRemote), Some(300_000));
+        assert_eq!(a_commit.keys.remote_pubkey, b.payment_basepoint);
+        assert_eq!(b_commit.keys.remote_pubkey, a.payment_basepoint);
+
+        // Alice signs Bob's commitment and its HTLC transaction; Bob verifies both.
+        let sig = b_commit.sign(&secp, &alice.funding_key).expect("sign");
+        b_commit
+            .verify(&secp, &sig, &b_commit.funding.remote_funding_pubkey)
+            .expect("alice's signature");
+        let b_htlc_txs = b_commit.htlc_txs();
+        assert_eq!(b_htlc_txs.len(), 1);
+        assert_eq!(b_htlc_txs[0].kind, HtlcTxKind::Success);
+        assert_eq!(a_commit.htlc_txs()[0].kind, HtlcTxKind::Timeout);
+        let alice_htlc_key = alice.htlc_key(&secp, &b_point).expect("key");
+        let htlc_sig = b_htlc_txs[0]
+            .sign(&secp, HtlcSigner::Remote, &alice_htlc_key)
+            .expect("sign");
+        b_htlc_txs[0]
+            .verify(
+                &secp,
+                HtlcSigner::Remote,
+                &htlc_sig,
+                &b_keys.remote_htlc_pubkey,
+            )
+            .expect("alice's htlc signature");
+
+        // Bob's delayed key controls his to_local; once he revokes, Alice holds the
+        // revocation key of his commitment.
+        let delayed = bob.delayed_payment_key(&secp, &b_point).expect("key");
+        assert_eq!(
+            PublicKey::from_secret_key(&secp, &delayed),
+            b_keys.local_delayed_pubkey
+        );
+        let revealed = SecretKey::from_slice(&bob.per_commitment_secret(index)).expect("secret");
+        let revocation = alice.revocation_key(&secp, &revealed).expect("key");
+        assert_eq!(
+            PublicKey::from_secret_key(&secp, &revocation),
+            b_keys.revocation_pubkey
+        );
+    }
+}
