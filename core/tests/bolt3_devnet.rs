@@ -290,3 +290,32 @@ async fn cooperative_close_is_consensus_valid() {
     dn.mine(1);
     assert!(confirmed(&dn, &signed));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_to_local_is_claimed_at_once_with_the_revocation_key() {
+    let dn = Devnet::start().await.expect("devnet");
+    let (tip, _) = dn.tip();
+    let ch = open_channel(&dn, ChannelType::STATIC_REMOTE_KEY, tip).await;
+    // Alice revokes this commitment (reveals its secret), then broadcasts it anyway.
+    let secp = Secp256k1::new();
+    let revealed =
+        SecretKey::from_slice(&ch.alice.per_commitment_secret(INITIAL_COMMITMENT_NUMBER))
+            .expect("secret");
+    broadcast_commitment(&dn, &ch);
+    let penalty = SweepTx::from_commitment_revoked_to_local(
+        &ch.commitment,
+        dn.faucet_address().script_pubkey(),
+        1000,
+    )
+    .expect("penalty")
+    .expect("has to_local");
+    // Alice's delayed key cannot take the revocation branch.
+    let delayed_key = ch.alice.delayed_payment_key(&secp, &ch.point).expect("key");
+    assert!(penalty.sign(&secp, &delayed_key).is_err());
+    let revocation_key = ch.bob.revocation_key(&secp, &revealed).expect("key");
+    let tx = penalty.sign(&secp, &revocation_key).expect("sign");
+    dn.broadcast(&tx)
+        .unwrap_or_else(|e| panic!("penalty rejected: {e}"));
+    dn.mine(1);
+    assert!(confirmed(&dn, &tx));
+}

@@ -137,6 +137,14 @@ pub enum SweepKind {
         /// `local_delayedpubkey`, which signs.
         delayed_pubkey: PublicKey,
     },
+    /// A revoked commitment's `to_local` output (or a revoked HTLC transaction's output),
+    /// spent at once with the revocation key (penalty).
+    RevokedToLocal {
+        /// The output's witness script.
+        witness_script: ScriptBuf,
+        /// `revocationpubkey`, which signs.
+        revocation_pubkey: PublicKey,
+    },
     /// A P2WPKH `to_remote` output (static_remotekey), with the payment basepoint secret.
     ToRemote {
         /// The `remotepubkey`.
@@ -191,6 +199,33 @@ impl SweepTx {
         )
     }
 
+    /// Penalty: spends a revoked CSV-delayed output with witness script
+    /// [`to_local_witness_script`]`(revocation_pubkey, to_self_delay, delayed_pubkey)` at once,
+    /// signed by the revocation private key.
+    pub fn revoked_to_local(
+        outpoint: OutPoint,
+        amount: Amount,
+        revocation_pubkey: &PublicKey,
+        to_self_delay: u16,
+        delayed_pubkey: &PublicKey,
+        destination: ScriptBuf,
+        feerate_per_kw: u32,
+    ) -> Result<Self, Bolt3Error> {
+        let witness_script =
+            to_local_witness_script(revocation_pubkey, to_self_delay, delayed_pubkey);
+        Self::build(
+            outpoint,
+            amount,
+            Sequence::ENABLE_RBF_NO_LOCKTIME,
+            SweepKind::RevokedToLocal {
+                witness_script,
+                revocation_pubkey: *revocation_pubkey,
+            },
+            destination,
+            feerate_per_kw,
+        )
+    }
+
     /// Sweeps a `to_remote` output paying `remote_pubkey` (our payment basepoint).
     pub fn to_remote(
         outpoint: OutPoint,
@@ -232,6 +267,32 @@ impl SweepTx {
         };
         let amount = commitment.tx.output[vout as usize].value;
         Self::to_local(
+            OutPoint {
+                txid: commitment.tx.compute_txid(),
+                vout,
+            },
+            amount,
+            &commitment.keys.revocation_pubkey,
+            commitment.to_self_delay,
+            &commitment.keys.local_delayed_pubkey,
+            destination,
+            feerate_per_kw,
+        )
+        .map(Some)
+    }
+
+    /// Penalty: claims the `to_local` output of a revoked commitment (owned by the other
+    /// party, rebuilt from its keys), if it has one.
+    pub fn from_commitment_revoked_to_local(
+        commitment: &CommitmentTx,
+        destination: ScriptBuf,
+        feerate_per_kw: u32,
+    ) -> Result<Option<Self>, Bolt3Error> {
+        let Some(vout) = commitment.output_index(OutputKind::ToLocal) else {
+            return Ok(None);
+        };
+        let amount = commitment.tx.output[vout as usize].value;
+        Self::revoked_to_local(
             OutPoint {
                 txid: commitment.tx.compute_txid(),
                 vout,
@@ -301,6 +362,10 @@ impl SweepTx {
                 witness.push([]);
                 witness.push(witness_script.as_bytes());
             }
+            SweepKind::RevokedToLocal { witness_script, .. } => {
+                witness.push([1u8]);
+                witness.push(witness_script.as_bytes());
+            }
             SweepKind::ToRemote { pubkey } => witness.push(pubkey.serialize()),
             SweepKind::ToRemoteAnchors { witness_script } => {
                 witness.push(witness_script.as_bytes())
@@ -323,6 +388,7 @@ impl SweepTx {
     fn script_code(&self) -> ScriptBuf {
         match &self.kind {
             SweepKind::ToLocal { witness_script, .. }
+            | SweepKind::RevokedToLocal { witness_script, .. }
             | SweepKind::ToRemoteAnchors { witness_script } => witness_script.clone(),
             SweepKind::ToRemote { pubkey } => p2wpkh_script_pubkey(pubkey),
         }
@@ -352,6 +418,9 @@ impl SweepTx {
         let expected = match &self.kind {
             SweepKind::ToRemote { pubkey } => *pubkey,
             SweepKind::ToLocal { delayed_pubkey, .. } => *delayed_pubkey,
+            SweepKind::RevokedToLocal {
+                revocation_pubkey, ..
+            } => *revocation_pubkey,
             SweepKind::ToRemoteAnchors { .. } => PublicKey::from_secret_key(secp, key),
         };
         verify_sighash(secp, &sighash, &sig, &expected, "sweep key")?;
@@ -361,6 +430,10 @@ impl SweepTx {
         match &self.kind {
             SweepKind::ToLocal { witness_script, .. } => {
                 witness.push([]);
+                witness.push(witness_script.as_bytes());
+            }
+            SweepKind::RevokedToLocal { witness_script, .. } => {
+                witness.push([1u8]);
                 witness.push(witness_script.as_bytes());
             }
             SweepKind::ToRemote { pubkey } => witness.push(pubkey.serialize()),
