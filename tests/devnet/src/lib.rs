@@ -181,6 +181,11 @@ impl Devnet {
         }
     }
 
+    /// A transaction the devnet has seen (in a block, stale or best, or in the mempool).
+    pub fn transaction(&self, txid: &Txid) -> Option<Transaction> {
+        lock(&self.shared.inner).chain.txs.get(txid).cloned()
+    }
+
     /// Height and hash of the best tip.
     pub fn tip(&self) -> (u32, BlockHash) {
         let inner = lock(&self.shared.inner);
