@@ -15,8 +15,9 @@ mod fees;
 mod funding;
 mod htlc;
 mod scripts;
+mod sweep;
 
-pub use closing::{build_closing_tx, ClosingTx, ClosingTxParams, SweepKind, SweepTx};
+pub use closing::{build_closing_tx, ClosingTx, ClosingTxParams};
 pub use commitment::{
     build_commitment_tx, obscure_factor, CommitmentKeys, CommitmentOutput, CommitmentParams,
     CommitmentTx, Htlc, HtlcDirection, OutputKind,
@@ -31,6 +32,7 @@ pub use scripts::{
     offered_htlc_witness_script, p2wpkh_script_pubkey, received_htlc_witness_script,
     to_local_witness_script, to_remote_anchors_witness_script, to_remote_script,
 };
+pub use sweep::{SweepKind, SweepTx};
 
 /// The commitment format negotiated for a channel. `option_static_remotekey` is implied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
