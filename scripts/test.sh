@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Tern's one test command (README): installs what is missing on a fresh Debian machine, then runs
+# `cargo fmt --check`, clippy (-D warnings; plus -D clippy::unwrap_used on library targets) and
+# every test with cargo-nextest (doc tests with cargo test --doc). Ends with "N passed, N failed";
+# a failing fmt/clippy step counts as a failure there too. Exit status is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && have sudo; then SUDO="sudo"; fi
+apt_updated=""
+apt_install() {
+  have apt-get || { echo "test.sh: cannot install $* (no apt-get)" >&2; return 1; }
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- what the build needs -------------------------------------------------------------------
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+if ! have cargo; then
+  have curl || apt_install curl ca-certificates
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  . "$HOME/.cargo/env"
+fi
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+# libbitcoinconsensus and libsecp256k1 are C/C++ built by cc.
+{ have cc && have c++ && have make; } || apt_install build-essential
+have pkg-config || apt_install pkg-config
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+
+# --- checks ---------------------------------------------------------------------------------
+failed_steps=()
+step() {
+  local name="$1"; shift
+  echo "== $name"
+  if ! "$@"; then failed_steps+=("$name"); fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "clippy (library targets, no unwrap)" \
+  cargo clippy --workspace --lib --locked -- -D warnings -D clippy::unwrap_used
+step "clippy (all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log="$(mktemp)"
+echo "== cargo nextest run"
+profile="default"
+[ "${CI:-}" = "true" ] && profile="ci"
+cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast 2>&1 | tee "$log"
+nextest_status=${PIPESTATUS[0]}
+echo "== doc tests"
+cargo test --workspace --locked --doc 2>&1 | tee -a "$log"
+doc_status=${PIPESTATUS[0]}
+
+summary="$(grep -E 'Summary \[.*tests? run:' "$log" | tail -n 1)"
+passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary"); passed=${passed:-0}
+failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary"); failed=${failed:-0}
+# nextest counts timed-out tests apart.
+timedout=$(sed -nE 's/.* ([0-9]+) timed out.*/\1/p' <<<"$summary"); failed=$((failed + ${timedout:-0}))
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+  sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log")
+rm -f "$log"
+if [ "$nextest_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("cargo nextest run"); fi
+if [ "$doc_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("doc tests"); fi
+
+if [ "${#failed_steps[@]}" -gt 0 ]; then
+  echo "failed steps: ${failed_steps[*]}"
+  failed=$((failed + ${#failed_steps[@]}))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
