@@ -10,4 +10,5 @@
 //! manager (`net`) and the node driver (`node`) arrive with their issues.
 #![cfg_attr(not(test), warn(missing_docs))]
 
+pub mod net;
 pub mod proto;

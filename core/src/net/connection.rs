@@ -1,0 +1,383 @@
+//! One connection: handshake and `init` under a timeout, then a read task, a write task and a
+//! supervisor that pings and closes.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn, Instrument};
+
+use super::manager::Command;
+use super::{DisconnectReason, NetConfig, PeerSender};
+use crate::proto::transport::{
+    Decryptor, Encryptor, Handshake, HandshakeStep, Transport, LENGTH_HEADER_LEN, MAC_LEN,
+};
+use crate::proto::wire::{ChannelId, Init, Message, Ping, Warning};
+
+/// What a connection task needs from its manager.
+#[derive(Clone)]
+pub(super) struct ConnCtx {
+    pub cfg: Arc<NetConfig>,
+    pub cmd: mpsc::UnboundedSender<Command>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A connection past `init`, handed to the manager.
+pub(super) struct Established {
+    pub node_id: PublicKey,
+    pub their_init: Init,
+    pub remote_addr: SocketAddr,
+    pub inbound: bool,
+    pub sender: PeerSender,
+    pub receiver: mpsc::Receiver<Message>,
+}
+
+async fn read_message(
+    rd: &mut (impl AsyncReadExt + Unpin),
+    dec: &mut Decryptor,
+) -> Result<Vec<u8>, DisconnectReason> {
+    let mut header = [0u8; LENGTH_HEADER_LEN];
+    rd.read_exact(&mut header).await?;
+    let len = dec.decrypt_length(&header)?;
+    let mut body = vec![0u8; len + MAC_LEN];
+    rd.read_exact(&mut body).await?;
+    Ok(dec.decrypt_body(&body)?)
+}
+
+async fn write_message(
+    wr: &mut (impl AsyncWriteExt + Unpin),
+    enc: &mut Encryptor,
+    msg: &Message,
+) -> Result<(), DisconnectReason> {
+    let bytes = enc.encrypt_message(&msg.encode())?;
+    wr.write_all(&bytes).await?;
+    Ok(())
+}
+
+/// Runs the handshake; `remote` is the node dialled (outbound) or `None` (inbound).
+async fn handshake(
+    stream: &mut TcpStream,
+    node_secret: SecretKey,
+    remote: Option<PublicKey>,
+) -> Result<(Transport, PublicKey), DisconnectReason> {
+    let ephemeral = SecretKey::new(&mut rand::thread_rng());
+    let mut hs = match remote {
+        Some(remote) => {
+            let (hs, act_one) = Handshake::initiator(node_secret, remote, ephemeral);
+            stream.write_all(&act_one).await?;
+            hs
+        }
+        None => Handshake::responder(node_secret, ephemeral),
+    };
+    loop {
+        let mut act = vec![0u8; hs.expected_len()];
+        stream.read_exact(&mut act).await?;
+        match hs.process(&act)? {
+            HandshakeStep::Continue { next, send } => {
+                stream.write_all(&send).await?;
+                hs = next;
+            }
+            HandshakeStep::Done {
+                transport,
+                remote_static,
+                send,
+            } => {
+                stream.write_all(&send).await?;
+                return Ok((transport, remote_static));
+            }
+        }
+    }
+}
+
+/// Handshake then `init` both ways, with the feature and chain checks.
+async fn establish(
+    stream: &mut TcpStream,
+    cfg: &NetConfig,
+    remote: Option<PublicKey>,
+) -> Result<(Transport, PublicKey, Init), DisconnectReason> {
+    let (mut transport, node_id) = handshake(stream, cfg.node_secret, remote).await?;
+    let ours = Init {
+        features: cfg.features.clone(),
+        networks: Some(vec![cfg.chain_hash]),
+        remote_addr: None,
+    };
+    write_message(stream, &mut transport.encryptor, &ours.into()).await?;
+    let first = read_message(stream, &mut transport.decryptor).await?;
+    let theirs = match Message::decode(&first)? {
+        Message::Init(init) => init,
+        other => return Err(DisconnectReason::InitExpected(other.name())),
+    };
+    let refusal = if let Err(e) = cfg.features.check_compatible(&theirs.features) {
+        Some(DisconnectReason::IncompatibleFeatures(e))
+    } else if !theirs.accepts_chain(&cfg.chain_hash) {
+        Some(DisconnectReason::NoCommonChain)
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        let warning = Warning::new(ChannelId::ALL, &reason.to_string());
+        // Best effort: the connection is closed whatever happens.
+        let _ = write_message(stream, &mut transport.encryptor, &warning.into()).await;
+        return Err(reason);
+    }
+    Ok((transport, node_id, theirs))
+}
+
+/// Dials `addr` expecting `node_id`, then runs the connection until it ends.
+pub(super) async fn run_outbound(ctx: ConnCtx, conn_id: u64, node_id: PublicKey, addr: String) {
+    let cfg = ctx.cfg.clone();
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr.as_str()).await?;
+        stream.set_nodelay(true)?;
+        let remote_addr = stream.peer_addr()?;
+        let (t, id, init) = establish(&mut stream, &cfg, Some(node_id)).await?;
+        Ok::<_, DisconnectReason>((stream, remote_addr, t, id, init))
+    };
+    match tokio::time::timeout(cfg.init_timeout, attempt).await {
+        Ok(Ok((stream, remote_addr, transport, id, init))) => {
+            run_established(
+                ctx,
+                conn_id,
+                stream,
+                remote_addr,
+                false,
+                transport,
+                id,
+                init,
+            )
+            .await
+        }
+        Ok(Err(reason)) => fail(&ctx, Some(node_id), addr, reason),
+        Err(_) => fail(&ctx, Some(node_id), addr, DisconnectReason::Timeout),
+    }
+}
+
+/// Runs an accepted connection until it ends.
+pub(super) async fn run_inbound(
+    ctx: ConnCtx,
+    conn_id: u64,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let cfg = ctx.cfg.clone();
+    let _ = stream.set_nodelay(true);
+    match tokio::time::timeout(cfg.init_timeout, establish(&mut stream, &cfg, None)).await {
+        Ok(Ok((transport, id, init))) => {
+            run_established(ctx, conn_id, stream, peer, true, transport, id, init).await
+        }
+        Ok(Err(reason)) => fail(&ctx, None, peer.to_string(), reason),
+        Err(_) => fail(&ctx, None, peer.to_string(), DisconnectReason::Timeout),
+    }
+}
+
+fn fail(ctx: &ConnCtx, node_id: Option<PublicKey>, addr: String, reason: DisconnectReason) {
+    debug!(?node_id, %addr, %reason, "connection attempt failed");
+    let _ = ctx.cmd.send(Command::Failed {
+        node_id,
+        addr,
+        reason,
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_established(
+    ctx: ConnCtx,
+    conn_id: u64,
+    stream: TcpStream,
+    remote_addr: SocketAddr,
+    inbound: bool,
+    transport: Transport,
+    node_id: PublicKey,
+    their_init: Init,
+) {
+    let span = tracing::info_span!("peer", node_id = %node_id, conn_id);
+    let run = run_connection(
+        ctx,
+        conn_id,
+        stream,
+        remote_addr,
+        inbound,
+        transport,
+        node_id,
+        their_init,
+    );
+    run.instrument(span).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_connection(
+    ctx: ConnCtx,
+    conn_id: u64,
+    stream: TcpStream,
+    remote_addr: SocketAddr,
+    inbound: bool,
+    transport: Transport,
+    node_id: PublicKey,
+    their_init: Init,
+) {
+    let cfg = ctx.cfg.clone();
+    info!(inbound, %remote_addr, "peer connected");
+
+    let (rd, wr) = stream.into_split();
+    let (enc, dec) = transport.split();
+    let (out_tx, out_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
+    let (in_tx, in_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
+    let (close_tx, close_rx) = oneshot::channel::<DisconnectReason>();
+    let pong_pending = Arc::new(AtomicBool::new(false));
+
+    let established = Established {
+        node_id,
+        their_init,
+        remote_addr,
+        inbound,
+        sender: PeerSender {
+            node_id,
+            tx: out_tx.clone(),
+        },
+        receiver: in_rx,
+    };
+    if ctx
+        .cmd
+        .send(Command::Established {
+            conn_id,
+            conn: Box::new(established),
+            close: close_tx,
+        })
+        .is_err()
+    {
+        return;
+    }
+
+    let mut writer = tokio::spawn(write_loop(wr, enc, out_rx, cfg.clone()));
+    let mut reader = tokio::spawn(read_loop(
+        rd,
+        dec,
+        in_tx,
+        out_tx.clone(),
+        pong_pending.clone(),
+        cfg.clone(),
+    ));
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + cfg.ping_interval,
+        cfg.ping_interval,
+    );
+    let mut shutdown = ctx.shutdown.clone();
+    let mut close_rx = close_rx;
+    let reason = loop {
+        tokio::select! {
+            r = &mut writer => break r.unwrap_or(DisconnectReason::Io("write task failed".into())),
+            r = &mut reader => break r.unwrap_or(DisconnectReason::Io("read task failed".into())),
+            r = &mut close_rx => break r.unwrap_or(DisconnectReason::Shutdown),
+            _ = shutdown.changed() => break DisconnectReason::Shutdown,
+            _ = ping.tick() => {
+                if pong_pending.swap(true, Ordering::SeqCst) {
+                    break DisconnectReason::PongTimeout;
+                }
+                // A full queue means the peer is not reading; the pong check catches it.
+                let _ = out_tx.try_send(Ping::new(0, 0).into());
+            }
+        }
+    };
+    writer.abort();
+    reader.abort();
+    info!(%reason, "peer disconnected");
+    let _ = ctx.cmd.send(Command::Closed {
+        conn_id,
+        node_id,
+        reason,
+    });
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut enc: Encryptor,
+    mut out_rx: mpsc::Receiver<Message>,
+    cfg: Arc<NetConfig>,
+) -> DisconnectReason {
+    let _ = &cfg;
+    while let Some(msg) = out_rx.recv().await {
+        #[cfg(any(test, feature = "dev-disconnect"))]
+        {
+            use super::faults::{FaultAction, FaultVerdict};
+            match cfg.faults.on_send(msg.msg_type()) {
+                FaultVerdict::Pass => {}
+                FaultVerdict::Fire(FaultAction::DropSilently) => {
+                    warn!(msg = msg.name(), "fault injected: dropping message");
+                    continue;
+                }
+                FaultVerdict::Fire(FaultAction::SendThenClose) => {
+                    warn!(msg = msg.name(), "fault injected: send then close");
+                    if let Err(reason) = write_message(&mut wr, &mut enc, &msg).await {
+                        return reason;
+                    }
+                    let _ = wr.shutdown().await;
+                    return DisconnectReason::FaultInjected;
+                }
+                FaultVerdict::Fire(_) => {
+                    warn!(msg = msg.name(), "fault injected: close before send");
+                    return DisconnectReason::FaultInjected;
+                }
+            }
+        }
+        if let Err(reason) = write_message(&mut wr, &mut enc, &msg).await {
+            return reason;
+        }
+    }
+    DisconnectReason::Requested
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    mut dec: Decryptor,
+    in_tx: mpsc::Sender<Message>,
+    out_tx: mpsc::Sender<Message>,
+    pong_pending: Arc<AtomicBool>,
+    cfg: Arc<NetConfig>,
+) -> DisconnectReason {
+    let _ = &cfg;
+    loop {
+        let bytes = match read_message(&mut rd, &mut dec).await {
+            Ok(b) => b,
+            Err(reason) => return reason,
+        };
+        let msg = match Message::decode(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "undecodable message");
+                return DisconnectReason::Decode(e);
+            }
+        };
+        #[cfg(any(test, feature = "dev-disconnect"))]
+        let close_after = matches!(
+            cfg.faults.on_receive(msg.msg_type()),
+            super::faults::FaultVerdict::Fire(_)
+        );
+        match msg {
+            Message::Ping(ping) => {
+                if let Some(pong) = ping.response() {
+                    if out_tx.send(pong.into()).await.is_err() {
+                        return DisconnectReason::Requested;
+                    }
+                }
+            }
+            Message::Pong(_) => pong_pending.store(false, Ordering::SeqCst),
+            Message::Unknown { msg_type, .. } => debug!(msg_type, "ignoring unknown odd message"),
+            Message::Init(_) => debug!("ignoring repeated init"),
+            other => {
+                if in_tx.send(other).await.is_err() {
+                    return DisconnectReason::ReceiverDropped;
+                }
+            }
+        }
+        #[cfg(any(test, feature = "dev-disconnect"))]
+        if close_after {
+            warn!("fault injected: close after receive");
+            return DisconnectReason::FaultInjected;
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Two connection managers over loopback TCP.
+
+use std::time::Duration;
+
+use bitcoin::constants::ChainHash;
+use bitcoin::secp256k1::SecretKey;
+use bitcoin::Network;
+use tokio::sync::mpsc;
+
+use super::faults::FaultPlan;
+use super::*;
+use crate::proto::wire::{ChannelId, Shutdown};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config(seed: u8) -> NetConfig {
+    let mut cfg = NetConfig::new(
+        SecretKey::from_slice(&[seed; 32]).expect("valid key"),
+        ChainHash::using_genesis_block(Network::Regtest),
+    );
+    cfg.init_timeout = Duration::from_secs(2);
+    cfg.ping_interval = Duration::from_secs(30);
+    cfg.backoff_initial = Duration::from_millis(50);
+    cfg.backoff_max = Duration::from_millis(400);
+    cfg
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<NetEvent>) -> NetEvent {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("event within timeout")
+        .expect("manager alive")
+}
+
+struct Connected {
+    node_id: PublicKey,
+    inbound: bool,
+    sender: PeerSender,
+    receiver: mpsc::Receiver<Message>,
+    features: Features,
+}
+
+async fn expect_connected(rx: &mut mpsc::UnboundedReceiver<NetEvent>) -> Connected {
+    match next(rx).await {
+        NetEvent::PeerConnected {
+            node_id,
+            inbound,
+            sender,
+            receiver,
+            their_features,
+            ..
+        } => Connected {
+            node_id,
+            inbound,
+            sender,
+            receiver,
+            features: their_features,
+        },
+        other => panic!("expected PeerConnected, got {other:?}"),
+    }
+}
+
+async fn expect_disconnected(
+    rx: &mut mpsc::UnboundedReceiver<NetEvent>,
+) -> (PublicKey, DisconnectReason) {
+    match next(rx).await {
+        NetEvent::PeerDisconnected { node_id, reason } => (node_id, reason),
+        other => panic!("expected PeerDisconnected, got {other:?}"),
+    }
+}
+
+fn shutdown_msg(byte: u8) -> Message {
+    Shutdown {
+        channel_id: ChannelId([byte; 32]),
+        scriptpubkey: vec![0x00, 0x14, byte],
+    }
+    .into()
+}
+
+/// Starts A listening and B dialling A; returns both ends once connected.
+async fn pair(
+    a_cfg: NetConfig,
+    b_cfg: NetConfig,
+) -> (
+    (
+        ConnectionManager,
+        mpsc::UnboundedReceiver<NetEvent>,
+        Connected,
+    ),
+    (
+        ConnectionManager,
+        mpsc::UnboundedReceiver<NetEvent>,
+        Connected,
+    ),
+    String,
+) {
+    let (a, mut a_ev) = ConnectionManager::start(a_cfg);
+    let (b, mut b_ev) = ConnectionManager::start(b_cfg);
+    let addr = a.listen("127.0.0.1:0").await.expect("bind").to_string();
+    b.connect(a.node_id(), addr.clone()).expect("running");
+    let a_conn = expect_connected(&mut a_ev).await;
+    let b_conn = expect_connected(&mut b_ev).await;
+    ((a, a_ev, a_conn), (b, b_ev, b_conn), addr)
+}
+
+#[tokio::test]
+async fn handshake_init_and_messages_both_ways() {
+    let ((a, _a_ev, mut a_conn), (b, _b_ev, mut b_conn), _) = pair(config(1), config(2)).await;
+    assert_eq!(a_conn.node_id, b.node_id());
+    assert_eq!(b_conn.node_id, a.node_id());
+    assert!(a_conn.inbound && !b_conn.inbound);
+    assert_eq!(a_conn.features, Features::tern_init());
+
+    b_conn.sender.send(shutdown_msg(7)).await.expect("open");
+    let got = tokio::time::timeout(WAIT, a_conn.receiver.recv())
+        .await
+        .expect("in time");
+    assert_eq!(got, Some(shutdown_msg(7)));
+    a_conn.sender.send(shutdown_msg(8)).await.expect("open");
+    let got = tokio::time::timeout(WAIT, b_conn.receiver.recv())
+        .await
+        .expect("in time");
+    assert_eq!(got, Some(shutdown_msg(8)));
+    assert_eq!(a.connected_peers().await, Ok(vec![b.node_id()]));
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_silence_is_detected() {
+    let mut a_cfg = config(1);
+    a_cfg.ping_interval = Duration::from_millis(60);
+    let mut b_cfg = config(2);
+    b_cfg.ping_interval = Duration::from_millis(60);
+    // B drops its second pong silently: A must then time out.
+    b_cfg.faults = FaultPlan::parse(["$pong*2"]).expect("valid rule");
+    let ((_a, mut a_ev, _a_conn), (_b, _b_ev, _b_conn), _) = pair(a_cfg, b_cfg.clone()).await;
+    let started = tokio::time::Instant::now();
+    let (_, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!(reason, DisconnectReason::PongTimeout);
+    // At least two ping rounds were answered before the dropped pong was noticed.
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(b_cfg.faults.remaining(), 0);
+}
+
+#[tokio::test]
+async fn incompatible_features_are_refused() {
+    let mut b_cfg = config(2);
+    b_cfg.features.set_bit(100); // an unknown required feature
+    let (a, mut a_ev) = ConnectionManager::start(config(1));
+    let (b, _b_ev) = ConnectionManager::start(b_cfg);
+    let addr = a.listen("127.0.0.1:0").await.expect("bind").to_string();
+    b.connect(a.node_id(), addr).expect("running");
+    match next(&mut a_ev).await {
+        NetEvent::ConnectFailed { reason, .. } => assert_eq!(
+            reason,
+            DisconnectReason::IncompatibleFeatures(FeatureError::UnsupportedRequired(100))
+        ),
+        other => panic!("expected ConnectFailed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrong_chain_is_refused() {
+    let mut b_cfg = config(2);
+    b_cfg.chain_hash = ChainHash::using_genesis_block(Network::Bitcoin);
+    let (a, mut a_ev) = ConnectionManager::start(config(1));
+    let (b, _b_ev) = ConnectionManager::start(b_cfg);
+    let addr = a.listen("127.0.0.1:0").await.expect("bind").to_string();
+    b.connect(a.node_id(), addr).expect("running");
+    match next(&mut a_ev).await {
+        NetEvent::ConnectFailed { reason, .. } => {
+            assert_eq!(reason, DisconnectReason::NoCommonChain)
+        }
+        other => panic!("expected ConnectFailed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dialling_the_wrong_node_id_fails_the_handshake() {
+    let (a, _a_ev) = ConnectionManager::start(config(1));
+    let (b, mut b_ev) = ConnectionManager::start(config(2));
+    let addr = a.listen("127.0.0.1:0").await.expect("bind").to_string();
+    let (c, _c_ev) = ConnectionManager::start(config(3));
+    b.connect(c.node_id(), addr).expect("running");
+    match next(&mut b_ev).await {
+        NetEvent::ConnectFailed {
+            node_id, reason, ..
+        } => {
+            assert_eq!(node_id, Some(c.node_id()));
+            // A cannot decrypt act one, so it hangs up: B sees the connection close.
+            assert!(
+                matches!(
+                    reason,
+                    DisconnectReason::RemoteClosed | DisconnectReason::Io(_)
+                ),
+                "{reason:?}"
+            );
+        }
+        other => panic!("expected ConnectFailed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn second_connection_replaces_the_first() {
+    let ((a, mut a_ev, _a1), (b, mut b_ev, _b1), addr) = pair(config(1), config(2)).await;
+    b.connect(a.node_id(), addr).expect("running");
+    let (node, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!((node, reason), (b.node_id(), DisconnectReason::Replaced));
+    let a2 = expect_connected(&mut a_ev).await;
+    assert_eq!(a2.node_id, b.node_id());
+    // B sees its second connection come up; its first one is closed by A.
+    let mut saw_connected = false;
+    let mut saw_disconnected = false;
+    while !(saw_connected && saw_disconnected) {
+        match next(&mut b_ev).await {
+            NetEvent::PeerConnected { .. } => saw_connected = true,
+            NetEvent::PeerDisconnected { .. } => saw_disconnected = true,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(a.connected_peers().await, Ok(vec![b.node_id()]));
+}
+
+#[tokio::test]
+async fn unknown_even_message_disconnects() {
+    let ((_a, mut a_ev, _a_conn), (_b, _b_ev, b_conn), _) = pair(config(1), config(2)).await;
+    b_conn
+        .sender
+        .send(Message::Unknown {
+            msg_type: 0x8000,
+            payload: vec![],
+        })
+        .await
+        .expect("open");
+    let (_, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!(
+        reason,
+        DisconnectReason::Decode(crate::proto::wire::DecodeError::UnknownEvenMessageType(
+            0x8000
+        ))
+    );
+}
+
+#[tokio::test]
+async fn unknown_odd_message_is_ignored() {
+    let ((_a, _a_ev, mut a_conn), (_b, _b_ev, b_conn), _) = pair(config(1), config(2)).await;
+    b_conn
+        .sender
+        .send(Message::Unknown {
+            msg_type: 0x8001,
+            payload: vec![1, 2, 3],
+        })
+        .await
+        .expect("open");
+    b_conn.sender.send(shutdown_msg(1)).await.expect("open");
+    let got = tokio::time::timeout(WAIT, a_conn.receiver.recv())
+        .await
+        .expect("in time");
+    assert_eq!(got, Some(shutdown_msg(1)));
+}
+
+#[tokio::test]
+async fn kept_peer_reconnects_with_backoff_and_on_demand() {
+    let (a, mut a_ev) = ConnectionManager::start(config(1));
+    let (b, mut b_ev) = ConnectionManager::start(config(2));
+    // Reserve a port, then free it so dials fail until A listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    b.keep_peer(a.node_id(), addr.clone()).expect("running");
+    let mut failures = Vec::new();
+    while failures.len() < 4 {
+        match next(&mut b_ev).await {
+            NetEvent::ConnectFailed { node_id, .. } => {
+                assert_eq!(node_id, Some(a.node_id()));
+                failures.push(tokio::time::Instant::now());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Gaps follow the backoff: 50 ms, 100 ms, 200 ms (allowing for scheduling slack).
+    let gaps: Vec<Duration> = failures.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, want) in gaps.iter().zip([50u64, 100, 200]) {
+        assert!(*gap >= Duration::from_millis(want), "gaps {gaps:?}");
+    }
+    assert!(gaps[2] > gaps[0], "backoff grows: {gaps:?}");
+
+    // Now A listens; "reconnect now" skips the remaining backoff.
+    a.listen(&addr).await.expect("bind reserved port");
+    b.reconnect_now(a.node_id()).expect("running");
+    let b_conn = expect_connected(&mut b_ev).await;
+    assert_eq!(b_conn.node_id, a.node_id());
+    expect_connected(&mut a_ev).await;
+
+    // A drops B: B redials by itself.
+    a.disconnect(b.node_id()).expect("running");
+    let (_, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!(reason, DisconnectReason::Requested);
+    loop {
+        match next(&mut b_ev).await {
+            NetEvent::PeerDisconnected { .. } | NetEvent::ConnectFailed { .. } => continue,
+            NetEvent::PeerConnected { node_id, .. } => {
+                assert_eq!(node_id, a.node_id());
+                break;
+            }
+        }
+    }
+    expect_connected(&mut a_ev).await;
+}
+
+#[tokio::test]
+async fn fault_close_before_send() {
+    let mut b_cfg = config(2);
+    b_cfg.faults = FaultPlan::parse(["-shutdown"]).expect("valid rule");
+    let ((_a, mut a_ev, mut a_conn), (_b, mut b_ev, b_conn), _) = pair(config(1), b_cfg).await;
+    b_conn.sender.send(shutdown_msg(1)).await.expect("open");
+    let (_, reason) = expect_disconnected(&mut b_ev).await;
+    assert_eq!(reason, DisconnectReason::FaultInjected);
+    let (_, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!(reason, DisconnectReason::RemoteClosed);
+    // The message never arrived.
+    assert_eq!(a_conn.receiver.recv().await, None);
+}
+
+#[tokio::test]
+async fn fault_send_then_close_and_close_after_receive() {
+    let mut b_cfg = config(2);
+    b_cfg.faults = FaultPlan::parse(["+shutdown*2"]).expect("valid rule");
+    let ((_a, mut a_ev, mut a_conn), (_b, mut b_ev, b_conn), _) = pair(config(1), b_cfg).await;
+    b_conn.sender.send(shutdown_msg(1)).await.expect("open");
+    b_conn.sender.send(shutdown_msg(2)).await.expect("open");
+    // Both arrive (the rule fires on the second, after sending it), then the link drops.
+    assert_eq!(a_conn.receiver.recv().await, Some(shutdown_msg(1)));
+    assert_eq!(a_conn.receiver.recv().await, Some(shutdown_msg(2)));
+    assert_eq!(
+        expect_disconnected(&mut b_ev).await.1,
+        DisconnectReason::FaultInjected
+    );
+    assert_eq!(
+        expect_disconnected(&mut a_ev).await.1,
+        DisconnectReason::RemoteClosed
+    );
+
+    let mut a_cfg = config(1);
+    a_cfg.faults = FaultPlan::parse(["<shutdown"]).expect("valid rule");
+    let ((_a, mut a_ev, mut a_conn), (_b, _b_ev, b_conn), _) = pair(a_cfg, config(2)).await;
+    b_conn.sender.send(shutdown_msg(3)).await.expect("open");
+    assert_eq!(a_conn.receiver.recv().await, Some(shutdown_msg(3)));
+    assert_eq!(
+        expect_disconnected(&mut a_ev).await.1,
+        DisconnectReason::FaultInjected
+    );
+}
+
+#[tokio::test]
+async fn fault_drop_silently_keeps_the_connection() {
+    let mut b_cfg = config(2);
+    b_cfg.faults = FaultPlan::parse(["$shutdown"]).expect("valid rule");
+    let ((a, _a_ev, mut a_conn), (b, _b_ev, b_conn), _) = pair(config(1), b_cfg).await;
+    b_conn.sender.send(shutdown_msg(1)).await.expect("open");
+    b_conn.sender.send(shutdown_msg(2)).await.expect("open");
+    assert_eq!(a_conn.receiver.recv().await, Some(shutdown_msg(2)));
+    assert_eq!(a.connected_peers().await, Ok(vec![b.node_id()]));
+}
+
+#[tokio::test]
+async fn shutdown_reports_every_peer() {
+    let ((a, mut a_ev, _a_conn), (b, _b_ev, _b_conn), _) = pair(config(1), config(2)).await;
+    a.shutdown().await;
+    let (node, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!((node, reason), (b.node_id(), DisconnectReason::Shutdown));
+    assert_eq!(a.connected_peers().await, Err(NetError::Shutdown));
+}
