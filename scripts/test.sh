@@ -52,7 +52,8 @@ profile="default"
 cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast 2>&1 | tee "$log"
 nextest_status=${PIPESTATUS[0]}
 echo "== doc tests"
-cargo test --workspace --locked --doc 2>&1 | tee -a "$log"
+doclog="$(mktemp)"
+cargo test --workspace --locked --doc 2>&1 | tee "$doclog"
 doc_status=${PIPESTATUS[0]}
 
 summary="$(grep -E 'Summary \[.*tests? run:' "$log" | tail -n 1)"
@@ -61,8 +62,8 @@ failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary"); failed=${failed:-
 # nextest counts timed-out tests apart.
 timedout=$(sed -nE 's/.* ([0-9]+) timed out.*/\1/p' <<<"$summary"); failed=$((failed + ${timedout:-0}))
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
-  sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log")
-rm -f "$log"
+  sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$doclog")
+rm -f "$log" "$doclog"
 if [ "$nextest_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("cargo nextest run"); fi
 if [ "$doc_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("doc tests"); fi
 

@@ -115,7 +115,7 @@ async fn transaction_endpoints() {
     let bob = Key::new("bob");
     let coin = fund(&devnet, &alice, Amount::from_sat(200_000));
     let tx = spend(
-        &[coin.clone()],
+        std::slice::from_ref(&coin),
         vec![out(bob.script(), 150_000), out(alice.script(), 49_000)],
         Sequence::MAX,
         &alice,

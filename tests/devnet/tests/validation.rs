@@ -212,7 +212,7 @@ async fn inflating_and_missing_input_transactions_are_rejected() {
     let alice = Key::new("alice");
     let coin = fund(&devnet, &alice, Amount::from_sat(100_000));
     let inflating = spend(
-        &[coin.clone()],
+        std::slice::from_ref(&coin),
         vec![out(alice.script(), 100_001)],
         Sequence::MAX,
         &alice,
@@ -238,7 +238,7 @@ async fn inflating_and_missing_input_transactions_are_rejected() {
 
     // Spent by a confirmed transaction: named in the reason.
     let ok = spend(
-        &[coin.clone()],
+        std::slice::from_ref(&coin),
         vec![out(alice.script(), 99_000)],
         Sequence::MAX,
         &alice,
@@ -293,7 +293,7 @@ async fn coinbase_maturity_absolute_locktime_dust_and_min_fee() {
     };
     let cb = common::coin_of(&devnet, cb_txid, &alice.script());
     let early = spend(
-        &[cb.clone()],
+        std::slice::from_ref(&cb),
         vec![out(alice.script(), 100_000)],
         Sequence::MAX,
         &alice,
@@ -320,14 +320,14 @@ async fn coinbase_maturity_absolute_locktime_dust_and_min_fee() {
     let coin = fund(&devnet, &alice, Amount::from_sat(100_000));
     let next = devnet.tip().0 + 1;
     let mut locked = spend(
-        &[coin.clone()],
+        std::slice::from_ref(&coin),
         vec![out(alice.script(), 99_000)],
         Sequence::ENABLE_LOCKTIME_NO_RBF,
         &alice,
         &alice,
     );
     locked.lock_time = absolute::LockTime::from_height(next).expect("height");
-    sign_p2wpkh(&mut locked, &[coin.clone()], &alice, &alice);
+    sign_p2wpkh(&mut locked, std::slice::from_ref(&coin), &alice, &alice);
     let (status, body) = post(&devnet, &locked).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("non-final"), "{body}");
@@ -337,7 +337,7 @@ async fn coinbase_maturity_absolute_locktime_dust_and_min_fee() {
     // Dust and the minimum relay fee.
     let coin = fund(&devnet, &alice, Amount::from_sat(100_000));
     let dusty = spend(
-        &[coin.clone()],
+        std::slice::from_ref(&coin),
         vec![out(alice.script(), 99_000), out(alice.script(), 100)],
         Sequence::MAX,
         &alice,
