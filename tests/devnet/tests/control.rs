@@ -87,7 +87,7 @@ async fn reorg_drops_transactions_that_are_no_longer_valid() {
     // A coinbase paid to alice 100 blocks ago, spent as soon as it matured, then reorged out.
     devnet.mine_to(1, &alice.address());
     let cb = devnet
-        .transaction(&first_txid(&devnet).await)
+        .transaction(&common::tip_coinbase_txid(&devnet).await)
         .expect("coinbase");
     devnet.mine(99);
     let coin = common::Coin {
@@ -112,21 +112,6 @@ async fn reorg_drops_transactions_that_are_no_longer_valid() {
         outcome.dropped
     );
     assert_eq!(devnet.tx_state(&tx.compute_txid()), TxState::Unknown);
-}
-
-async fn first_txid(devnet: &Devnet) -> bitcoin::Txid {
-    reqwest::get(format!(
-        "{}/block/{}/txid/0",
-        devnet.base_url(),
-        devnet.tip().1
-    ))
-    .await
-    .expect("get")
-    .text()
-    .await
-    .expect("text")
-    .parse()
-    .expect("txid")
 }
 
 #[tokio::test]

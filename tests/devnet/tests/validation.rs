@@ -275,22 +275,9 @@ async fn coinbase_maturity_absolute_locktime_dust_and_min_fee() {
     let devnet = Devnet::start().await.expect("devnet");
     let alice = Key::new("alice");
     // Coinbase maturity: 100 confirmations.
-    let hash = devnet.mine_to(1, &alice.address())[0];
-    let _ = hash;
+    devnet.mine_to(1, &alice.address());
     let (height, _) = devnet.tip();
-    let cb_txid = {
-        let block_txid = reqwest::get(format!(
-            "{}/block/{}/txid/0",
-            devnet.base_url(),
-            devnet.tip().1
-        ))
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
-        block_txid.parse::<bitcoin::Txid>().expect("txid")
-    };
+    let cb_txid = common::tip_coinbase_txid(&devnet).await;
     let cb = common::coin_of(&devnet, cb_txid, &alice.script());
     let early = spend(
         std::slice::from_ref(&cb),

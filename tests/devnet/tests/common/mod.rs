@@ -146,3 +146,19 @@ pub fn out(script: ScriptBuf, sat: u64) -> TxOut {
         script_pubkey: script,
     }
 }
+
+/// The coinbase txid of the tip block, read over the Esplora API.
+pub async fn tip_coinbase_txid(devnet: &Devnet) -> bitcoin::Txid {
+    reqwest::get(format!(
+        "{}/block/{}/txid/0",
+        devnet.base_url(),
+        devnet.tip().1
+    ))
+    .await
+    .expect("get")
+    .text()
+    .await
+    .expect("text")
+    .parse()
+    .expect("txid")
+}
