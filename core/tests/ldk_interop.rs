@@ -1,0 +1,180 @@
+//! Interop: Tern's connection manager against LDK's `PeerManager` over loopback TCP, both
+//! directions: BOLT 8 handshake, `init` accepted by both sides, pings answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::constants::ChainHash;
+use bitcoin::secp256k1::{PublicKey, SecretKey};
+use bitcoin::Network;
+use lightning::ln::peer_handler::{
+    ErroringMessageHandler, IgnoringMessageHandler, MessageHandler, PeerManager,
+};
+use lightning::sign::{KeysManager, NodeSigner, Recipient};
+use lightning::util::logger::{Logger, Record};
+use lightning_net_tokio::SocketDescriptor;
+use tern_core::net::{ConnectionManager, NetConfig, NetEvent};
+use tern_core::proto::wire::Features;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+struct NoLog;
+impl Logger for NoLog {
+    fn log(&self, _record: Record) {}
+}
+
+type LdkPeerManager = PeerManager<
+    SocketDescriptor,
+    Arc<ErroringMessageHandler>,
+    Arc<IgnoringMessageHandler>,
+    Arc<IgnoringMessageHandler>,
+    Arc<NoLog>,
+    Arc<IgnoringMessageHandler>,
+    Arc<KeysManager>,
+    Arc<IgnoringMessageHandler>,
+>;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn ldk_node(seed: u8) -> (Arc<LdkPeerManager>, PublicKey) {
+    let keys = Arc::new(KeysManager::new(&[seed; 32], 1_700_000_000, 0, true));
+    let node_id = keys.get_node_id(Recipient::Node).expect("node id");
+    let handler = MessageHandler {
+        chan_handler: Arc::new(ErroringMessageHandler::new()),
+        route_handler: Arc::new(IgnoringMessageHandler {}),
+        onion_message_handler: Arc::new(IgnoringMessageHandler {}),
+        custom_message_handler: Arc::new(IgnoringMessageHandler {}),
+        send_only_message_handler: Arc::new(IgnoringMessageHandler {}),
+    };
+    let pm = PeerManager::new(
+        handler,
+        1_700_000_000,
+        &[seed ^ 0xff; 32],
+        Arc::new(NoLog),
+        keys,
+    );
+    (Arc::new(pm), node_id)
+}
+
+fn tern_node(seed: u8) -> (ConnectionManager, UnboundedReceiver<NetEvent>) {
+    let cfg = NetConfig::new(
+        SecretKey::from_slice(&[seed; 32]).expect("valid key"),
+        ChainHash::using_genesis_block(Network::Regtest),
+    );
+    // Default 30 s pings: during the test only LDK pings, so only our pongs keep LDK happy.
+    ConnectionManager::start(cfg)
+}
+
+async fn expect_connected(
+    ev: &mut UnboundedReceiver<NetEvent>,
+    ldk_id: PublicKey,
+    inbound: bool,
+) -> tern_core::net::PeerSender {
+    match tokio::time::timeout(WAIT, ev.recv())
+        .await
+        .expect("event in time")
+    {
+        Some(NetEvent::PeerConnected {
+            node_id,
+            inbound: got_inbound,
+            their_features,
+            sender,
+            ..
+        }) => {
+            assert_eq!(node_id, ldk_id);
+            assert_eq!(got_inbound, inbound);
+            // LDK's features passed our compatibility check; it offers static_remote_key.
+            assert!(their_features.supports(tern_core::proto::wire::Feature::StaticRemoteKey));
+            sender
+        }
+        other => panic!("expected PeerConnected, got {other:?}"),
+    }
+}
+
+async fn wait_for_ldk_peer(pm: &LdkPeerManager, tern_id: PublicKey) -> bool {
+    for _ in 0..100 {
+        if pm.peer_by_node_id(&tern_id).is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// LDK pings on each timer tick and drops a peer that sent nothing by the next tick. Two
+/// rounds with the connection still up prove Tern answers pings.
+async fn pings_answered(
+    pm: &LdkPeerManager,
+    tern_id: PublicKey,
+    ev: &mut UnboundedReceiver<NetEvent>,
+) {
+    for _ in 0..3 {
+        pm.timer_tick_occurred();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(pm.peer_by_node_id(&tern_id).is_some(), "LDK dropped Tern");
+    assert!(ev.try_recv().is_err(), "Tern saw an unexpected event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tern_dials_ldk() {
+    let (pm, ldk_id) = ldk_node(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let pm2 = pm.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let std_stream = stream.into_std().expect("std stream");
+            tokio::spawn(lightning_net_tokio::setup_inbound(pm2.clone(), std_stream));
+        }
+    });
+
+    let (tern, mut ev) = tern_node(2);
+    tern.connect(ldk_id, addr.to_string()).expect("running");
+    let _sender = expect_connected(&mut ev, ldk_id, false).await;
+    assert!(
+        wait_for_ldk_peer(&pm, tern.node_id()).await,
+        "LDK never listed Tern"
+    );
+    let details = pm.peer_by_node_id(&tern.node_id()).expect("listed");
+    assert!(details.is_inbound_connection);
+    // LDK parsed Tern's init: the offered bits are what Tern sent.
+    let ours = Features::tern_init();
+    let theirs = Features::from_be_bytes(
+        &details
+            .init_features
+            .le_flags()
+            .iter()
+            .rev()
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(theirs, ours);
+    pings_answered(&pm, tern.node_id(), &mut ev).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldk_dials_tern() {
+    let (pm, ldk_id) = ldk_node(3);
+    let (tern, mut ev) = tern_node(4);
+    let addr = tern.listen("127.0.0.1:0").await.expect("bind");
+    let connection = lightning_net_tokio::connect_outbound(pm.clone(), tern.node_id(), addr)
+        .await
+        .expect("LDK connects");
+    tokio::spawn(connection);
+    let _sender = expect_connected(&mut ev, ldk_id, true).await;
+    assert!(
+        wait_for_ldk_peer(&pm, tern.node_id()).await,
+        "LDK never completed init"
+    );
+    assert!(
+        !pm.peer_by_node_id(&tern.node_id())
+            .expect("listed")
+            .is_inbound_connection
+    );
+    pings_answered(&pm, tern.node_id(), &mut ev).await;
+}
