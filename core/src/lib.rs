@@ -5,9 +5,11 @@
 //! Layers (see `docs/ARCHITECTURE.md`):
 //! - [`proto`]: pure protocol logic (wire codec, BOLT 8 transport, keys, BOLT 3 transactions,
 //!   channel and peer state machines). No I/O, clocks or randomness: those are inputs.
+//! - [`net`]: the connection manager (tokio): listener, dialer, handshake, `init`, pings,
+//!   reconnect with backoff.
 //!
-//! Storage (`store`), chain access (`chain`), the on-chain wallet (`wallet`), the connection
-//! manager (`net`) and the node driver (`node`) arrive with their issues.
+//! Storage (`store`), chain access (`chain`), the on-chain wallet (`wallet`) and the node
+//! driver (`node`) arrive with their issues.
 #![cfg_attr(not(test), warn(missing_docs))]
 
 pub mod net;
