@@ -109,7 +109,7 @@ async fn pings_answered(
 ) {
     for _ in 0..3 {
         pm.timer_tick_occurred();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(pm.peer_by_node_id(&tern_id).is_some(), "LDK dropped Tern");
     assert!(ev.try_recv().is_err(), "Tern saw an unexpected event");
