@@ -101,10 +101,15 @@ async fn establish(
     remote: Option<PublicKey>,
 ) -> Result<(Transport, PublicKey, Init), DisconnectReason> {
     let (mut transport, node_id) = handshake(stream, cfg.node_secret, remote).await?;
+    // BOLT 1: the receiver of a connection SHOULD tell the peer its public address.
+    let remote_addr = match remote {
+        None => stream.peer_addr().ok().and_then(address_descriptor),
+        Some(_) => None,
+    };
     let ours = Init {
         features: cfg.features.clone(),
         networks: Some(vec![cfg.chain_hash]),
-        remote_addr: None,
+        remote_addr,
     };
     write_message(stream, &mut transport.encryptor, &ours.into()).await?;
     let first = read_message(stream, &mut transport.decryptor).await?;
@@ -126,6 +131,35 @@ async fn establish(
         return Err(reason);
     }
     Ok((transport, node_id, theirs))
+}
+
+/// The BOLT 7 address descriptor of a public IP address (type 1: IPv4, type 2: IPv6, then the
+/// port), or `None` for loopback, private and link-local addresses, which BOLT 1 says not to
+/// send as `remote_addr`.
+pub(super) fn address_descriptor(addr: SocketAddr) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(19);
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => {
+            if ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() {
+                return None;
+            }
+            out.push(1);
+            out.extend_from_slice(&ip.octets());
+        }
+        std::net::IpAddr::V6(ip) => {
+            if ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local()
+            {
+                return None;
+            }
+            out.push(2);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+    Some(out)
 }
 
 /// Dials `addr` expecting `node_id`, then runs the connection until it ends.

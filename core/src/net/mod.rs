@@ -12,7 +12,7 @@
 //! (1 s doubling to 60 s by default, reset after a stable connection) and on demand
 //! ([`ConnectionManager::reconnect_now`]).
 //!
-//! In test builds (or with the `dev-disconnect` feature) [`NetConfig::faults`] injects
+//! In test builds (or with the `dev-disconnect` feature) `NetConfig::faults` injects
 //! Core Lightning-style `dev-disconnect` faults (see `faults`).
 //!
 //! All protocol logic is in [`crate::proto::wire`] and [`crate::proto::transport`]; this
