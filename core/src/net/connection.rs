@@ -287,7 +287,8 @@ async fn run_connection(
         return;
     }
 
-    let mut writer = tokio::spawn(write_loop(wr, enc, out_rx, cfg.clone()));
+    let (drain_tx, drain_rx) = oneshot::channel::<()>();
+    let mut writer = tokio::spawn(write_loop(wr, enc, out_rx, drain_rx, cfg.clone()));
     let mut reader = tokio::spawn(read_loop(
         rd,
         dec,
@@ -301,24 +302,42 @@ async fn run_connection(
         cfg.ping_interval,
     );
     let mut shutdown = ctx.shutdown.clone();
+    let mut reader_done = false;
     let mut close_rx = close_rx;
-    let reason = loop {
+    // `graceful`: we decided to close while the writer was healthy, so queued messages (an
+    // `error` sent just before `disconnect`, say) are flushed first.
+    let (reason, graceful) = loop {
         tokio::select! {
-            r = &mut writer => break r.unwrap_or(DisconnectReason::Io("write task failed".into())),
-            r = &mut reader => break r.unwrap_or(DisconnectReason::Io("read task failed".into())),
-            r = &mut close_rx => break r.unwrap_or(DisconnectReason::Shutdown),
-            _ = shutdown.changed() => break DisconnectReason::Shutdown,
+            r = &mut writer => break (r.unwrap_or(DisconnectReason::Io("write task failed".into())), false),
+            r = &mut reader => {
+                reader_done = true;
+                break (r.unwrap_or(DisconnectReason::Io("read task failed".into())), false);
+            }
+            r = &mut close_rx => break (r.unwrap_or(DisconnectReason::Shutdown), true),
+            _ = shutdown.changed() => break (DisconnectReason::Shutdown, true),
             _ = ping.tick() => {
                 if pong_pending.swap(true, Ordering::SeqCst) {
-                    break DisconnectReason::PongTimeout;
+                    break (DisconnectReason::PongTimeout, false);
                 }
                 // A full queue means the peer is not reading; the pong check catches it.
                 let _ = out_tx.try_send(Ping::new(0, 0).into());
             }
         }
     };
-    writer.abort();
-    reader.abort();
+    if !reader_done {
+        reader.abort();
+    }
+    if graceful {
+        let _ = drain_tx.send(());
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    } else {
+        writer.abort();
+    }
     info!(%reason, "peer disconnected");
     let _ = ctx.cmd.send(Command::Closed {
         conn_id,
@@ -327,42 +346,70 @@ async fn run_connection(
     });
 }
 
+/// How long a closing connection may spend flushing its queue.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut enc: Encryptor,
     mut out_rx: mpsc::Receiver<Message>,
+    mut drain: oneshot::Receiver<()>,
     cfg: Arc<NetConfig>,
 ) -> DisconnectReason {
-    let _ = &cfg;
-    while let Some(msg) = out_rx.recv().await {
-        #[cfg(any(test, feature = "dev-disconnect"))]
-        {
-            use super::faults::{FaultAction, FaultVerdict};
-            match cfg.faults.on_send(msg.msg_type()) {
-                FaultVerdict::Pass => {}
-                FaultVerdict::Fire(FaultAction::DropSilently) => {
-                    warn!(msg = msg.name(), "fault injected: dropping message");
-                    continue;
-                }
-                FaultVerdict::Fire(FaultAction::SendThenClose) => {
-                    warn!(msg = msg.name(), "fault injected: send then close");
-                    if let Err(reason) = write_message(&mut wr, &mut enc, &msg).await {
-                        return reason;
-                    }
-                    let _ = wr.shutdown().await;
-                    return DisconnectReason::FaultInjected;
-                }
-                FaultVerdict::Fire(_) => {
-                    warn!(msg = msg.name(), "fault injected: close before send");
-                    return DisconnectReason::FaultInjected;
+    loop {
+        tokio::select! {
+            msg = out_rx.recv() => {
+                let Some(msg) = msg else { return DisconnectReason::Requested };
+                if let Err(reason) = send_one(&mut wr, &mut enc, &msg, &cfg).await {
+                    return reason;
                 }
             }
-        }
-        if let Err(reason) = write_message(&mut wr, &mut enc, &msg).await {
-            return reason;
+            _ = &mut drain => {
+                // Closing: send what is already queued, refuse more, then close our side.
+                out_rx.close();
+                while let Ok(msg) = out_rx.try_recv() {
+                    if let Err(reason) = send_one(&mut wr, &mut enc, &msg, &cfg).await {
+                        return reason;
+                    }
+                }
+                let _ = wr.shutdown().await;
+                return DisconnectReason::Requested;
+            }
         }
     }
-    DisconnectReason::Requested
+}
+
+/// Writes one message, applying the fault-injection rules in test builds. An error means the
+/// connection must close.
+async fn send_one(
+    wr: &mut OwnedWriteHalf,
+    enc: &mut Encryptor,
+    msg: &Message,
+    cfg: &NetConfig,
+) -> Result<(), DisconnectReason> {
+    let _ = cfg;
+    #[cfg(any(test, feature = "dev-disconnect"))]
+    {
+        use super::faults::{FaultAction, FaultVerdict};
+        match cfg.faults.on_send(msg.msg_type()) {
+            FaultVerdict::Pass => {}
+            FaultVerdict::Fire(FaultAction::DropSilently) => {
+                warn!(msg = msg.name(), "fault injected: dropping message");
+                return Ok(());
+            }
+            FaultVerdict::Fire(FaultAction::SendThenClose) => {
+                warn!(msg = msg.name(), "fault injected: send then close");
+                write_message(wr, enc, msg).await?;
+                let _ = wr.shutdown().await;
+                return Err(DisconnectReason::FaultInjected);
+            }
+            FaultVerdict::Fire(_) => {
+                warn!(msg = msg.name(), "fault injected: close before send");
+                return Err(DisconnectReason::FaultInjected);
+            }
+        }
+    }
+    write_message(wr, enc, msg).await
 }
 
 async fn read_loop(

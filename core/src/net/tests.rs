@@ -439,3 +439,39 @@ async fn ipv6_loopback_and_hostnames() {
     assert_eq!(a_conn.node_id, b.node_id());
     expect_connected(&mut b_ev).await;
 }
+
+#[tokio::test]
+async fn disconnect_flushes_queued_messages() {
+    let mut a_cfg = config(1);
+    a_cfg.queue_len = 128;
+    let mut b_cfg = config(2);
+    b_cfg.queue_len = 128;
+    let ((a, mut a_ev, a_conn), (b, _b_ev, mut b_conn), _) = pair(a_cfg, b_cfg).await;
+    // ~1 MB queued: the writer is still busy when the disconnect arrives.
+    let big = |i: u8| -> Message {
+        Shutdown {
+            channel_id: ChannelId([i; 32]),
+            scriptpubkey: vec![i; 10_000],
+        }
+        .into()
+    };
+    for i in 0..100u8 {
+        a_conn.sender.send(big(i)).await.expect("open");
+    }
+    a.disconnect(b.node_id()).expect("running");
+    for i in 0..100u8 {
+        let got = tokio::time::timeout(WAIT, b_conn.receiver.recv())
+            .await
+            .expect("in time");
+        assert!(got == Some(big(i)), "message {i} lost");
+    }
+    assert_eq!(
+        expect_disconnected(&mut a_ev).await.1,
+        DisconnectReason::Requested
+    );
+    // Once closed, sending fails.
+    assert_eq!(
+        a_conn.sender.send(shutdown_msg(0)).await,
+        Err(NetError::Disconnected)
+    );
+}
