@@ -5,6 +5,7 @@
 //! that the node driver performs.
 
 pub mod bolt3;
+pub mod channel;
 pub mod keys;
 pub mod transport;
 pub mod wire;

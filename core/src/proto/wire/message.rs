@@ -7,7 +7,7 @@ use super::error::DecodeError;
 use super::establish::{AcceptChannel, ChannelReady, FundingCreated, FundingSigned, OpenChannel};
 use super::gossip::{AnnouncementSignatures, ChannelAnnouncement};
 use super::reestablish::ChannelReestablish;
-use super::setup::{ErrorMessage, Init, Ping, Pong, Warning};
+use super::setup::{ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
 
 /// The largest message the transport carries (BOLT 8: 2-byte length).
 pub const MAX_MESSAGE_LEN: usize = 65535;
@@ -133,6 +133,7 @@ messages! {
     FundingSigned(FundingSigned),
     ChannelReady(ChannelReady),
     ChannelReestablish(ChannelReestablish),
+    TxAbort(TxAbort),
     Shutdown(Shutdown),
     ClosingSigned(ClosingSigned),
     AnnouncementSignatures(AnnouncementSignatures),

@@ -29,6 +29,6 @@ pub use features::{ChannelType, Feature, FeatureError, Features};
 pub use gossip::{AnnouncementSignatures, ChannelAnnouncement};
 pub use message::{peek_type, Message, WireMessage, MAX_MESSAGE_LEN};
 pub use reestablish::{ChannelReestablish, FundingRetransmit};
-pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, Warning};
+pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
 pub use tlv::{TlvRecord, TlvStream};
 pub use types::{ChannelId, ShortChannelId};

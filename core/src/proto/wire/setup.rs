@@ -108,6 +108,17 @@ pub struct Warning {
     pub data: Vec<u8>,
 }
 
+/// `tx_abort` ([BOLT 2: The `tx_abort` Message](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#the-tx_abort-message)):
+/// abandons an interactive transaction construction. Tern sends it only when a peer's
+/// `channel_reestablish` names a `next_funding` it does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxAbort {
+    /// The channel concerned.
+    pub channel_id: ChannelId,
+    /// Free-form data, usually ASCII (at most 65535 bytes are sent).
+    pub data: Vec<u8>,
+}
+
 /// Renders `data` for logs: verbatim if it is printable ASCII (bytes 32..=126), as hex
 /// otherwise (BOLT 1: "SHOULD NOT print out `data` verbatim" when it is not).
 pub fn printable_data(data: &[u8]) -> String {
@@ -157,6 +168,7 @@ macro_rules! channel_text_message {
 
 channel_text_message!(ErrorMessage, 17, "error");
 channel_text_message!(Warning, 1, "warning");
+channel_text_message!(TxAbort, 74, "tx_abort");
 
 /// `ping` ([BOLT 1: The `ping` and `pong` Messages](https://github.com/lightning/bolts/blob/master/01-messaging.md#the-ping-and-pong-messages)).
 #[derive(Debug, Clone, PartialEq, Eq)]
