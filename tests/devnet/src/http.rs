@@ -75,6 +75,9 @@ pub struct RequestCounts {
     pub by_route: BTreeMap<String, u64>,
     /// By concrete method and path, e.g. `"GET /blocks/tip/hash"`.
     pub by_path: BTreeMap<String, u64>,
+    /// Response body bytes sent for the counted requests.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl RequestCounts {
@@ -351,7 +354,14 @@ async fn handle(
             ))
         }
     };
-    Ok(into_response(execute(&shared, route, &body)))
+    let counted = !matches!(route, Route::Control(_));
+    let response = into_response(execute(&shared, route, &body));
+    if counted {
+        use hyper::body::Body;
+        let len = response.body().size_hint().exact().unwrap_or(0);
+        lock(&shared.counts).bytes += len;
+    }
+    Ok(response)
 }
 
 fn execute(shared: &Shared, route: Route, body: &[u8]) -> Reply {

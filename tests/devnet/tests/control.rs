@@ -220,6 +220,8 @@ async fn request_counts_and_fee_estimates() {
     );
     assert_eq!(counts["by_route"]["GET /blocks/tip/hash"], json!(2));
     assert_eq!(counts["by_route"]["GET /scripthash/:hash/txs"], json!(2));
+    // Two 64-hex tip hashes and two empty histories ("[]").
+    assert_eq!(counts["bytes"], json!(2 * 64 + 2 * 2));
     let (status, _) = post(&devnet, "/devnet/requests/reset", json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(devnet.requests().total, 0);
