@@ -1,0 +1,157 @@
+//! Chain access through Esplora.
+//!
+//! - [`ChainSource`]: what Tern asks of a chain backend (tip, headers, block status, transaction
+//!   status, merkle proofs, outspends, script histories, broadcast, fee estimates).
+//! - [`EsploraSource`]: the implementation on `esplora-client`, with timeouts, bounded retries
+//!   and typed errors.
+//! - [`planner`]: the sans-IO sync planner. It decides which requests a sync makes and consumes
+//!   the answers, so request budgets are unit-tested without HTTP.
+//! - [`sync`]: the async driver that runs a plan against a source, with bounded concurrency.
+//!
+//! The watched state ([`ChainState`]) is a plain value the caller persists after a sync; a fresh
+//! process that loads it knows what it knew, and a sync where the tip did not move costs one
+//! request.
+
+mod esplora;
+pub mod planner;
+mod state;
+mod sync;
+
+use std::future::Future;
+
+use bitcoin::block::Header;
+use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
+
+pub use esplora::{EsploraConfig, EsploraSource};
+pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
+pub use state::{BlockRef, ChainState, Confirmation, OutpointWatch, TxWatch, TxWatchState};
+pub use sync::{sync, SyncOutcome};
+
+/// Errors talking to the chain backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The server answered with an HTTP error status (after the client's bounded retries).
+    #[error("esplora answered http {status} for {what}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// What was asked.
+        what: String,
+        /// The server's message.
+        message: String,
+    },
+    /// No answer: connection refused or dropped, or the timeout passed.
+    #[error("esplora unreachable for {what}: {reason}")]
+    Transport {
+        /// What was asked.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The answer could not be parsed.
+    #[error("invalid answer from esplora for {what}: {reason}")]
+    InvalidResponse {
+        /// What was asked.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A merkle proof did not prove what the server claimed.
+    #[error("merkle proof for {txid} does not match block {block_hash}")]
+    BadProof {
+        /// Transaction.
+        txid: Txid,
+        /// Claimed block.
+        block_hash: BlockHash,
+    },
+    /// The tip moved while the sync ran; the next sync will catch up.
+    #[error("the chain tip moved during the sync")]
+    TipMoved,
+    /// The server refused a broadcast.
+    #[error("broadcast of {txid} refused: {reason}")]
+    BroadcastRefused {
+        /// Transaction.
+        txid: Txid,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The sync ran past its deadline.
+    #[error("sync deadline passed")]
+    Deadline,
+}
+
+/// Status of a block as the server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockStatus {
+    /// Whether it is in the server's best chain.
+    pub in_best_chain: bool,
+    /// Its height, when in the best chain.
+    pub height: Option<u32>,
+}
+
+/// What the server knows of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Never seen, or dropped from the mempool.
+    Unknown,
+    /// In the mempool.
+    Unconfirmed,
+    /// In the best chain.
+    Confirmed(Confirmation),
+}
+
+/// The spend of an outpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Spend {
+    /// Spending transaction.
+    pub txid: Txid,
+    /// Its input index.
+    pub vin: u32,
+    /// Where it confirmed, if it did.
+    pub confirmed: Option<Confirmation>,
+}
+
+/// A transaction from a script's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Where it stands.
+    pub status: TxStatus,
+}
+
+/// What Tern needs from a chain backend. Implemented over Esplora by [`EsploraSource`].
+pub trait ChainSource: Send + Sync {
+    /// Hash of the best tip.
+    fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send;
+    /// A block header.
+    fn header(&self, hash: BlockHash) -> impl Future<Output = Result<Header, ChainError>> + Send;
+    /// Whether a block is in the best chain, and its height.
+    fn block_status(
+        &self,
+        hash: BlockHash,
+    ) -> impl Future<Output = Result<BlockStatus, ChainError>> + Send;
+    /// Status of a transaction; `Unknown` when the server does not have it.
+    fn tx_status(&self, txid: Txid) -> impl Future<Output = Result<TxStatus, ChainError>> + Send;
+    /// A BIP37 merkle block proving a confirmed transaction; `None` when unconfirmed.
+    fn merkle_block(
+        &self,
+        txid: Txid,
+    ) -> impl Future<Output = Result<Option<MerkleBlock>, ChainError>> + Send;
+    /// The spend of an outpoint; `None` when unspent.
+    fn outspend(
+        &self,
+        outpoint: OutPoint,
+    ) -> impl Future<Output = Result<Option<Spend>, ChainError>> + Send;
+    /// Transactions touching a script: mempool first, then confirmed, newest first.
+    fn script_txs(
+        &self,
+        script: ScriptBuf,
+    ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send;
+    /// Broadcasts a transaction (a transaction the server already has is a success).
+    fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send;
+    /// Fee estimates: confirmation target in blocks -> sat/vB.
+    fn fee_estimates(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<u16, f64>, ChainError>> + Send;
+}

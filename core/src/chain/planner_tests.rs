@@ -1,0 +1,436 @@
+//! Planner tests against an in-memory chain (real blocks, real merkle blocks): request counts
+//! per case, and the events each chain change produces.
+
+use std::collections::BTreeMap;
+
+use bitcoin::block::{Header, Version};
+use bitcoin::hashes::Hash;
+use bitcoin::{
+    absolute, transaction, Amount, Block, BlockHash, CompactTarget, MerkleBlock, OutPoint,
+    ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
+};
+
+use super::*;
+use crate::chain::state::{ChainState, TxWatchState};
+use crate::chain::{BlockStatus, ScriptTx, Spend, TxStatus};
+
+fn tx(inputs: &[OutPoint], tag: u64) -> Transaction {
+    Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|op| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![TxOut {
+            value: Amount::from_sat(tag),
+            script_pubkey: ScriptBuf::new_op_return(tag.to_le_bytes()),
+        }],
+    }
+}
+
+/// A toy chain: best blocks, stale blocks, a mempool.
+struct Fake {
+    best: Vec<Block>,
+    stale: Vec<Block>,
+    mempool: Vec<Transaction>,
+    counter: u64,
+    requests: BTreeMap<&'static str, usize>,
+}
+
+impl Fake {
+    fn new(height: u32) -> Fake {
+        let mut f = Fake {
+            best: Vec::new(),
+            stale: Vec::new(),
+            mempool: Vec::new(),
+            counter: 0,
+            requests: BTreeMap::new(),
+        };
+        for _ in 0..=height {
+            f.mine(vec![]);
+        }
+        f
+    }
+
+    fn mine(&mut self, txs: Vec<Transaction>) -> BlockHash {
+        self.counter += 1;
+        // A unique coinbase (null outpoint) per block.
+        let mut txdata = vec![tx(&[OutPoint::null()], 1_000_000 + self.counter)];
+        self.mempool.retain(|m| !txs.contains(m));
+        txdata.extend(txs);
+        let prev = self
+            .best
+            .last()
+            .map_or(BlockHash::all_zeros(), |b| b.block_hash());
+        let mut block = Block {
+            header: Header {
+                version: Version::TWO,
+                prev_blockhash: prev,
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: 1_700_000_000 + self.counter as u32,
+                bits: CompactTarget::from_consensus(0x207f_ffff),
+                nonce: 0,
+            },
+            txdata,
+        };
+        block.header.merkle_root = block.compute_merkle_root().expect("root");
+        let hash = block.block_hash();
+        self.best.push(block);
+        hash
+    }
+
+    fn mine_mempool(&mut self) -> BlockHash {
+        let txs = std::mem::take(&mut self.mempool);
+        self.mine(txs)
+    }
+
+    fn reorg(&mut self, depth: usize) {
+        for _ in 0..depth {
+            if let Some(b) = self.best.pop() {
+                for t in b.txdata.iter().skip(1) {
+                    self.mempool.push(t.clone());
+                }
+                self.stale.push(b);
+            }
+        }
+    }
+
+    fn tip(&self) -> BlockRef {
+        let b = self.best.last().expect("genesis");
+        BlockRef {
+            height: self.best.len() as u32 - 1,
+            hash: b.block_hash(),
+        }
+    }
+
+    fn find(&self, txid: &Txid) -> Option<(usize, &Block)> {
+        self.best
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.txdata.iter().any(|t| t.compute_txid() == *txid))
+    }
+
+    fn status(&self, txid: &Txid) -> TxStatus {
+        if let Some((h, b)) = self.find(txid) {
+            return TxStatus::Confirmed(Confirmation {
+                height: h as u32,
+                block_hash: b.block_hash(),
+                block_time: u64::from(b.header.time),
+            });
+        }
+        if self.mempool.iter().any(|t| t.compute_txid() == *txid) {
+            TxStatus::Unconfirmed
+        } else {
+            TxStatus::Unknown
+        }
+    }
+
+    fn answer(&mut self, req: &Request) -> Response {
+        let name = match req {
+            Request::TipHash => "tip",
+            Request::Header(_) => "header",
+            Request::BlockStatus(_) => "status",
+            Request::TxStatus(_) => "tx",
+            Request::MerkleBlock(_) => "proof",
+            Request::Outspend(_) => "outspend",
+            Request::ScriptTxs(_) => "script",
+        };
+        *self.requests.entry(name).or_default() += 1;
+        match req {
+            Request::TipHash => Response::TipHash(self.tip().hash),
+            Request::Header(h) => Response::Header(
+                self.best
+                    .iter()
+                    .chain(&self.stale)
+                    .find(|b| b.block_hash() == *h)
+                    .expect("known")
+                    .header,
+            ),
+            Request::BlockStatus(h) => {
+                let pos = self.best.iter().position(|b| b.block_hash() == *h);
+                Response::BlockStatus(BlockStatus {
+                    in_best_chain: pos.is_some(),
+                    height: pos.map(|p| p as u32),
+                })
+            }
+            Request::TxStatus(t) => Response::TxStatus(self.status(t)),
+            Request::MerkleBlock(t) => Response::MerkleBlock(
+                self.find(t)
+                    .map(|(_, b)| MerkleBlock::from_block_with_predicate(b, |x| x == t)),
+            ),
+            Request::Outspend(op) => {
+                let confirmed = self
+                    .best
+                    .iter()
+                    .flat_map(|b| &b.txdata)
+                    .chain(&self.mempool);
+                let spend = confirmed.into_iter().find_map(|t| {
+                    let vin = t.input.iter().position(|i| i.previous_output == *op)?;
+                    let txid = t.compute_txid();
+                    let confirmed = match self.status(&txid) {
+                        TxStatus::Confirmed(c) => Some(c),
+                        _ => None,
+                    };
+                    Some(Spend {
+                        txid,
+                        vin: vin as u32,
+                        confirmed,
+                    })
+                });
+                Response::Outspend(spend)
+            }
+            Request::ScriptTxs(_) => Response::ScriptTxs(Vec::<ScriptTx>::new()),
+        }
+    }
+
+    fn sync(
+        &mut self,
+        planner: SyncPlanner,
+    ) -> Result<(ChainState, Vec<ChainEvent>, usize), ChainError> {
+        self.requests.clear();
+        let mut planner = planner;
+        let mut n = 0;
+        while let Step::Requests(batch) = planner.poll()? {
+            for req in batch {
+                n += 1;
+                let answer = self.answer(&req);
+                planner.handle(&req, answer)?;
+            }
+        }
+        let (state, events, _) = planner.finish();
+        Ok((state, events, n))
+    }
+}
+
+fn synced(fake: &mut Fake) -> ChainState {
+    let (state, _, _) = fake
+        .sync(SyncPlanner::new(ChainState::default(), vec![]))
+        .expect("sync");
+    assert_eq!(state.tip, Some(fake.tip()));
+    state
+}
+
+#[test]
+fn nothing_changed_costs_exactly_one_request() {
+    let mut fake = Fake::new(200);
+    let mut state = synced(&mut fake);
+    state.watch_tx(Txid::from_byte_array([1; 32]), vec![]);
+    for i in 0..10u8 {
+        state.watch_outpoint(OutPoint::new(Txid::from_byte_array([i; 32]), 0), 144);
+        state
+            .outpoints
+            .values_mut()
+            .for_each(|w| w.check_now = false);
+    }
+    let scripts = vec![ScriptBuf::new_op_return([7u8; 4])];
+    let (after, events, n) = fake
+        .sync(SyncPlanner::new(state.clone(), scripts))
+        .expect("sync");
+    assert_eq!(n, 1);
+    assert_eq!(fake.requests.get("tip"), Some(&1));
+    assert!(events.is_empty());
+    assert_eq!(after, state);
+}
+
+#[test]
+fn new_block_cost_is_bounded_and_outpoints_are_checked_once_per_interval() {
+    let mut fake = Fake::new(100);
+    let mut state = synced(&mut fake);
+    let channels: Vec<OutPoint> = (0..10u8)
+        .map(|i| OutPoint::new(Txid::from_byte_array([i.wrapping_mul(31); 32]), 1))
+        .collect();
+    for op in &channels {
+        state.watch_outpoint(*op, 144);
+    }
+    // The first sync after adding watches checks them all once.
+    let (s, _, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert_eq!(n, 1 + 10);
+    state = s;
+    let mut checks: BTreeMap<OutPoint, usize> = BTreeMap::new();
+    let interval = 144 / 4;
+    let script = ScriptBuf::new_op_return([9u8; 4]);
+    let mut max_per_block = 0;
+    for _ in 0..interval {
+        fake.mine(vec![]);
+        let (s, events, n) = fake
+            .sync(SyncPlanner::new(state, vec![script.clone()]))
+            .expect("sync");
+        state = s;
+        // tip + header + the one wallet script + the outpoints due this block
+        let outspends = fake.requests.get("outspend").copied().unwrap_or(0);
+        assert_eq!(n, 3 + outspends);
+        assert!(matches!(events[0], ChainEvent::NewTip { reorg: false, .. }));
+        max_per_block = max_per_block.max(outspends);
+        for op in &channels {
+            if OutpointWatch::due(op, interval, fake.tip().height - 1, fake.tip().height) {
+                *checks.entry(*op).or_default() += 1;
+            }
+        }
+    }
+    assert!(
+        channels.iter().all(|op| checks.get(op) == Some(&1)),
+        "{checks:?}"
+    );
+    assert!(
+        max_per_block < channels.len(),
+        "staggered, not all on one block"
+    );
+}
+
+#[test]
+fn confirmation_is_proven_and_depth_reported() {
+    let mut fake = Fake::new(10);
+    let mut state = synced(&mut fake);
+    let funding = tx(&[OutPoint::new(Txid::from_byte_array([5; 32]), 0)], 42);
+    let txid = funding.compute_txid();
+    fake.mempool.push(funding.clone());
+    state.watch_tx(
+        txid,
+        funding.input.iter().map(|i| i.previous_output).collect(),
+    );
+    let hash = fake.mine_mempool();
+    let (s, events, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert_eq!(fake.requests.get("proof"), Some(&1));
+    assert!(events.contains(&ChainEvent::TxConfirmed {
+        txid,
+        confirmation: Confirmation {
+            height: 11,
+            block_hash: hash,
+            block_time: 1_700_000_012
+        }
+    }));
+    assert!(events.contains(&ChainEvent::TxDepth { txid, depth: 1 }));
+    fake.mine(vec![]);
+    fake.mine(vec![]);
+    let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert_eq!(
+        n, 4,
+        "tip, then both tips' status (two blocks): no tx request once confirmed"
+    );
+    assert!(events.contains(&ChainEvent::TxDepth { txid, depth: 3 }));
+    assert_eq!(s.depth(&txid), 3);
+}
+
+#[test]
+fn a_forged_proof_is_refused() {
+    let mut fake = Fake::new(3);
+    let mut state = synced(&mut fake);
+    let t = tx(&[OutPoint::new(Txid::from_byte_array([5; 32]), 0)], 42);
+    state.watch_tx(t.compute_txid(), vec![]);
+    fake.mine(vec![t.clone()]);
+    let mut planner = SyncPlanner::new(state, vec![]);
+    let mut result = Ok(());
+    while let Ok(Step::Requests(batch)) = planner.poll() {
+        for req in batch {
+            let answer = match &req {
+                // A proof from another block.
+                Request::MerkleBlock(_) => Response::MerkleBlock(Some(
+                    MerkleBlock::from_block_with_predicate(&fake.best[1], |_| true),
+                )),
+                other => fake.answer(other),
+            };
+            if let Err(e) = planner.handle(&req, answer) {
+                result = Err(e);
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    assert!(matches!(result, Err(ChainError::BadProof { .. })));
+}
+
+#[test]
+fn reorg_unconfirms_then_reconfirms() {
+    let mut fake = Fake::new(10);
+    let mut state = synced(&mut fake);
+    let t = tx(&[OutPoint::new(Txid::from_byte_array([5; 32]), 0)], 42);
+    let txid = t.compute_txid();
+    state.watch_tx(txid, vec![]);
+    let old_block = fake.mine(vec![t]);
+    let (s, _, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert!(matches!(s.txs[&txid].state, TxWatchState::Confirmed(c) if c.block_hash == old_block));
+    fake.reorg(1);
+    fake.mine(vec![]);
+    fake.mine(vec![]);
+    let (s, events, _) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert!(
+        matches!(
+            events[..],
+            [
+                ChainEvent::TxUnconfirmed { .. },
+                ChainEvent::NewTip { reorg: true, .. }
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(s.txs[&txid].state, TxWatchState::Unconfirmed);
+    let new_block = fake.mine_mempool();
+    let (s, events, _) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert!(events.iter().any(|e| matches!(e, ChainEvent::TxConfirmed { confirmation, .. } if confirmation.block_hash == new_block)));
+    assert_eq!(s.depth(&txid), 1);
+}
+
+#[test]
+fn double_spend_and_drop_are_told_apart() {
+    let mut fake = Fake::new(10);
+    let mut state = synced(&mut fake);
+    let input = OutPoint::new(Txid::from_byte_array([5; 32]), 0);
+    let funding = tx(&[input], 42);
+    let dropped = tx(&[OutPoint::new(Txid::from_byte_array([6; 32]), 0)], 43);
+    fake.mempool.extend([funding.clone(), dropped.clone()]);
+    state.watch_tx(funding.compute_txid(), vec![input]);
+    state.watch_tx(
+        dropped.compute_txid(),
+        vec![dropped.input[0].previous_output],
+    );
+    // The funding is replaced by a conflicting spend, the other one simply vanishes.
+    fake.mempool.clear();
+    let conflict = tx(&[input], 44);
+    fake.mine(vec![conflict.clone()]);
+    let (s, events, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert!(events.contains(&ChainEvent::TxDoubleSpent {
+        txid: funding.compute_txid(),
+        by: conflict.compute_txid()
+    }));
+    assert!(events.contains(&ChainEvent::TxGone {
+        txid: dropped.compute_txid()
+    }));
+    assert_eq!(
+        s.txs[&funding.compute_txid()].state,
+        TxWatchState::DoubleSpent {
+            by: conflict.compute_txid()
+        }
+    );
+}
+
+#[test]
+fn forced_outpoint_check_without_new_tip() {
+    let mut fake = Fake::new(10);
+    let mut state = synced(&mut fake);
+    let op = OutPoint::new(Txid::from_byte_array([8; 32]), 0);
+    state.watch_outpoint(op, 144);
+    let (mut s, _, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert_eq!(n, 2, "a new watch is checked at once");
+    let (s2, _, n) = fake
+        .sync(SyncPlanner::new(s.clone(), vec![]))
+        .expect("sync");
+    assert_eq!(n, 1);
+    s = s2;
+    // Peer disconnected unexpectedly: check now.
+    s.check_outpoint_now(&op);
+    let spender = tx(&[op], 9);
+    fake.mempool.push(spender.clone());
+    let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert_eq!(n, 2);
+    assert!(
+        matches!(&events[..], [ChainEvent::OutpointSpent { spend, .. }] if spend.txid == spender.compute_txid())
+    );
+    assert!(!s.outpoints[&op].check_now);
+}

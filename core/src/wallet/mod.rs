@@ -1,0 +1,441 @@
+//! The on-chain wallet: `bdk_wallet` with BIP84 descriptors from the node seed, persisted with
+//! its rusqlite support in Tern's database file.
+//!
+//! BDK keeps the keys, the UTXOs, coin selection and signing. What is Tern's own is how the
+//! wallet is kept in sync within a request budget: instead of BDK's sync of every revealed
+//! script, [`OnchainWallet::scripts_to_query`] names only the scripts that can have changed
+//! (addresses handed out and not yet paid, scripts of unconfirmed wallet transactions), the
+//! chain planner fetches them on a new tip, and [`OnchainWallet::apply_sync`] turns the answers
+//! and the chain events into a BDK update. A full scan of the lookahead happens only on restore
+//! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]).
+
+mod fees;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bdk_wallet::chain::{BlockId, ConfirmationBlockTime, TxUpdate};
+use bdk_wallet::rusqlite::Connection;
+use bdk_wallet::{KeychainKind, PersistedWallet, SignOptions, Update, Wallet};
+use bitcoin::{Address, Amount, FeeRate, Network, OutPoint, ScriptBuf, Transaction, Txid};
+
+use crate::chain::{BlockRef, ChainEvent, ScriptTx, TxStatus};
+use crate::proto::keys::WalletDescriptors;
+
+pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
+
+/// Errors of the on-chain wallet.
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    /// BDK refused something (descriptor, persistence, building, signing).
+    #[error("wallet: {0}")]
+    Bdk(String),
+    /// Not enough confirmed or trusted coins.
+    #[error("insufficient funds: {needed} sat needed, {available} sat available")]
+    InsufficientFunds {
+        /// What the transaction needs, fee included.
+        needed: u64,
+        /// What the wallet can spend (locked coins excluded).
+        available: u64,
+    },
+    /// An address for another network, or unparsable.
+    #[error("invalid address {address}: {reason}")]
+    InvalidAddress {
+        /// The address given.
+        address: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A transaction the wallet does not know or cannot bump.
+    #[error("cannot bump {txid}: {reason}")]
+    CannotBump {
+        /// Transaction.
+        txid: Txid,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn bdk<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> WalletError + '_ {
+    move |e| WalletError::Bdk(format!("{what}: {e}"))
+}
+
+/// Balances in satoshis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balances {
+    /// Confirmed and spendable (locked coins excluded).
+    pub confirmed_sat: u64,
+    /// Unconfirmed: our own change (trusted) and incoming payments (untrusted).
+    pub unconfirmed_sat: u64,
+    /// Coins locked for channel opens in progress.
+    pub locked_sat: u64,
+}
+
+/// The wallet and its database connection.
+#[derive(Debug)]
+pub struct OnchainWallet {
+    wallet: PersistedWallet<Connection>,
+    conn: Connection,
+    network: Network,
+}
+
+impl OnchainWallet {
+    /// Loads the wallet from `conn`, or creates it there. Returns whether it was created (a
+    /// created wallet may be a restore from seed: run [`OnchainWallet::full_scan`]).
+    pub fn open(
+        mut conn: Connection,
+        descriptors: &WalletDescriptors,
+        network: Network,
+    ) -> Result<(Self, bool), WalletError> {
+        let loaded = Wallet::load()
+            .descriptor(KeychainKind::External, Some(descriptors.external.clone()))
+            .descriptor(KeychainKind::Internal, Some(descriptors.internal.clone()))
+            .extract_keys()
+            .check_network(network)
+            .load_wallet(&mut conn)
+            .map_err(bdk("load"))?;
+        let (wallet, created) = match loaded {
+            Some(w) => (w, false),
+            None => {
+                let w = Wallet::create(descriptors.external.clone(), descriptors.internal.clone())
+                    .network(network)
+                    .create_wallet(&mut conn)
+                    .map_err(bdk("create"))?;
+                (w, true)
+            }
+        };
+        Ok((
+            OnchainWallet {
+                wallet,
+                conn,
+                network,
+            },
+            created,
+        ))
+    }
+
+    fn persist(&mut self) -> Result<(), WalletError> {
+        self.wallet
+            .persist(&mut self.conn)
+            .map_err(bdk("persist"))?;
+        Ok(())
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// Hands out the next receive address (persisted before it is returned).
+    pub fn new_address(&mut self) -> Result<Address, WalletError> {
+        let info = self.wallet.reveal_next_address(KeychainKind::External);
+        self.persist()?;
+        Ok(info.address)
+    }
+
+    /// Parses an address for this wallet's network.
+    pub fn parse_address(&self, address: &str) -> Result<Address, WalletError> {
+        let invalid = |reason: String| WalletError::InvalidAddress {
+            address: address.into(),
+            reason,
+        };
+        address
+            .parse::<Address<bitcoin::address::NetworkUnchecked>>()
+            .map_err(|e| invalid(e.to_string()))?
+            .require_network(self.network)
+            .map_err(|_| invalid(format!("not a {} address", self.network)))
+    }
+
+    /// Scripts whose history can have changed: receive addresses handed out and never paid,
+    /// and scripts touched by unconfirmed wallet transactions. Paid addresses and confirmed
+    /// history are not queried again.
+    pub fn scripts_to_query(&self) -> Vec<ScriptBuf> {
+        let index = self.wallet.spk_index();
+        let graph = self.wallet.tx_graph();
+        let mut used: BTreeSet<ScriptBuf> = BTreeSet::new();
+        let mut pending: BTreeSet<ScriptBuf> = BTreeSet::new();
+        for wtx in self.wallet.transactions() {
+            let confirmed = wtx.chain_position.is_confirmed();
+            let tx = &wtx.tx_node.tx;
+            let mut scripts: Vec<ScriptBuf> =
+                tx.output.iter().map(|o| o.script_pubkey.clone()).collect();
+            for input in &tx.input {
+                if let Some(prev) = graph.get_txout(input.previous_output) {
+                    scripts.push(prev.script_pubkey.clone());
+                }
+            }
+            for s in scripts
+                .into_iter()
+                .filter(|s| index.index_of_spk(s.clone()).is_some())
+            {
+                used.insert(s.clone());
+                if !confirmed {
+                    pending.insert(s);
+                }
+            }
+        }
+        let mut out: Vec<ScriptBuf> = index
+            .revealed_keychain_spks(KeychainKind::External)
+            .map(|(_, spk)| spk)
+            .filter(|spk| !used.contains(spk))
+            .collect();
+        out.extend(pending);
+        out
+    }
+
+    /// Wallet transactions not yet confirmed (to watch and to rebroadcast).
+    pub fn unconfirmed_txs(&self) -> Vec<Arc<Transaction>> {
+        self.wallet
+            .transactions()
+            .filter(|t| !t.chain_position.is_confirmed())
+            .map(|t| t.tx_node.tx.clone())
+            .collect()
+    }
+
+    /// Applies what a sync found: script histories, confirmations of watched wallet
+    /// transactions, evictions, and the new tip.
+    pub fn apply_sync(
+        &mut self,
+        scripts: &[(ScriptBuf, Vec<ScriptTx>)],
+        events: &[ChainEvent],
+        tip: Option<BlockRef>,
+        now: u64,
+    ) -> Result<(), WalletError> {
+        let mut update = TxUpdate::<ConfirmationBlockTime>::default();
+        let mut blocks: BTreeMap<u32, bitcoin::BlockHash> = BTreeMap::new();
+        let mut add_anchor =
+            |update: &mut TxUpdate<ConfirmationBlockTime>, txid, c: crate::chain::Confirmation| {
+                blocks.insert(c.height, c.block_hash);
+                update.anchors.insert((
+                    ConfirmationBlockTime {
+                        block_id: BlockId {
+                            height: c.height,
+                            hash: c.block_hash,
+                        },
+                        confirmation_time: c.block_time,
+                    },
+                    txid,
+                ));
+            };
+        for (_, txs) in scripts {
+            for st in txs {
+                let txid = st.tx.compute_txid();
+                update.txs.push(Arc::new(st.tx.clone()));
+                match st.status {
+                    TxStatus::Confirmed(c) => add_anchor(&mut update, txid, c),
+                    _ => {
+                        update.seen_ats.insert((txid, now));
+                    }
+                }
+            }
+        }
+        let known: BTreeSet<Txid> = self.wallet.transactions().map(|t| t.tx_node.txid).collect();
+        let mut evicted = Vec::new();
+        for event in events {
+            match event {
+                ChainEvent::TxConfirmed { txid, confirmation } if known.contains(txid) => {
+                    add_anchor(&mut update, *txid, *confirmation)
+                }
+                ChainEvent::TxGone { txid } | ChainEvent::TxDoubleSpent { txid, .. }
+                    if known.contains(txid) =>
+                {
+                    evicted.push((*txid, now))
+                }
+                _ => {}
+            }
+        }
+        let mut cp = self.wallet.latest_checkpoint();
+        let tip_height = cp.height();
+        for (height, hash) in blocks {
+            cp = cp.insert(BlockId { height, hash });
+        }
+        if let Some(tip) = tip.filter(|t| t.height >= tip_height) {
+            cp = cp.insert(BlockId {
+                height: tip.height,
+                hash: tip.hash,
+            });
+        }
+        self.wallet
+            .apply_update(Update {
+                last_active_indices: BTreeMap::new(),
+                tx_update: update,
+                chain: Some(cp),
+            })
+            .map_err(bdk("apply sync"))?;
+        if !evicted.is_empty() {
+            self.wallet.apply_evicted_txs(evicted);
+        }
+        self.persist()
+    }
+
+    /// Balances; `locked` are the coins reserved for channel opens in progress.
+    pub fn balances(&self, locked: &[OutPoint]) -> Balances {
+        let b = self.wallet.balance();
+        let locked_sat: u64 = self
+            .wallet
+            .list_unspent()
+            .filter(|u| locked.contains(&u.outpoint))
+            .map(|u| u.txout.value.to_sat())
+            .sum();
+        Balances {
+            confirmed_sat: b.confirmed.to_sat().saturating_sub(locked_sat),
+            unconfirmed_sat: (b.trusted_pending + b.untrusted_pending).to_sat(),
+            locked_sat,
+        }
+    }
+
+    fn available(&self, locked: &[OutPoint]) -> u64 {
+        let b = self.balances(locked);
+        b.confirmed_sat + self.wallet.balance().trusted_pending.to_sat()
+    }
+
+    fn build(
+        &mut self,
+        script: ScriptBuf,
+        amount: Amount,
+        fee_rate: FeeRate,
+        locked: &[OutPoint],
+    ) -> Result<Transaction, WalletError> {
+        let available = self.available(locked);
+        let mut builder = self.wallet.build_tx();
+        builder
+            .add_recipient(script, amount)
+            .fee_rate(fee_rate)
+            .unspendable(locked.to_vec());
+        let mut psbt = builder.finish().map_err(|e| match e {
+            bdk_wallet::error::CreateTxError::CoinSelection(c) => WalletError::InsufficientFunds {
+                needed: c.needed.to_sat(),
+                available,
+            },
+            other => WalletError::Bdk(format!("build: {other}")),
+        })?;
+        let finalized = self
+            .wallet
+            .sign(&mut psbt, SignOptions::default())
+            .map_err(bdk("sign"))?;
+        if !finalized {
+            return Err(WalletError::Bdk(
+                "sign: the transaction is not fully signed".into(),
+            ));
+        }
+        let tx = psbt.extract_tx().map_err(bdk("extract"))?;
+        self.persist()?;
+        Ok(tx)
+    }
+
+    /// Builds and signs (does not broadcast) a transaction paying exactly `amount` to `script`
+    /// at `fee_rate`, never spending `locked` coins. The caller locks its inputs until the open
+    /// completes or is abandoned ([`OnchainWallet::abandon`]).
+    pub fn build_funding_tx(
+        &mut self,
+        script: ScriptBuf,
+        amount: Amount,
+        fee_rate: FeeRate,
+        locked: &[OutPoint],
+    ) -> Result<Transaction, WalletError> {
+        self.build(script, amount, fee_rate, locked)
+    }
+
+    /// Builds and signs a payment to `address` (broadcast it, then [`OnchainWallet::record_broadcast`]).
+    pub fn build_send(
+        &mut self,
+        address: &Address,
+        amount: Amount,
+        fee_rate: FeeRate,
+        locked: &[OutPoint],
+    ) -> Result<Transaction, WalletError> {
+        self.build(address.script_pubkey(), amount, fee_rate, locked)
+    }
+
+    /// Builds and signs a replacement of an unconfirmed wallet transaction at `fee_rate` (RBF).
+    pub fn build_fee_bump(
+        &mut self,
+        txid: Txid,
+        fee_rate: FeeRate,
+    ) -> Result<Transaction, WalletError> {
+        let mut builder =
+            self.wallet
+                .build_fee_bump(txid)
+                .map_err(|e| WalletError::CannotBump {
+                    txid,
+                    reason: e.to_string(),
+                })?;
+        builder.fee_rate(fee_rate);
+        let mut psbt = builder.finish().map_err(|e| WalletError::CannotBump {
+            txid,
+            reason: e.to_string(),
+        })?;
+        self.wallet
+            .sign(&mut psbt, SignOptions::default())
+            .map_err(bdk("sign"))?;
+        let tx = psbt.extract_tx().map_err(bdk("extract"))?;
+        self.persist()?;
+        Ok(tx)
+    }
+
+    /// Records a transaction we broadcast, so balances and coin selection see it at once.
+    pub fn record_broadcast(&mut self, tx: &Transaction, now: u64) -> Result<(), WalletError> {
+        self.wallet.apply_unconfirmed_txs([(tx.clone(), now)]);
+        self.persist()
+    }
+
+    /// Forgets a built transaction that will never be broadcast (frees its change address).
+    pub fn abandon(&mut self, tx: &Transaction) -> Result<(), WalletError> {
+        self.wallet.cancel_tx(tx);
+        self.persist()
+    }
+
+    /// Whether the wallet knows this transaction.
+    pub fn knows(&self, txid: &Txid) -> bool {
+        self.wallet.get_tx(*txid).is_some()
+    }
+
+    /// Full scan of both keychains' lookahead (restore from seed), through bdk_esplora.
+    pub async fn full_scan(
+        &mut self,
+        client: &esplora_client::AsyncClient,
+        stop_gap: usize,
+    ) -> Result<(), WalletError> {
+        use bdk_esplora::EsploraAsyncExt;
+        let request = self.wallet.start_full_scan().build();
+        let update = client
+            .full_scan(request, stop_gap, 4)
+            .await
+            .map_err(bdk("full scan"))?;
+        self.wallet
+            .apply_update(update)
+            .map_err(bdk("apply full scan"))?;
+        self.persist()
+    }
+
+    /// Re-syncs every revealed script through bdk_esplora (after a reorg, which Tern's light
+    /// update cannot unwind).
+    pub async fn resync(
+        &mut self,
+        client: &esplora_client::AsyncClient,
+    ) -> Result<(), WalletError> {
+        use bdk_esplora::EsploraAsyncExt;
+        let request = self.wallet.start_sync_with_revealed_spks().build();
+        let update = client.sync(request, 4).await.map_err(bdk("resync"))?;
+        self.wallet
+            .apply_update(update)
+            .map_err(bdk("apply resync"))?;
+        self.persist()
+    }
+
+    /// The wallet's transactions with their confirmation height (None = unconfirmed).
+    pub fn list_transactions(&self) -> Vec<(Txid, Option<u32>)> {
+        self.wallet
+            .transactions()
+            .map(|t| {
+                let height = match t.chain_position {
+                    bdk_wallet::chain::ChainPosition::Confirmed { anchor, .. } => {
+                        Some(anchor.block_id.height)
+                    }
+                    _ => None,
+                };
+                (t.tx_node.txid, height)
+            })
+            .collect()
+    }
+}
