@@ -13,4 +13,6 @@
 #![cfg_attr(not(test), warn(missing_docs))]
 
 pub mod net;
+pub mod chain;
 pub mod proto;
+pub mod wallet;
