@@ -186,6 +186,11 @@ impl Devnet {
         lock(&self.shared.inner).chain.txs.get(txid).cloned()
     }
 
+    /// Removes a mempool transaction and its descendants (as `POST /devnet/drop-mempool-tx`).
+    pub fn drop_mempool_tx(&self, txid: &Txid) -> Result<Vec<Txid>, String> {
+        lock(&self.shared.inner).drop_mempool_tx(txid)
+    }
+
     /// Height and hash of the best tip.
     pub fn tip(&self) -> (u32, BlockHash) {
         let inner = lock(&self.shared.inner);
