@@ -12,7 +12,8 @@
 //! driver (`node`) arrive with their issues.
 #![cfg_attr(not(test), warn(missing_docs))]
 
-pub mod net;
 pub mod chain;
+pub mod net;
 pub mod proto;
+pub mod store;
 pub mod wallet;
