@@ -191,6 +191,19 @@ impl Store {
     ///
     /// If `f` returns an error (or panics), or the commit fails, nothing `f` wrote is kept.
     /// Return [`StoreError::Aborted`] from `f` to abort for a reason of your own.
+    ///
+    /// ```
+    /// # use tern_core::store::{Store, StoreError};
+    /// let mut store = Store::open_in_memory()?;
+    /// let now = 1_700_000_000;
+    /// // Persist a channel and queue the event that announces it, together or not at all.
+    /// let seq = store.write(|tx| {
+    ///     tx.put_channel(&[1; 32], &[2; 33], b"\x01record", now)?;
+    ///     tx.push_event(b"\x01channel pending", now)
+    /// })?;
+    /// assert_eq!(store.pending_events(10)?, vec![(seq, b"\x01channel pending".to_vec())]);
+    /// # Ok::<(), StoreError>(())
+    /// ```
     pub fn write<T, F>(&mut self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&WriteTx<'_>) -> Result<T, StoreError>,

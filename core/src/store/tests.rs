@@ -1,7 +1,9 @@
 //! Unit tests of the store: every API, atomicity, persistence across reopen, file mode,
 //! pragmas, counters and migrations from every earlier schema version.
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bitcoin::hashes::Hash;
@@ -1056,4 +1058,141 @@ fn a_later_migration_keeps_data_and_a_failed_one_changes_nothing() {
         Store::open(db.path()),
         Err(StoreError::SchemaTooNew { .. })
     ));
+}
+
+// ---- kills and threads -------------------------------------------------------------------
+
+/// Set (to a database path) in the child process of the kill test.
+const KILL_CHILD_ENV: &str = "TERN_STORE_KILL_CHILD_DB";
+
+/// The child half of `kill_mid_write_keeps_every_acknowledged_commit`: writes until killed,
+/// printing `acked N` after each commit returns. Does nothing unless spawned by that test.
+#[test]
+fn kill_child_writer() {
+    let Some(path) = std::env::var_os(KILL_CHILD_ENV) else {
+        return;
+    };
+    let mut store = Store::open(PathBuf::from(path)).expect("child open");
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        store
+            .write(|tx| {
+                tx.put_meta(&format!("k{i}"), &i.to_be_bytes())?;
+                tx.push_event(&i.to_be_bytes(), NOW)?;
+                Ok(())
+            })
+            .expect("child write");
+        writeln!(out, "acked {i}").expect("child stdout");
+        out.flush().expect("child stdout");
+    }
+}
+
+#[test]
+fn kill_mid_write_keeps_every_acknowledged_commit() {
+    if std::env::var_os(KILL_CHILD_ENV).is_some() {
+        return;
+    }
+    let db = TempDb::new("kill");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "store::tests::kill_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_CHILD_ENV, db.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the writer");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut acked: Option<u64> = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("child output");
+        if let Some(n) = line.strip_prefix("acked ") {
+            let n = n.parse().expect("a number");
+            acked = Some(n);
+            if n >= 100 {
+                break;
+            }
+        }
+    }
+    // SIGKILL on unix: no destructor, no final checkpoint; the child is most likely mid-write.
+    child.kill().expect("kill the writer");
+    child.wait().expect("reap the writer");
+    let acked = acked.expect("the writer acknowledged commits");
+
+    let store = Store::open(db.path()).expect("reopen after the kill");
+    let integrity: String = store
+        .conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
+    for i in 0..=acked {
+        assert_eq!(
+            store.get_meta(&format!("k{i}")).expect("read"),
+            Some(i.to_be_bytes().to_vec()),
+            "acknowledged commit {i} lost"
+        );
+    }
+    // Each commit wrote a meta row and an event together: the survivors pair up exactly.
+    let events = store.pending_events(usize::MAX).expect("events");
+    assert!(events.len() as u64 > acked);
+    for (n, (_, record)) in events.iter().enumerate() {
+        assert_eq!(record, &(n as u64).to_be_bytes().to_vec());
+        assert!(store.get_meta(&format!("k{n}")).expect("read").is_some());
+    }
+    let last = events.len();
+    assert_eq!(store.get_meta(&format!("k{last}")).expect("read"), None);
+}
+
+#[test]
+fn store_and_error_can_cross_threads() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<Store>();
+    assert_send_sync::<StoreError>();
+    assert_send_sync::<StoreStats>();
+
+    let db = TempDb::new("threads");
+    let mut store = Store::open(db.path()).expect("open");
+    store.put_meta("k", b"main").expect("write");
+    let store = std::thread::spawn(move || {
+        store
+            .put_meta("k", b"thread")
+            .expect("write on another thread");
+        store
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(store.get_meta("k").expect("read"), Some(b"thread".to_vec()));
+}
+
+#[test]
+fn writes_wait_for_the_other_connection() {
+    let db = TempDb::new("busy");
+    let mut store = Store::open(db.path()).expect("open");
+    let path = db.path().to_path_buf();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    // The wallet's connection holds the write lock briefly on another thread.
+    let holder = std::thread::spawn(move || {
+        let store = Store::open(&path).expect("open");
+        let mut wallet = store.open_connection().expect("second connection");
+        let tx = wallet
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("lock");
+        tx.execute("INSERT INTO meta VALUES ('wallet', x'01')", [])
+            .expect("insert");
+        locked_tx.send(()).expect("signal");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.commit().expect("commit");
+    });
+    locked_rx.recv().expect("holder locked");
+    // busy_timeout makes this wait for the lock instead of failing with SQLITE_BUSY.
+    store
+        .put_meta("store", b"\x02")
+        .expect("write after waiting");
+    holder.join().expect("holder");
+    assert_eq!(store.get_meta("wallet").expect("read"), Some(vec![1]));
 }
