@@ -48,15 +48,20 @@ impl Channel {
                 false,
             );
         }
-        let mut actions = Vec::new();
-        if self.confirmation != Some(confirmation) {
+        let changed = self.confirmation != Some(confirmation);
+        if changed {
             self.confirmation = Some(confirmation);
             if let Some(f) = self.funding.as_mut() {
                 f.tx = Some(tx);
             }
+        }
+        let depth_actions = self.on_depth(tip_height, ctx);
+        let mut actions = Vec::new();
+        // One write covers the confirmation mark, unless reaching depth writes it anyway.
+        if changed && !matches!(depth_actions.first(), Some(Action::Persist(_))) {
             actions.push(Action::Persist(self.to_record()));
         }
-        actions.extend(self.on_depth(tip_height, ctx));
+        actions.extend(depth_actions);
         actions
     }
 

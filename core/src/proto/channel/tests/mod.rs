@@ -1,1 +1,11 @@
-//! Tests of the channel state machine.
+//! Tests of the channel state machine: an in-memory two-party harness that drives real opens
+//! (real keys and signatures), with the durability checker and a record round-trip (rebuild
+//! and continue identically) after every step.
+
+mod chain;
+mod checker;
+mod harness;
+mod open;
+mod record;
+mod reestablish;
+mod validation;
