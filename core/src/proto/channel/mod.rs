@@ -84,7 +84,8 @@ pub enum Role {
 /// Where a channel is in its establishment.
 ///
 /// The first four states are transient (never persisted by the protocol: a disconnect forgets
-/// them); from [`ChannelState::AwaitingConfirmations`] on the channel is durable.
+/// them), as is [`ChannelState::Aborted`]; from [`ChannelState::AwaitingConfirmations`] on the
+/// channel is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChannelState {
     /// Funder: `open_channel` sent, waiting for `accept_channel`.
@@ -107,6 +108,9 @@ pub enum ChannelState {
     /// The channel failed after becoming durable (funding double-spent, peer error, ...).
     /// Terminal; the record stays so that the app can show what happened.
     Failed,
+    /// A transient open failed ([`Action::FailOpen`] was emitted): the driver forgets the
+    /// channel. Terminal; every input is ignored.
+    Aborted,
 }
 
 impl ChannelState {
@@ -118,6 +122,7 @@ impl ChannelState {
                 | ChannelState::AwaitingFundingTx
                 | ChannelState::AwaitingFundingSigned
                 | ChannelState::InboundAwaitingFundingCreated
+                | ChannelState::Aborted
         )
     }
 
@@ -131,6 +136,7 @@ impl ChannelState {
             ChannelState::AwaitingChannelReady => 5,
             ChannelState::Ready => 6,
             ChannelState::Failed => 7,
+            ChannelState::Aborted => 8,
         }
     }
 
@@ -144,6 +150,7 @@ impl ChannelState {
             5 => ChannelState::AwaitingChannelReady,
             6 => ChannelState::Ready,
             7 => ChannelState::Failed,
+            8 => ChannelState::Aborted,
             _ => return None,
         })
     }
@@ -243,6 +250,32 @@ impl<'a> Context<'a> {
             first_per_commitment_point: self.point(0)?,
         })
     }
+}
+
+/// The channel id a message names, for routing it to a [`Channel`] (see
+/// [`Channel::is_for`]): the temporary id for `open_channel`, `accept_channel` and
+/// `funding_created`, the final id otherwise. `None` for messages about no channel (`init`,
+/// `ping`, gossip). For `error`/`warning`, [`ChannelId::ALL`] means every channel.
+pub fn message_channel_id(msg: &Message) -> Option<ChannelId> {
+    Some(match msg {
+        Message::OpenChannel(m) => m.temporary_channel_id,
+        Message::AcceptChannel(m) => m.temporary_channel_id,
+        Message::FundingCreated(m) => m.temporary_channel_id,
+        Message::FundingSigned(m) => m.channel_id,
+        Message::ChannelReady(m) => m.channel_id,
+        Message::ChannelReestablish(m) => m.channel_id,
+        Message::TxAbort(m) => m.channel_id,
+        Message::Error(m) => m.channel_id,
+        Message::Warning(m) => m.channel_id,
+        Message::Shutdown(m) => m.channel_id,
+        Message::ClosingSigned(m) => m.channel_id,
+        Message::AnnouncementSignatures(m) => m.channel_id,
+        Message::Init(_)
+        | Message::Ping(_)
+        | Message::Pong(_)
+        | Message::ChannelAnnouncement(_)
+        | Message::Unknown { .. } => return None,
+    })
 }
 
 /// An input to [`Channel::handle`].
@@ -351,6 +384,11 @@ impl Channel {
     /// The id the peer knows the channel by now: the final id if known, else the temporary.
     pub fn current_id(&self) -> ChannelId {
         self.channel_id().unwrap_or(self.temporary_channel_id)
+    }
+
+    /// Whether a message naming `id` belongs to this channel (its temporary or final id).
+    pub fn is_for(&self, id: &ChannelId) -> bool {
+        *id == self.temporary_channel_id || Some(*id) == self.channel_id()
     }
 
     /// The index of the channel's keys (see [`crate::proto::keys::KeysManager::channel_keys`]).
@@ -464,6 +502,9 @@ impl Channel {
 
     /// Feeds one input; returns the actions to perform, in order.
     pub fn handle(&mut self, input: Input, ctx: &Context<'_>) -> Vec<Action> {
+        if self.state == ChannelState::Aborted {
+            return Vec::new();
+        }
         match input {
             Input::Message(msg) => self.on_message(msg, ctx),
             Input::FundingTxBuilt { tx } => self.on_funding_tx(tx, ctx),
@@ -485,13 +526,18 @@ impl Channel {
 
     /// Dispatches a peer message.
     pub fn on_message(&mut self, msg: Message, ctx: &Context<'_>) -> Vec<Action> {
+        if self.state == ChannelState::Aborted {
+            return Vec::new();
+        }
         match msg {
             Message::AcceptChannel(m) => self.on_accept_channel(&m, ctx),
             Message::FundingCreated(m) => self.on_funding_created(&m, ctx),
             Message::FundingSigned(m) => self.on_funding_signed(&m, ctx),
             Message::ChannelReady(m) => self.on_channel_ready(&m),
             Message::ChannelReestablish(m) => self.on_channel_reestablish(&m, ctx),
-            Message::Error(m) => self.on_error(&m, ctx),
+            Message::Error(m) if m.channel_id == ChannelId::ALL || self.is_for(&m.channel_id) => {
+                self.on_error(&m, ctx)
+            }
             Message::Warning(w) => {
                 tracing::warn!(channel = %self.current_id(), warning = %w.printable(), "peer warning");
                 Vec::new()
@@ -575,7 +621,7 @@ impl Channel {
             });
         }
         self.failure_reason = Some(reason);
-        self.state = ChannelState::Failed;
+        self.state = ChannelState::Aborted;
         actions
     }
 

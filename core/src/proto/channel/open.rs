@@ -164,6 +164,20 @@ impl Channel {
             txid: tx.compute_txid(),
             vout: u32::from(index),
         };
+        // BOLT 2: the funding must be non-malleable (segwit inputs only), and we broadcast it
+        // as given, so it must be signed: every input carries a witness and no scriptSig.
+        if tx.input.is_empty()
+            || tx
+                .input
+                .iter()
+                .any(|i| !i.script_sig.is_empty() || i.witness.is_empty())
+        {
+            self.funding = Some(FundingInfo { outpoint, tx: None });
+            return self.fail_transient(
+                "funding transaction must be signed and spend only native segwit inputs".into(),
+                true,
+            );
+        }
         self.funding = Some(FundingInfo {
             outpoint,
             tx: Some(tx),

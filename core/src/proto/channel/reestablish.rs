@@ -30,10 +30,8 @@ impl Channel {
     /// else for this channel), or retransmit our `error` for a failed channel.
     pub(crate) fn on_reconnected(&mut self) -> Vec<Action> {
         if self.state == ChannelState::Failed {
-            if let (true, Some(reason)) = (self.state.is_durable(), self.failure_reason.clone()) {
-                return vec![self.error_message(&reason)];
-            }
-            return Vec::new();
+            let reason = self.failure_reason.clone().unwrap_or_default();
+            return vec![self.error_message(&reason)];
         }
         self.channel_reestablish()
             .map(|m| Action::Send(Message::ChannelReestablish(m)))

@@ -415,6 +415,99 @@ fn funding_tx_without_the_funding_output_fails_the_open() {
 }
 
 #[test]
+fn unsigned_or_non_segwit_funding_tx_fails_the_open() {
+    for corrupt in [
+        (|tx: &mut bitcoin::Transaction| tx.input[0].witness = bitcoin::Witness::new())
+            as fn(&mut bitcoin::Transaction),
+        |tx| tx.input[0].script_sig = bitcoin::ScriptBuf::from_bytes(vec![0x51]),
+        |tx| tx.input.clear(),
+    ] {
+        let mut pair = Pair::new();
+        pair.start(outbound_params(pair.b.node_id));
+        pair.deliver(true);
+        pair.deliver(false);
+        let (script, amount, _) = pair.a.funding_request.take().expect("request");
+        let mut tx = funding_tx(&script, amount);
+        corrupt(&mut tx);
+        let actions = pair.a.input(Input::FundingTxBuilt { tx: tx.clone() });
+        assert_eq!(
+            kinds(&actions),
+            [
+                "Send(error)",
+                "FailOpen",
+                "Emit(ChannelOpenFailed)",
+                "Disconnect"
+            ]
+        );
+        assert!(matches!(
+            &actions[1],
+            Action::FailOpen { funding_txid: Some(t), .. } if *t == tx.compute_txid()
+        ));
+        assert_eq!(pair.a.state(), ChannelState::Aborted);
+    }
+}
+
+#[test]
+fn an_aborted_open_ignores_everything() {
+    let mut pair = Pair::new();
+    pair.start(outbound_params(pair.b.node_id));
+    pair.deliver(true);
+    pair.a.input(Input::PeerDisconnected);
+    assert_eq!(pair.a.state(), ChannelState::Aborted);
+    assert!(!pair.a.state().is_durable());
+    let before = pair.a.channel().clone();
+    for input in [
+        Input::PeerDisconnected,
+        Input::PeerReconnected,
+        Input::NewBlock { height: 10_000 },
+        Input::FundingTxFailed { reason: "x".into() },
+        Input::Message(pair.b.outbox.front().cloned().expect("accept_channel")),
+        Input::Message(Message::Error(ErrorMessage::new(TEMP_ID, "late"))),
+    ] {
+        assert!(pair.a.input(input).is_empty());
+    }
+    assert_eq!(pair.a.channel(), &before);
+}
+
+#[test]
+fn messages_are_routed_by_temporary_then_final_id() {
+    use crate::proto::channel::message_channel_id;
+    let mut pair = Pair::new();
+    pair.start(outbound_params(pair.b.node_id));
+    let open = pair.a.outbox.front().cloned().expect("open");
+    assert_eq!(message_channel_id(&open), Some(TEMP_ID));
+    assert_eq!(
+        message_channel_id(&Message::Ping(crate::proto::wire::Ping::new(1, 1))),
+        None
+    );
+    pair.run();
+    let channel = pair.a.channel();
+    let id = channel.channel_id().expect("id");
+    assert!(channel.is_for(&TEMP_ID) && channel.is_for(&id));
+    assert!(!channel.is_for(&crate::proto::wire::ChannelId([1; 32])));
+    let ready = pair
+        .b
+        .channel()
+        .channel_ready_message(&pair.b.ctx())
+        .expect("ready");
+    assert_eq!(message_channel_id(&Message::ChannelReady(ready)), Some(id));
+    // An error about another channel is not ours; one for all channels is.
+    let other = crate::proto::wire::ChannelId([1; 32]);
+    assert!(pair
+        .a
+        .input(Input::Message(Message::Error(ErrorMessage::new(
+            other, "x"
+        ))))
+        .is_empty());
+    let all = crate::proto::wire::ChannelId::ALL;
+    let actions = pair
+        .a
+        .input(Input::Message(Message::Error(ErrorMessage::new(all, "x"))));
+    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert!(!actions.is_empty());
+}
+
+#[test]
 fn wallet_failure_fails_the_open() {
     let mut pair = Pair::new();
     pair.start(outbound_params(pair.b.node_id));

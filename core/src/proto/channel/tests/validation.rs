@@ -167,7 +167,7 @@ fn accept_refused(mutate: impl FnOnce(&mut AcceptChannel)) -> Vec<Action> {
     };
     mutate(&mut accept);
     let actions = pair.a.input(Input::Message(Message::AcceptChannel(accept)));
-    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert_eq!(pair.a.state(), ChannelState::Aborted);
     assert!(pair.a.funding_request.is_none());
     actions
 }
