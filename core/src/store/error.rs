@@ -31,6 +31,18 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// SQLite could not open or configure the database file (for example, it is not a
+    /// SQLite database).
+    #[error("cannot open database {path} ({context}): {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What the store was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// SQLite refused write-ahead logging for the database file.
     #[error("cannot enable write-ahead logging: sqlite kept journal mode {mode:?}")]
     JournalMode {

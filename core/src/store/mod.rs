@@ -63,6 +63,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// checkpoints are off on its connections) so that [`StoreStats`] can count them.
 pub const CHECKPOINT_WAL_BYTES: u64 = 4 * 1024 * 1024;
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
 /// Counters of the store's disk work since it was opened, for benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -655,14 +658,27 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
 fn open_file_connection(path: &Path) -> Result<Connection, StoreError> {
     // No SQLITE_OPEN_CREATE: `prepare_file` created the file with the right mode.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(sql("opening the database"))?;
-    apply_pragmas(&conn, true)?;
+    let with_path = |error| match error {
+        StoreError::Sqlite { context, source } => StoreError::Open {
+            path: path.to_path_buf(),
+            context,
+            source,
+        },
+        other => other,
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(sql("opening the file"))
+        .map_err(with_path)?;
+    apply_pragmas(&conn, true).map_err(with_path)?;
     Ok(conn)
 }
 
 /// Runs a pragma that may answer with a row, and returns the first column of that row.
-fn pragma(conn: &Connection, statement: &str) -> Result<Option<String>, StoreError> {
-    let context = "setting a pragma";
+fn pragma(
+    conn: &Connection,
+    statement: &str,
+    context: &'static str,
+) -> Result<Option<String>, StoreError> {
     let mut stmt = conn.prepare(statement).map_err(sql(context))?;
     let mut rows = stmt.query([]).map_err(sql(context))?;
     let first = match rows.next().map_err(sql(context))? {
@@ -682,22 +698,41 @@ fn pragma(conn: &Connection, statement: &str) -> Result<Option<String>, StoreErr
 fn apply_pragmas(conn: &Connection, on_disk: bool) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(sql("setting busy_timeout"))?;
+    // Room for every statement of `tables.rs` (rusqlite's default keeps 16).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     if on_disk {
-        let mode = pragma(conn, "PRAGMA journal_mode = WAL")?.unwrap_or_default();
+        let mode = pragma(
+            conn,
+            "PRAGMA journal_mode = WAL",
+            "enabling write-ahead logging",
+        )?
+        .unwrap_or_default();
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::JournalMode { mode });
         }
         // Checkpoints are run by `Store` (see CHECKPOINT_WAL_BYTES); a restarted WAL is
         // truncated to its first commit, so the file's size tracks the WAL's content.
-        pragma(conn, "PRAGMA wal_autocheckpoint = 0")?;
-        pragma(conn, "PRAGMA journal_size_limit = 0")?;
+        pragma(
+            conn,
+            "PRAGMA wal_autocheckpoint = 0",
+            "setting wal_autocheckpoint",
+        )?;
+        pragma(
+            conn,
+            "PRAGMA journal_size_limit = 0",
+            "setting journal_size_limit",
+        )?;
     }
-    pragma(conn, "PRAGMA synchronous = FULL")?;
+    pragma(conn, "PRAGMA synchronous = FULL", "setting synchronous")?;
     #[cfg(target_vendor = "apple")]
     {
-        pragma(conn, "PRAGMA fullfsync = ON")?;
-        pragma(conn, "PRAGMA checkpoint_fullfsync = ON")?;
+        pragma(conn, "PRAGMA fullfsync = ON", "setting fullfsync")?;
+        pragma(
+            conn,
+            "PRAGMA checkpoint_fullfsync = ON",
+            "setting checkpoint_fullfsync",
+        )?;
     }
-    pragma(conn, "PRAGMA foreign_keys = ON")?;
+    pragma(conn, "PRAGMA foreign_keys = ON", "enabling foreign keys")?;
     Ok(())
 }

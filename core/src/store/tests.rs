@@ -133,6 +133,19 @@ fn open_fails_cleanly_without_parent_directory() {
 }
 
 #[test]
+fn a_file_that_is_not_a_database_is_an_error() {
+    let db = TempDb::new("garbage");
+    std::fs::write(db.path(), vec![0x5a; 8192]).expect("write garbage");
+    let err = Store::open(db.path()).expect_err("not a database");
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("cannot open database "), "{err}");
+    assert!(text.contains("not a database"), "{err}");
+    // The file is left as it was.
+    assert_eq!(std::fs::read(db.path()).expect("read"), vec![0x5a; 8192]);
+}
+
+#[test]
 fn in_memory_store_has_no_file() {
     let mut store = Store::open_in_memory().expect("open");
     assert_eq!(store.path(), None);
