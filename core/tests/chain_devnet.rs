@@ -320,3 +320,248 @@ async fn request_budgets() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A new process on the same database resumes every watch and the wallet without a rescan.
+#[tokio::test]
+async fn restart_resumes_watches_from_the_store() {
+    use tern_core::chain::ChainWatcher;
+    use tern_core::store::Store;
+    let devnet = Devnet::start().await.expect("devnet");
+    let dir = std::env::temp_dir().join(format!("tern-chain-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("tern.sqlite");
+    let funding_txid = {
+        let mut store = Store::open(&path).expect("store");
+        let (mut w, created) = wallet(3, store.open_connection().expect("conn"));
+        assert!(created);
+        let mut watcher = ChainWatcher::load(&store, source(&devnet)).expect("watcher");
+        let a = w.new_address().expect("address");
+        let txid = devnet
+            .faucet(&a, Amount::from_sat(300_000))
+            .expect("faucet");
+        watcher.watch_tx(&mut store, txid, vec![]).expect("watch");
+        watcher
+            .watch_outpoint(&mut store, OutPoint::new(txid, 0), 144)
+            .expect("watch");
+        devnet.mine(1);
+        let out = watcher
+            .sync(&mut store, w.scripts_to_query(), None)
+            .await
+            .expect("sync");
+        w.apply_sync(&out.scripts, &out.events, out.state.tip, now())
+            .expect("apply");
+        assert_eq!(w.balances(&[]).confirmed_sat, 300_000);
+        txid
+        // Dropped without any shutdown: what was persisted is all there is.
+    };
+    let mut store = Store::open(&path).expect("reopen");
+    let (mut w, created) = wallet(3, store.open_connection().expect("conn"));
+    assert!(!created, "the wallet is loaded, not recreated");
+    assert_eq!(w.balances(&[]).confirmed_sat, 300_000);
+    let mut watcher = ChainWatcher::load(&store, source(&devnet)).expect("watcher");
+    assert!(matches!(
+        watcher.state().txs[&funding_txid].state,
+        TxWatchState::Confirmed(_)
+    ));
+    devnet.reset_requests();
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    assert_eq!(devnet.requests().total, 1, "no rescan");
+    assert!(out.events.is_empty());
+    devnet.mine(2);
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    w.apply_sync(&out.scripts, &out.events, out.state.tip, now())
+        .expect("apply");
+    assert!(out.events.contains(&ChainEvent::TxDepth {
+        txid: funding_txid,
+        depth: 3
+    }));
+    drop(watcher);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Coins chosen for an open stay locked (persisted) until it completes or is abandoned.
+#[tokio::test]
+async fn coin_locks_keep_funding_inputs_reserved() {
+    use tern_core::store::Store;
+    let devnet = Devnet::start().await.expect("devnet");
+    let src = source(&devnet);
+    let mut store = Store::open_in_memory().expect("store");
+    let (mut w, _) = wallet(4, Connection::open_in_memory().expect("db"));
+    for _ in 0..2 {
+        let a = w.new_address().expect("address");
+        devnet
+            .faucet(&a, Amount::from_sat(400_000))
+            .expect("faucet");
+    }
+    devnet.mine(1);
+    sync_all(&src, &ChainState::default(), &mut w).await;
+    let fee = FeeCache::default().fee_rate(FeeTarget::Normal);
+    let script = funding_script_pubkey(&pubkey(1), &pubkey(2));
+    let first = w
+        .build_funding_tx(script.clone(), Amount::from_sat(300_000), fee, &[])
+        .expect("build");
+    let inputs: Vec<OutPoint> = first.input.iter().map(|i| i.previous_output).collect();
+    store.lock_coins(&inputs, None, now()).expect("lock");
+    let locked = store.locked_coins().expect("locked");
+    assert_eq!(w.balances(&locked).locked_sat, 400_000);
+    assert_eq!(w.balances(&locked).confirmed_sat, 400_000);
+    let second = w
+        .build_funding_tx(script.clone(), Amount::from_sat(300_000), fee, &locked)
+        .expect("build");
+    assert!(
+        second
+            .input
+            .iter()
+            .all(|i| !inputs.contains(&i.previous_output)),
+        "locked coins are not reused"
+    );
+    let err = w.build_funding_tx(
+        script.clone(),
+        Amount::from_sat(300_000),
+        fee,
+        &[
+            locked.clone(),
+            second.input.iter().map(|i| i.previous_output).collect(),
+        ]
+        .concat(),
+    );
+    assert!(
+        matches!(
+            err,
+            Err(tern_core::wallet::WalletError::InsufficientFunds { .. })
+        ),
+        "{err:?}"
+    );
+    // The first open is abandoned: its coins come back.
+    w.abandon(&first).expect("abandon");
+    for op in &inputs {
+        store.unlock_coin(op).expect("unlock");
+    }
+    assert!(store.locked_coins().expect("locked").is_empty());
+    assert_eq!(w.balances(&[]).locked_sat, 0);
+}
+
+/// Send to an address, see the payment dropped from the mempool, rebroadcast it; fee
+/// estimates come from a cache refreshed only when stale, and a failed refresh keeps them.
+#[tokio::test]
+async fn send_rebroadcast_and_fee_cache() {
+    use tern_core::chain::ChainWatcher;
+    use tern_core::store::Store;
+    let devnet = Devnet::start().await.expect("devnet");
+    let mut store = Store::open_in_memory().expect("store");
+    let mut watcher = ChainWatcher::load(&store, source(&devnet)).expect("watcher");
+    let (mut w, _) = wallet(5, Connection::open_in_memory().expect("db"));
+    let a = w.new_address().expect("address");
+    devnet
+        .faucet(&a, Amount::from_sat(500_000))
+        .expect("faucet");
+    devnet.mine(1);
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    w.apply_sync(&out.scripts, &out.events, out.state.tip, now())
+        .expect("apply");
+
+    // Fees: fetched once, then served from the cache.
+    devnet.reset_requests();
+    let (fees, err) = watcher.refresh_fees(&mut store, now(), 600).await;
+    assert!(err.is_none());
+    assert_eq!(devnet.requests().route("GET /fee-estimates"), 1);
+    let (again, _) = watcher.refresh_fees(&mut store, now() + 10, 600).await;
+    assert_eq!((again, devnet.requests().total), (fees.clone(), 1));
+    devnet.add_fault(FaultRule {
+        path: "/fee-estimates".into(),
+        method: None,
+        kind: FaultKind::Status(500),
+        count: 3,
+    });
+    let (kept, err) = watcher.refresh_fees(&mut store, now() + 10_000, 600).await;
+    assert!(err.is_some());
+    assert_eq!(kept, fees, "a failed refresh keeps the cached figures");
+    assert_eq!(
+        ChainWatcher::<EsploraSource>::fee_cache(&store).expect("cache"),
+        fees
+    );
+
+    let bad = w.parse_address("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq");
+    assert!(matches!(
+        bad,
+        Err(tern_core::wallet::WalletError::InvalidAddress { .. })
+    ));
+    let to = w
+        .parse_address(
+            &bitcoin::Address::p2wsh(
+                &funding_script_pubkey(&pubkey(7), &pubkey(8)),
+                Network::Regtest,
+            )
+            .to_string(),
+        )
+        .expect("regtest address");
+    let pay = w
+        .build_send(
+            &to,
+            Amount::from_sat(100_000),
+            fees.fee_rate(FeeTarget::Normal),
+            &[],
+        )
+        .expect("send");
+    let txid = pay.compute_txid();
+    watcher
+        .source()
+        .broadcast(pay.clone())
+        .await
+        .expect("broadcast");
+    w.record_broadcast(&pay, now()).expect("record");
+    watcher
+        .watch_tx(
+            &mut store,
+            txid,
+            pay.input.iter().map(|i| i.previous_output).collect(),
+        )
+        .expect("watch");
+    assert_eq!(w.unconfirmed_txs().len(), 1);
+
+    // The mempool forgets it; the watcher says so at the next block; a rebroadcast brings it back.
+    assert_eq!(
+        devnet.drop_mempool_tx(&txid).expect("in the mempool"),
+        vec![txid]
+    );
+    devnet.mine(1);
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    assert!(
+        out.events.contains(&ChainEvent::TxGone { txid }),
+        "{:?}",
+        out.events
+    );
+    let txs: Vec<bitcoin::Transaction> =
+        w.unconfirmed_txs().iter().map(|t| (**t).clone()).collect();
+    assert!(watcher.rebroadcast(&txs).await.is_empty());
+    devnet.mine(1);
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    w.apply_sync(&out.scripts, &out.events, out.state.tip, now())
+        .expect("apply");
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, ChainEvent::TxConfirmed { txid: t, .. } if *t == txid)));
+    assert!(w.unconfirmed_txs().is_empty());
+    let left = w.balances(&[]).confirmed_sat;
+    assert!(
+        (395_000..400_000).contains(&left),
+        "500k - 100k - fee, got {left}"
+    );
+}

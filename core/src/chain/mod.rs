@@ -16,6 +16,7 @@ mod esplora;
 pub mod planner;
 mod state;
 mod sync;
+mod watcher;
 
 use std::future::Future;
 
@@ -26,6 +27,7 @@ pub use esplora::{EsploraConfig, EsploraSource};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
 pub use state::{BlockRef, ChainState, Confirmation, OutpointWatch, TxWatch, TxWatchState};
 pub use sync::{sync, SyncOutcome};
+pub use watcher::{ChainWatcher, WatcherError, CHAIN_STATE_KEY, FEE_CACHE_KEY};
 
 /// Errors talking to the chain backend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -171,11 +171,13 @@ mod tests {
 
     #[test]
     fn record_round_trips_and_rejects_unknown_versions() {
-        let mut s = ChainState::default();
-        s.tip = Some(BlockRef {
-            height: 7,
-            hash: BlockHash::all_zeros(),
-        });
+        let mut s = ChainState {
+            tip: Some(BlockRef {
+                height: 7,
+                hash: BlockHash::all_zeros(),
+            }),
+            ..ChainState::default()
+        };
         s.watch_tx(Txid::all_zeros(), vec![OutPoint::null()]);
         s.watch_outpoint(OutPoint::null(), 144);
         let bytes = s.encode();
