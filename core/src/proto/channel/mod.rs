@@ -17,9 +17,51 @@
 //! sent, channel_ready received) are persisted as they happen, always before the send that
 //! depends on them. [`DurabilityChecker`] verifies that contract on any action sequence.
 //!
-//! Phases, one file each: [`open`](self) (funder), `accept` (fundee), `commitment` (the first
+//! Phases, one file each: `open` (funder), `accept` (fundee), `commitment` (the first
 //! commitment transactions), `ready` (chain events, `channel_ready`, watchdog, reorgs),
-//! `reestablish`, `record` (the versioned persisted form), `validate` (the peer's parameters).
+//! `reestablish`, `record` (the versioned persisted form), `validate` (the peer's parameters),
+//! `action` (actions, events, the durability checker).
+//!
+//! # States
+//!
+//! ```text
+//! funder:  OutboundAwaitingAccept --accept_channel--> AwaitingFundingTx --FundingTxBuilt-->
+//!          AwaitingFundingSigned --funding_signed--> AwaitingConfirmations  [Persist, Broadcast]
+//! fundee:  (open_channel) InboundAwaitingFundingCreated --funding_created-->
+//!          AwaitingConfirmations  [Persist, then Send(funding_signed)]
+//! both:    AwaitingConfirmations --depth >= minimum_depth--> AwaitingChannelReady
+//!          [Persist(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
+//!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
+//!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
+//! transient failure (any of the first four states) → Aborted  [FailOpen]
+//! ```
+//!
+//! # Driver contract
+//!
+//! Starting: [`Channel::new_outbound`] for a user's open (temporary id and key index chosen by
+//! the caller), [`Channel::new_inbound`] for a received `open_channel` (route messages with
+//! [`message_channel_id`] / [`Channel::is_for`]). After a restart, rebuild each channel with
+//! [`ChannelRecord::decode`] and perform [`Channel::resume_actions`]. Feed every event with
+//! [`Channel::handle`] and perform the returned actions in order, stopping at a failed
+//! [`Action::Persist`] (retry the input later: nothing after it may happen):
+//!
+//! | action | the driver |
+//! |---|---|
+//! | `Persist(record)` | stores `record.encode()` durably (fsync) under the peer and temporary id, replacing the previous one |
+//! | `Send(msg)` | sends to the peer; drops it if the peer is not connected or its `channel_reestablish` has not arrived yet |
+//! | `NeedFundingTx{..}` | has the wallet build, sign and lock (not broadcast) the funding, answers `FundingTxBuilt` / `FundingTxFailed` |
+//! | `BroadcastFunding(tx)` | broadcasts (idempotent; also the rebroadcasts on new blocks and at start) |
+//! | `BroadcastCommitment(tx)` | broadcasts our signed commitment (unilateral close) |
+//! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
+//! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
+//! | `Emit(event)` | queues the event for the app (persisted queue) |
+//! | `Disconnect{..}` | closes the connection to the peer |
+//! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
+//! | `FailOpen{..}` | forgets the transient channel (nothing was persisted), unlocks the coins of `funding_txid` if any |
+//!
+//! The driver also feeds [`Input::NewBlock`] on every new tip (watchdog, rebroadcast, fundee
+//! timeout), [`Input::PeerDisconnected`] / [`Input::PeerReconnected`] for each channel of the
+//! peer, and every message naming the channel.
 
 mod accept;
 mod action;

@@ -231,6 +231,24 @@ impl Pair {
         if self.drop.contains(&name) {
             return Some(name);
         }
+        let known = to
+            .channel
+            .as_ref()
+            .is_some_and(|c| c.state() != ChannelState::Aborted);
+        if !known && !matches!(msg, Message::OpenChannel(_)) {
+            // What a driver does with a message about a channel it does not know: an `error`.
+            if let (false, Some(id)) = (
+                matches!(msg, Message::Error(_)),
+                crate::proto::channel::message_channel_id(&msg),
+            ) {
+                to.outbox
+                    .push_back(Message::Error(crate::proto::wire::ErrorMessage::new(
+                        id,
+                        "unknown channel",
+                    )));
+            }
+            return Some(name);
+        }
         match (&to.channel, msg) {
             (None, Message::OpenChannel(open)) => {
                 let params = InboundParams {
@@ -250,27 +268,26 @@ impl Pair {
             (Some(_), msg) => {
                 to.input(Input::Message(msg));
             }
-            (None, msg) => panic!("{} for a node without a channel", msg.name()),
+            (None, _) => unreachable!("handled above"),
         }
         Some(name)
     }
 
+    /// One unit of progress: answer the funding request, else deliver one message to the
+    /// fundee, else one to the funder. False when nothing moved.
+    pub fn step(&mut self) -> bool {
+        if let Some((script, amount, _)) = self.a.funding_request.take() {
+            self.a.input(Input::FundingTxBuilt {
+                tx: funding_tx(&script, amount),
+            });
+            return true;
+        }
+        self.deliver(true).is_some() || self.deliver(false).is_some()
+    }
+
     /// Delivers messages both ways, and answers funding requests, until nothing moves.
     pub fn run(&mut self) {
-        loop {
-            let mut moved = false;
-            if let Some((script, amount, _)) = self.a.funding_request.take() {
-                self.a.input(Input::FundingTxBuilt {
-                    tx: funding_tx(&script, amount),
-                });
-                moved = true;
-            }
-            moved |= self.deliver(true).is_some();
-            moved |= self.deliver(false).is_some();
-            if !moved {
-                break;
-            }
-        }
+        while self.step() {}
     }
 
     /// Runs a standard open up to both sides durable and the funding broadcast.
@@ -303,6 +320,9 @@ impl Pair {
         self.funding_block = Some(conf);
         let tx = self.funding();
         for node in [&mut self.a, &mut self.b] {
+            if node.channel.is_none() {
+                continue;
+            }
             node.input(Input::FundingConfirmed {
                 tx: tx.clone(),
                 confirmation: conf,
@@ -316,8 +336,11 @@ impl Pair {
         for _ in 0..n {
             self.height += 1;
             let h = self.height;
-            self.a.input(Input::NewBlock { height: h });
-            self.b.input(Input::NewBlock { height: h });
+            for node in [&mut self.a, &mut self.b] {
+                if node.channel.is_some() {
+                    node.input(Input::NewBlock { height: h });
+                }
+            }
         }
     }
 

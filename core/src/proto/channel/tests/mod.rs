@@ -8,4 +8,5 @@ mod harness;
 mod open;
 mod record;
 mod reestablish;
+mod restart;
 mod validation;
