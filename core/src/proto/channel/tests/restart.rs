@@ -1,5 +1,6 @@
-//! The pure restart matrix: kill either side before every step of an open (messages, funding,
-//! confirmations, channel_ready), restart it from its last persisted record (or from nothing),
+//! The pure restart and disconnect matrices: before every step of an open (messages, funding,
+//! confirmations, channel_ready), kill either side and restart it from its last persisted
+//! record (or from nothing) — or only drop the connection, losing the message in flight —
 //! reconnect, and check the outcome: ready on both sides, or forgotten on both sides with no
 //! funding ever broadcast — except BOLT 2's one asymmetric case (funding_signed sent, never
 //! processed), where the fundee keeps the channel until its 2016-block timeout.
@@ -28,19 +29,24 @@ fn durable(node: &Node) -> bool {
 }
 
 /// Kills `victim` (the connection drops with it), restarts it from its last record, and
-/// reconnects the two.
-fn kill(pair: &mut Pair, victim: Victim) {
+/// reconnects the two. With `restart: false` only the connection drops (Core Lightning's
+/// dev-disconnect: the message in flight is lost) and both keep their memory.
+fn kill(pair: &mut Pair, victim: Victim, restart: bool) {
     pair.a.outbox.clear();
     pair.b.outbox.clear();
     let (dead, other) = match victim {
         Victim::Funder => (&mut pair.a, &mut pair.b),
         Victim::Fundee => (&mut pair.b, &mut pair.a),
     };
-    dead.funding_request = None;
-    if dead.stored.is_some() {
-        dead.restart();
-    } else {
-        dead.channel = None;
+    if restart {
+        dead.funding_request = None;
+        if dead.stored.is_some() {
+            dead.restart();
+        } else {
+            dead.channel = None;
+        }
+    } else if alive(dead) {
+        dead.input(Input::PeerDisconnected);
     }
     if alive(other) {
         other.input(Input::PeerDisconnected);
@@ -90,6 +96,15 @@ fn settle(pair: &mut Pair) {
 
 #[test]
 fn kill_at_every_step_of_the_open_in_both_roles() {
+    matrix(true);
+}
+
+#[test]
+fn disconnect_at_every_step_of_the_open_in_both_roles() {
+    matrix(false);
+}
+
+fn matrix(restart: bool) {
     let total = {
         let mut pair = Pair::new();
         pair.start(outbound_params(pair.b.node_id));
@@ -104,7 +119,7 @@ fn kill_at_every_step_of_the_open_in_both_roles() {
             let mut n = 0;
             scenario(&mut pair, |pair| {
                 if n == kill_at {
-                    kill(pair, victim);
+                    kill(pair, victim, restart);
                 }
                 n += 1;
             });
