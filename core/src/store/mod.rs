@@ -77,14 +77,20 @@ pub struct StoreStats {
     /// Commits that started a new WAL generation (the first after opening, and the first
     /// after a checkpoint that emptied the WAL); SQLite syncs the new WAL header.
     pub wal_restarts: u64,
+    /// Syncs outside commits and checkpoints: 4 when `open` creates the database (SQLite
+    /// switches a new file to WAL through a rollback-journal transaction: the journal twice,
+    /// the directory, the database), and 1 directory sync at this connection's first commit
+    /// (SQLite syncs the directory on a connection's first sync of the `-wal` file).
+    pub setup_syncs: u64,
     /// Estimated `fsync` calls (`F_FULLFSYNC` on Apple):
-    /// `commits + wal_restarts + 2 * checkpoints`.
+    /// `commits + wal_restarts + 2 * checkpoints + setup_syncs`.
     ///
     /// With WAL and `synchronous=FULL`, SQLite syncs the WAL once per commit, syncs the new
     /// WAL header once when a commit restarts the WAL, and syncs twice per checkpoint (the WAL
-    /// before copying frames, the database file after). Not counted: the directory sync when
-    /// the `-wal` file is created, the checkpoint SQLite runs when the last connection closes,
-    /// and commits on other connections (BDK's). Always 0 for an in-memory store.
+    /// before copying frames, the database file after). Checked against `strace` on Linux with
+    /// the bundled SQLite 3.45: the estimate matched the syscalls exactly. Not counted: the
+    /// checkpoint SQLite runs when the last connection closes (2 more), and commits on other
+    /// connections (BDK's). Always 0 for an in-memory store.
     pub fsyncs: u64,
 }
 
@@ -98,6 +104,8 @@ pub struct Store {
     stats: StoreStats,
     /// The next commit starts a new WAL generation.
     wal_fresh: bool,
+    /// The next commit is this connection's first sync of the WAL (SQLite syncs the directory).
+    first_wal_sync: bool,
     /// WAL size at which the next checkpoint runs.
     next_checkpoint_at: u64,
 }
@@ -119,13 +127,17 @@ impl Store {
     /// existing file with another mode is set to 0600.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
-        prepare_file(&path)?;
+        let created = prepare_file(&path)?;
         let conn = open_file_connection(&path)?;
         let mut store = Store {
             conn,
             path: Some(path),
-            stats: StoreStats::default(),
+            stats: StoreStats {
+                setup_syncs: if created { 4 } else { 0 },
+                ..StoreStats::default()
+            },
             wal_fresh: true,
+            first_wal_sync: true,
             next_checkpoint_at: CHECKPOINT_WAL_BYTES,
         };
         store.migrate(migrations::MIGRATIONS)?;
@@ -142,6 +154,7 @@ impl Store {
             path: None,
             stats: StoreStats::default(),
             wal_fresh: false,
+            first_wal_sync: false,
             next_checkpoint_at: u64::MAX,
         };
         store.migrate(migrations::MIGRATIONS)?;
@@ -183,7 +196,7 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let mut stats = self.stats;
         stats.fsyncs = if self.path.is_some() {
-            stats.commits + stats.wal_restarts + 2 * stats.checkpoints
+            stats.commits + stats.wal_restarts + 2 * stats.checkpoints + stats.setup_syncs
         } else {
             0
         };
@@ -266,6 +279,10 @@ impl Store {
         if self.wal_fresh {
             self.stats.wal_restarts += 1;
             self.wal_fresh = false;
+        }
+        if self.first_wal_sync {
+            self.stats.setup_syncs += 1;
+            self.first_wal_sync = false;
         }
         if self.wal_len() >= self.next_checkpoint_at {
             if let Err(error) = self.checkpoint() {
@@ -609,8 +626,8 @@ fn companion(path: &Path, suffix: &str) -> PathBuf {
 
 /// Creates the database file if needed, with mode 0600 on unix, before SQLite opens it, and
 /// sets the mode of an existing file to 0600. SQLite gives its `-wal` and `-shm` files the
-/// database file's mode.
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
+/// database file's mode. Returns whether the file is new (empty).
+fn prepare_file(path: &Path) -> Result<bool, StoreError> {
     let file_error = |action| {
         move |source| StoreError::File {
             action,
@@ -650,8 +667,9 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
             }
         }
     }
+    let created = file.metadata().map_err(file_error("inspect"))?.len() == 0;
     drop(file);
-    Ok(())
+    Ok(created)
 }
 
 /// Opens a connection to an existing database file and applies the pragmas.

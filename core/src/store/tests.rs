@@ -680,7 +680,11 @@ fn each_write_is_exactly_one_commit() {
         "one commit per migration"
     );
     assert_eq!(opened.wal_restarts, 1);
-    assert_eq!(opened.fsyncs, opened.commits + 1);
+    assert_eq!(
+        opened.setup_syncs, 5,
+        "a new file: the switch to WAL (4) and the first WAL sync's directory sync (1)"
+    );
+    assert_eq!(opened.fsyncs, opened.commits + 1 + 5);
 
     let mut expected = opened.commits;
     let mut check = |store: &Store, what: &str| {
@@ -689,7 +693,7 @@ fn each_write_is_exactly_one_commit() {
         assert_eq!(stats.commits, expected, "after {what}");
         assert_eq!(
             stats.fsyncs,
-            stats.commits + stats.wal_restarts + 2 * stats.checkpoints,
+            stats.commits + stats.wal_restarts + 2 * stats.checkpoints + stats.setup_syncs,
             "after {what}"
         );
     };
@@ -763,7 +767,7 @@ fn large_wal_is_checkpointed_and_counted() {
     assert!(stats.wal_restarts >= 2, "{stats:?}");
     assert_eq!(
         stats.fsyncs,
-        stats.commits + stats.wal_restarts + 2 * stats.checkpoints
+        stats.commits + stats.wal_restarts + 2 * stats.checkpoints + stats.setup_syncs
     );
     let wal = std::fs::metadata(companion(db.path(), "-wal"))
         .expect("wal")
@@ -820,7 +824,11 @@ fn everything_survives_reopen() {
         (intent, seqs)
     };
     let mut store = Store::open(db.path()).expect("reopen");
-    assert_eq!(store.stats().commits, 0, "nothing to migrate on reopen");
+    assert_eq!(
+        store.stats(),
+        StoreStats::default(),
+        "opening writes nothing"
+    );
     assert_eq!(store.get_meta("tip").expect("read"), Some(b"hash".to_vec()));
     assert_eq!(
         store.list_watches().expect("read"),
@@ -847,6 +855,8 @@ fn everything_survives_reopen() {
         vec![(seqs[1], b"\x01second".to_vec())]
     );
     assert!(store.push_event(b"\x01third", NOW).expect("write") > seqs[1]);
+    // A fresh process's first write: the commit, the new WAL's header, the directory.
+    assert_eq!(store.stats().fsyncs, 3);
 }
 
 #[test]
