@@ -94,7 +94,7 @@ async fn funding_tx_depth_reorg_and_double_spend() {
 
     let first = devnet.mine(1)[0];
     let out = sync_all(&src, &state, &mut w).await;
-    assert!(out.events.iter().any(|e| matches!(e, ChainEvent::TxConfirmed { txid: t, confirmation } if *t == txid && confirmation.block_hash == first)));
+    assert!(out.events.iter().any(|e| matches!(e, ChainEvent::TxConfirmed { txid: t, confirmation, .. } if *t == txid && confirmation.block_hash == first)));
     state = out.state;
     devnet.mine(2);
     let out = sync_all(&src, &state, &mut w).await;

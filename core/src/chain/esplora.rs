@@ -208,6 +208,14 @@ impl ChainSource for EsploraSource {
             .collect())
     }
 
+    async fn raw_tx(&self, txid: Txid) -> Result<Option<Transaction>, ChainError> {
+        self.count();
+        self.client
+            .get_tx(&txid)
+            .await
+            .map_err(|e| map_err(format!("raw tx {txid}"), e))
+    }
+
     async fn broadcast(&self, tx: Transaction) -> Result<(), ChainError> {
         self.count();
         let txid = tx.compute_txid();

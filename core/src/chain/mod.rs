@@ -150,6 +150,11 @@ pub trait ChainSource: Send + Sync {
         &self,
         script: ScriptBuf,
     ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send;
+    /// A transaction by txid (`None` when the server does not have it).
+    fn raw_tx(
+        &self,
+        txid: Txid,
+    ) -> impl Future<Output = Result<Option<Transaction>, ChainError>> + Send;
     /// Broadcasts a transaction (a transaction the server already has is a success).
     fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send;
     /// Fee estimates: confirmation target in blocks -> sat/vB.

@@ -78,6 +78,8 @@ pub enum ChainEvent {
         txid: Txid,
         /// Where.
         confirmation: Confirmation,
+        /// Its index in the block (from the merkle proof).
+        tx_index: u32,
     },
     /// Confirmations of a confirmed watched transaction at the new tip.
     TxDepth {
@@ -396,11 +398,13 @@ impl SyncPlanner {
                 block_hash: c.block_hash,
             });
         }
+        let tx_index = indexes.first().copied().unwrap_or(0);
         if let Some(watch) = self.state.txs.get_mut(&txid) {
             watch.state = TxWatchState::Confirmed(c);
             self.events.push(ChainEvent::TxConfirmed {
                 txid,
                 confirmation: c,
+                tx_index,
             });
         }
         Ok(())

@@ -303,7 +303,8 @@ fn confirmation_is_proven_and_depth_reported() {
             height: 11,
             block_hash: hash,
             block_time: 1_700_000_012
-        }
+        },
+        tx_index: 1,
     }));
     assert!(events.contains(&ChainEvent::TxDepth { txid, depth: 1 }));
     fake.mine(vec![]);

@@ -153,6 +153,24 @@ impl ChainState {
         }
     }
 
+    /// Takes a sync's result into a state that may have gained or lost watches while the sync
+    /// ran (the sync started from an older copy): watches added meanwhile are kept, removed
+    /// ones stay removed, the others take the synced state.
+    pub fn absorb(&mut self, synced: ChainState) {
+        self.tip = synced.tip;
+        for (txid, w) in synced.txs {
+            if let Some(current) = self.txs.get_mut(&txid) {
+                current.state = w.state;
+            }
+        }
+        for (op, w) in synced.outpoints {
+            if let Some(current) = self.outpoints.get_mut(&op) {
+                current.spend = w.spend;
+                current.check_now = w.check_now;
+            }
+        }
+    }
+
     /// Confirmations of a watched transaction at the synced tip (0 when unconfirmed).
     pub fn depth(&self, txid: &Txid) -> u32 {
         match (self.txs.get(txid).map(|w| w.state), self.tip) {

@@ -103,10 +103,23 @@ impl<S: ChainSource> ChainWatcher<S> {
         scripts: Vec<ScriptBuf>,
         deadline: Option<Duration>,
     ) -> Result<SyncOutcome, WatcherError> {
-        let planner = SyncPlanner::new(self.state.clone(), scripts);
+        let planner = self.plan(scripts);
         let outcome = sync(&self.source, planner, deadline).await?;
-        self.save(store, outcome.state.clone())?;
+        self.finish(store, &outcome)?;
         Ok(outcome)
+    }
+
+    /// A planner over a copy of the current state, for a sync run without holding the
+    /// watcher (then [`ChainWatcher::finish`]).
+    pub fn plan(&self, scripts: Vec<ScriptBuf>) -> SyncPlanner {
+        SyncPlanner::new(self.state.clone(), scripts)
+    }
+
+    /// Persists a sync's outcome, keeping watches added or removed while it ran.
+    pub fn finish(&mut self, store: &mut Store, outcome: &SyncOutcome) -> Result<(), WatcherError> {
+        let mut state = self.state.clone();
+        state.absorb(outcome.state.clone());
+        self.save(store, state)
     }
 
     /// Broadcasts each transaction again (unconfirmed funding and wallet transactions after a

@@ -233,9 +233,9 @@ impl OnchainWallet {
         let mut evicted = Vec::new();
         for event in events {
             match event {
-                ChainEvent::TxConfirmed { txid, confirmation } if known.contains(txid) => {
-                    add_anchor(&mut update, *txid, *confirmation)
-                }
+                ChainEvent::TxConfirmed {
+                    txid, confirmation, ..
+                } if known.contains(txid) => add_anchor(&mut update, *txid, *confirmation),
                 ChainEvent::TxGone { txid } | ChainEvent::TxDoubleSpent { txid, .. }
                     if known.contains(txid) =>
                 {
