@@ -1219,3 +1219,85 @@ fn writes_wait_for_the_other_connection() {
     holder.join().expect("holder");
     assert_eq!(store.get_meta("wallet").expect("read"), Some(vec![1]));
 }
+
+/// Set (to a database path) in the child process of the strace test.
+const STRACE_CHILD_ENV: &str = "TERN_STORE_STRACE_CHILD_DB";
+
+/// The child half of `fsync_estimate_matches_strace`: a new database, small writes, enough
+/// large ones for a checkpoint, then the stats. Does nothing unless spawned by that test.
+#[test]
+fn strace_child_writer() {
+    let Some(path) = std::env::var_os(STRACE_CHILD_ENV) else {
+        return;
+    };
+    let mut store = Store::open(PathBuf::from(path)).expect("child open");
+    for i in 0..20u64 {
+        store
+            .push_event(&i.to_be_bytes(), NOW)
+            .expect("small write");
+    }
+    let record = vec![0x5a; 256 * 1024];
+    for n in 0..CHECKPOINT_WAL_BYTES / (256 * 1024) + 4 {
+        store
+            .put_meta(&format!("big-{n}"), &record)
+            .expect("large write");
+    }
+    println!("STATS {}", store.stats().fsyncs);
+}
+
+/// Runs `strace_child_writer` under `strace` and compares the `fsync`/`fdatasync` calls with
+/// `StoreStats::fsyncs` (+2 for the checkpoint SQLite runs at close). Skipped where `strace` is
+/// missing or not permitted.
+#[test]
+fn fsync_estimate_matches_strace() {
+    if std::env::var_os(STRACE_CHILD_ENV).is_some() {
+        return;
+    }
+    let db = TempDb::new("strace");
+    let trace = companion(db.path(), ".strace");
+    let exe = std::env::current_exe().expect("test binary");
+    let output = match Command::new("strace")
+        .arg("-f")
+        .args(["-e", "trace=fsync,fdatasync"])
+        .arg("-o")
+        .arg(&trace)
+        .arg(exe)
+        .args([
+            "--exact",
+            "store::tests::strace_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(STRACE_CHILD_ENV, db.path())
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => return, // no strace here
+    };
+    let traced = std::fs::read_to_string(&trace).unwrap_or_default();
+    let _ = std::fs::remove_file(&trace);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && stderr.contains("ptrace") {
+        return; // tracing not permitted here
+    }
+    assert!(output.status.success(), "child failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let estimate: u64 = stdout
+        .lines()
+        .find_map(|line| line.split("STATS ").nth(1))
+        .expect("child printed its stats")
+        .trim()
+        .parse()
+        .expect("a number");
+    // Count call starts (`-f` may split a call into "unfinished" and "resumed" lines).
+    let syncs = traced
+        .lines()
+        .filter(|line| line.contains("fsync(") || line.contains("fdatasync("))
+        .count() as u64;
+    assert!(estimate > 20, "{estimate}");
+    assert_eq!(
+        syncs,
+        estimate + 2,
+        "strace saw {syncs}, the store estimated {estimate}"
+    );
+}
