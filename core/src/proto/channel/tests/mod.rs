@@ -5,6 +5,7 @@
 mod chain;
 mod checker;
 mod harness;
+mod ldk;
 mod open;
 mod record;
 mod reestablish;
