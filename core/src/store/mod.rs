@@ -108,6 +108,11 @@ pub struct Store {
     first_wal_sync: bool,
     /// WAL size at which the next checkpoint runs.
     next_checkpoint_at: u64,
+    /// `(log, copied)` frames reported by the last checkpoint, and whether this connection
+    /// committed since: a checkpoint that finds both unchanged copied nothing (and synced
+    /// nothing).
+    last_checkpoint: (i64, i64),
+    committed_since_checkpoint: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -139,6 +144,8 @@ impl Store {
             wal_fresh: true,
             first_wal_sync: true,
             next_checkpoint_at: CHECKPOINT_WAL_BYTES,
+            last_checkpoint: (0, 0),
+            committed_since_checkpoint: false,
         };
         store.migrate(migrations::MIGRATIONS)?;
         Ok(store)
@@ -156,6 +163,8 @@ impl Store {
             wal_fresh: false,
             first_wal_sync: false,
             next_checkpoint_at: u64::MAX,
+            last_checkpoint: (0, 0),
+            committed_since_checkpoint: false,
         };
         store.migrate(migrations::MIGRATIONS)?;
         Ok(store)
@@ -255,9 +264,13 @@ impl Store {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .map_err(sql("running a checkpoint"))?;
-        if copied > 0 {
+        let copied_anything = copied > 0
+            && (self.committed_since_checkpoint || (log, copied) != self.last_checkpoint);
+        if copied_anything {
             self.stats.checkpoints += 1;
         }
+        self.last_checkpoint = (log, copied);
+        self.committed_since_checkpoint = false;
         if busy == 0 && log >= 0 && log == copied {
             // Everything is in the database file: the next commit rewinds the WAL.
             self.wal_fresh = log > 0 || self.wal_fresh;
@@ -273,6 +286,7 @@ impl Store {
     /// Book-keeping after a successful commit; never fails (the commit is durable already).
     fn after_commit(&mut self) {
         self.stats.commits += 1;
+        self.committed_since_checkpoint = true;
         if self.path.is_none() {
             return;
         }

@@ -1242,6 +1242,13 @@ fn strace_child_writer() {
             .put_meta(&format!("big-{n}"), &record)
             .expect("large write");
     }
+    // A manual checkpoint copies the rest; a second one has nothing to copy.
+    store.checkpoint().expect("checkpoint");
+    let checkpoints = store.stats().checkpoints;
+    store.checkpoint().expect("checkpoint again");
+    assert_eq!(store.stats().checkpoints, checkpoints);
+    // A last write, so that the checkpoint at close has frames to copy (2 syncs).
+    store.push_event(b"last", NOW).expect("small write");
     println!("STATS {}", store.stats().fsyncs);
 }
 
