@@ -85,6 +85,10 @@ impl Channel {
             confirmation: None,
             channel_ready_sent: false,
             their_second_point: None,
+            announcement_sigs_sent: false,
+            their_announcement_sigs: None,
+            announcement: None,
+            announcement_answered: false,
             failure_reason: None,
         };
         let accept = channel.accept_channel_message();

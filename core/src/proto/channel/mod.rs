@@ -54,6 +54,7 @@
 //! | `BroadcastCommitment(tx)` | broadcasts our signed commitment (unilateral close) |
 //! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
 //! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
+//! | `BroadcastAnnouncement(a)` | public channels: hands the verified `channel_announcement` to the gossip layer |
 //! | `Emit(event)` | queues the event for the app (persisted queue) |
 //! | `Disconnect{..}` | closes the connection to the peer |
 //! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
@@ -65,6 +66,7 @@
 
 mod accept;
 mod action;
+mod announce;
 mod commitment;
 mod config;
 mod open;
@@ -78,14 +80,17 @@ mod tests;
 
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
-use bitcoin::secp256k1::{All, PublicKey, Secp256k1};
+use bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 
 use crate::proto::bolt3::funding_script_pubkey;
 use crate::proto::keys::{ChannelKeys as ChannelSecrets, KeysError, INITIAL_COMMITMENT_NUMBER};
-use crate::proto::wire::{ChannelId, ChannelKeys, ErrorMessage, Message, ShortChannelId};
+use crate::proto::wire::{
+    ChannelAnnouncement, ChannelId, ChannelKeys, ErrorMessage, Message, ShortChannelId,
+};
 
 pub use action::{check_action_order, Action, ChannelEvent, DurabilityChecker, OrderViolation};
+pub use announce::ANNOUNCEMENT_DEPTH;
 pub use config::{
     ChannelConfig, InboundParams, OutboundParams, FUNDEE_FUNDING_TIMEOUT_BLOCKS,
     LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW,
@@ -248,6 +253,7 @@ pub struct Context<'a> {
     secp: &'a Secp256k1<All>,
     keys: &'a ChannelSecrets,
     config: &'a ChannelConfig,
+    node_key: Option<&'a SecretKey>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -265,7 +271,19 @@ impl<'a> Context<'a> {
         keys: &'a ChannelSecrets,
         config: &'a ChannelConfig,
     ) -> Self {
-        Context { secp, keys, config }
+        Context {
+            secp,
+            keys,
+            config,
+            node_key: None,
+        }
+    }
+
+    /// Adds the node's secret key, needed to sign `announcement_signatures` for public
+    /// channels (private channels never use it).
+    pub fn with_node_key(mut self, node_key: &'a SecretKey) -> Self {
+        self.node_key = Some(node_key);
+        self
     }
 
     /// Our per-commitment point for commitment number `n` (0 = the first).
@@ -391,6 +409,15 @@ pub struct Channel {
     pub(crate) channel_ready_sent: bool,
     /// The peer's `second_per_commitment_point`, once its `channel_ready` arrived.
     pub(crate) their_second_point: Option<PublicKey>,
+    /// Public channels: our `announcement_signatures` was sent (persisted mark).
+    pub(crate) announcement_sigs_sent: bool,
+    /// Public channels: the peer's half proof (node signature, bitcoin signature).
+    pub(crate) their_announcement_sigs: Option<(Signature, Signature)>,
+    /// Public channels: the `channel_announcement`, once both halves are in and verified.
+    pub(crate) announcement: Option<ChannelAnnouncement>,
+    /// Whether our `announcement_signatures` already went out on the current connection (sent,
+    /// retransmitted or given as an answer). Reset on every (re)connection.
+    pub(crate) announcement_answered: bool,
     pub(crate) failure_reason: Option<String>,
 }
 
@@ -513,6 +540,21 @@ impl Channel {
         self.their_second_point.is_some()
     }
 
+    /// Public channels: the verified `channel_announcement`, once both halves are in.
+    pub fn channel_announcement(&self) -> Option<&ChannelAnnouncement> {
+        self.announcement.as_ref()
+    }
+
+    /// Public channels: whether our `announcement_signatures` was sent.
+    pub fn announcement_signatures_sent(&self) -> bool {
+        self.announcement_sigs_sent
+    }
+
+    /// Public channels: whether the peer's `announcement_signatures` arrived.
+    pub fn announcement_signatures_received(&self) -> bool {
+        self.their_announcement_sigs.is_some()
+    }
+
     /// Why the channel failed, in state [`ChannelState::Failed`].
     pub fn failure_reason(&self) -> Option<&str> {
         self.failure_reason.as_deref()
@@ -577,6 +619,7 @@ impl Channel {
             Message::FundingSigned(m) => self.on_funding_signed(&m, ctx),
             Message::ChannelReady(m) => self.on_channel_ready(&m),
             Message::ChannelReestablish(m) => self.on_channel_reestablish(&m, ctx),
+            Message::AnnouncementSignatures(m) => self.on_announcement_signatures(&m, ctx),
             Message::Error(m) if m.channel_id == ChannelId::ALL || self.is_for(&m.channel_id) => {
                 self.on_error(&m, ctx)
             }

@@ -57,6 +57,10 @@ impl Channel {
             confirmation: None,
             channel_ready_sent: false,
             their_second_point: None,
+            announcement_sigs_sent: false,
+            their_announcement_sigs: None,
+            announcement: None,
+            announcement_answered: false,
             failure_reason: None,
         };
         let open = channel.open_channel_message();

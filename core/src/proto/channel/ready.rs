@@ -69,6 +69,9 @@ impl Channel {
     /// reconnect the peer when its `channel_ready` is overdue, rebroadcast an unconfirmed
     /// funding (funder), forget a funding that never appeared (fundee, 2016 blocks).
     pub fn on_new_block(&mut self, height: u32, ctx: &Context<'_>) -> Vec<Action> {
+        if self.state == ChannelState::Ready {
+            return self.announce_if_due(height, ctx);
+        }
         if !self.awaiting_lock_in() {
             return Vec::new();
         }
@@ -122,6 +125,7 @@ impl Channel {
                 }
             }
             actions.extend(self.ready_event());
+            actions.extend(self.announce_if_due(tip_height, ctx));
         }
         if self.awaiting_lock_in()
             && !self.channel_ready_received()
@@ -245,6 +249,7 @@ impl Channel {
     /// durable channel waits for the reconnection.
     pub(crate) fn on_disconnected(&mut self) -> Vec<Action> {
         if self.state.is_durable() {
+            self.announcement_answered = false;
             return Vec::new();
         }
         self.fail_transient(

@@ -16,6 +16,8 @@
 //! | 16 | announce | | 38 | channel_ready sent |
 //! | 18 | commitment feerate | | 40 | their second per-commitment point (opt) |
 //! | 20 | funding feerate | | 42 | failure reason (opt, UTF-8) |
+//! | 44 | announcement_signatures sent | | 46 | their announcement signatures (opt) |
+//! | 48 | channel_announcement (opt, wire payload) | | 50 | announcement answered on this connection |
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::constants::ChainHash;
@@ -25,7 +27,7 @@ use bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 use super::{Channel, ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::proto::wire::codec::{Reader, WireWrite};
 use crate::proto::wire::tlv::TlvStream;
-use crate::proto::wire::{ChannelId, ChannelKeys, DecodeError};
+use crate::proto::wire::{ChannelAnnouncement, ChannelId, ChannelKeys, DecodeError, WireMessage};
 
 /// The record format version written by this code.
 pub const RECORD_VERSION: u8 = 1;
@@ -81,7 +83,15 @@ mod t {
     pub const READY_SENT: u64 = 38;
     pub const THEIR_POINT: u64 = 40;
     pub const FAILURE: u64 = 42;
-    pub const ALL: [u64; 22] = [
+    pub const ANN_SENT: u64 = 44;
+    pub const ANN_THEIRS: u64 = 46;
+    pub const ANNOUNCEMENT: u64 = 48;
+    pub const ANN_ANSWERED: u64 = 50;
+    pub const ALL: [u64; 26] = [
+        ANN_SENT,
+        ANN_THEIRS,
+        ANNOUNCEMENT,
+        ANN_ANSWERED,
         ROLE,
         STATE,
         NODE,
@@ -306,6 +316,18 @@ impl ChannelRecord {
         if let Some(reason) = &c.failure_reason {
             s.push(t::FAILURE, reason.as_bytes().to_vec());
         }
+        s.push(t::ANN_SENT, vec![u8::from(c.announcement_sigs_sent)]);
+        if let Some((node, bitcoin)) = &c.their_announcement_sigs {
+            let mut v = be(node.serialize_compact());
+            v.put_bytes(&bitcoin.serialize_compact());
+            s.push(t::ANN_THEIRS, v);
+        }
+        if let Some(a) = &c.announcement {
+            let mut v = Vec::new();
+            a.encode_payload(&mut v);
+            s.push(t::ANNOUNCEMENT, v);
+        }
+        s.push(t::ANN_ANSWERED, vec![u8::from(c.announcement_answered)]);
         let mut out = vec![RECORD_VERSION];
         s.encode_into(&mut out);
         out
@@ -413,6 +435,18 @@ impl ChannelRecord {
             their_second_point: field(&s, t::THEIR_POINT, "their_point", |r| {
                 r.read_point("their_point")
             })?,
+            announcement_sigs_sent: flag(t::ANN_SENT, "announcement_sent")?.unwrap_or(false),
+            their_announcement_sigs: field(&s, t::ANN_THEIRS, "their_announcement", |r| {
+                Ok((
+                    r.read_signature("node_signature")?,
+                    r.read_signature("bitcoin_signature")?,
+                ))
+            })?,
+            announcement: s
+                .get(t::ANNOUNCEMENT)
+                .map(ChannelAnnouncement::decode_payload)
+                .transpose()?,
+            announcement_answered: flag(t::ANN_ANSWERED, "announcement_answered")?.unwrap_or(false),
             failure_reason,
         };
         Ok(ChannelRecord::new(channel))

@@ -33,6 +33,7 @@ impl Channel {
             let reason = self.failure_reason.clone().unwrap_or_default();
             return vec![self.error_message(&reason)];
         }
+        self.announcement_answered = false;
         self.channel_reestablish()
             .map(|m| Action::Send(Message::ChannelReestablish(m)))
             .into_iter()
@@ -113,6 +114,8 @@ impl Channel {
                         }
                     }
                 }
+                // BOLT 7: our announcement_signatures again if the peer's never came.
+                actions.extend(self.announcement_retransmission(ctx));
             }
             n => {
                 actions.extend(self.fail_and_close(

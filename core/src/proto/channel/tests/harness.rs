@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
-use bitcoin::secp256k1::{All, PublicKey, Secp256k1};
+use bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use bitcoin::transaction::Version;
 use bitcoin::{
     Amount, BlockHash, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
@@ -21,6 +21,7 @@ use crate::proto::wire::{ChannelId, Message};
 pub struct Node {
     pub secp: Secp256k1<All>,
     pub keys: ChannelSecrets,
+    pub node_key: SecretKey,
     pub config: ChannelConfig,
     pub node_id: PublicKey,
     pub channel: Option<Channel>,
@@ -47,6 +48,7 @@ impl Node {
         Node {
             secp: Secp256k1::new(),
             keys: km.channel_keys(7).expect("channel keys"),
+            node_key: km.node_secret_key().expect("node key"),
             config: regtest_config(),
             node_id: km.node_id().expect("node id"),
             channel: None,
@@ -61,7 +63,7 @@ impl Node {
     }
 
     pub fn ctx(&self) -> Context<'_> {
-        Context::new(&self.secp, &self.keys, &self.config)
+        Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key)
     }
 
     pub fn channel(&self) -> &Channel {
@@ -112,7 +114,7 @@ impl Node {
             .expect("record decodes")
             .into_channel();
         assert_eq!(twin, channel, "rebuilt channel equals the original");
-        let ctx = Context::new(&self.secp, &self.keys, &self.config);
+        let ctx = Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
         let actions = channel.handle(input.clone(), &ctx);
         let twin_actions = twin.handle(input, &ctx);
         assert_eq!(actions, twin_actions, "rebuilt channel acts identically");
@@ -367,6 +369,7 @@ pub fn kinds(actions: &[Action]) -> Vec<String> {
             Action::NeedFundingTx { .. } => "NeedFundingTx".into(),
             Action::BroadcastFunding(_) => "BroadcastFunding".into(),
             Action::BroadcastCommitment(_) => "BroadcastCommitment".into(),
+            Action::BroadcastAnnouncement(_) => "BroadcastAnnouncement".into(),
             Action::WatchFunding { .. } => "WatchFunding".into(),
             Action::AbandonFunding { .. } => "AbandonFunding".into(),
             Action::Emit(e) => format!(

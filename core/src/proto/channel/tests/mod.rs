@@ -2,6 +2,7 @@
 //! (real keys and signatures), with the durability checker and a record round-trip (rebuild
 //! and continue identically) after every step.
 
+mod announce;
 mod chain;
 mod checker;
 mod harness;
