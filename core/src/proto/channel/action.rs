@@ -8,7 +8,7 @@ use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 
 use super::record::ChannelRecord;
 use super::ChannelState;
-use crate::proto::wire::{ChannelAnnouncement, ChannelId, Message};
+use crate::proto::wire::{ChannelId, Message};
 
 /// One thing for the driver to do. A list of actions must be performed in order; a failed
 /// [`Action::Persist`] must stop the list (keep the input to retry) so that nothing after it
@@ -59,9 +59,6 @@ pub enum Action {
         /// The funding transaction.
         txid: Txid,
     },
-    /// Public channels: hand the verified `channel_announcement` to the gossip layer (send it
-    /// to our peers). Idempotent.
-    BroadcastAnnouncement(ChannelAnnouncement),
     /// Tell the app.
     Emit(ChannelEvent),
     /// Close the connection to the peer.
@@ -168,16 +165,6 @@ pub enum OrderViolation {
         /// Its id.
         txid: Txid,
     },
-    /// A `channel_announcement` was broadcast before the record holding it was durable.
-    #[error(
-        "action {index}: channel_announcement {short_channel_id} broadcast before it was persisted"
-    )]
-    AnnounceBeforePersist {
-        /// Position in the list.
-        index: usize,
-        /// The channel.
-        short_channel_id: crate::proto::wire::ShortChannelId,
-    },
     /// An event announced a state that was not durable yet.
     #[error("action {index}: event {event} emitted for {channel} before its state was persisted")]
     EmitBeforePersist {
@@ -198,8 +185,7 @@ pub enum OrderViolation {
 /// - the funding transaction is broadcast only after a durable record holding the peer's
 ///   commitment signature and that funding outpoint; a commitment only after a durable record
 ///   of its channel;
-/// - `announcement_signatures` leaves only after a record with the "sent" mark, and a
-///   `channel_announcement` is broadcast only after a record holding it;
+/// - `announcement_signatures` leaves only after a record with the "sent" mark;
 /// - `ChannelPending` / `ChannelReady` events follow the matching durable record.
 ///
 /// Usable by the driver's tests: feed it every action list the node performs.
@@ -302,18 +288,6 @@ impl DurabilityChecker {
                             index,
                             message: "announcement_signatures",
                             channel: m.channel_id,
-                        });
-                    }
-                }
-                Action::BroadcastAnnouncement(a) => {
-                    let ok = self
-                        .persisted
-                        .values()
-                        .any(|r| r.channel().channel_announcement() == Some(a));
-                    if !ok {
-                        return Err(OrderViolation::AnnounceBeforePersist {
-                            index,
-                            short_channel_id: a.short_channel_id,
                         });
                     }
                 }

@@ -1,7 +1,9 @@
 //! Public channels ([BOLT 7: `announcement_signatures`](https://github.com/lightning/bolts/blob/master/07-routing-gossip.md#the-announcement_signatures-message)):
 //! once both `channel_ready` were exchanged and the funding has 6 confirmations, exchange
 //! `announcement_signatures`, then build and verify the `channel_announcement`. Each step is a
-//! persisted mark (our half sent, the peer's half received, the announcement built). Private
+//! persisted mark (our half sent, the peer's half received, the announcement built). Once a
+//! [`super::Action::Persist`] carries a record whose
+//! [`super::Channel::channel_announcement`] is set, the gossip layer may relay it. Private
 //! channels (the mobile default) skip all of this.
 
 use bitcoin::hashes::{sha256d, Hash};
@@ -113,31 +115,25 @@ impl Channel {
         };
         self.announcement_sigs_sent = true;
         self.announcement_answered = true;
-        let built = self.build_if_complete(ctx, &ours);
-        let mut actions = vec![
+        self.build_if_complete(ctx, &ours);
+        vec![
             Action::Persist(self.to_record()),
             Action::Send(Message::AnnouncementSignatures(ours)),
-        ];
-        actions.extend(built.map(Action::BroadcastAnnouncement));
-        actions
+        ]
     }
 
-    /// If both halves are in, builds and stores the announcement; returns it.
-    fn build_if_complete(
-        &mut self,
-        ctx: &Context<'_>,
-        ours: &AnnouncementSignatures,
-    ) -> Option<ChannelAnnouncement> {
+    /// If both halves are in, builds, verifies and stores the announcement.
+    fn build_if_complete(&mut self, ctx: &Context<'_>, ours: &AnnouncementSignatures) {
+        let Some(theirs) = self.their_announcement_sigs else {
+            return;
+        };
         if self.announcement.is_some() {
-            return None;
+            return;
         }
-        let theirs = self.their_announcement_sigs?;
-        let built = self.complete_announcement(ctx, ours, theirs);
-        if built.is_none() {
+        self.announcement = self.complete_announcement(ctx, ours, theirs);
+        if self.announcement.is_none() {
             tracing::error!(channel = %self.current_id(), "channel_announcement does not verify");
         }
-        self.announcement = built.clone();
-        built
     }
 
     /// The peer's `announcement_signatures`.
@@ -202,15 +198,13 @@ impl Channel {
         let sigs = (msg.node_signature, msg.bitcoin_signature);
         if self.their_announcement_sigs.is_none() {
             self.their_announcement_sigs = Some(sigs);
-            let built = match (
+            if let (true, Some(ours)) = (
                 self.announcement_sigs_sent,
                 self.our_announcement_signatures(ctx),
             ) {
-                (true, Some(ours)) => self.build_if_complete(ctx, &ours),
-                _ => None,
-            };
+                self.build_if_complete(ctx, &ours);
+            }
             actions.push(Action::Persist(self.to_record()));
-            actions.extend(built.map(Action::BroadcastAnnouncement));
         }
         // BOLT 7 "upon reconnection": answer with our own half, once per connection, unless
         // it already went out on this connection.

@@ -54,11 +54,13 @@
 //! | `BroadcastCommitment(tx)` | broadcasts our signed commitment (unilateral close) |
 //! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
 //! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
-//! | `BroadcastAnnouncement(a)` | public channels: hands the verified `channel_announcement` to the gossip layer |
 //! | `Emit(event)` | queues the event for the app (persisted queue) |
 //! | `Disconnect{..}` | closes the connection to the peer |
 //! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
 //! | `FailOpen{..}` | forgets the transient channel (nothing was persisted), unlocks the coins of `funding_txid` if any |
+//!
+//! Public channels: give the [`Context`] the node key ([`Context::with_node_key`]); once a
+//! persisted record has [`Channel::channel_announcement`], hand it to the gossip layer.
 //!
 //! The driver also feeds [`Input::NewBlock`] on every new tip (watchdog, rebroadcast, fundee
 //! timeout), [`Input::PeerDisconnected`] / [`Input::PeerReconnected`] for each channel of the

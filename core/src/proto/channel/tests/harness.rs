@@ -369,7 +369,6 @@ pub fn kinds(actions: &[Action]) -> Vec<String> {
             Action::NeedFundingTx { .. } => "NeedFundingTx".into(),
             Action::BroadcastFunding(_) => "BroadcastFunding".into(),
             Action::BroadcastCommitment(_) => "BroadcastCommitment".into(),
-            Action::BroadcastAnnouncement(_) => "BroadcastAnnouncement".into(),
             Action::WatchFunding { .. } => "WatchFunding".into(),
             Action::AbandonFunding { .. } => "AbandonFunding".into(),
             Action::Emit(e) => format!(
