@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod net;
+pub mod node;
 pub mod proto;
 pub mod store;
 pub mod wallet;

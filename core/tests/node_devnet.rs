@@ -1,0 +1,174 @@
+//! The node driver end to end against the devnet: two Tern nodes open a channel over TCP and
+//! both reach ready; a node restarted from its data dir after the durable point resumes the
+//! open by itself.
+
+use std::time::Duration;
+
+use bitcoin::{Amount, Network};
+use tern_core::node::{Builder, Event, Node};
+use tern_devnet::Devnet;
+
+fn dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tern-node-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+async fn node(devnet: &Devnet, data: &std::path::Path, seed: u8, listen: bool) -> Node {
+    let mut b = Builder::new(Network::Regtest, data, &devnet.base_url()).seed([seed; 32]);
+    if listen {
+        b = b.listen("127.0.0.1:0");
+    }
+    b.start().await.expect("node starts")
+}
+
+/// Waits for an event matching `want`, marking everything seen as handled.
+async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Event {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (seq, event) = tokio::time::timeout(left, node.wait_next_event())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "timed out waiting for {what}; channels: {:?}",
+                    node.list_channels()
+                )
+            })
+            .expect("event");
+        node.event_handled(seq).expect("handled");
+        if want(&event) {
+            return event;
+        }
+        if let Event::ChannelOpenFailed { reason, .. } = &event {
+            panic!("open failed while waiting for {what}: {reason}");
+        }
+    }
+}
+
+async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
+    let address = node.new_address().expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(sat))
+        .expect("faucet");
+    devnet.mine(1);
+    node.sync(None).await.expect("sync");
+    assert_eq!(node.balances().expect("balances").confirmed_sat, sat);
+}
+
+/// Mines a block and syncs both nodes until `done` holds for both.
+async fn mine_until(devnet: &Devnet, nodes: &[&Node], blocks: u32) {
+    for _ in 0..blocks {
+        devnet.mine(1);
+        for n in nodes {
+            n.sync(None).await.expect("sync");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_open_a_channel_to_ready() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let (dl, dp) = (dir("lsp"), dir("phone"));
+    let lsp = node(&devnet, &dl, 1, true).await;
+    let phone = node(&devnet, &dp, 2, false).await;
+    lsp.sync(None).await.expect("sync");
+    fund(&devnet, &phone, 1_000_000).await;
+    let addr = lsp.listen_addr().expect("listening").to_string();
+
+    let temp = phone
+        .open_channel(lsp.node_id(), &addr, 250_000, 10_000_000, false)
+        .await
+        .expect("open");
+    assert_eq!(temp.len(), 64);
+    let pending = wait_for(&phone, "phone ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    wait_for(&lsp, "lsp ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    let Event::ChannelPending { funding_txo, .. } = pending else {
+        unreachable!()
+    };
+    assert_eq!(
+        devnet.tx_state(&funding_txo.txid),
+        tern_devnet::TxState::Mempool,
+        "funding broadcast"
+    );
+    // The funding spent the wallet's coin: only the unconfirmed change is left.
+    let b = phone.balances().expect("balances");
+    assert_eq!(b.confirmed_sat, 0, "{b:?}");
+    assert!((740_000..750_000).contains(&b.unconfirmed_sat), "{b:?}");
+
+    mine_until(&devnet, &[&phone, &lsp], 3).await;
+    wait_for(&phone, "phone ChannelReady", |e| {
+        matches!(e, Event::ChannelReady { .. })
+    })
+    .await;
+    wait_for(&lsp, "lsp ChannelReady", |e| {
+        matches!(e, Event::ChannelReady { .. })
+    })
+    .await;
+    let ch = &phone.list_channels()[0];
+    assert_eq!(ch.status, "ready");
+    assert_eq!(ch.funding_sat, 250_000);
+    assert_eq!(ch.our_balance_msat, 250_000_000 - 10_000_000);
+    assert_eq!(lsp.list_channels()[0].our_balance_msat, 10_000_000);
+    // Wallet + channel add up: what left the wallet is the channel plus the funding fee.
+    let b = phone.balances().expect("balances");
+    assert_eq!(b.locked_sat, 0, "locks released once ready");
+    assert!(
+        b.confirmed_sat + 250_000 < 1_000_000 && b.confirmed_sat + 250_000 > 990_000,
+        "{b:?}"
+    );
+    phone.stop().await;
+    lsp.stop().await;
+    assert!(matches!(
+        phone.wait_next_event().await,
+        Err(tern_core::node::NodeError::Stopped)
+    ));
+}
+
+#[tokio::test]
+async fn a_restarted_funder_resumes_the_open() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let (dl, dp) = (dir("lsp2"), dir("phone2"));
+    let lsp = node(&devnet, &dl, 3, true).await;
+    let phone = node(&devnet, &dp, 4, false).await;
+    lsp.sync(None).await.expect("sync");
+    fund(&devnet, &phone, 1_000_000).await;
+    let addr = lsp.listen_addr().expect("listening").to_string();
+    phone
+        .open_channel(lsp.node_id(), &addr, 300_000, 0, false)
+        .await
+        .expect("open");
+    wait_for(&phone, "ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    // The phone goes away after the durable point; a new process starts on the same data.
+    phone.stop().await;
+    drop(phone);
+    mine_until(&devnet, &[&lsp], 2).await;
+    let phone = node(&devnet, &dp, 4, false).await;
+    assert!(
+        phone
+            .list_channels()
+            .iter()
+            .any(|c| c.funding_sat == 300_000),
+        "resumed from the store"
+    );
+    mine_until(&devnet, &[&phone, &lsp], 1).await;
+    wait_for(&phone, "phone ChannelReady", |e| {
+        matches!(e, Event::ChannelReady { .. })
+    })
+    .await;
+    wait_for(&lsp, "lsp ChannelReady", |e| {
+        matches!(e, Event::ChannelReady { .. })
+    })
+    .await;
+    phone.stop().await;
+    lsp.stop().await;
+}
