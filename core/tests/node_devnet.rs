@@ -172,3 +172,91 @@ async fn a_restarted_funder_resumes_the_open() {
     phone.stop().await;
     lsp.stop().await;
 }
+
+#[tokio::test]
+async fn three_channels_with_one_peer_and_ten_peers_at_once() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let lsp = node(&devnet, &dir("hub"), 10, true).await;
+    lsp.sync(None).await.expect("sync");
+    let addr = lsp.listen_addr().expect("listening").to_string();
+
+    // One phone, three channels opened concurrently.
+    let phone = node(&devnet, &dir("multi"), 11, false).await;
+    for _ in 0..3 {
+        let a = phone.new_address().expect("address");
+        devnet
+            .faucet(&a, Amount::from_sat(400_000))
+            .expect("faucet");
+    }
+    // Ten more phones, one channel each, all at once.
+    let mut phones = Vec::new();
+    for i in 0..10u8 {
+        let p = node(&devnet, &dir(&format!("p{i}")), 20 + i, false).await;
+        let a = p.new_address().expect("address");
+        devnet
+            .faucet(&a, Amount::from_sat(400_000))
+            .expect("faucet");
+        phones.push(p);
+    }
+    devnet.mine(1);
+    phone.sync(None).await.expect("sync");
+    for p in &phones {
+        p.sync(None).await.expect("sync");
+    }
+    let lsp_id = lsp.node_id();
+    let opens = (0..3).map(|_| phone.open_channel(lsp_id, &addr, 100_000, 0, false));
+    for r in futures::future::join_all(opens).await {
+        r.expect("open");
+    }
+    let opens = phones
+        .iter()
+        .map(|p| p.open_channel(lsp_id, &addr, 150_000, 0, false));
+    for r in futures::future::join_all(opens).await {
+        r.expect("open");
+    }
+    for _ in 0..3 {
+        wait_for(&phone, "ChannelPending", |e| {
+            matches!(e, Event::ChannelPending { .. })
+        })
+        .await;
+    }
+    for p in &phones {
+        wait_for(p, "ChannelPending", |e| {
+            matches!(e, Event::ChannelPending { .. })
+        })
+        .await;
+    }
+    let mut all: Vec<&Node> = phones.iter().collect();
+    all.push(&phone);
+    all.push(&lsp);
+    mine_until(&devnet, &all, 3).await;
+    for _ in 0..3 {
+        wait_for(&phone, "ChannelReady", |e| {
+            matches!(e, Event::ChannelReady { .. })
+        })
+        .await;
+    }
+    for p in &phones {
+        wait_for(p, "ChannelReady", |e| {
+            matches!(e, Event::ChannelReady { .. })
+        })
+        .await;
+    }
+    let ready = lsp
+        .list_channels()
+        .iter()
+        .filter(|c| c.status == "ready")
+        .count();
+    assert_eq!(ready, 13, "{:?}", lsp.list_channels());
+    assert_eq!(
+        phone
+            .list_channels()
+            .iter()
+            .filter(|c| c.status == "ready")
+            .count(),
+        3
+    );
+    for n in all {
+        n.stop().await;
+    }
+}
