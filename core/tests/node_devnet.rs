@@ -260,3 +260,91 @@ async fn three_channels_with_one_peer_and_ten_peers_at_once() {
         n.stop().await;
     }
 }
+
+#[tokio::test]
+async fn manual_inbound_policy_asks_the_app() {
+    use tern_core::node::InboundPolicy;
+    let devnet = Devnet::start().await.expect("devnet");
+    let lsp = Builder::new(Network::Regtest, dir("manual-lsp"), &devnet.base_url())
+        .seed([40; 32])
+        .listen("127.0.0.1:0")
+        .inbound_policy(InboundPolicy::Manual)
+        .start()
+        .await
+        .expect("lsp");
+    lsp.sync(None).await.expect("sync");
+    let phone = node(&devnet, &dir("manual-phone"), 41, false).await;
+    fund(&devnet, &phone, 1_000_000).await;
+    let addr = lsp.listen_addr().expect("listening").to_string();
+
+    // Refused: the phone is told, its coins are free again.
+    phone
+        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .await
+        .expect("open");
+    let request = wait_for(&lsp, "request", |e| {
+        matches!(e, Event::OpenChannelRequest { .. })
+    })
+    .await;
+    let Event::OpenChannelRequest {
+        temporary_channel_id,
+        funding_sat,
+        ..
+    } = request
+    else {
+        unreachable!()
+    };
+    assert_eq!(funding_sat, 200_000);
+    lsp.reject_channel(phone.node_id(), &temporary_channel_id)
+        .await
+        .expect("reject");
+    let failed = loop {
+        let (seq, e) = tokio::time::timeout(Duration::from_secs(20), phone.wait_next_event())
+            .await
+            .expect("in time")
+            .expect("event");
+        phone.event_handled(seq).expect("handled");
+        if let Event::ChannelOpenFailed { reason, .. } = e {
+            break reason;
+        }
+    };
+    assert!(failed.contains("rejected"), "{failed}");
+    assert!(phone.list_channels().is_empty());
+    assert_eq!(phone.balances().expect("balances").locked_sat, 0);
+    assert!(
+        lsp.accept_channel(phone.node_id(), &temporary_channel_id)
+            .await
+            .is_err(),
+        "already answered"
+    );
+
+    // Accepted.
+    phone
+        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .await
+        .expect("open");
+    let request = wait_for(&lsp, "request", |e| {
+        matches!(e, Event::OpenChannelRequest { .. })
+    })
+    .await;
+    let Event::OpenChannelRequest {
+        temporary_channel_id,
+        ..
+    } = request
+    else {
+        unreachable!()
+    };
+    lsp.accept_channel(phone.node_id(), &temporary_channel_id)
+        .await
+        .expect("accept");
+    wait_for(&phone, "ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    wait_for(&lsp, "ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    phone.stop().await;
+    lsp.stop().await;
+}

@@ -51,6 +51,19 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A peer wants to open a channel to us (manual inbound policy): answer with
+    /// [`crate::node::Node::accept_channel`] or [`crate::node::Node::reject_channel`]. Not
+    /// answered before the peer disconnects, the request lapses.
+    OpenChannelRequest {
+        /// The peer's temporary id (hex).
+        temporary_channel_id: String,
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// Channel size.
+        funding_sat: u64,
+        /// Amount the peer gives us at open.
+        push_msat: u64,
+    },
     /// A peer connected (handshake and `init` done).
     PeerConnected {
         /// The peer.

@@ -79,6 +79,19 @@ impl From<WatcherError> for NodeError {
     }
 }
 
+/// What to do with channels peers open to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundPolicy {
+    /// Accept every valid `open_channel` (an LSP).
+    #[default]
+    AcceptAll,
+    /// Refuse every `open_channel` with an `error`.
+    RejectAll,
+    /// Ask the app: an [`Event::OpenChannelRequest`] answered by [`Node::accept_channel`] or
+    /// [`Node::reject_channel`].
+    Manual,
+}
+
 /// Settings of a node.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,6 +110,8 @@ pub struct Config {
     pub sync_interval: Option<Duration>,
     /// How long [`Node::open_channel`] waits for the connection to the peer.
     pub connect_timeout: Duration,
+    /// Inbound channel policy.
+    pub inbound: InboundPolicy,
 }
 
 /// Builds a [`Node`].
@@ -119,6 +134,7 @@ impl Builder {
                 channel: ChannelConfig::new(ChainHash::using_genesis_block(network)),
                 sync_interval: None,
                 connect_timeout: Duration::from_secs(10),
+                inbound: InboundPolicy::AcceptAll,
             },
             seed: None,
         }
@@ -139,6 +155,12 @@ impl Builder {
     /// Adjusts the channel configuration.
     pub fn channel_config(mut self, change: impl FnOnce(&mut ChannelConfig)) -> Self {
         change(&mut self.config.channel);
+        self
+    }
+
+    /// What to do with channels peers open to us.
+    pub fn inbound_policy(mut self, policy: InboundPolicy) -> Self {
+        self.config.inbound = policy;
         self
     }
 
@@ -500,6 +522,45 @@ impl Node {
         answer.await.map_err(|_| NodeError::Stopped)?
     }
 
+    async fn answer(
+        &self,
+        node_id: PublicKey,
+        temporary_channel_id: &str,
+        accept: bool,
+    ) -> Result<(), NodeError> {
+        self.check_running()?;
+        let id = parse_channel_id(temporary_channel_id)?;
+        let (reply, answer) = oneshot::channel();
+        let cmd = PeerCommand::Answer {
+            temporary_channel_id: id,
+            accept,
+            reply,
+        };
+        self.shared
+            .peer_sender(node_id)
+            .send(cmd)
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Accepts a channel announced by [`Event::OpenChannelRequest`].
+    pub async fn accept_channel(
+        &self,
+        node_id: PublicKey,
+        temporary_channel_id: &str,
+    ) -> Result<(), NodeError> {
+        self.answer(node_id, temporary_channel_id, true).await
+    }
+
+    /// Refuses a channel announced by [`Event::OpenChannelRequest`] (the peer gets an `error`).
+    pub async fn reject_channel(
+        &self,
+        node_id: PublicKey,
+        temporary_channel_id: &str,
+    ) -> Result<(), NodeError> {
+        self.answer(node_id, temporary_channel_id, false).await
+    }
+
     /// Every channel.
     pub fn list_channels(&self) -> Vec<ChannelDetails> {
         let mut list: Vec<ChannelDetails> = lock(&self.shared.views).values().cloned().collect();
@@ -653,6 +714,13 @@ impl Node {
         drop(peers);
         self.shared.net.shutdown().await;
     }
+}
+
+fn parse_channel_id(hex: &str) -> Result<ChannelId, NodeError> {
+    use bitcoin::hex::FromHex;
+    <[u8; 32]>::from_hex(hex)
+        .map(ChannelId)
+        .map_err(|_| NodeError::InvalidInput(format!("channel id {hex} is not 64 hex digits")))
 }
 
 /// Hands established connections to their peer task and reports (dis)connections.

@@ -9,7 +9,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{FeeRate, OutPoint, Transaction, Txid};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{lock, now, ChannelDetails, Event, NodeError, Shared};
+use super::{lock, now, ChannelDetails, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::{ChainSource, Confirmation as ChainConfirmation};
 use crate::net::PeerSender;
 use crate::proto::channel::{
@@ -39,6 +39,12 @@ pub(crate) enum PeerCommand {
     },
     /// A chain event about one of this peer's fundings, or a new block.
     Chain(ChainInput),
+    /// The app answered an `OpenChannelRequest` (manual inbound policy).
+    Answer {
+        temporary_channel_id: ChannelId,
+        accept: bool,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
 }
 
 /// Chain events routed to a peer task.
@@ -71,6 +77,8 @@ pub(crate) struct PeerTask {
     /// Funding transactions built but not yet broadcast, by temporary id.
     built: HashMap<ChannelId, Transaction>,
     sender: Option<PeerSender>,
+    /// Inbound opens waiting for the app's answer (manual policy).
+    requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
 }
 
 impl PeerTask {
@@ -98,6 +106,7 @@ impl PeerTask {
             intents,
             built: HashMap::new(),
             sender: None,
+            requests: HashMap::new(),
         }
     }
 
@@ -141,6 +150,21 @@ impl PeerTask {
                         let _ = reply.send(result);
                     }
                     Some(PeerCommand::Chain(input)) => self.on_chain(input).await,
+                    Some(PeerCommand::Answer { temporary_channel_id, accept, reply }) => {
+                        let result = match self.requests.remove(&temporary_channel_id) {
+                            None => Err(NodeError::UnknownChannel(temporary_channel_id.to_string())),
+                            Some(open) if accept => {
+                                self.accept_open(open).await;
+                                Ok(())
+                            }
+                            Some(_) => {
+                                let error = ErrorMessage::new(temporary_channel_id, "channel rejected");
+                                self.send(Message::Error(error)).await;
+                                Ok(())
+                            }
+                        };
+                        let _ = reply.send(result);
+                    }
                 },
                 msg = next_message => match msg {
                     Some(msg) => self.on_message(msg).await,
@@ -275,6 +299,29 @@ impl PeerTask {
     }
 
     async fn on_open_channel(&mut self, open: crate::proto::wire::OpenChannel) {
+        match self.shared.config.inbound {
+            InboundPolicy::AcceptAll => self.accept_open(open).await,
+            InboundPolicy::RejectAll => {
+                let error =
+                    ErrorMessage::new(open.temporary_channel_id, "not accepting inbound channels");
+                self.send(Message::Error(error)).await;
+            }
+            InboundPolicy::Manual => {
+                let event = Event::OpenChannelRequest {
+                    temporary_channel_id: open.temporary_channel_id.to_string(),
+                    counterparty_node_id: self.node_id,
+                    funding_sat: open.funding_satoshis,
+                    push_msat: open.push_msat,
+                };
+                self.requests.insert(open.temporary_channel_id, open);
+                if let Err(e) = self.shared.push_event(&event) {
+                    tracing::error!("cannot queue event: {e}");
+                }
+            }
+        }
+    }
+
+    async fn accept_open(&mut self, open: crate::proto::wire::OpenChannel) {
         let keys_index = match self.shared.allocate_keys_index() {
             Ok(i) => i,
             Err(e) => {
