@@ -348,3 +348,45 @@ async fn manual_inbound_policy_asks_the_app() {
     phone.stop().await;
     lsp.stop().await;
 }
+
+#[tokio::test]
+async fn a_public_channel_builds_its_announcement_after_six_confirmations() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let lsp = node(&devnet, &dir("pub-lsp"), 50, true).await;
+    lsp.sync(None).await.expect("sync");
+    let phone = node(&devnet, &dir("pub-phone"), 51, false).await;
+    fund(&devnet, &phone, 1_000_000).await;
+    let addr = lsp.listen_addr().expect("listening").to_string();
+    phone
+        .open_channel(lsp.node_id(), &addr, 200_000, 0, true)
+        .await
+        .expect("open");
+    wait_for(&phone, "ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    mine_until(&devnet, &[&phone, &lsp], 3).await;
+    wait_for(&phone, "ChannelReady", |e| {
+        matches!(e, Event::ChannelReady { .. })
+    })
+    .await;
+    assert!(
+        !phone.list_channels()[0].announcement_ready,
+        "not before 6 confirmations"
+    );
+    mine_until(&devnet, &[&phone, &lsp], 3).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(phone.list_channels()[0].announcement_ready
+        && lsp.list_channels()[0].announcement_ready)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            phone.list_channels()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(phone.list_channels()[0].is_public);
+    phone.stop().await;
+    lsp.stop().await;
+}

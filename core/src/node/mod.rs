@@ -207,6 +207,9 @@ pub struct ChannelDetails {
     pub required_confirmations: Option<u32>,
     /// Whether it is announced.
     pub is_public: bool,
+    /// Whether the `channel_announcement` is built and verified (public channels, after 6
+    /// confirmations and both halves of the proof).
+    pub announcement_ready: bool,
 }
 
 /// What one [`Node::sync`] did.
@@ -225,6 +228,8 @@ pub(crate) struct Shared {
     pub(crate) keys: KeysManager,
     pub(crate) secp: Secp256k1<All>,
     pub(crate) node_id: PublicKey,
+    /// Signs channel announcements (public channels).
+    pub(crate) node_secret: bitcoin::secp256k1::SecretKey,
     pub(crate) store: Mutex<Store>,
     pub(crate) wallet: Mutex<OnchainWallet>,
     pub(crate) watcher: Mutex<ChainWatcher<EsploraSource>>,
@@ -350,6 +355,7 @@ impl Node {
             keys,
             secp,
             node_id,
+            node_secret,
             store: Mutex::new(store),
             wallet: Mutex::new(wallet),
             watcher: Mutex::new(watcher),

@@ -192,7 +192,8 @@ impl PeerTask {
             }
         };
         let actions = {
-            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel);
+            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+                .with_node_key(&self.shared.node_secret);
             self.channels[i].handle(input, &ctx)
         };
         self.perform(i, actions).await;
@@ -235,7 +236,8 @@ impl PeerTask {
             current_height: self.shared.tip_height(),
         };
         let result = {
-            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel);
+            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+                .with_node_key(&self.shared.node_secret);
             Channel::new_outbound(params, &ctx)
         };
         let (channel, actions) = match result {
@@ -338,7 +340,8 @@ impl PeerTask {
             current_height: self.shared.tip_height(),
         };
         let result = {
-            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel);
+            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+                .with_node_key(&self.shared.node_secret);
             Channel::new_inbound(&open, params, &ctx)
         };
         match result {
@@ -466,6 +469,7 @@ impl PeerTask {
             confirmations,
             required_confirmations: c.minimum_depth(),
             is_public: c.is_public(),
+            announcement_ready: c.channel_announcement().is_some(),
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());
@@ -528,7 +532,8 @@ impl PeerTask {
                     };
                     let next = {
                         let ctx =
-                            Context::new(&self.shared.secp, &keys, &self.shared.config.channel);
+                            Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+                                .with_node_key(&self.shared.node_secret);
                         self.channels[i].handle(input, &ctx)
                     };
                     for a in next.into_iter().rev() {
