@@ -174,7 +174,7 @@ async fn a_restarted_funder_resumes_the_open() {
 }
 
 #[tokio::test]
-async fn three_channels_with_one_peer_and_ten_peers_at_once() {
+async fn three_channels_with_one_peer_and_twenty_peers_at_once() {
     let devnet = Devnet::start().await.expect("devnet");
     let lsp = node(&devnet, &dir("hub"), 10, true).await;
     lsp.sync(None).await.expect("sync");
@@ -188,10 +188,10 @@ async fn three_channels_with_one_peer_and_ten_peers_at_once() {
             .faucet(&a, Amount::from_sat(400_000))
             .expect("faucet");
     }
-    // Ten more phones, one channel each, all at once.
+    // Twenty more phones, one channel each, all at once.
     let mut phones = Vec::new();
-    for i in 0..10u8 {
-        let p = node(&devnet, &dir(&format!("p{i}")), 20 + i, false).await;
+    for i in 0..20u8 {
+        let p = node(&devnet, &dir(&format!("p{i}")), 100 + i, false).await;
         let a = p.new_address().expect("address");
         devnet
             .faucet(&a, Amount::from_sat(400_000))
@@ -247,7 +247,7 @@ async fn three_channels_with_one_peer_and_ten_peers_at_once() {
         .iter()
         .filter(|c| c.status == "ready")
         .count();
-    assert_eq!(ready, 13, "{:?}", lsp.list_channels());
+    assert_eq!(ready, 23, "{:?}", lsp.list_channels());
     assert_eq!(
         phone
             .list_channels()
