@@ -46,6 +46,13 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
     }
 }
 
+/// [`wait_for`] on each node in turn.
+async fn wait_both(nodes: &[&Node], what: &str, want: impl Fn(&Event) -> bool) {
+    for n in nodes {
+        wait_for(n, what, &want).await;
+    }
+}
+
 async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
     let address = node.new_address().expect("address");
     devnet
@@ -103,11 +110,7 @@ async fn two_nodes_open_a_channel_to_ready() {
     assert!((740_000..750_000).contains(&b.unconfirmed_sat), "{b:?}");
 
     mine_until(&devnet, &[&phone, &lsp], 3).await;
-    wait_for(&phone, "phone ChannelReady", |e| {
-        matches!(e, Event::ChannelReady { .. })
-    })
-    .await;
-    wait_for(&lsp, "lsp ChannelReady", |e| {
+    wait_both(&[&phone, &lsp], "ChannelReady", |e| {
         matches!(e, Event::ChannelReady { .. })
     })
     .await;
@@ -161,11 +164,7 @@ async fn a_restarted_funder_resumes_the_open() {
         "resumed from the store"
     );
     mine_until(&devnet, &[&phone, &lsp], 1).await;
-    wait_for(&phone, "phone ChannelReady", |e| {
-        matches!(e, Event::ChannelReady { .. })
-    })
-    .await;
-    wait_for(&lsp, "lsp ChannelReady", |e| {
+    wait_both(&[&phone, &lsp], "ChannelReady", |e| {
         matches!(e, Event::ChannelReady { .. })
     })
     .await;
@@ -337,11 +336,7 @@ async fn manual_inbound_policy_asks_the_app() {
     lsp.accept_channel(phone.node_id(), &temporary_channel_id)
         .await
         .expect("accept");
-    wait_for(&phone, "ChannelPending", |e| {
-        matches!(e, Event::ChannelPending { .. })
-    })
-    .await;
-    wait_for(&lsp, "ChannelPending", |e| {
+    wait_both(&[&phone, &lsp], "ChannelPending", |e| {
         matches!(e, Event::ChannelPending { .. })
     })
     .await;

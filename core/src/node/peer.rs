@@ -68,6 +68,15 @@ pub(crate) enum ChainInput {
     },
 }
 
+/// An open waiting for the connection: intent, amount, push, public, reply.
+type DeferredOpen = (
+    i64,
+    u64,
+    u64,
+    bool,
+    oneshot::Sender<Result<String, NodeError>>,
+);
+
 pub(crate) struct PeerTask {
     shared: Arc<Shared>,
     node_id: PublicKey,
@@ -124,6 +133,7 @@ impl PeerTask {
             self.perform(i, actions).await;
         }
         let mut receiver: Option<mpsc::Receiver<Message>> = None;
+        let mut deferred: Vec<DeferredOpen> = Vec::new();
         let mut stopped = self.shared.stopped.subscribe();
         loop {
             let next_message = async {
@@ -139,6 +149,13 @@ impl PeerTask {
                         self.sender = Some(sender);
                         receiver = Some(r);
                         self.feed_all(Input::PeerReconnected).await;
+                        // Opens asked for before the node saw the connection.
+                        for (intent_id, funding_sat, push_msat, public, reply) in
+                            std::mem::take(&mut deferred)
+                        {
+                            let result = self.open(intent_id, funding_sat, push_msat, public).await;
+                            let _ = reply.send(result);
+                        }
                     }
                     Some(PeerCommand::Disconnected) => {
                         self.sender = None;
@@ -146,8 +163,15 @@ impl PeerTask {
                         self.feed_all(Input::PeerDisconnected).await;
                     }
                     Some(PeerCommand::Open { intent_id, funding_sat, push_msat, public, reply }) => {
-                        let result = self.open(intent_id, funding_sat, push_msat, public).await;
-                        let _ = reply.send(result);
+                        // The connection manager may report the peer connected before the
+                        // node handed this task the connection: wait for it, or the
+                        // open_channel would be dropped.
+                        if self.sender.is_none() {
+                            deferred.push((intent_id, funding_sat, push_msat, public, reply));
+                        } else {
+                            let result = self.open(intent_id, funding_sat, push_msat, public).await;
+                            let _ = reply.send(result);
+                        }
                     }
                     Some(PeerCommand::Chain(input)) => self.on_chain(input).await,
                     Some(PeerCommand::Answer { temporary_channel_id, accept, reply }) => {
