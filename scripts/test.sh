@@ -43,13 +43,16 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "clippy (library targets, no unwrap)" \
   cargo clippy --workspace --lib --locked -- -D warnings -D clippy::unwrap_used
-step "clippy (all targets)" cargo clippy --workspace --all-targets --locked -- -D warnings
+# dev-disconnect: the connection manager's fault-injection hook, used by the node fault tests.
+step "clippy (all targets)" cargo clippy --workspace --all-targets --locked \
+  --features tern-core/dev-disconnect -- -D warnings
 
 log="$(mktemp)"
 echo "== cargo nextest run"
 profile="default"
 [ "${CI:-}" = "true" ] && profile="ci"
-cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast 2>&1 | tee "$log"
+cargo nextest run --workspace --locked --features tern-core/dev-disconnect --profile "$profile" \
+  --no-fail-fast 2>&1 | tee "$log"
 nextest_status=${PIPESTATUS[0]}
 echo "== doc tests"
 doclog="$(mktemp)"

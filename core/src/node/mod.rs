@@ -112,6 +112,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Inbound channel policy.
     pub inbound: InboundPolicy,
+    /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
+    #[cfg(feature = "dev-disconnect")]
+    pub faults: crate::net::faults::FaultPlan,
 }
 
 /// Builds a [`Node`].
@@ -135,6 +138,8 @@ impl Builder {
                 sync_interval: None,
                 connect_timeout: Duration::from_secs(10),
                 inbound: InboundPolicy::AcceptAll,
+                #[cfg(feature = "dev-disconnect")]
+                faults: crate::net::faults::FaultPlan::default(),
             },
             seed: None,
         }
@@ -161,6 +166,13 @@ impl Builder {
     /// What to do with channels peers open to us.
     pub fn inbound_policy(mut self, policy: InboundPolicy) -> Self {
         self.config.inbound = policy;
+        self
+    }
+
+    /// Injects Core Lightning-style `dev-disconnect` faults into this node's connections.
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_faults(mut self, plan: crate::net::faults::FaultPlan) -> Self {
+        self.config.faults = plan;
         self
     }
 
@@ -343,6 +355,10 @@ impl Node {
         let watcher = ChainWatcher::load(&store, source.clone())?;
         let mut net_config = NetConfig::new(node_secret, config.channel.chain_hash);
         net_config.init_timeout = config.connect_timeout;
+        #[cfg(feature = "dev-disconnect")]
+        {
+            net_config.faults = config.faults.clone();
+        }
         let (net, net_events) = ConnectionManager::start(net_config);
         let listen_addr = match &config.listen {
             Some(addr) => Some(net.listen(addr).await?),

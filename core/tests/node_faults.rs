@@ -1,0 +1,135 @@
+//! Disconnect injection on every message of an open (Core Lightning's `dev-disconnect`), on the
+//! funder's connection, against the devnet with two Tern nodes. Each case ends either with the
+//! channel ready on both sides, or — before the funder's durable point — with the open
+//! forgotten by the funder, `ChannelOpenFailed` emitted and its coins unlocked.
+//!
+//! Needs the `dev-disconnect` feature (`scripts/test.sh` enables it).
+#![cfg(feature = "dev-disconnect")]
+
+use std::time::Duration;
+
+use bitcoin::{Amount, Network};
+use tern_core::net::faults::FaultPlan;
+use tern_core::node::{Builder, Event, Node};
+use tern_devnet::Devnet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ready,
+    FunderFails,
+}
+
+async fn run(rule: &str, expected: Outcome) {
+    let tag = rule.replace(['-', '+', '<', '$', '*'], "_");
+    let dir = std::env::temp_dir().join(format!("tern-faults-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let devnet = Devnet::start().await.expect("devnet");
+    let lsp = Builder::new(Network::Regtest, dir.join("lsp"), &devnet.base_url())
+        .seed([1; 32])
+        .listen("127.0.0.1:0")
+        .start()
+        .await
+        .expect("lsp");
+    let plan = FaultPlan::parse([rule]).expect("rule");
+    let phone = Builder::new(Network::Regtest, dir.join("phone"), &devnet.base_url())
+        .seed([2; 32])
+        .dev_faults(plan)
+        .start()
+        .await
+        .expect("phone");
+    let address = phone.new_address().expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(1_000_000))
+        .expect("faucet");
+    devnet.mine(1);
+    phone.sync(None).await.expect("sync");
+    lsp.sync(None).await.expect("sync");
+    let addr = lsp.listen_addr().expect("listening").to_string();
+    phone
+        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .await
+        .expect("open");
+
+    let (mut phone_ready, mut lsp_ready, mut failed) = (false, false, None);
+    for round in 0..120 {
+        for (node, ready) in [(&phone, &mut phone_ready), (&lsp, &mut lsp_ready)] {
+            while let Some((seq, e)) = node.next_event().expect("events") {
+                node.event_handled(seq).expect("handled");
+                match e {
+                    Event::ChannelReady { .. } => *ready = true,
+                    Event::ChannelOpenFailed { reason, .. }
+                        if node.node_id() == phone.node_id() =>
+                    {
+                        failed = Some(reason)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if (phone_ready && lsp_ready) || failed.is_some() {
+            break;
+        }
+        // A block every few rounds; reconnection backoff starts at 1 s.
+        if round % 3 == 0 {
+            devnet.mine(1);
+            phone.sync(None).await.expect("sync");
+            lsp.sync(None).await.expect("sync");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    match expected {
+        Outcome::Ready => {
+            assert!(failed.is_none(), "{rule}: open failed: {failed:?}");
+            assert!(
+                phone_ready && lsp_ready,
+                "{rule}: not ready: {:?} / {:?}",
+                phone.list_channels(),
+                lsp.list_channels()
+            );
+        }
+        Outcome::FunderFails => {
+            assert!(
+                failed.is_some(),
+                "{rule}: no ChannelOpenFailed; {:?}",
+                phone.list_channels()
+            );
+            assert!(
+                phone.list_channels().is_empty(),
+                "{rule}: the transient channel is forgotten"
+            );
+            let b = phone.balances().expect("balances");
+            assert_eq!(
+                (b.locked_sat, b.confirmed_sat),
+                (0, 1_000_000),
+                "{rule}: coins are back"
+            );
+        }
+    }
+    phone.stop().await;
+    lsp.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+macro_rules! cases {
+    ($($name:ident: $rule:expr => $outcome:expr,)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                run($rule, $outcome).await;
+            }
+        )*
+    };
+}
+
+cases! {
+    close_before_open_channel: "-open_channel" => Outcome::FunderFails,
+    close_after_open_channel: "+open_channel" => Outcome::FunderFails,
+    close_after_receiving_accept_channel: "<accept_channel" => Outcome::FunderFails,
+    close_before_funding_created: "-funding_created" => Outcome::FunderFails,
+    close_after_funding_created: "+funding_created" => Outcome::FunderFails,
+    close_after_receiving_funding_signed: "<funding_signed" => Outcome::Ready,
+    close_before_channel_ready: "-channel_ready" => Outcome::Ready,
+    close_after_channel_ready: "+channel_ready" => Outcome::Ready,
+    close_after_receiving_channel_ready: "<channel_ready" => Outcome::Ready,
+    drop_channel_ready_silently: "$channel_ready" => Outcome::Ready,
+}
