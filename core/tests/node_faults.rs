@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bitcoin::{Amount, Network};
 use tern_core::net::faults::FaultPlan;
-use tern_core::node::{Builder, Event, Node};
+use tern_core::node::{Builder, Event};
 use tern_devnet::Devnet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
