@@ -1,5 +1,5 @@
 //! Disconnect injection on every message of an open (Core Lightning's `dev-disconnect`), on the
-//! funder's connection, against the devnet with two Tern nodes. Each case ends either with the
+//! funder's connection and on the fundee's, against the devnet with two Tern nodes. Each case ends either with the
 //! channel ready on both sides, or — before the funder's durable point — with the open
 //! forgotten by the funder, `ChannelOpenFailed` emitted and its coins unlocked.
 //!
@@ -19,21 +19,35 @@ enum Outcome {
     FunderFails,
 }
 
-async fn run(rule: &str, expected: Outcome) {
-    let tag = rule.replace(['-', '+', '<', '$', '*'], "_");
+/// Whose connection the rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Funder,
+    Fundee,
+}
+
+async fn run(side: Side, rule: &str, expected: Outcome) {
+    let tag = format!("{side:?}{}", rule.replace(['-', '+', '<', '$', '*'], "_"));
+    let plan = |s: Side| {
+        if s == side {
+            FaultPlan::parse([rule]).expect("rule")
+        } else {
+            FaultPlan::default()
+        }
+    };
     let dir = std::env::temp_dir().join(format!("tern-faults-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let devnet = Devnet::start().await.expect("devnet");
     let lsp = Builder::new(Network::Regtest, dir.join("lsp"), &devnet.base_url())
         .seed([1; 32])
         .listen("127.0.0.1:0")
+        .dev_faults(plan(Side::Fundee))
         .start()
         .await
         .expect("lsp");
-    let plan = FaultPlan::parse([rule]).expect("rule");
     let phone = Builder::new(Network::Regtest, dir.join("phone"), &devnet.base_url())
         .seed([2; 32])
-        .dev_faults(plan)
+        .dev_faults(plan(Side::Funder))
         .start()
         .await
         .expect("phone");
@@ -111,25 +125,34 @@ async fn run(rule: &str, expected: Outcome) {
 }
 
 macro_rules! cases {
-    ($($name:ident: $rule:expr => $outcome:expr,)*) => {
+    ($($name:ident: $side:ident $rule:expr => $outcome:expr,)*) => {
         $(
             #[tokio::test]
             async fn $name() {
-                run($rule, $outcome).await;
+                run(Side::$side, $rule, $outcome).await;
             }
         )*
     };
 }
 
 cases! {
-    close_before_open_channel: "-open_channel" => Outcome::FunderFails,
-    close_after_open_channel: "+open_channel" => Outcome::FunderFails,
-    close_after_receiving_accept_channel: "<accept_channel" => Outcome::FunderFails,
-    close_before_funding_created: "-funding_created" => Outcome::FunderFails,
-    close_after_funding_created: "+funding_created" => Outcome::FunderFails,
-    close_after_receiving_funding_signed: "<funding_signed" => Outcome::Ready,
-    close_before_channel_ready: "-channel_ready" => Outcome::Ready,
-    close_after_channel_ready: "+channel_ready" => Outcome::Ready,
-    close_after_receiving_channel_ready: "<channel_ready" => Outcome::Ready,
-    drop_channel_ready_silently: "$channel_ready" => Outcome::Ready,
+    close_before_open_channel: Funder "-open_channel" => Outcome::FunderFails,
+    close_after_open_channel: Funder "+open_channel" => Outcome::FunderFails,
+    close_after_receiving_accept_channel: Funder "<accept_channel" => Outcome::FunderFails,
+    close_before_funding_created: Funder "-funding_created" => Outcome::FunderFails,
+    close_after_funding_created: Funder "+funding_created" => Outcome::FunderFails,
+    close_after_receiving_funding_signed: Funder "<funding_signed" => Outcome::Ready,
+    close_before_channel_ready: Funder "-channel_ready" => Outcome::Ready,
+    close_after_channel_ready: Funder "+channel_ready" => Outcome::Ready,
+    close_after_receiving_channel_ready: Funder "<channel_ready" => Outcome::Ready,
+    drop_channel_ready_silently: Funder "$channel_ready" => Outcome::Ready,
+    fundee_close_after_receiving_open_channel: Fundee "<open_channel" => Outcome::FunderFails,
+    fundee_close_before_accept_channel: Fundee "-accept_channel" => Outcome::FunderFails,
+    fundee_close_after_accept_channel: Fundee "+accept_channel" => Outcome::FunderFails,
+    fundee_close_before_funding_signed: Fundee "-funding_signed" => Outcome::FunderFails,
+    fundee_close_after_funding_signed: Fundee "+funding_signed" => Outcome::Ready,
+    fundee_close_before_channel_ready: Fundee "-channel_ready" => Outcome::Ready,
+    fundee_close_after_channel_ready: Fundee "+channel_ready" => Outcome::Ready,
+    fundee_close_after_receiving_channel_ready: Fundee "<channel_ready" => Outcome::Ready,
+    fundee_drops_channel_ready_silently: Fundee "$channel_ready" => Outcome::Ready,
 }
