@@ -385,3 +385,44 @@ async fn a_public_channel_builds_its_announcement_after_six_confirmations() {
     phone.stop().await;
     lsp.stop().await;
 }
+
+#[tokio::test]
+async fn opening_to_an_unreachable_peer_fails_cleanly() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let phone = Builder::new(Network::Regtest, dir("unreachable"), &devnet.base_url())
+        .seed([60; 32])
+        .connect_timeout(Duration::from_millis(500))
+        .start()
+        .await
+        .expect("phone");
+    let nobody = bitcoin::secp256k1::PublicKey::from_secret_key(
+        &bitcoin::secp256k1::Secp256k1::new(),
+        &bitcoin::secp256k1::SecretKey::from_slice(&[61; 32]).expect("key"),
+    );
+    // Port 1 on loopback: nothing listens there.
+    let err = phone
+        .open_channel(nobody, "127.0.0.1:1", 100_000, 0, false)
+        .await;
+    assert!(
+        matches!(err, Err(tern_core::node::NodeError::PeerNotConnected(id)) if id == nobody),
+        "{err:?}"
+    );
+    let err = phone.open_channel(nobody, "127.0.0.1:1", 0, 0, false).await;
+    assert!(
+        matches!(err, Err(tern_core::node::NodeError::InvalidInput(_))),
+        "{err:?}"
+    );
+    let err = phone
+        .open_channel(nobody, "127.0.0.1:1", 1_000, 2_000_000, false)
+        .await;
+    assert!(
+        matches!(err, Err(tern_core::node::NodeError::InvalidInput(_))),
+        "{err:?}"
+    );
+    assert!(phone.list_channels().is_empty());
+    phone.stop().await;
+    assert!(matches!(
+        phone.sync(None).await,
+        Err(tern_core::node::NodeError::Stopped)
+    ));
+}

@@ -163,6 +163,12 @@ impl Builder {
         self
     }
 
+    /// How long connecting to a peer (TCP, handshake, `init`) may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
     /// What to do with channels peers open to us.
     pub fn inbound_policy(mut self, policy: InboundPolicy) -> Self {
         self.config.inbound = policy;
