@@ -46,6 +46,27 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
     }
 }
 
+/// Waits until the devnet knows the funding of every channel the nodes list.
+async fn wait_broadcast(devnet: &Devnet, nodes: &[&Node]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let missing: Vec<_> = nodes
+            .iter()
+            .flat_map(|n| n.list_channels())
+            .filter_map(|c| c.funding_txo)
+            .filter(|o| devnet.tx_state(&o.txid) == tern_devnet::TxState::Unknown)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fundings never broadcast: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// [`wait_for`] on each node in turn.
 async fn wait_both(nodes: &[&Node], what: &str, want: impl Fn(&Event) -> bool) {
     for n in nodes {
@@ -65,6 +86,9 @@ async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
 
 /// Mines a block and syncs both nodes until `done` holds for both.
 async fn mine_until(devnet: &Devnet, nodes: &[&Node], blocks: u32) {
+    // ChannelPending is queued with the durable state, just before the funder broadcasts:
+    // let every known funding reach the mempool first.
+    wait_broadcast(devnet, nodes).await;
     for _ in 0..blocks {
         devnet.mine(1);
         for n in nodes {
@@ -99,6 +123,7 @@ async fn two_nodes_open_a_channel_to_ready() {
     let Event::ChannelPending { funding_txo, .. } = pending else {
         unreachable!()
     };
+    wait_broadcast(&devnet, &[&phone]).await;
     assert_eq!(
         devnet.tx_state(&funding_txo.txid),
         tern_devnet::TxState::Mempool,

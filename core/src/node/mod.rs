@@ -115,6 +115,11 @@ pub struct Config {
     /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
     #[cfg(feature = "dev-disconnect")]
     pub faults: crate::net::faults::FaultPlan,
+    /// Kill the node right after performing this channel action (tests; `dev-disconnect`):
+    /// `persist`, `broadcast`, `watch`, `emit`, or `send:<message name>` (e.g.
+    /// `send:funding_signed`).
+    #[cfg(feature = "dev-disconnect")]
+    pub halt_after: Option<String>,
 }
 
 /// Builds a [`Node`].
@@ -140,6 +145,8 @@ impl Builder {
                 inbound: InboundPolicy::AcceptAll,
                 #[cfg(feature = "dev-disconnect")]
                 faults: crate::net::faults::FaultPlan::default(),
+                #[cfg(feature = "dev-disconnect")]
+                halt_after: None,
             },
             seed: None,
         }
@@ -179,6 +186,14 @@ impl Builder {
     #[cfg(feature = "dev-disconnect")]
     pub fn dev_faults(mut self, plan: crate::net::faults::FaultPlan) -> Self {
         self.config.faults = plan;
+        self
+    }
+
+    /// Kills the node (aborts every task, like a killed process) right after it performs the
+    /// named channel action for the first time; see [`Config::halt_after`].
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_halt_after(mut self, action: impl Into<String>) -> Self {
+        self.config.halt_after = Some(action.into());
         self
     }
 
@@ -261,6 +276,8 @@ pub(crate) struct Shared {
     pub(crate) events: Notify,
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
     pub(crate) stopped: watch::Sender<bool>,
+    /// Every task the node spawned, so that a simulated kill can abort them all.
+    pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -293,6 +310,42 @@ impl Shared {
         Ok(next)
     }
 
+    /// Opens that were under way when the last process ended, before their channel became
+    /// durable, are over: mark them failed, unlock their coins and tell the app.
+    fn fail_interrupted_intents(&self) -> Result<(), NodeError> {
+        let intents = lock(&self.store).list_open_intents()?;
+        for intent in intents {
+            if !matches!(
+                intent.status,
+                OpenIntentStatus::Pending | OpenIntentStatus::Negotiating
+            ) || intent.channel_id.is_some()
+            {
+                continue;
+            }
+            let reason = "the app stopped before the channel was durable".to_string();
+            {
+                let mut store = lock(&self.store);
+                store.unlock_coins_for_intent(intent.id)?;
+                store.update_open_intent_status(
+                    intent.id,
+                    OpenIntentStatus::Failed,
+                    None,
+                    Some(&reason),
+                    now(),
+                )?;
+            }
+            let counterparty_node_id = PublicKey::from_slice(&intent.peer_id)
+                .map_err(|e| NodeError::Corrupt(format!("intent peer id: {e}")))?;
+            self.push_event(&Event::ChannelOpenFailed {
+                temporary_channel_id: String::new(),
+                channel_id: None,
+                counterparty_node_id,
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn tip_height(&self) -> u32 {
         lock(&self.watcher).state().tip.map_or(0, |t| t.height)
     }
@@ -319,8 +372,23 @@ impl Shared {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         peers.insert(node_id, tx.clone());
-        tokio::spawn(PeerTask::new(self.clone(), node_id, Vec::new()).run(rx));
+        let handle = tokio::spawn(PeerTask::new(self.clone(), node_id, Vec::new()).run(rx));
+        lock(&self.tasks).push(handle.abort_handle());
         tx
+    }
+
+    /// Ends the node abruptly, as a killed process would: every task is aborted at its next
+    /// await point and nothing more is written; connections close.
+    #[cfg(feature = "dev-disconnect")]
+    pub(crate) fn kill(self: &Arc<Self>) {
+        tracing::warn!("dev: killing the node");
+        self.stopped.send_replace(true);
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        self.events.notify_waiters();
+        let shared = self.clone();
+        tokio::spawn(async move { shared.net.shutdown().await });
     }
 }
 
@@ -389,7 +457,9 @@ impl Node {
             events: Notify::new(),
             sync_lock: tokio::sync::Mutex::new(()),
             stopped,
+            tasks: Mutex::new(Vec::new()),
         });
+        shared.fail_interrupted_intents()?;
         // Resume every stored channel in its peer's task; keep and redial those peers.
         let mut by_peer: HashMap<PublicKey, Vec<ChannelRecord>> = HashMap::new();
         for row in channels {
@@ -404,12 +474,14 @@ impl Node {
             lock(&shared.peers).insert(peer, tx);
             let task = PeerTask::new(shared.clone(), peer, records);
             task.register_all();
-            tokio::spawn(task.run(rx));
+            let handle = tokio::spawn(task.run(rx));
+            lock(&shared.tasks).push(handle.abort_handle());
             if let Some(addr) = shared.peer_addr(&peer) {
                 shared.net.keep_peer(peer, addr)?;
             }
         }
-        tokio::spawn(net_loop(shared.clone(), net_events));
+        let handle = tokio::spawn(net_loop(shared.clone(), net_events));
+        lock(&shared.tasks).push(handle.abort_handle());
         if let Some(every) = shared.config.sync_interval {
             let node = Node {
                 shared: shared.clone(),
@@ -725,6 +797,11 @@ impl Node {
                 _ = stopped.changed() => {}
             }
         }
+    }
+
+    /// Whether the node has stopped (by [`Node::stop`], or killed by a test hook).
+    pub fn is_stopped(&self) -> bool {
+        *self.shared.stopped.borrow()
     }
 
     /// Marks an event handled (removes it from the queue).

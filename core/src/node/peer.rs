@@ -517,18 +517,58 @@ impl PeerTask {
     async fn perform(&mut self, i: usize, actions: Vec<Action>) {
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
+            #[cfg(feature = "dev-disconnect")]
+            let label = action_label(&action);
             match action {
                 Action::Persist(record) => {
+                    // The events announcing this state go into the same transaction as the
+                    // state (and the open intent's status, and the release of its coin locks
+                    // once ready): a kill can lose none of them, nor show one early.
+                    let mut events = Vec::new();
+                    let mut k = 0;
+                    while k < queue.len() {
+                        match &queue[k] {
+                            Action::Persist(_) => break,
+                            Action::Emit(_) => {
+                                if let Some(Action::Emit(e)) = queue.remove(k) {
+                                    events.push(e);
+                                }
+                            }
+                            _ => k += 1,
+                        }
+                    }
                     let c = &self.channels[i];
-                    let result = lock(&self.shared.store).put_channel(
-                        &c.current_id().0,
-                        &self.node_id.serialize(),
-                        &record.encode(),
-                        now(),
-                    );
+                    let id = c.current_id();
+                    let temp = c.temporary_channel_id();
+                    let ready = c.state() == ChannelState::Ready;
+                    let intent = self.intents.get(&temp).copied();
+                    let result = lock(&self.shared.store).write(|tx| {
+                        tx.put_channel(&id.0, &self.node_id.serialize(), &record.encode(), now())?;
+                        if let Some(intent) = intent {
+                            let status = if ready {
+                                OpenIntentStatus::Ready
+                            } else {
+                                OpenIntentStatus::ChannelPending
+                            };
+                            tx.update_open_intent_status(intent, status, Some(&id.0), None, now())?;
+                            if ready {
+                                tx.unlock_coins_for_intent(intent)?;
+                            }
+                        }
+                        for e in &events {
+                            tx.push_event(&Event::from_channel(e).encode(), now())?;
+                        }
+                        Ok(())
+                    });
                     if let Err(e) = result {
-                        tracing::error!(channel = %c.current_id(), "persist failed, stopping: {e}");
+                        tracing::error!(channel = %id, "persist failed, stopping: {e}");
                         return;
+                    }
+                    if ready {
+                        self.intents.remove(&temp);
+                    }
+                    if !events.is_empty() {
+                        self.shared.events.notify_waiters();
                     }
                     if let Some(addr) = self.shared.peer_addr(&self.node_id) {
                         let _ = self.shared.net.keep_peer(self.node_id, addr);
@@ -623,6 +663,11 @@ impl PeerTask {
                     }
                 }
             }
+            #[cfg(feature = "dev-disconnect")]
+            if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
+                self.shared.kill();
+                return;
+            }
         }
         self.register(i);
     }
@@ -677,48 +722,29 @@ impl PeerTask {
         }
     }
 
+    /// Queues an event that no persist carried (e.g. `ChannelOpenFailed` of a transient open).
     fn emit(&mut self, event: &ChannelEvent) {
-        let node_event = Event::from_channel(event);
-        // The open intent follows its channel.
-        match event {
-            ChannelEvent::ChannelPending {
-                temporary_channel_id,
-                channel_id,
-                ..
-            } => {
-                if let Some(intent) = self.intents.get(temporary_channel_id) {
-                    let _ = lock(&self.shared.store).update_open_intent_status(
-                        *intent,
-                        OpenIntentStatus::ChannelPending,
-                        Some(&channel_id.0),
-                        None,
-                        now(),
-                    );
-                }
-            }
-            ChannelEvent::ChannelReady { channel_id, .. } => {
-                let temp = self
-                    .channels
-                    .iter()
-                    .find(|c| c.is_for(channel_id))
-                    .map(|c| c.temporary_channel_id());
-                if let Some(intent) = temp.and_then(|t| self.intents.remove(&t)) {
-                    let mut store = lock(&self.shared.store);
-                    let _ = store.update_open_intent_status(
-                        intent,
-                        OpenIntentStatus::Ready,
-                        Some(&channel_id.0),
-                        None,
-                        now(),
-                    );
-                    let _ = store.unlock_coins_for_intent(intent);
-                }
-            }
-            _ => {}
-        }
-        if let Err(e) = self.shared.push_event(&node_event) {
+        if let Err(e) = self.shared.push_event(&Event::from_channel(event)) {
             tracing::error!("cannot queue event: {e}");
         }
+    }
+}
+
+/// The name of an action for [`super::Config::halt_after`].
+#[cfg(feature = "dev-disconnect")]
+fn action_label(action: &Action) -> String {
+    match action {
+        Action::Persist(_) => "persist".into(),
+        Action::Send(m) => format!("send:{}", m.name()),
+        Action::NeedFundingTx { .. } => "need_funding_tx".into(),
+        Action::BroadcastFunding(_) => "broadcast".into(),
+        Action::WatchFunding { .. } => "watch".into(),
+        Action::Emit(_) => "emit".into(),
+        other => format!("{other:?}")
+            .split([' ', '(', '{'])
+            .next()
+            .unwrap_or("")
+            .to_lowercase(),
     }
 }
 
