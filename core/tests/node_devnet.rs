@@ -451,3 +451,55 @@ async fn opening_to_an_unreachable_peer_fails_cleanly() {
         Err(tern_core::node::NodeError::Stopped)
     ));
 }
+
+#[tokio::test]
+async fn two_nodes_open_channels_both_ways() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let a = node(&devnet, &dir("both-a"), 70, true).await;
+    let b = node(&devnet, &dir("both-b"), 71, true).await;
+    for n in [&a, &b] {
+        let address = n.new_address().expect("address");
+        devnet
+            .faucet(&address, Amount::from_sat(600_000))
+            .expect("faucet");
+    }
+    devnet.mine(1);
+    for n in [&a, &b] {
+        n.sync(None).await.expect("sync");
+    }
+    let a_addr = a.listen_addr().expect("listening").to_string();
+    let b_addr = b.listen_addr().expect("listening").to_string();
+    a.open_channel(b.node_id(), &b_addr, 200_000, 0, false)
+        .await
+        .expect("a opens");
+    b.open_channel(a.node_id(), &a_addr, 300_000, 0, false)
+        .await
+        .expect("b opens");
+    for n in [&a, &b] {
+        for _ in 0..2 {
+            wait_for(n, "ChannelPending", |e| {
+                matches!(e, Event::ChannelPending { .. })
+            })
+            .await;
+        }
+    }
+    mine_until(&devnet, &[&a, &b], 3).await;
+    for n in [&a, &b] {
+        for _ in 0..2 {
+            wait_for(n, "ChannelReady", |e| {
+                matches!(e, Event::ChannelReady { .. })
+            })
+            .await;
+        }
+    }
+    let mut sizes: Vec<(u64, bool)> = a
+        .list_channels()
+        .iter()
+        .map(|c| (c.funding_sat, c.is_outbound))
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![(200_000, true), (300_000, false)]);
+    assert!(b.list_channels().iter().all(|c| c.status == "ready"));
+    a.stop().await;
+    b.stop().await;
+}
