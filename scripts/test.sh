@@ -76,7 +76,7 @@ if [ "$doc_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("doc test
 if cargo +nightly fuzz --version >/dev/null 2>&1; then
   for target in wire_message transport; do
     step "fuzz smoke $target (10 s)" bash -c \
-      "cd fuzz && cargo +nightly fuzz run $target -- -max_total_time=10 >/dev/null 2>&1"
+      "cd fuzz && CARGO_TARGET_DIR=target cargo +nightly fuzz run $target -- -max_total_time=10 >/dev/null 2>&1"
   done
 else
   echo "== fuzz smoke skipped: no nightly toolchain with cargo-fuzz (decoder_fuzz_smoke ran on stable)"
