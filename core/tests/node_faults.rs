@@ -6,12 +6,12 @@
 //! Needs the `dev-disconnect` feature (`scripts/test.sh` enables it).
 #![cfg(feature = "dev-disconnect")]
 
-use std::time::Duration;
-
 use bitcoin::{Amount, Network};
 use tern_core::net::faults::FaultPlan;
-use tern_core::node::{Builder, Event};
+use tern_core::node::Builder;
 use tern_devnet::Devnet;
+
+mod common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -64,33 +64,8 @@ async fn run(side: Side, rule: &str, expected: Outcome) {
         .await
         .expect("open");
 
-    let (mut phone_ready, mut lsp_ready, mut failed) = (false, false, None);
-    for round in 0..120 {
-        for (node, ready) in [(&phone, &mut phone_ready), (&lsp, &mut lsp_ready)] {
-            while let Some((seq, e)) = node.next_event().expect("events") {
-                node.event_handled(seq).expect("handled");
-                match e {
-                    Event::ChannelReady { .. } => *ready = true,
-                    Event::ChannelOpenFailed { reason, .. }
-                        if node.node_id() == phone.node_id() =>
-                    {
-                        failed = Some(reason)
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if (phone_ready && lsp_ready) || failed.is_some() {
-            break;
-        }
-        // A block every few rounds; reconnection backoff starts at 1 s.
-        if round % 3 == 0 {
-            devnet.mine(1);
-            phone.sync(None).await.expect("sync");
-            lsp.sync(None).await.expect("sync");
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    let end = common::node::drive_open(&devnet, &phone, &lsp, 120).await;
+    let (phone_ready, lsp_ready, failed) = (end.funder_ready, end.fundee_ready, end.failed);
     match expected {
         Outcome::Ready => {
             assert!(failed.is_none(), "{rule}: open failed: {failed:?}");

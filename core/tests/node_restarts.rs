@@ -9,8 +9,10 @@
 use std::time::Duration;
 
 use bitcoin::{Amount, Network};
-use tern_core::node::{Builder, Event, Node};
+use tern_core::node::{Builder, Node};
 use tern_devnet::Devnet;
+
+mod common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -99,32 +101,8 @@ async fn run(who: Who, halt: &str, expected: Outcome) {
         Who::Fundee => lsp = start(&devnet, &dl, 1, Some(port), None).await,
     }
 
-    let (mut phone_ready, mut lsp_ready, mut failed) = (false, false, None);
-    for round in 0..150 {
-        for (node, ready) in [(&phone, &mut phone_ready), (&lsp, &mut lsp_ready)] {
-            while let Some((seq, e)) = node.next_event().expect("events") {
-                node.event_handled(seq).expect("handled");
-                match e {
-                    Event::ChannelReady { .. } => *ready = true,
-                    Event::ChannelOpenFailed { reason, .. }
-                        if node.node_id() == phone.node_id() =>
-                    {
-                        failed = Some(reason)
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if (phone_ready && lsp_ready) || failed.is_some() {
-            break;
-        }
-        if round % 3 == 0 {
-            devnet.mine(1);
-            phone.sync(None).await.expect("sync");
-            lsp.sync(None).await.expect("sync");
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    let end = common::node::drive_open(&devnet, &phone, &lsp, 150).await;
+    let (phone_ready, lsp_ready, failed) = (end.funder_ready, end.fundee_ready, end.failed);
     let ready = phone_ready && lsp_ready;
     let outcome = if ready {
         Outcome::Ready

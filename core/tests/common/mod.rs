@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: vector loading and hex parsing.
 #![allow(dead_code)]
 
+pub mod node;
+
 use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use serde_json::Value;

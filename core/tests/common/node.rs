@@ -1,0 +1,56 @@
+//! Driving an open between two nodes to its end, for the fault and restart matrices.
+
+use std::time::Duration;
+
+use tern_core::node::{Event, Node};
+use tern_devnet::Devnet;
+
+/// How an open ended.
+#[derive(Debug, Clone, Default)]
+pub struct OpenEnd {
+    /// The funder saw `ChannelReady`.
+    pub funder_ready: bool,
+    /// The fundee saw `ChannelReady`.
+    pub fundee_ready: bool,
+    /// The funder saw `ChannelOpenFailed`, with this reason.
+    pub failed: Option<String>,
+}
+
+impl OpenEnd {
+    /// Ready on both sides.
+    pub fn ready(&self) -> bool {
+        self.funder_ready && self.fundee_ready
+    }
+}
+
+/// Handles both nodes' events, mining a block and syncing both every third round (reconnect
+/// backoff starts at 1 s), until the open is ready on both sides or failed on the funder, or
+/// `rounds` rounds of 150 ms passed.
+pub async fn drive_open(devnet: &Devnet, funder: &Node, fundee: &Node, rounds: u32) -> OpenEnd {
+    let mut end = OpenEnd::default();
+    for round in 0..rounds {
+        for (node, is_funder) in [(funder, true), (fundee, false)] {
+            while let Some((seq, e)) = node.next_event().expect("events") {
+                node.event_handled(seq).expect("handled");
+                match e {
+                    Event::ChannelReady { .. } if is_funder => end.funder_ready = true,
+                    Event::ChannelReady { .. } => end.fundee_ready = true,
+                    Event::ChannelOpenFailed { reason, .. } if is_funder => {
+                        end.failed = Some(reason)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if end.ready() || end.failed.is_some() {
+            break;
+        }
+        if round % 3 == 0 {
+            devnet.mine(1);
+            funder.sync(None).await.expect("sync");
+            fundee.sync(None).await.expect("sync");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    end
+}
