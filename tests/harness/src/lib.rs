@@ -1,0 +1,1 @@
+//! Tern's desktop harness: the `tern` binary's pieces (daemon, control protocol, CLI, demo).
