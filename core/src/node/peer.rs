@@ -135,7 +135,12 @@ impl PeerTask {
         let mut receiver: Option<mpsc::Receiver<Message>> = None;
         let mut deferred: Vec<DeferredOpen> = Vec::new();
         let mut stopped = self.shared.stopped.subscribe();
+        // The clock of transient opens (a silent peer times out): ticks only while one exists.
+        let clock = tokio::time::Instant::now();
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let transient = self.channels.iter().any(Channel::needs_ticks);
             let next_message = async {
                 match receiver.as_mut() {
                     Some(r) => r.recv().await,
@@ -160,6 +165,9 @@ impl PeerTask {
                     Some(PeerCommand::Disconnected) => {
                         self.sender = None;
                         receiver = None;
+                        // Unanswered inbound requests die with the connection (the funder
+                        // forgets them too); a late answer gets `UnknownChannel`.
+                        self.requests.clear();
                         self.feed_all(Input::PeerDisconnected).await;
                     }
                     Some(PeerCommand::Open { intent_id, funding_sat, push_msat, public, reply }) => {
@@ -194,6 +202,15 @@ impl PeerTask {
                     Some(msg) => self.on_message(msg).await,
                     None => receiver = None,
                 },
+                _ = ticker.tick(), if transient => {
+                    let now_secs = clock.elapsed().as_secs();
+                    for i in 0..self.channels.len() {
+                        if self.channels[i].needs_ticks() {
+                            self.feed(i, Input::Tick { now_secs }).await;
+                        }
+                    }
+                    self.cleanup();
+                }
                 _ = stopped.changed() => return,
             }
         }
@@ -469,10 +486,25 @@ impl PeerTask {
             ChannelState::AwaitingFundingTx => "building the funding transaction".to_string(),
             ChannelState::AwaitingFundingSigned => "waiting for the peer's signature".to_string(),
             ChannelState::InboundAwaitingFundingCreated => "waiting for the funding".to_string(),
-            ChannelState::AwaitingConfirmations => match c.minimum_depth() {
-                Some(d) => format!("awaiting confirmations {}/{d}", confirmations.min(d)),
-                None => "awaiting confirmations".to_string(),
-            },
+            ChannelState::AwaitingConfirmations => {
+                let depth = c.minimum_depth().unwrap_or(1);
+                if c.role() == Role::Fundee && confirmations == 0 {
+                    // We signed; only the funder can broadcast. If it never does (it failed
+                    // before receiving our funding_signed), BOLT 2 lets us forget the channel.
+                    let forget_at = c
+                        .created_height
+                        .saturating_add(crate::proto::channel::FUNDEE_FUNDING_TIMEOUT_BLOCKS);
+                    format!(
+                        "awaiting the funder's funding transaction (0/{depth} confirmations; \
+                         forgotten at block {forget_at} if it never confirms)"
+                    )
+                } else {
+                    format!(
+                        "awaiting confirmations {}/{depth}",
+                        confirmations.min(depth)
+                    )
+                }
+            }
             ChannelState::AwaitingChannelReady => "waiting for the peer's channel_ready".into(),
             ChannelState::Ready => "ready".to_string(),
             ChannelState::Failed => {
