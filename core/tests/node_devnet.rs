@@ -37,6 +37,7 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
             })
             .expect("event");
         node.event_handled(seq).expect("handled");
+        audited(node);
         if want(&event) {
             return event;
         }
@@ -93,8 +94,25 @@ async fn mine_until(devnet: &Devnet, nodes: &[&Node], blocks: u32) {
         devnet.mine(1);
         for n in nodes {
             n.sync(None).await.expect("sync");
+            audited(n);
         }
     }
+}
+
+/// With `dev-disconnect` the node audits what it did against persist-before-act: no
+/// message, broadcast or event before the state it depends on was in SQLite.
+fn audited(node: &Node) {
+    #[cfg(feature = "dev-disconnect")]
+    {
+        let violations = node.dev_durability_violations();
+        assert!(
+            violations.is_empty(),
+            "persist-before-act broken: {violations:#?}"
+        );
+        assert!(node.dev_audited_actions() > 0 || node.list_channels().is_empty());
+    }
+    #[cfg(not(feature = "dev-disconnect"))]
+    let _ = node;
 }
 
 #[tokio::test]

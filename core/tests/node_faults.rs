@@ -106,6 +106,14 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
             // The fundee keeps no transient channel. A channel it persisted before sending
             // funding_signed is failed if the funder said so in an `error`; if the funder
             // vanished without a word it waits for a funding that will never come, and says so.
+            // (The funder's error or disconnect reaches the fundee a moment after the funder
+            // failed: give it up to 5 s to drop its transient half.)
+            for _ in 0..50 {
+                if lsp.list_channels().iter().all(|c| c.state.is_durable()) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             for c in lsp.list_channels() {
                 match c.state {
                     ChannelState::Failed => {}

@@ -551,6 +551,12 @@ impl PeerTask {
         while let Some(action) = queue.pop_front() {
             #[cfg(feature = "dev-disconnect")]
             let label = action_label(&action);
+            // Dev builds audit what was done, after doing it (a persist: what SQLite holds).
+            #[cfg(feature = "dev-disconnect")]
+            let audited = match &action {
+                Action::Persist(_) | Action::NeedFundingTx { .. } => None,
+                other => Some(other.clone()),
+            };
             match action {
                 Action::Persist(record) => {
                     // The events announcing this state go into the same transaction as the
@@ -595,6 +601,14 @@ impl PeerTask {
                     if let Err(e) = result {
                         tracing::error!(channel = %id, "persist failed, stopping: {e}");
                         return;
+                    }
+                    #[cfg(feature = "dev-disconnect")]
+                    {
+                        self.audit_persist(id, &record);
+                        // The events committed with it count as emitted now.
+                        for e in &events {
+                            lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
+                        }
                     }
                     if ready {
                         self.intents.remove(&temp);
@@ -696,12 +710,32 @@ impl PeerTask {
                 }
             }
             #[cfg(feature = "dev-disconnect")]
+            if let Some(done) = audited {
+                lock(&self.shared.audit).performed(&done);
+            }
+            #[cfg(feature = "dev-disconnect")]
             if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
                 self.shared.kill();
                 return;
             }
         }
         self.register(i);
+    }
+
+    /// Dev builds: feeds the audit the record SQLite holds after a persist's commit.
+    #[cfg(feature = "dev-disconnect")]
+    fn audit_persist(&self, id: ChannelId, meant: &ChannelRecord) {
+        let stored = lock(&self.shared.store)
+            .get_channel(&id.0)
+            .ok()
+            .flatten()
+            .and_then(|row| ChannelRecord::decode(&row.record).ok());
+        let mut audit = lock(&self.shared.audit);
+        match stored {
+            Some(record) if &record == meant => audit.performed(&Action::Persist(record)),
+            Some(_) => audit.lost_persist(format!("channel {id}: the store holds another record")),
+            None => audit.lost_persist(format!("channel {id}: persisted but not in the store")),
+        }
     }
 
     fn build_funding(
