@@ -11,6 +11,8 @@ use tern_core::proto::keys::KeysManager;
 use tern_core::wallet::OnchainWallet;
 use tern_devnet::{Devnet, TxState};
 
+mod common;
+
 const PHONE_SEED: u8 = 2;
 
 async fn node(devnet: &Devnet, dir: &std::path::Path, seed: u8, listen: bool) -> Node {
@@ -21,23 +23,10 @@ async fn node(devnet: &Devnet, dir: &std::path::Path, seed: u8, listen: bool) ->
     b.start().await.expect("node starts")
 }
 
-fn audited(node: &Node) {
-    #[cfg(feature = "dev-disconnect")]
-    {
-        let violations = node.dev_durability_violations();
-        assert!(
-            violations.is_empty(),
-            "persist-before-act broken: {violations:#?}"
-        );
-    }
-    #[cfg(not(feature = "dev-disconnect"))]
-    let _ = node;
-}
-
 async fn sync_all(nodes: &[&Node]) {
     for n in nodes {
         n.sync(None).await.expect("sync");
-        audited(n);
+        common::node::check_durability(n, "node");
     }
 }
 

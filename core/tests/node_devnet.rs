@@ -8,6 +8,8 @@ use bitcoin::{Amount, Network};
 use tern_core::node::{Builder, Event, Node};
 use tern_devnet::Devnet;
 
+mod common;
+
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("tern-node-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -37,7 +39,7 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
             })
             .expect("event");
         node.event_handled(seq).expect("handled");
-        audited(node);
+        common::node::check_durability(node, "node");
         if want(&event) {
             return event;
         }
@@ -94,25 +96,9 @@ async fn mine_until(devnet: &Devnet, nodes: &[&Node], blocks: u32) {
         devnet.mine(1);
         for n in nodes {
             n.sync(None).await.expect("sync");
-            audited(n);
+            common::node::check_durability(n, "node");
         }
     }
-}
-
-/// With `dev-disconnect` the node audits what it did against persist-before-act: no
-/// message, broadcast or event before the state it depends on was in SQLite.
-fn audited(node: &Node) {
-    #[cfg(feature = "dev-disconnect")]
-    {
-        let violations = node.dev_durability_violations();
-        assert!(
-            violations.is_empty(),
-            "persist-before-act broken: {violations:#?}"
-        );
-        assert!(node.dev_audited_actions() > 0 || node.list_channels().is_empty());
-    }
-    #[cfg(not(feature = "dev-disconnect"))]
-    let _ = node;
 }
 
 #[tokio::test]
