@@ -137,7 +137,7 @@ fn sync_ldk(ldk: &LdkNode) {
 struct Seen {
     tern_pending: bool,
     tern_ready: bool,
-    tern_disconnects: u32,
+    tern_disconnects: Vec<String>,
     ldk_pending: bool,
     ldk_ready: bool,
 }
@@ -156,7 +156,7 @@ impl Seen {
                     assert_eq!(counterparty_node_id, ldk.node_id());
                     self.tern_ready = true;
                 }
-                Event::PeerDisconnected { .. } => self.tern_disconnects += 1,
+                Event::PeerDisconnected { reason, .. } => self.tern_disconnects.push(reason),
                 Event::ChannelOpenFailed { reason, .. } | Event::ChannelFailed { reason, .. } => {
                     panic!(
                         "tern: channel failed: {reason}; ldk-node: {:?}",
@@ -231,6 +231,25 @@ async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut See
         round += 1;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    // The connection stays up once the channel is ready.
+    let disconnects = seen.tern_disconnects.len();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen.poll(tern, ldk);
+    }
+    assert_eq!(
+        seen.tern_disconnects.len(),
+        disconnects,
+        "disconnected after ready: {:?}",
+        seen.tern_disconnects
+    );
+    assert!(
+        tern.list_peers()
+            .await
+            .expect("tern peers")
+            .contains(&ldk.node_id()),
+        "tern is connected to ldk-node: {seen:?}"
+    );
     let tern_channels = tern.list_channels();
     assert_eq!(tern_channels.len(), 1, "tern: {tern_channels:?}");
     assert_eq!(
@@ -419,7 +438,7 @@ async fn ldk_node_restarts_while_awaiting_lock_in() {
     assert_eq!(ldk.list_channels().len(), 1, "ldk-node kept the channel");
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
     assert!(
-        seen.tern_disconnects >= 1,
+        !seen.tern_disconnects.is_empty(),
         "tern saw the disconnect: {seen:?}"
     );
     finish(tern, ldk).await;
@@ -439,7 +458,7 @@ async fn channel_ready_fault(test: &str, rule: &str) {
     let mut seen = Seen::default();
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
     assert!(
-        seen.tern_disconnects >= 1,
+        !seen.tern_disconnects.is_empty(),
         "{rule}: the fault fired: {seen:?}"
     );
     finish(tern, ldk).await;
