@@ -310,6 +310,7 @@ async fn tern_opens_to_ldk_node() {
     let ch = &tern.list_channels()[0];
     assert!(ch.is_outbound);
     assert_eq!(ch.our_balance_msat, CHANNEL_SAT * 1000);
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
 
@@ -352,6 +353,7 @@ async fn ldk_node_opens_to_tern() {
     let ch = &tern.list_channels()[0];
     assert!(!ch.is_outbound);
     assert_eq!(ch.our_balance_msat, 0);
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
 
@@ -402,6 +404,7 @@ async fn tern_killed_mid_open(test: &str, action: &str) {
         (CHANNEL_SAT..CHANNEL_SAT + 5_000).contains(&spent),
         "channel + fee, got {spent}"
     );
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
 
@@ -437,9 +440,10 @@ async fn ldk_node_restarts_while_awaiting_lock_in() {
     let ldk = start_ldk(&devnet, &dirs.ldk(), port);
     assert_eq!(ldk.list_channels().len(), 1, "ldk-node kept the channel");
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
-    assert!(
-        !seen.tern_disconnects.is_empty(),
-        "tern saw the disconnect: {seen:?}"
+    assert_eq!(
+        seen.tern_disconnects.len(),
+        1,
+        "tern saw ldk-node stop, and only that: {seen:?}"
     );
     finish(tern, ldk).await;
 }
@@ -457,9 +461,10 @@ async fn channel_ready_fault(test: &str, rule: &str) {
     tern_opens(&tern, &ldk, port).await.expect("open");
     let mut seen = Seen::default();
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
-    assert!(
-        !seen.tern_disconnects.is_empty(),
-        "{rule}: the fault fired: {seen:?}"
+    assert_eq!(
+        seen.tern_disconnects,
+        ["fault injected"],
+        "{rule}: the fault fired, and nothing else dropped the connection"
     );
     finish(tern, ldk).await;
 }
