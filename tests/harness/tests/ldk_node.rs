@@ -117,7 +117,7 @@ fn ldk_addr(port: u16) -> SocketAddress {
     SocketAddress::from_str(&format!("127.0.0.1:{port}")).expect("socket address")
 }
 
-/// Funds Tern's wallet with 1 BTC (confirmed).
+/// Funds Tern's wallet with 0.01 BTC (confirmed).
 async fn fund_tern(devnet: &Devnet, tern: &Node) {
     let address = tern.new_address().expect("address");
     devnet
@@ -250,6 +250,13 @@ async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut See
             .contains(&ldk.node_id()),
         "tern is connected to ldk-node: {seen:?}"
     );
+    assert!(
+        ldk.list_peers()
+            .iter()
+            .any(|p| p.node_id == tern.node_id() && p.is_connected),
+        "ldk-node is connected to tern: {:?}",
+        ldk.list_peers()
+    );
     let tern_channels = tern.list_channels();
     assert_eq!(tern_channels.len(), 1, "tern: {tern_channels:?}");
     assert_eq!(
@@ -271,7 +278,8 @@ async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut See
     );
 }
 
-/// A devnet, an ldk-node listening on a free port, and a funded Tern node connected to it.
+/// A devnet, an ldk-node listening on a free port (returned), and a Tern node with 0.01 BTC
+/// confirmed.
 async fn setup(dirs: &Dirs, tern_opts: TernOpts<'_>) -> (Devnet, LdkNode, u16, Node) {
     let devnet = Devnet::start().await.expect("devnet");
     let port = free_port();
