@@ -178,3 +178,69 @@ async fn ldk_dials_tern() {
     );
     pings_answered(&pm, tern.node_id(), &mut ev).await;
 }
+
+/// LDK sends a `channel_update` to its peer for an unannounced channel right after
+/// `channel_ready`: Tern decodes it (it used to close the connection on the unknown even
+/// type 258), with the signature over the same bytes LDK signed.
+#[test]
+fn ldk_channel_update_decodes() {
+    use bitcoin::hashes::{sha256d, Hash};
+    use bitcoin::secp256k1::{Message as SecpMessage, Secp256k1};
+    use lightning::ln::msgs::{ChannelUpdate as LdkChannelUpdate, UnsignedChannelUpdate};
+    use lightning::util::ser::Writeable;
+    use tern_core::proto::wire::{ChannelUpdate, Message};
+
+    let secp = Secp256k1::new();
+    let key = SecretKey::from_slice(&[9; 32]).expect("key");
+    let contents = UnsignedChannelUpdate {
+        chain_hash: ChainHash::using_genesis_block(Network::Regtest),
+        short_channel_id: 0x0001_0200_0300_0004,
+        timestamp: 1_700_000_123,
+        message_flags: 1,
+        channel_flags: 1,
+        cltv_expiry_delta: 72,
+        htlc_minimum_msat: 1,
+        htlc_maximum_msat: 198_000_000,
+        fee_base_msat: 1000,
+        fee_proportional_millionths: 0,
+        excess_data: Vec::new(),
+    };
+    let digest = sha256d::Hash::hash(&contents.encode());
+    let signature = secp.sign_ecdsa(&SecpMessage::from_digest(digest.to_byte_array()), &key);
+    let ldk = LdkChannelUpdate {
+        signature,
+        contents: contents.clone(),
+    };
+    let mut bytes = 258u16.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&ldk.encode());
+
+    let Ok(Message::ChannelUpdate(ours)) = Message::decode(&bytes) else {
+        panic!(
+            "LDK's channel_update does not decode: {:?}",
+            Message::decode(&bytes)
+        );
+    };
+    let expected = ChannelUpdate {
+        signature,
+        chain_hash: contents.chain_hash,
+        short_channel_id: tern_core::proto::wire::ShortChannelId(contents.short_channel_id),
+        timestamp: contents.timestamp,
+        message_flags: 1,
+        channel_flags: 1,
+        cltv_expiry_delta: 72,
+        htlc_minimum_msat: 1,
+        fee_base_msat: 1000,
+        fee_proportional_millionths: 0,
+        htlc_maximum_msat: 198_000_000,
+        excess_data: Vec::new(),
+    };
+    assert_eq!(ours, expected);
+    assert_eq!(Message::ChannelUpdate(ours.clone()).encode(), bytes);
+    let signed = sha256d::Hash::hash(&ours.signed_bytes());
+    secp.verify_ecdsa(
+        &SecpMessage::from_digest(signed.to_byte_array()),
+        &ours.signature,
+        &PublicKey::from_secret_key(&secp, &key),
+    )
+    .expect("the signature covers the signed bytes");
+}

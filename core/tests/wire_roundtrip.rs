@@ -278,6 +278,42 @@ fn other() -> impl Strategy<Value = Message> {
                 .into()
             }),
         (
+            sig(),
+            (
+                chain(),
+                any::<u64>(),
+                any::<u32>(),
+                any::<[u8; 2]>(),
+                any::<u16>()
+            ),
+            (any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>()),
+            bytes(30)
+        )
+            .prop_map(
+                |(
+                    signature,
+                    (chain_hash, scid, timestamp, flags, cltv),
+                    (min, base, ppm, max),
+                    excess_data,
+                )| {
+                    ChannelUpdate {
+                        signature,
+                        chain_hash,
+                        short_channel_id: ShortChannelId(scid),
+                        timestamp,
+                        message_flags: flags[0],
+                        channel_flags: flags[1],
+                        cltv_expiry_delta: cltv,
+                        htlc_minimum_msat: min,
+                        fee_base_msat: base,
+                        fee_proportional_millionths: ppm,
+                        htlc_maximum_msat: max,
+                        excess_data,
+                    }
+                    .into()
+                }
+            ),
+        (
             any::<u16>()
                 .prop_map(|t| t | 1)
                 .prop_filter("not a known type", |t| {
@@ -316,7 +352,7 @@ proptest! {
 
     #[test]
     fn random_payloads_of_known_types_never_panic(
-        t in prop::sample::select(vec![1u16, 16, 17, 18, 19, 32, 33, 34, 35, 36, 38, 39, 136, 256, 259]),
+        t in prop::sample::select(vec![1u16, 16, 17, 18, 19, 32, 33, 34, 35, 36, 38, 39, 136, 256, 258, 259]),
         payload in bytes(600),
     ) {
         let mut bytes = t.to_be_bytes().to_vec();

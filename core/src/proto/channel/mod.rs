@@ -336,6 +336,7 @@ pub fn message_channel_id(msg: &Message) -> Option<ChannelId> {
         | Message::Ping(_)
         | Message::Pong(_)
         | Message::ChannelAnnouncement(_)
+        | Message::ChannelUpdate(_)
         | Message::Unknown { .. } => return None,
     })
 }

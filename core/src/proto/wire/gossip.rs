@@ -1,5 +1,6 @@
-//! Gossip messages of BOLT 7 that a channel's peers exchange: `announcement_signatures` and
-//! `channel_announcement`.
+//! Gossip messages of BOLT 7 that a channel's peers exchange: `announcement_signatures`,
+//! `channel_announcement` and `channel_update` (which a peer may send for an unannounced
+//! channel right after `channel_ready`, as LDK does).
 
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
@@ -136,6 +137,90 @@ impl WireMessage for ChannelAnnouncement {
             node_id_2: r.read_point("node_id_2")?,
             bitcoin_key_1: r.read_point("bitcoin_key_1")?,
             bitcoin_key_2: r.read_point("bitcoin_key_2")?,
+            excess_data: r.read_rest().to_vec(),
+        })
+    }
+}
+
+/// `channel_update` ([BOLT 7: The `channel_update` Message](https://github.com/lightning/bolts/blob/master/07-routing-gossip.md#the-channel_update-message)).
+///
+/// A peer sends one for each direction it forwards in, also directly to us for an unannounced
+/// channel once it is ready. The signature covers everything after it, including bytes this
+/// version does not understand, which are kept in `excess_data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelUpdate {
+    /// Signature by the originating node's key.
+    pub signature: Signature,
+    /// The chain.
+    pub chain_hash: ChainHash,
+    /// The channel (its real position, or an alias for an unannounced channel).
+    pub short_channel_id: ShortChannelId,
+    /// Orders updates of one direction.
+    pub timestamp: u32,
+    /// Bit 0 (`must_be_one`) once meant `htlc_maximum_msat` is present; bit 1 `dont_forward`.
+    pub message_flags: u8,
+    /// Bit 0: direction (0 from `node_id_1`); bit 1: disabled.
+    pub channel_flags: u8,
+    /// Blocks the forwarder subtracts from an HTLC's expiry.
+    pub cltv_expiry_delta: u16,
+    /// Smallest HTLC forwarded.
+    pub htlc_minimum_msat: u64,
+    /// Base forwarding fee.
+    pub fee_base_msat: u32,
+    /// Proportional forwarding fee.
+    pub fee_proportional_millionths: u32,
+    /// Largest HTLC forwarded.
+    pub htlc_maximum_msat: u64,
+    /// Bytes after the defined fields (signed over).
+    pub excess_data: Vec<u8>,
+}
+
+impl ChannelUpdate {
+    /// The bytes the signature signs (double-SHA256 of these): everything after it.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_unsigned(&mut out);
+        out
+    }
+
+    fn encode_unsigned(&self, out: &mut Vec<u8>) {
+        out.put_bytes(self.chain_hash.as_bytes());
+        out.put_u64(self.short_channel_id.0);
+        out.put_u32(self.timestamp);
+        out.put_u8(self.message_flags);
+        out.put_u8(self.channel_flags);
+        out.put_u16(self.cltv_expiry_delta);
+        out.put_u64(self.htlc_minimum_msat);
+        out.put_u32(self.fee_base_msat);
+        out.put_u32(self.fee_proportional_millionths);
+        out.put_u64(self.htlc_maximum_msat);
+        out.put_bytes(&self.excess_data);
+    }
+}
+
+impl WireMessage for ChannelUpdate {
+    const TYPE: u16 = 258;
+    const NAME: &'static str = "channel_update";
+
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.put_signature(&self.signature);
+        self.encode_unsigned(out);
+    }
+
+    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(payload);
+        Ok(ChannelUpdate {
+            signature: r.read_signature("signature")?,
+            chain_hash: ChainHash::from(r.read_array::<32>("chain_hash")?),
+            short_channel_id: ShortChannelId(r.read_u64("short_channel_id")?),
+            timestamp: r.read_u32("timestamp")?,
+            message_flags: r.read_u8("message_flags")?,
+            channel_flags: r.read_u8("channel_flags")?,
+            cltv_expiry_delta: r.read_u16("cltv_expiry_delta")?,
+            htlc_minimum_msat: r.read_u64("htlc_minimum_msat")?,
+            fee_base_msat: r.read_u32("fee_base_msat")?,
+            fee_proportional_millionths: r.read_u32("fee_proportional_millionths")?,
+            htlc_maximum_msat: r.read_u64("htlc_maximum_msat")?,
             excess_data: r.read_rest().to_vec(),
         })
     }

@@ -5,7 +5,7 @@ use super::close::{ClosingSigned, Shutdown};
 use super::codec::{Reader, WireWrite};
 use super::error::DecodeError;
 use super::establish::{AcceptChannel, ChannelReady, FundingCreated, FundingSigned, OpenChannel};
-use super::gossip::{AnnouncementSignatures, ChannelAnnouncement};
+use super::gossip::{AnnouncementSignatures, ChannelAnnouncement, ChannelUpdate};
 use super::reestablish::ChannelReestablish;
 use super::setup::{ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
 
@@ -138,6 +138,7 @@ messages! {
     ClosingSigned(ClosingSigned),
     AnnouncementSignatures(AnnouncementSignatures),
     ChannelAnnouncement(ChannelAnnouncement),
+    ChannelUpdate(ChannelUpdate),
 }
 
 /// The type number at the start of an encoded message, if it has one. Lets a caller route or
@@ -173,6 +174,7 @@ mod tests {
     fn names_map_to_types() {
         assert_eq!(Message::type_for_name("funding_created"), Some(34));
         assert_eq!(Message::type_for_name("channel_announcement"), Some(256));
+        assert_eq!(Message::type_for_name("channel_update"), Some(258));
         assert_eq!(Message::type_for_name("nope"), None);
     }
 

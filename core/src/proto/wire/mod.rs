@@ -26,7 +26,7 @@ pub use establish::{
     AcceptChannel, ChannelKeys, ChannelReady, FundingCreated, FundingSigned, OpenChannel,
 };
 pub use features::{ChannelType, Feature, FeatureError, Features};
-pub use gossip::{AnnouncementSignatures, ChannelAnnouncement};
+pub use gossip::{AnnouncementSignatures, ChannelAnnouncement, ChannelUpdate};
 pub use message::{peek_type, Message, WireMessage, MAX_MESSAGE_LEN};
 pub use reestablish::{ChannelReestablish, FundingRetransmit};
 pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, TxAbort, Warning};

@@ -1,0 +1,488 @@
+//! Interop with LDK's reference node, ldk-node 0.7, on the in-process devnet: channel opens in
+//! both directions, a Tern funder killed mid-open, an ldk-node restart while the channel awaits
+//! lock-in, and connections dropped around `channel_ready`. Every case ends with the channel
+//! ready on both sides (ldk-node's `ChannelReady` event, Tern's `ChannelReady` event and its
+//! channel in state `Ready`).
+//!
+//! ldk-node runs on the test's own tokio runtime; its blocking calls (`start`, `sync_wallets`,
+//! `stop`, ...) use `block_in_place`, hence the multi-threaded flavour. Each test has its own
+//! devnet and data dirs, so they run in parallel. ldk-node's log is kept in the test's data dir
+//! (`std::env::temp_dir()/tern-ldk-<test>-<pid>/ldk/ldk_node.log`) when a test fails.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use bitcoin::{Amount, Network};
+use ldk_node::config::{Config as LdkConfig, EsploraSyncConfig};
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::logger::LogLevel;
+use ldk_node::Event as LdkEvent;
+use tern_core::net::faults::FaultPlan;
+use tern_core::node::{Builder, Event, Node};
+use tern_core::proto::channel::ChannelState;
+use tern_devnet::Devnet;
+
+type LdkNode = ldk_node::Node;
+
+/// How long any phase may take before the test fails with the state of both sides.
+const TIMEOUT: Duration = Duration::from_secs(90);
+const CHANNEL_SAT: u64 = 200_000;
+
+/// A test's data dir, removed when the test passes.
+struct Dirs(PathBuf);
+
+impl Dirs {
+    fn new(test: &str) -> Dirs {
+        let dir = std::env::temp_dir().join(format!("tern-ldk-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Dirs(dir)
+    }
+    fn tern(&self) -> PathBuf {
+        self.0.join("tern")
+    }
+    fn ldk(&self) -> PathBuf {
+        self.0.join("ldk")
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Options of a Tern node.
+#[derive(Default, Clone, Copy)]
+struct TernOpts<'a> {
+    listen: bool,
+    fault: Option<&'a str>,
+    halt_after: Option<&'a str>,
+}
+
+async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node {
+    let mut b = Builder::new(Network::Regtest, dir, &devnet.base_url()).seed([7; 32]);
+    if opts.listen {
+        b = b.listen("127.0.0.1:0");
+    }
+    if let Some(rule) = opts.fault {
+        b = b.dev_faults(FaultPlan::parse([rule]).expect("fault rule"));
+    }
+    if let Some(action) = opts.halt_after {
+        b = b.dev_halt_after(action);
+    }
+    b.start().await.expect("tern starts")
+}
+
+/// An ldk-node on `dir`, listening on `port`, syncing only when told (`sync_wallets`), without
+/// anchor channels (Tern offers plain `static_remote_key` ones). The same `dir` and `port`
+/// restart the same node.
+fn start_ldk(devnet: &Devnet, dir: &Path, port: u16) -> LdkNode {
+    let config = LdkConfig {
+        network: Network::Regtest,
+        storage_dir_path: dir.display().to_string(),
+        listening_addresses: Some(vec![ldk_addr(port)]),
+        anchor_channels_config: None,
+        ..LdkConfig::default()
+    };
+    let mut builder = ldk_node::Builder::from_config(config);
+    builder
+        .set_entropy_seed_bytes([42; 64])
+        .set_chain_source_esplora(
+            devnet.base_url(),
+            Some(EsploraSyncConfig {
+                background_sync_config: None,
+            }),
+        )
+        .set_filesystem_logger(
+            Some(dir.join("ldk_node.log").display().to_string()),
+            Some(LogLevel::Debug),
+        );
+    let node = builder.build().expect("ldk-node builds");
+    node.start().expect("ldk-node starts");
+    node
+}
+
+fn ldk_addr(port: u16) -> SocketAddress {
+    SocketAddress::from_str(&format!("127.0.0.1:{port}")).expect("socket address")
+}
+
+/// Funds Tern's wallet with 0.01 BTC (confirmed).
+async fn fund_tern(devnet: &Devnet, tern: &Node) {
+    let address = tern.new_address().expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(1_000_000))
+        .expect("faucet");
+    devnet.mine(1);
+    tern.sync(None).await.expect("tern sync");
+}
+
+/// Syncs ldk-node's wallets, failing the test with the error.
+fn sync_ldk(ldk: &LdkNode) {
+    ldk.sync_wallets().expect("ldk-node sync_wallets");
+}
+
+/// What both sides reported while an open was driven.
+#[derive(Debug, Default)]
+struct Seen {
+    tern_pending: bool,
+    tern_ready: bool,
+    tern_disconnects: Vec<String>,
+    ldk_pending: bool,
+    ldk_ready: bool,
+}
+
+impl Seen {
+    /// Handles every queued event of both nodes; fails the test on a failed or closed channel.
+    fn poll(&mut self, tern: &Node, ldk: &LdkNode) {
+        while let Some((seq, e)) = tern.next_event().expect("tern events") {
+            tern.event_handled(seq).expect("tern event handled");
+            match e {
+                Event::ChannelPending { .. } => self.tern_pending = true,
+                Event::ChannelReady {
+                    counterparty_node_id,
+                    ..
+                } => {
+                    assert_eq!(counterparty_node_id, ldk.node_id());
+                    self.tern_ready = true;
+                }
+                Event::PeerDisconnected { reason, .. } => self.tern_disconnects.push(reason),
+                Event::ChannelOpenFailed { reason, .. } | Event::ChannelFailed { reason, .. } => {
+                    panic!(
+                        "tern: channel failed: {reason}; ldk-node: {:?}",
+                        ldk.list_channels()
+                    )
+                }
+                _ => {}
+            }
+        }
+        while let Some(e) = ldk.next_event() {
+            ldk.event_handled().expect("ldk-node event handled");
+            match e {
+                LdkEvent::ChannelPending { .. } => self.ldk_pending = true,
+                LdkEvent::ChannelReady {
+                    counterparty_node_id,
+                    ..
+                } => {
+                    assert_eq!(counterparty_node_id, Some(tern.node_id()));
+                    self.ldk_ready = true;
+                }
+                LdkEvent::ChannelClosed { reason, .. } => panic!(
+                    "ldk-node closed the channel: {reason:?}; tern: {:?}",
+                    tern.list_channels()
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Handles events until both sides reported the channel pending (the funding is signed and,
+/// on the funder, broadcast); mines nothing.
+async fn wait_pending(tern: &Node, ldk: &LdkNode, seen: &mut Seen) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        seen.poll(tern, ldk);
+        if seen.tern_pending && seen.ldk_pending {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not pending on both sides after {TIMEOUT:?} ({seen:?}): tern {:?} / ldk-node {:?}",
+            tern.list_channels(),
+            ldk.list_channels()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Handles both nodes' events, mining a block and syncing both every third round of 150 ms
+/// (Tern's reconnect backoff starts at 1 s), until the channel is ready on both sides; then
+/// checks both nodes' channel lists.
+async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut Seen) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut round = 0u32;
+    loop {
+        seen.poll(tern, ldk);
+        if seen.tern_ready && seen.ldk_ready {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready on both sides after {TIMEOUT:?} ({seen:?}): tern {:?} / ldk-node {:?}",
+            tern.list_channels(),
+            ldk.list_channels()
+        );
+        if round % 3 == 0 {
+            devnet.mine(1);
+            tern.sync(None).await.expect("tern sync");
+            sync_ldk(ldk);
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // The connection stays up once the channel is ready.
+    let disconnects = seen.tern_disconnects.len();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen.poll(tern, ldk);
+    }
+    assert_eq!(
+        seen.tern_disconnects.len(),
+        disconnects,
+        "disconnected after ready: {:?}",
+        seen.tern_disconnects
+    );
+    assert!(
+        tern.list_peers()
+            .await
+            .expect("tern peers")
+            .contains(&ldk.node_id()),
+        "tern is connected to ldk-node: {seen:?}"
+    );
+    assert!(
+        ldk.list_peers()
+            .iter()
+            .any(|p| p.node_id == tern.node_id() && p.is_connected),
+        "ldk-node is connected to tern: {:?}",
+        ldk.list_peers()
+    );
+    let tern_channels = tern.list_channels();
+    assert_eq!(tern_channels.len(), 1, "tern: {tern_channels:?}");
+    assert_eq!(
+        tern_channels[0].state,
+        ChannelState::Ready,
+        "{tern_channels:?}"
+    );
+    assert_eq!(tern_channels[0].funding_sat, CHANNEL_SAT);
+    let ldk_channels = ldk.list_channels();
+    assert_eq!(ldk_channels.len(), 1, "ldk-node: {ldk_channels:?}");
+    let ch = &ldk_channels[0];
+    assert!(ch.is_channel_ready, "ldk-node: {ch:?}");
+    assert_eq!(ch.counterparty_node_id, tern.node_id());
+    assert_eq!(ch.channel_value_sats, CHANNEL_SAT);
+    assert_eq!(
+        Some(ch.funding_txo.expect("ldk-node funding txo")),
+        tern_channels[0].funding_txo,
+        "both sides fund the same outpoint"
+    );
+}
+
+/// A devnet, an ldk-node listening on a free port (returned), and a Tern node with 0.01 BTC
+/// confirmed.
+async fn setup(dirs: &Dirs, tern_opts: TernOpts<'_>) -> (Devnet, LdkNode, u16, Node) {
+    let devnet = Devnet::start().await.expect("devnet");
+    let port = free_port();
+    let ldk = start_ldk(&devnet, &dirs.ldk(), port);
+    let tern = start_tern(&devnet, &dirs.tern(), tern_opts).await;
+    fund_tern(&devnet, &tern).await;
+    sync_ldk(&ldk);
+    (devnet, ldk, port, tern)
+}
+
+/// Tern opens an unannounced channel to ldk-node.
+async fn tern_opens(tern: &Node, ldk: &LdkNode, port: u16) -> Result<String, String> {
+    tern.open_channel(
+        ldk.node_id(),
+        &format!("127.0.0.1:{port}"),
+        CHANNEL_SAT,
+        0,
+        false,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn finish(tern: Node, ldk: LdkNode) {
+    tern.stop().await;
+    ldk.stop().expect("ldk-node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tern_opens_to_ldk_node() {
+    let dirs = Dirs::new("tern-opens");
+    let (devnet, ldk, port, tern) = setup(&dirs, TernOpts::default()).await;
+    tern_opens(&tern, &ldk, port).await.expect("open");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let ch = &tern.list_channels()[0];
+    assert!(ch.is_outbound);
+    assert_eq!(ch.our_balance_msat, CHANNEL_SAT * 1000);
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
+    finish(tern, ldk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ldk_node_opens_to_tern() {
+    let dirs = Dirs::new("ldk-opens");
+    let devnet = Devnet::start().await.expect("devnet");
+    let ldk = start_ldk(&devnet, &dirs.ldk(), free_port());
+    let tern = start_tern(
+        &devnet,
+        &dirs.tern(),
+        TernOpts {
+            listen: true,
+            ..TernOpts::default()
+        },
+    )
+    .await;
+    let address = ldk.onchain_payment().new_address().expect("ldk address");
+    devnet
+        .faucet(&address, Amount::from_sat(1_000_000))
+        .expect("faucet");
+    devnet.mine(1);
+    sync_ldk(&ldk);
+    assert_eq!(
+        ldk.list_balances().spendable_onchain_balance_sats,
+        1_000_000,
+        "ldk-node sees its coins"
+    );
+    let tern_addr = tern.listen_addr().expect("tern listens");
+    ldk.open_channel(
+        tern.node_id(),
+        ldk_addr(tern_addr.port()),
+        CHANNEL_SAT,
+        None,
+        None,
+    )
+    .expect("ldk-node opens");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let ch = &tern.list_channels()[0];
+    assert!(!ch.is_outbound);
+    assert_eq!(ch.our_balance_msat, 0);
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
+    finish(tern, ldk).await;
+}
+
+/// Tern, the funder, is killed (every task aborted, no clean shutdown) right after `action`,
+/// between `funding_signed` and the funding's confirmation; a new Tern node on the same data
+/// dir redials ldk-node and the channel becomes ready on both sides.
+async fn tern_killed_mid_open(test: &str, action: &str) {
+    let dirs = Dirs::new(test);
+    let opts = TernOpts {
+        halt_after: Some(action),
+        ..TernOpts::default()
+    };
+    let (devnet, ldk, port, tern) = setup(&dirs, opts).await;
+    // The open may or may not have returned before the kill.
+    let _ = tern_opens(&tern, &ldk, port).await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !tern.is_stopped() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tern never reached {action}: {:?}",
+            tern.list_channels()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ldk-node sent funding_signed: it has the channel, unconfirmed.
+    let mut seen = Seen::default();
+    while !seen.ldk_pending {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ldk-node never reported the channel pending: {:?}",
+            ldk.list_channels()
+        );
+        seen.poll(&tern, &ldk);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ldk_channels = ldk.list_channels();
+    assert!(
+        !seen.ldk_ready && ldk_channels.len() == 1 && ldk_channels[0].confirmations == Some(0),
+        "killed before confirmation: {ldk_channels:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tern = start_tern(&devnet, &dirs.tern(), TernOpts::default()).await;
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let b = tern.balances().expect("balances");
+    assert_eq!(b.locked_sat, 0);
+    let spent = 1_000_000 - b.confirmed_sat - b.unconfirmed_sat;
+    assert!(
+        (CHANNEL_SAT..CHANNEL_SAT + 5_000).contains(&spent),
+        "channel + fee, got {spent}"
+    );
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
+    finish(tern, ldk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tern_funder_killed_after_persisting_funding_signed() {
+    tern_killed_mid_open("killed-persist", "persist").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tern_funder_killed_after_broadcasting_the_funding() {
+    tern_killed_mid_open("killed-broadcast", "broadcast").await;
+}
+
+/// ldk-node is stopped and a new one started on the same storage while the channel awaits
+/// lock-in (funding confirmed once); Tern redials it on its own and the channel becomes ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ldk_node_restarts_while_awaiting_lock_in() {
+    let dirs = Dirs::new("ldk-restarts");
+    let (devnet, ldk, port, tern) = setup(&dirs, TernOpts::default()).await;
+    tern_opens(&tern, &ldk, port).await.expect("open");
+    let mut seen = Seen::default();
+    wait_pending(&tern, &ldk, &mut seen).await;
+    devnet.mine(1);
+    tern.sync(None).await.expect("tern sync");
+    sync_ldk(&ldk);
+    seen.poll(&tern, &ldk);
+    assert!(
+        !seen.tern_ready && !seen.ldk_ready,
+        "still awaiting lock-in: {seen:?}"
+    );
+    ldk.stop().expect("ldk-node stops");
+    drop(ldk);
+    let ldk = start_ldk(&devnet, &dirs.ldk(), port);
+    assert_eq!(ldk.list_channels().len(), 1, "ldk-node kept the channel");
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    assert_eq!(
+        seen.tern_disconnects.len(),
+        1,
+        "tern saw ldk-node stop, and only that: {seen:?}"
+    );
+    finish(tern, ldk).await;
+}
+
+/// Tern, the funder, runs with the fault `rule` around `channel_ready`; after its automatic
+/// reconnect, `channel_reestablish` (and `channel_ready` retransmission) make the channel
+/// ready on both sides.
+async fn channel_ready_fault(test: &str, rule: &str) {
+    let dirs = Dirs::new(test);
+    let opts = TernOpts {
+        fault: Some(rule),
+        ..TernOpts::default()
+    };
+    let (devnet, ldk, port, tern) = setup(&dirs, opts).await;
+    tern_opens(&tern, &ldk, port).await.expect("open");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    assert_eq!(
+        seen.tern_disconnects,
+        ["fault injected"],
+        "{rule}: the fault fired, and nothing else dropped the connection"
+    );
+    finish(tern, ldk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connection_drops_after_tern_sends_channel_ready() {
+    channel_ready_fault("after-send-ready", "+channel_ready").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connection_drops_after_tern_receives_channel_ready() {
+    channel_ready_fault("after-recv-ready", "<channel_ready").await;
+}
