@@ -819,6 +819,22 @@ impl Node {
         drop(peers);
         self.shared.net.shutdown().await;
     }
+
+    /// The height of the tip the chain watcher last synced to (persisted; `None` before the
+    /// first sync).
+    pub fn synced_height(&self) -> Option<u32> {
+        lock(&self.shared.watcher).state().tip.map(|t| t.height)
+    }
+
+    /// Up to `limit` pending events, oldest first (each stays pending until
+    /// [`Node::event_handled`]).
+    pub fn pending_events(&self, limit: usize) -> Result<Vec<(u64, Event)>, NodeError> {
+        let pending = lock(&self.shared.store).pending_events(limit)?;
+        pending
+            .into_iter()
+            .map(|(seq, bytes)| Ok((seq, Event::decode(&bytes).map_err(NodeError::Corrupt)?)))
+            .collect()
+    }
 }
 
 fn parse_channel_id(hex: &str) -> Result<ChannelId, NodeError> {
