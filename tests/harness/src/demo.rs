@@ -212,8 +212,8 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
     let txid = funding_txid(&ch)?;
     let before = devnet.tx_state(&txid);
     t.note(format!(
-        "(a) phone halted right after persisting funding_signed: channel stored as \"{}\", \
-         funding {txid} {}",
+        "(a) phone halted right after its first persist (funding_signed received, channel \
+         durable; in-memory view at the halt: \"{}\"); funding {txid} {}",
         str_of(&ch, "status"),
         tx_state_words(&before)
     ));
