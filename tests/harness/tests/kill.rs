@@ -159,13 +159,13 @@ fn one_run(
         killed_in = channel_states(target);
         target.kill();
         std::thread::sleep(Duration::from_millis(restart_ms));
-        let open_result = open
-            .join()
-            .map_err(|_| "the open thread panicked".to_string())?;
         match victim {
             Victim::Opener => opener.start(DAEMON_ARGS, start)?,
             Victim::Acceptor => acceptor.start(&acceptor_args, start)?,
         };
+        let open_result = open
+            .join()
+            .map_err(|_| "the open thread panicked".to_string())?;
 
         // Drive to the end: mine, sync, watch the opener's events and both channel lists.
         let deadline = Instant::now() + DRIVE;
