@@ -395,8 +395,11 @@ async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), Dae
         shutdown,
     });
     let syncer = tokio::spawn(sync_loop(daemon.clone()));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
         .map_err(|e| DaemonError::Setup(format!("SIGTERM handler: {e}")))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| DaemonError::Setup(format!("SIGINT handler: {e}")))?;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -407,7 +410,7 @@ async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), Dae
                 Err(e) => tracing::warn!("control socket accept failed: {e}"),
             },
             _ = shutdown_rx.changed() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = term.recv() => break,
         }
     }
