@@ -365,3 +365,98 @@ fn halted_daemon_keeps_answering() {
     phone.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rejected_open_fails_cleanly() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("reject");
+    let bin = Path::new(BIN);
+    let mut lsp = DaemonProc::new(bin, "lsp", &dir.join("lsp"), &devnet.base_url());
+    let mut phone = DaemonProc::new(bin, "phone", &dir.join("phone"), &devnet.base_url());
+    let info = lsp
+        .start(
+            &["--listen", "127.0.0.1:0", "--inbound", "reject"],
+            Duration::from_secs(20),
+        )
+        .expect("lsp");
+    phone.start(&[], Duration::from_secs(20)).expect("phone");
+    let pd = dir.join("phone");
+    let addr = tern(&pd, &["new-address"]).json();
+    let addr = Address::from_str(addr["address"].as_str().expect("address"))
+        .expect("valid")
+        .assume_checked();
+    devnet
+        .faucet(&addr, Amount::from_sat(300_000))
+        .expect("faucet");
+    devnet.mine(1);
+    tern(&pd, &["sync"]).json();
+    let peer = format!(
+        "{}@{}",
+        info["node_id"].as_str().expect("id"),
+        info["listen"].as_str().expect("listen")
+    );
+    let _ = tern(&pd, &["open", &peer, "100000"]);
+    let mut reason = None;
+    wait("ChannelOpenFailed", || {
+        let ev = tern(&pd, &["events", "--ack"]).json();
+        for e in ev.as_array().expect("list") {
+            if e["type"] == "ChannelOpenFailed" {
+                reason = e["reason"].as_str().map(String::from);
+            }
+        }
+        reason.is_some()
+    });
+    assert!(tern(&pd, &["channels"])
+        .json()
+        .as_array()
+        .expect("list")
+        .is_empty());
+    let b = tern(&pd, &["balance"]).json();
+    assert_eq!(b["onchain_total_sat"], 300_000, "coins back: {b}");
+    assert_eq!(b["onchain_locked_sat"], 0, "{b}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tern_devnet_serves_esplora_until_sigint() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["devnet", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tern devnet");
+    let mut first = String::new();
+    // Kept open until the end: the devnet prints more lines.
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    out.read_line(&mut first).expect("read");
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET /blocks/tip/height HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.trim_end().ends_with("110"), "{answer}");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            assert!(st.success(), "Ctrl-C ends it cleanly: {st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
