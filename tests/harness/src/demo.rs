@@ -243,6 +243,7 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
         sync(p);
         Ok(u64_of(&only_channel(p)?, "confirmations") == 1)
     })?;
+    sync(&lsp);
     let ch = only_channel(&phone)?;
     let required = u64_of(&ch, "required_confirmations");
     t.note(format!(
@@ -272,8 +273,9 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
     sync(&lsp);
     phone.wait_halted(WAIT)?;
     t.note(format!(
-        "(c) {more} more blocks mined; phone sent channel_ready and halted; phone: \"{}\"; \
-         LSP (its channel_ready dropped): \"{}\"",
+        "(c) {more} more blocks mined; the phone sent channel_ready and halted (in-memory view \
+         at the halt: \"{}\"); LSP: \"{}\" (its own channel_ready was dropped by the fault, so \
+         the phone never got it)",
         state_words(&phone),
         state_words(&lsp)
     ));
