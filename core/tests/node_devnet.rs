@@ -8,6 +8,8 @@ use bitcoin::{Amount, Network};
 use tern_core::node::{Builder, Event, Node};
 use tern_devnet::Devnet;
 
+mod common;
+
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("tern-node-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -37,6 +39,7 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
             })
             .expect("event");
         node.event_handled(seq).expect("handled");
+        common::node::check_durability(node, "node");
         if want(&event) {
             return event;
         }
@@ -93,6 +96,7 @@ async fn mine_until(devnet: &Devnet, nodes: &[&Node], blocks: u32) {
         devnet.mine(1);
         for n in nodes {
             n.sync(None).await.expect("sync");
+            common::node::check_durability(n, "node");
         }
     }
 }

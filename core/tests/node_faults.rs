@@ -9,6 +9,7 @@
 use bitcoin::{Amount, Network};
 use tern_core::net::faults::FaultPlan;
 use tern_core::node::Builder;
+use tern_core::proto::channel::ChannelState;
 use tern_devnet::Devnet;
 
 mod common;
@@ -26,7 +27,15 @@ enum Side {
     Fundee,
 }
 
+/// How long a transient open waits for a silent peer in these tests.
+const OPEN_TIMEOUT_SECS: u64 = 4;
+
 async fn run(side: Side, rule: &str, expected: Outcome) {
+    run_with(side, rule, expected, None).await
+}
+
+/// `timeout_in`: the open must fail by timing out while waiting for one of these messages.
+async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<&[&str]>) {
     let tag = format!("{side:?}{}", rule.replace(['-', '+', '<', '$', '*'], "_"));
     let plan = |s: Side| {
         if s == side {
@@ -41,12 +50,14 @@ async fn run(side: Side, rule: &str, expected: Outcome) {
     let lsp = Builder::new(Network::Regtest, dir.join("lsp"), &devnet.base_url())
         .seed([1; 32])
         .listen("127.0.0.1:0")
+        .channel_config(|c| c.open_timeout_secs = OPEN_TIMEOUT_SECS)
         .dev_faults(plan(Side::Fundee))
         .start()
         .await
         .expect("lsp");
     let phone = Builder::new(Network::Regtest, dir.join("phone"), &devnet.base_url())
         .seed([2; 32])
+        .channel_config(|c| c.open_timeout_secs = OPEN_TIMEOUT_SECS)
         .dev_faults(plan(Side::Funder))
         .start()
         .await
@@ -92,6 +103,35 @@ async fn run(side: Side, rule: &str, expected: Outcome) {
                 (0, 1_000_000),
                 "{rule}: coins are back"
             );
+            // The fundee keeps no transient channel. A channel it persisted before sending
+            // funding_signed is failed if the funder said so in an `error`; if the funder
+            // vanished without a word it waits for a funding that will never come, and says so.
+            // (The funder's error or disconnect reaches the fundee a moment after the funder
+            // failed: give it up to 5 s to drop its transient half.)
+            for _ in 0..50 {
+                if lsp.list_channels().iter().all(|c| c.state.is_durable()) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            for c in lsp.list_channels() {
+                match c.state {
+                    ChannelState::Failed => {}
+                    ChannelState::AwaitingConfirmations => assert!(
+                        c.status.contains("forgotten at block"),
+                        "{rule}: {}",
+                        c.status
+                    ),
+                    other => panic!("{rule}: fundee channel left {other:?}: {c:?}"),
+                }
+            }
+            if let Some(reason) = timeout_in {
+                let failed = failed.unwrap_or_default();
+                assert!(
+                    failed.contains("timed out") && reason.iter().any(|r| failed.contains(r)),
+                    "{rule}: the open timed out waiting for one of {reason:?}: {failed}"
+                );
+            }
         }
     }
     phone.stop().await;
@@ -130,4 +170,55 @@ cases! {
     fundee_close_after_channel_ready: Fundee "+channel_ready" => Outcome::Ready,
     fundee_close_after_receiving_channel_ready: Fundee "<channel_ready" => Outcome::Ready,
     fundee_drops_channel_ready_silently: Fundee "$channel_ready" => Outcome::Ready,
+}
+
+// A peer that stays connected but never answers (its message dropped silently): the transient
+// open times out after `open_timeout_secs` on the funder (and on the fundee, which forgets its
+// half), the funder's coins come back.
+#[tokio::test]
+async fn silent_fundee_never_gets_open_channel() {
+    run_with(
+        Side::Funder,
+        "$open_channel",
+        Outcome::FunderFails,
+        Some(&["accept_channel"]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn silent_fundee_accept_channel_dropped() {
+    run_with(
+        Side::Fundee,
+        "$accept_channel",
+        Outcome::FunderFails,
+        Some(&["accept_channel"]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn silent_funder_funding_created_dropped() {
+    // Both sides wait: whichever clock fires first fails the open (the funder waiting for
+    // funding_signed, or the fundee for funding_created, which tells the funder in an error).
+    let waited: &[&str] = &["funding_signed", "funding_created"];
+    run_with(
+        Side::Funder,
+        "$funding_created",
+        Outcome::FunderFails,
+        Some(waited),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn silent_fundee_funding_signed_dropped() {
+    // The fundee persisted (and keeps, explained) its channel; the funder times out.
+    run_with(
+        Side::Fundee,
+        "$funding_signed",
+        Outcome::FunderFails,
+        Some(&["funding_signed"]),
+    )
+    .await;
 }

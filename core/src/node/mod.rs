@@ -10,6 +10,8 @@
 //! held for short synchronous calls, never across an `.await`, never two peer locks at once.
 //! The lock order when two are needed is watcher → store.
 
+#[cfg(feature = "dev-disconnect")]
+mod audit;
 mod events;
 mod peer;
 
@@ -278,6 +280,9 @@ pub(crate) struct Shared {
     pub(crate) stopped: watch::Sender<bool>,
     /// Every task the node spawned, so that a simulated kill can abort them all.
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Dev builds: every performed action checked against persist-before-act.
+    #[cfg(feature = "dev-disconnect")]
+    pub(crate) audit: Mutex<audit::Audit>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -439,6 +444,14 @@ impl Node {
             None => None,
         };
         let channels = store.list_channels()?;
+        #[cfg(feature = "dev-disconnect")]
+        let audit = {
+            let records: Vec<ChannelRecord> = channels
+                .iter()
+                .filter_map(|row| ChannelRecord::decode(&row.record).ok())
+                .collect();
+            audit::Audit::new(&records)
+        };
         let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             config,
@@ -458,6 +471,8 @@ impl Node {
             sync_lock: tokio::sync::Mutex::new(()),
             stopped,
             tasks: Mutex::new(Vec::new()),
+            #[cfg(feature = "dev-disconnect")]
+            audit: Mutex::new(audit),
         });
         shared.fail_interrupted_intents()?;
         // Resume every stored channel in its peer's task; keep and redial those peers.
@@ -798,6 +813,20 @@ impl Node {
                 _ = stopped.changed() => {}
             }
         }
+    }
+
+    /// Dev builds: every breach of persist-before-act the node observed in what it actually
+    /// did (sends, broadcasts, events checked against the records read back from SQLite).
+    /// Empty when all is well.
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_durability_violations(&self) -> Vec<String> {
+        lock(&self.shared.audit).violations()
+    }
+
+    /// Dev builds: how many channel actions the node performed and checked.
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_audited_actions(&self) -> u64 {
+        lock(&self.shared.audit).performed_count()
     }
 
     /// Whether the node has stopped (by [`Node::stop`], or killed by a test hook).

@@ -135,7 +135,12 @@ impl PeerTask {
         let mut receiver: Option<mpsc::Receiver<Message>> = None;
         let mut deferred: Vec<DeferredOpen> = Vec::new();
         let mut stopped = self.shared.stopped.subscribe();
+        // The clock of transient opens (a silent peer times out): ticks only while one exists.
+        let clock = tokio::time::Instant::now();
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let transient = self.channels.iter().any(Channel::needs_ticks);
             let next_message = async {
                 match receiver.as_mut() {
                     Some(r) => r.recv().await,
@@ -160,6 +165,9 @@ impl PeerTask {
                     Some(PeerCommand::Disconnected) => {
                         self.sender = None;
                         receiver = None;
+                        // Unanswered inbound requests die with the connection (the funder
+                        // forgets them too); a late answer gets `UnknownChannel`.
+                        self.requests.clear();
                         self.feed_all(Input::PeerDisconnected).await;
                     }
                     Some(PeerCommand::Open { intent_id, funding_sat, push_msat, public, reply }) => {
@@ -194,6 +202,15 @@ impl PeerTask {
                     Some(msg) => self.on_message(msg).await,
                     None => receiver = None,
                 },
+                _ = ticker.tick(), if transient => {
+                    let now_secs = clock.elapsed().as_secs();
+                    for i in 0..self.channels.len() {
+                        if self.channels[i].needs_ticks() {
+                            self.feed(i, Input::Tick { now_secs }).await;
+                        }
+                    }
+                    self.cleanup();
+                }
                 _ = stopped.changed() => return,
             }
         }
@@ -469,10 +486,25 @@ impl PeerTask {
             ChannelState::AwaitingFundingTx => "building the funding transaction".to_string(),
             ChannelState::AwaitingFundingSigned => "waiting for the peer's signature".to_string(),
             ChannelState::InboundAwaitingFundingCreated => "waiting for the funding".to_string(),
-            ChannelState::AwaitingConfirmations => match c.minimum_depth() {
-                Some(d) => format!("awaiting confirmations {}/{d}", confirmations.min(d)),
-                None => "awaiting confirmations".to_string(),
-            },
+            ChannelState::AwaitingConfirmations => {
+                let depth = c.minimum_depth().unwrap_or(1);
+                if c.role() == Role::Fundee && confirmations == 0 {
+                    // We signed; only the funder can broadcast. If it never does (it failed
+                    // before receiving our funding_signed), BOLT 2 lets us forget the channel.
+                    let forget_at = c
+                        .created_height
+                        .saturating_add(crate::proto::channel::FUNDEE_FUNDING_TIMEOUT_BLOCKS);
+                    format!(
+                        "awaiting the funder's funding transaction (0/{depth} confirmations; \
+                         forgotten at block {forget_at} if it never confirms)"
+                    )
+                } else {
+                    format!(
+                        "awaiting confirmations {}/{depth}",
+                        confirmations.min(depth)
+                    )
+                }
+            }
             ChannelState::AwaitingChannelReady => "waiting for the peer's channel_ready".into(),
             ChannelState::Ready => "ready".to_string(),
             ChannelState::Failed => {
@@ -519,6 +551,12 @@ impl PeerTask {
         while let Some(action) = queue.pop_front() {
             #[cfg(feature = "dev-disconnect")]
             let label = action_label(&action);
+            // Dev builds audit what was done, after doing it (a persist: what SQLite holds).
+            #[cfg(feature = "dev-disconnect")]
+            let audited = match &action {
+                Action::Persist(_) | Action::NeedFundingTx { .. } => None,
+                other => Some(other.clone()),
+            };
             match action {
                 Action::Persist(record) => {
                     // The events announcing this state go into the same transaction as the
@@ -563,6 +601,14 @@ impl PeerTask {
                     if let Err(e) = result {
                         tracing::error!(channel = %id, "persist failed, stopping: {e}");
                         return;
+                    }
+                    #[cfg(feature = "dev-disconnect")]
+                    {
+                        self.audit_persist(id, &record);
+                        // The events committed with it count as emitted now.
+                        for e in &events {
+                            lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
+                        }
                     }
                     if ready {
                         self.intents.remove(&temp);
@@ -664,12 +710,32 @@ impl PeerTask {
                 }
             }
             #[cfg(feature = "dev-disconnect")]
+            if let Some(done) = audited {
+                lock(&self.shared.audit).performed(&done);
+            }
+            #[cfg(feature = "dev-disconnect")]
             if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
                 self.shared.kill();
                 return;
             }
         }
         self.register(i);
+    }
+
+    /// Dev builds: feeds the audit the record SQLite holds after a persist's commit.
+    #[cfg(feature = "dev-disconnect")]
+    fn audit_persist(&self, id: ChannelId, meant: &ChannelRecord) {
+        let stored = lock(&self.shared.store)
+            .get_channel(&id.0)
+            .ok()
+            .flatten()
+            .and_then(|row| ChannelRecord::decode(&row.record).ok());
+        let mut audit = lock(&self.shared.audit);
+        match stored {
+            Some(record) if &record == meant => audit.performed(&Action::Persist(record)),
+            Some(_) => audit.lost_persist(format!("channel {id}: the store holds another record")),
+            None => audit.lost_persist(format!("channel {id}: persisted but not in the store")),
+        }
     }
 
     fn build_funding(

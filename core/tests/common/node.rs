@@ -29,6 +29,8 @@ impl OpenEnd {
 pub async fn drive_open(devnet: &Devnet, funder: &Node, fundee: &Node, rounds: u32) -> OpenEnd {
     let mut end = OpenEnd::default();
     for round in 0..rounds {
+        check_durability(funder, "funder");
+        check_durability(fundee, "fundee");
         for (node, is_funder) in [(funder, true), (fundee, false)] {
             while let Some((seq, e)) = node.next_event().expect("events") {
                 node.event_handled(seq).expect("handled");
@@ -52,5 +54,23 @@ pub async fn drive_open(devnet: &Devnet, funder: &Node, fundee: &Node, rounds: u
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    check_durability(funder, "funder");
+    check_durability(fundee, "fundee");
     end
+}
+
+/// Fails the test if the node performed any action before the state it depends on was
+/// durable in its database (the node audits itself in `dev-disconnect` builds; without the
+/// feature there is nothing to read).
+pub fn check_durability(node: &Node, who: &str) {
+    #[cfg(feature = "dev-disconnect")]
+    {
+        let violations = node.dev_durability_violations();
+        assert!(
+            violations.is_empty(),
+            "{who} broke persist-before-act: {violations:#?}"
+        );
+    }
+    #[cfg(not(feature = "dev-disconnect"))]
+    let _ = (node, who);
 }

@@ -90,6 +90,7 @@ impl Channel {
             announcement: None,
             announcement_answered: false,
             failure_reason: None,
+            waiting_since: None,
         };
         let accept = channel.accept_channel_message();
         Ok((channel, vec![Action::Send(Message::AcceptChannel(accept))]))

@@ -78,6 +78,11 @@ pub struct ChannelConfig {
     pub min_feerate_per_kw: u32,
     /// Largest commitment `feerate_per_kw` we accept from a funder.
     pub max_feerate_per_kw: u32,
+
+    // --- timing ---
+    /// How long, in seconds of [`super::Input::Tick`] time, a transient open waits in one state
+    /// for the peer's next message while connected (a silent peer) before it is failed.
+    pub open_timeout_secs: u64,
 }
 
 impl ChannelConfig {
@@ -104,6 +109,7 @@ impl ChannelConfig {
             max_minimum_depth: 144,
             min_feerate_per_kw: MIN_FEERATE_PER_KW,
             max_feerate_per_kw: 100_000,
+            open_timeout_secs: 60,
         }
     }
 

@@ -383,6 +383,13 @@ pub enum Input {
     PeerDisconnected,
     /// The connection to the peer is back (after `init`): send our `channel_reestablish`.
     PeerReconnected,
+    /// The driver's clock, in seconds (any monotonic origin). A transient open that stays in one
+    /// state for [`ChannelConfig::open_timeout_secs`] of ticks — the peer connected but silent —
+    /// is failed. Durable channels ignore it (their timeouts count blocks).
+    Tick {
+        /// The current time in seconds.
+        now_secs: u64,
+    },
 }
 
 /// A channel being opened (or open) with one peer, in either role. Plain data: clone it,
@@ -421,6 +428,9 @@ pub struct Channel {
     /// retransmitted or given as an answer). Reset on every (re)connection.
     pub(crate) announcement_answered: bool,
     pub(crate) failure_reason: Option<String>,
+    /// Transient opens: the state we are waiting in and the first tick seen in it. Never
+    /// persisted (transient channels are not), reset by every state change.
+    pub(crate) waiting_since: Option<(ChannelState, u64)>,
 }
 
 impl Channel {
@@ -607,6 +617,38 @@ impl Channel {
             Input::NewBlock { height } => self.on_new_block(height, ctx),
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),
+            Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
+        }
+    }
+
+    /// Whether the driver should feed [`Input::Tick`]s to this channel (a transient open).
+    pub fn needs_ticks(&self) -> bool {
+        !self.state.is_durable() && self.state != ChannelState::Aborted
+    }
+
+    fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
+        if !self.needs_ticks() {
+            self.waiting_since = None;
+            return Vec::new();
+        }
+        match self.waiting_since {
+            Some((state, since)) if state == self.state => {
+                if now.saturating_sub(since) < timeout_secs {
+                    return Vec::new();
+                }
+                let awaited = match self.state {
+                    ChannelState::OutboundAwaitingAccept => "accept_channel",
+                    ChannelState::AwaitingFundingSigned => "funding_signed",
+                    ChannelState::InboundAwaitingFundingCreated => "funding_created",
+                    _ => "the funding transaction",
+                };
+                let reason = format!("timed out: no {awaited} within {timeout_secs} s");
+                self.fail_transient(reason, true)
+            }
+            _ => {
+                self.waiting_since = Some((self.state, now));
+                Vec::new()
+            }
         }
     }
 

@@ -62,6 +62,7 @@ impl Channel {
             announcement: None,
             announcement_answered: false,
             failure_reason: None,
+            waiting_since: None,
         };
         let open = channel.open_channel_message();
         Ok((channel, vec![Action::Send(Message::OpenChannel(open))]))

@@ -18,6 +18,7 @@
 //! | 20 | funding feerate | | 42 | failure reason (opt, UTF-8) |
 //! | 44 | announcement_signatures sent | | 46 | their announcement signatures (opt) |
 //! | 48 | channel_announcement (opt, wire payload) | | 50 | announcement answered on this connection |
+//! | 53 | transient wait: state, first tick (opt; odd, transient records are never stored) | | | |
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::constants::ChainHash;
@@ -87,7 +88,9 @@ mod t {
     pub const ANN_THEIRS: u64 = 46;
     pub const ANNOUNCEMENT: u64 = 48;
     pub const ANN_ANSWERED: u64 = 50;
-    pub const ALL: [u64; 26] = [
+    pub const WAITING: u64 = 53;
+    pub const ALL: [u64; 27] = [
+        WAITING,
         ANN_SENT,
         ANN_THEIRS,
         ANNOUNCEMENT,
@@ -328,6 +331,11 @@ impl ChannelRecord {
             s.push(t::ANNOUNCEMENT, v);
         }
         s.push(t::ANN_ANSWERED, vec![u8::from(c.announcement_answered)]);
+        if let Some((state, since)) = c.waiting_since {
+            let mut v = vec![state.to_u8()];
+            v.put_u64(since);
+            s.push(t::WAITING, v);
+        }
         let mut out = vec![RECORD_VERSION];
         s.encode_into(&mut out);
         out
@@ -448,6 +456,15 @@ impl ChannelRecord {
                 .transpose()?,
             announcement_answered: flag(t::ANN_ANSWERED, "announcement_answered")?.unwrap_or(false),
             failure_reason,
+            waiting_since: field(&s, t::WAITING, "waiting", |r| {
+                Ok((r.read_u8("waiting_state")?, r.read_u64("waiting_since")?))
+            })?
+            .map(|(state, since)| {
+                ChannelState::from_u8(state)
+                    .map(|st| (st, since))
+                    .ok_or(RecordError::Invalid("waiting_state"))
+            })
+            .transpose()?,
         };
         Ok(ChannelRecord::new(channel))
     }

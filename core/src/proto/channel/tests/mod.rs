@@ -11,4 +11,5 @@ mod open;
 mod record;
 mod reestablish;
 mod restart;
+mod timeout;
 mod validation;
