@@ -214,6 +214,11 @@ impl Daemon {
                     "dev_halt_after": self.options.dev_halt_after,
                     "dev_faults": self.options.dev_faults,
                     "pid": std::process::id(),
+                    // The node's self-audit of persist-before-act (tern-core dev builds, which
+                    // the harness always is): what it sent, broadcast and emitted, checked
+                    // against its records as read back from SQLite.
+                    "dev_audited_actions": node.dev_audited_actions(),
+                    "dev_durability_violations": node.dev_durability_violations(),
                 }))
             }
             Request::NewAddress => Ok(json!({ "address": node.new_address()?.to_string() })),

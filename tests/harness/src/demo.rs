@@ -220,6 +220,7 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
     check(before == TxState::Unknown, || {
         format!("(a) the funding {txid} was broadcast before the halt: {before:?}")
     })?;
+    phone.check_durability()?;
     phone.kill();
     t.note("(a) phone SIGKILLed; restarting it on the same data dir, no flags");
     phone.start(&[], START)?;
@@ -254,6 +255,7 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
     check(required >= 2, || {
         format!("(b) expected at least 2 required confirmations: {ch}")
     })?;
+    phone.check_durability()?;
     phone.kill();
     t.note("(b) phone SIGKILLed while awaiting confirmations");
     phone.start(&["--dev-halt-after", "send:channel_ready"], START)?;
@@ -283,6 +285,7 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
     check(str_of(&ch, "state") != "Ready", || {
         format!("(c) the phone is ready although the LSP's channel_ready was dropped: {ch}")
     })?;
+    phone.check_durability()?;
     phone.kill();
     t.note("(c) phone SIGKILLed; restarting it, no flags");
     phone.start(&[], START)?;
@@ -355,6 +358,12 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
         u64_of(&lc, "funding_sat") == CHANNEL_SAT && u64_of(&lc, "our_balance_msat") == 0,
         || format!("the LSP's view differs: {lc}"),
     )?;
+    let audited = (phone.check_durability()?, lsp.check_durability()?);
+    t.note(format!(
+        "self-audit: persist-before-act held for the {} + {} actions the current phone and LSP \
+         processes performed",
+        audited.0, audited.1
+    ));
     phone.stop(Duration::from_secs(5));
     lsp.stop(Duration::from_secs(5));
     t.note("both daemons stopped: demo OK (3 kills, 3 resumes, no coin lost)");

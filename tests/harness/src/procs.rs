@@ -182,6 +182,16 @@ impl DaemonProc {
         }
     }
 
+    /// Fails with the node's persist-before-act violations (its self-audit), if any.
+    pub fn check_durability(&self) -> Result<u64, String> {
+        let info = self.must(&Request::Info)?;
+        match info["dev_durability_violations"].as_array() {
+            Some(v) if v.is_empty() => Ok(u64_of(&info, "dev_audited_actions")),
+            Some(v) => Err(format!("{}: durability violations: {v:?}", self.name)),
+            None => Err(format!("{}: info has no self-audit: {info}", self.name)),
+        }
+    }
+
     /// The last lines of its log.
     pub fn log_tail(&self, chars: usize) -> String {
         let log = std::fs::read_to_string(self.data_dir.join(crate::daemon::LOG_FILE))

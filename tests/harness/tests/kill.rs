@@ -157,6 +157,7 @@ fn one_run(
             Victim::Acceptor => &mut acceptor,
         };
         killed_in = channel_states(target);
+        target.check_durability()?;
         target.kill();
         std::thread::sleep(Duration::from_millis(restart_ms));
         match victim {
@@ -184,6 +185,7 @@ fn one_run(
                 && oc[0]["state"] == "Ready"
                 && ac.iter().any(|c| c["state"] == "Ready");
             if both_ready && ready_event {
+                check_audits(&opener, &acceptor)?;
                 return check_ready(devnet, &opener, &acceptor);
             }
             let open_refused = open_result.is_err() && oc.is_empty();
@@ -192,6 +194,7 @@ fn one_run(
                     Err(e) => format!("open refused: {e}"),
                     Ok(_) => String::new(),
                 });
+                check_audits(&opener, &acceptor)?;
                 return check_failed(&opener, &acceptor, &why);
             }
             if Instant::now() >= deadline {
@@ -210,6 +213,13 @@ fn one_run(
         }
     })();
     (killed_in, outcome)
+}
+
+/// Both nodes' self-audit of persist-before-act is clean.
+fn check_audits(opener: &DaemonProc, acceptor: &DaemonProc) -> Result<(), String> {
+    opener.check_durability()?;
+    acceptor.check_durability()?;
+    Ok(())
 }
 
 /// Ready: on-chain + channel + funding fee = funded, nothing locked, the acceptor agrees.
