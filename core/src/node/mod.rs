@@ -495,6 +495,7 @@ impl Node {
                 shared.net.keep_peer(peer, addr)?;
             }
         }
+        rewatch_missed_confirmations(&shared)?;
         let handle = tokio::spawn(net_loop(shared.clone(), net_events));
         lock(&shared.tasks).push(handle.abort_handle());
         if let Some(every) = shared.config.sync_interval {
@@ -848,6 +849,22 @@ impl Node {
         drop(peers);
         self.shared.net.shutdown().await;
     }
+
+    /// The height of the tip the chain watcher last synced to (persisted; `None` before the
+    /// first sync).
+    pub fn synced_height(&self) -> Option<u32> {
+        lock(&self.shared.watcher).state().tip.map(|t| t.height)
+    }
+
+    /// Up to `limit` pending events, oldest first (each stays pending until
+    /// [`Node::event_handled`]).
+    pub fn pending_events(&self, limit: usize) -> Result<Vec<(u64, Event)>, NodeError> {
+        let pending = lock(&self.shared.store).pending_events(limit)?;
+        pending
+            .into_iter()
+            .map(|(seq, bytes)| Ok((seq, Event::decode(&bytes).map_err(NodeError::Corrupt)?)))
+            .collect()
+    }
 }
 
 fn parse_channel_id(hex: &str) -> Result<ChannelId, NodeError> {
@@ -855,6 +872,36 @@ fn parse_channel_id(hex: &str) -> Result<ChannelId, NodeError> {
     <[u8; 32]>::from_hex(hex)
         .map(ChannelId)
         .map_err(|_| NodeError::InvalidInput(format!("channel id {hex} is not 64 hex digits")))
+}
+
+/// A sync persists the watcher's new state before its chain events reach the peer tasks, so a
+/// process killed in between loses a funding's `TxConfirmed`: the watcher has the transaction
+/// as confirmed and never reports it again, and the channel waits at 0 confirmations forever
+/// (found by the harness's process-level kill test). At start, every channel still without
+/// its first confirmation whose funding the watcher has as confirmed gets its watch set back
+/// to unconfirmed, so the next sync on a new block reports the confirmation again.
+fn rewatch_missed_confirmations(shared: &Shared) -> Result<(), NodeError> {
+    let waiting: Vec<Txid> = lock(&shared.views)
+        .values()
+        .filter(|v| v.state == ChannelState::AwaitingConfirmations && v.confirmations == 0)
+        .filter_map(|v| v.funding_txo.map(|o| o.txid))
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let mut watcher = lock(&shared.watcher);
+    let mut store = lock(&shared.store);
+    watcher.update(&mut store, |state| {
+        for txid in &waiting {
+            if let Some(watch) = state.txs.get_mut(txid) {
+                if matches!(watch.state, chain::TxWatchState::Confirmed(_)) {
+                    tracing::info!(%txid, "funding confirmed but not applied to its channel: reporting it again");
+                    watch.state = chain::TxWatchState::Unconfirmed;
+                }
+            }
+        }
+    })?;
+    Ok(())
 }
 
 /// Hands established connections to their peer task and reports (dis)connections.

@@ -1,1 +1,8 @@
-//! Tern's desktop harness: the `tern` binary's pieces (daemon, control protocol, CLI, demo).
+//! Tern's desktop harness: the `tern` binary's pieces (daemon, control protocol, CLI, demo)
+//! and the process driver the demo and the process-level tests share.
+
+pub mod cli;
+pub mod control;
+pub mod daemon;
+pub mod demo;
+pub mod procs;

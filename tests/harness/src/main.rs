@@ -1,6 +1,89 @@
-//! `tern`: the desktop harness (devnet, daemon, CLI, demo).
+//! `tern`: the desktop harness (devnet, daemon, CLI, demo). See `tern --help`.
 
-fn main() {
-    eprintln!("tern: not implemented yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tern_harness::cli::{self, Command, USAGE};
+use tern_harness::{control, daemon, demo};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("tern: {msg}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Client { data_dir, request } => {
+            match control::call(&data_dir, &request, Duration::from_secs(120)) {
+                Ok(v) => {
+                    println!("{v}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tern: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
+        Command::Demo { keep } => match demo::run(keep) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tern demo: FAILED: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Devnet(config) => {
+            runtime().map_or(ExitCode::FAILURE, |rt| rt.block_on(run_devnet(config)))
+        }
+        Command::Daemon(options) => runtime().map_or(ExitCode::FAILURE, |rt| {
+            match rt.block_on(daemon::run(options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tern daemon: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("tern: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+async fn run_devnet(config: tern_devnet::DevnetConfig) -> ExitCode {
+    let devnet = match tern_devnet::Devnet::start_with(config).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("tern devnet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (height, hash) = devnet.tip();
+    println!("tern devnet: Esplora API at {}", devnet.base_url());
+    println!("  tip {height} {hash}");
+    println!("  faucet {}", devnet.faucet_address());
+    println!(
+        "  control: POST {}/devnet/mine {{\"blocks\": 1}}",
+        devnet.base_url()
+    );
+    println!("  Ctrl-C stops");
+    if tokio::signal::ctrl_c().await.is_err() {
+        eprintln!("tern devnet: cannot wait for ctrl-c; exiting");
+    }
+    devnet.shutdown();
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,482 @@
+//! `tern daemon`: one Tern node in a process, controlled over `D/tern.sock`.
+//!
+//! The seed lives in `D/seed` (32 bytes from the OS RNG, created once with mode 0600), the node's
+//! database beside it, the log in `D/tern.log`. A background loop syncs the chain every
+//! `sync_interval`. A node halted by `--dev-halt-after` keeps the socket up and reports
+//! `"halted": true` so that a driver can SIGKILL the process at exactly that point.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bitcoin::Network;
+use serde_json::{json, Value};
+use tern_core::node::{Builder, ChannelDetails, Event, InboundPolicy, Node, NodeError};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use crate::control::{self, Request, Response};
+
+/// The seed file's name inside the data dir.
+pub const SEED_FILE: &str = "seed";
+/// The log file's name inside the data dir.
+pub const LOG_FILE: &str = "tern.log";
+
+/// How long one control request may wait on the node (an open waits for the connection).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `tern daemon`'s settings.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Where the seed, database, socket and log live.
+    pub data_dir: PathBuf,
+    /// The network.
+    pub network: Network,
+    /// The Esplora server.
+    pub esplora: String,
+    /// Accept peers here (`host:port`, port 0 picks one).
+    pub listen: Option<String>,
+    /// `dev-disconnect` rules, comma separated (`$channel_ready,-funding_created`).
+    pub dev_faults: Option<String>,
+    /// Halt the node after this channel action (`persist`, `send:channel_ready`, ...).
+    pub dev_halt_after: Option<String>,
+    /// Inbound channel policy.
+    pub inbound: InboundPolicy,
+    /// Background sync interval.
+    pub sync_interval: Duration,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The data dir, seed, socket or log could not be used.
+    #[error("{0}")]
+    Setup(String),
+    /// Another daemon answers on the socket.
+    #[error("another tern daemon is already running at {0}")]
+    AlreadyRunning(String),
+    /// The node did not start.
+    #[error("the node did not start: {0}")]
+    Node(#[from] NodeError),
+}
+
+/// Reads `D/seed`, or creates it (32 bytes from the OS RNG, mode 0600, never overwritten).
+pub fn load_or_create_seed(data_dir: &Path) -> Result<[u8; 32], DaemonError> {
+    let path = data_dir.join(SEED_FILE);
+    let shown = path.display();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            use bitcoin::secp256k1::rand::RngCore;
+            let mut seed = [0u8; 32];
+            bitcoin::secp256k1::rand::rngs::OsRng.fill_bytes(&mut seed);
+            file.write_all(&seed)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| DaemonError::Setup(format!("cannot write the seed {shown}: {e}")))?;
+            tracing::info!("created a new seed in {shown}");
+            Ok(seed)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(|e| DaemonError::Setup(format!("cannot read the seed {shown}: {e}")))?;
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                DaemonError::Setup(format!(
+                    "the seed file {shown} has {} bytes, expected 32: refusing to start \
+                     (it is not overwritten; move it away to create a new node)",
+                    bytes.len()
+                ))
+            })
+        }
+        Err(e) => Err(DaemonError::Setup(format!(
+            "cannot create the seed {shown}: {e}"
+        ))),
+    }
+}
+
+/// Logs to `D/tern.log` and stderr; `TERN_LOG` (e.g. `tern_core=debug,info`) picks levels.
+pub fn init_logging(data_dir: &Path) -> Result<(), DaemonError> {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let path = data_dir.join(LOG_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| DaemonError::Setup(format!("cannot open the log {}: {e}", path.display())))?;
+    let filter: tracing_subscriber::filter::Targets = std::env::var("TERN_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing::level_filters::LevelFilter::INFO)
+        });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr.and(Mutex::new(file)));
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init()
+        .map_err(|e| DaemonError::Setup(format!("logging: {e}")))
+}
+
+/// Takes the control socket: refuses when a daemon answers on it, removes a stale one.
+fn bind_socket(data_dir: &Path) -> Result<UnixListener, DaemonError> {
+    let path = control::socket_path(data_dir);
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(DaemonError::AlreadyRunning(data_dir.display().to_string()));
+        }
+        std::fs::remove_file(&path).map_err(|e| {
+            DaemonError::Setup(format!("cannot remove the stale {}: {e}", path.display()))
+        })?;
+        tracing::info!("removed a stale control socket {}", path.display());
+    }
+    let listener = UnixListener::bind(&path)
+        .map_err(|e| DaemonError::Setup(format!("cannot bind {}: {e}", path.display())))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| DaemonError::Setup(format!("chmod {}: {e}", path.display())))?;
+    Ok(listener)
+}
+
+#[derive(Debug, Default)]
+struct LastSync {
+    at_unix: Option<u64>,
+    tip_height: Option<u32>,
+    error: Option<String>,
+}
+
+struct Daemon {
+    node: Node,
+    options: DaemonOptions,
+    last_sync: Mutex<LastSync>,
+    stop_requested: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Daemon {
+    fn halted(&self) -> bool {
+        self.node.is_stopped() && !self.stop_requested.load(Ordering::SeqCst)
+    }
+
+    async fn sync_once(&self, deadline: Duration) -> Result<Value, NodeError> {
+        let result = self.node.sync(Some(deadline)).await;
+        let mut last = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
+        last.at_unix = Some(unix_now());
+        match &result {
+            Ok(s) => {
+                last.tip_height = s.tip_height.or(last.tip_height);
+                last.error = None;
+            }
+            Err(e) => last.error = Some(e.to_string()),
+        }
+        let s = result?;
+        Ok(json!({ "tip_height": s.tip_height, "requests": s.requests, "events": s.events }))
+    }
+
+    async fn handle(&self, request: Request) -> Response {
+        match self.dispatch(request).await {
+            Ok(v) => Response::ok(v),
+            Err(NodeError::InvalidInput(m)) => Response::err("invalid_input", m),
+            Err(NodeError::Stopped) if self.halted() => Response::err(
+                "halted",
+                "the node is halted (--dev-halt-after fired); only info, channels, balance \
+                 and events still answer",
+            ),
+            Err(e) => Response::err("node", e.to_string()),
+        }
+    }
+
+    async fn dispatch(&self, request: Request) -> Result<Value, NodeError> {
+        let node = &self.node;
+        match request {
+            Request::Info => {
+                let last = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(json!({
+                    "node_id": node.node_id().to_string(),
+                    "listen": node.listen_addr().map(|a| a.to_string()),
+                    "network": self.options.network.to_string(),
+                    "esplora": self.options.esplora,
+                    "tip_height": last.tip_height,
+                    "synced_height": node.synced_height(),
+                    "last_sync_unix": last.at_unix,
+                    "last_sync_error": last.error,
+                    "halted": self.halted(),
+                    "dev_halt_after": self.options.dev_halt_after,
+                    "dev_faults": self.options.dev_faults,
+                    "pid": std::process::id(),
+                    // The node's self-audit of persist-before-act (tern-core dev builds, which
+                    // the harness always is): what it sent, broadcast and emitted, checked
+                    // against its records as read back from SQLite.
+                    "dev_audited_actions": node.dev_audited_actions(),
+                    "dev_durability_violations": node.dev_durability_violations(),
+                }))
+            }
+            Request::NewAddress => Ok(json!({ "address": node.new_address()?.to_string() })),
+            Request::Balance => {
+                let b = node.balances()?;
+                let channels: u64 = node
+                    .list_channels()
+                    .iter()
+                    .filter(|c| counts_in_balance(c))
+                    .map(|c| c.our_balance_msat)
+                    .sum();
+                Ok(json!({
+                    "onchain_confirmed_sat": b.confirmed_sat,
+                    "onchain_unconfirmed_sat": b.unconfirmed_sat,
+                    "onchain_locked_sat": b.locked_sat,
+                    "onchain_total_sat": b.confirmed_sat + b.unconfirmed_sat + b.locked_sat,
+                    "channels_msat": channels,
+                }))
+            }
+            Request::Connect { peer } => {
+                let (id, addr) = control::parse_peer(&peer).map_err(NodeError::InvalidInput)?;
+                node.connect(id, &addr).await?;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while !node.list_peers().await?.contains(&id) {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(NodeError::PeerNotConnected(id));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(json!({ "connected": id.to_string(), "address": addr }))
+            }
+            Request::Open {
+                peer,
+                amount_sat,
+                push_msat,
+                public,
+            } => {
+                let (id, addr) = control::parse_peer(&peer).map_err(NodeError::InvalidInput)?;
+                let temp = node
+                    .open_channel(id, &addr, amount_sat, push_msat, public)
+                    .await?;
+                Ok(json!({ "temporary_channel_id": temp }))
+            }
+            Request::Channels => Ok(Value::Array(
+                node.list_channels().iter().map(channel_json).collect(),
+            )),
+            Request::Peers => Ok(Value::Array(
+                node.list_peers()
+                    .await?
+                    .iter()
+                    .map(|p| json!({ "node_id": p.to_string() }))
+                    .collect(),
+            )),
+            Request::Events { ack } => {
+                let events = node.pending_events(1000)?;
+                if ack {
+                    for (seq, _) in &events {
+                        node.event_handled(*seq)?;
+                    }
+                }
+                Ok(Value::Array(
+                    events.iter().map(|(s, e)| event_json(*s, e)).collect(),
+                ))
+            }
+            Request::Sync => self.sync_once(Duration::from_secs(30)).await,
+            Request::Stop => {
+                self.stop_requested.store(true, Ordering::SeqCst);
+                self.shutdown.send_replace(true);
+                Ok(json!({ "stopping": true }))
+            }
+        }
+    }
+}
+
+fn counts_in_balance(c: &ChannelDetails) -> bool {
+    use tern_core::proto::channel::ChannelState;
+    matches!(
+        c.state,
+        ChannelState::AwaitingConfirmations
+            | ChannelState::AwaitingChannelReady
+            | ChannelState::Ready
+    )
+}
+
+/// A channel as JSON: `status` in words, the rest machine fields.
+pub fn channel_json(c: &ChannelDetails) -> Value {
+    json!({
+        "channel_id": c.channel_id,
+        "temporary_channel_id": c.temporary_channel_id,
+        "counterparty_node_id": c.counterparty_node_id.to_string(),
+        "status": c.status,
+        "state": format!("{:?}", c.state),
+        "is_outbound": c.is_outbound,
+        "funding_sat": c.funding_sat,
+        "our_balance_msat": c.our_balance_msat,
+        "funding_txo": c.funding_txo.map(|o| o.to_string()),
+        "confirmations": c.confirmations,
+        "required_confirmations": c.required_confirmations,
+        "is_public": c.is_public,
+        "announcement_ready": c.announcement_ready,
+    })
+}
+
+/// An event as a flat object: `{"seq": 3, "type": "ChannelReady", "channel_id": ...}`.
+pub fn event_json(seq: u64, event: &Event) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("seq".into(), json!(seq));
+    match serde_json::to_value(event) {
+        Ok(Value::Object(map)) if map.len() == 1 => {
+            for (name, fields) in map {
+                out.insert("type".into(), Value::String(name));
+                if let Value::Object(fields) = fields {
+                    out.extend(fields);
+                }
+            }
+        }
+        Ok(other) => {
+            out.insert("event".into(), other);
+        }
+        Err(e) => {
+            out.insert("error".into(), Value::String(e.to_string()));
+        }
+    }
+    Value::Object(out)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs the daemon until `stop`, Ctrl-C or SIGTERM.
+pub async fn run(options: DaemonOptions) -> Result<(), DaemonError> {
+    let dir = options.data_dir.clone();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| DaemonError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    // The socket first: a second daemon must not touch the first one's log or database.
+    let listener = bind_socket(&dir)?;
+    let result = serve(options, listener).await;
+    let _ = std::fs::remove_file(control::socket_path(&dir));
+    result
+}
+
+async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), DaemonError> {
+    let dir = options.data_dir.clone();
+    init_logging(&dir)?;
+    let seed = load_or_create_seed(&dir)?;
+    let mut builder = Builder::new(options.network, &dir, &options.esplora).seed(seed);
+    if let Some(listen) = &options.listen {
+        builder = builder.listen(listen.clone());
+    }
+    builder = builder.inbound_policy(options.inbound);
+    if let Some(rules) = &options.dev_faults {
+        let plan = tern_core::net::faults::FaultPlan::parse(
+            rules.split([',', ' ']).filter(|r| !r.is_empty()),
+        )
+        .map_err(|e| DaemonError::Setup(format!("--dev-faults: {e}")))?;
+        builder = builder.dev_faults(plan);
+    }
+    if let Some(action) = &options.dev_halt_after {
+        builder = builder.dev_halt_after(action.clone());
+    }
+    let node = builder.start().await?;
+    tracing::info!(
+        node_id = %node.node_id(),
+        listen = ?node.listen_addr(),
+        network = %options.network,
+        "tern daemon started in {}",
+        dir.display()
+    );
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let daemon = Arc::new(Daemon {
+        node,
+        options,
+        last_sync: Mutex::new(LastSync::default()),
+        stop_requested: AtomicBool::new(false),
+        shutdown,
+    });
+    let syncer = tokio::spawn(sync_loop(daemon.clone()));
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| DaemonError::Setup(format!("SIGTERM handler: {e}")))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| DaemonError::Setup(format!("SIGINT handler: {e}")))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let daemon = daemon.clone();
+                    tokio::spawn(async move { connection(daemon, stream).await });
+                }
+                Err(e) => tracing::warn!("control socket accept failed: {e}"),
+            },
+            _ = shutdown_rx.changed() => break,
+            _ = interrupt.recv() => break,
+            _ = term.recv() => break,
+        }
+    }
+    tracing::info!("stopping");
+    daemon.stop_requested.store(true, Ordering::SeqCst);
+    syncer.abort();
+    daemon.node.stop().await;
+    // Let the answer to `stop` leave before the process ends.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+async fn sync_loop(daemon: Arc<Daemon>) {
+    let every = daemon.options.sync_interval;
+    let mut reported_halt = false;
+    loop {
+        if daemon.halted() {
+            if !reported_halt {
+                tracing::warn!(
+                    "node halted after {:?} (dev hook); the control socket stays up",
+                    daemon.options.dev_halt_after
+                );
+                reported_halt = true;
+            }
+        } else if !daemon.node.is_stopped() {
+            if let Err(e) = daemon.sync_once(every.max(Duration::from_secs(5))).await {
+                tracing::warn!("background sync failed: {e}");
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
+    use tokio::io::AsyncReadExt;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(control::MAX_LINE as u64 + 1));
+    let mut line = String::new();
+    let response = match reader.read_line(&mut line).await {
+        Ok(0) => return,
+        Ok(_) if line.len() > control::MAX_LINE => {
+            Response::err("protocol", "request line too long")
+        }
+        Ok(_) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(request) => {
+                tracing::debug!(?request, "control request");
+                match tokio::time::timeout(REQUEST_TIMEOUT, daemon.handle(request)).await {
+                    Ok(r) => r,
+                    Err(_) => Response::err("node", "the request timed out"),
+                }
+            }
+            Err(e) => Response::err("protocol", format!("bad request: {e}")),
+        },
+        Err(e) => Response::err("protocol", format!("read: {e}")),
+    };
+    let mut out = serde_json::to_string(&response).unwrap_or_else(|e| {
+        format!(r#"{{"ok":false,"error":{{"kind":"protocol","message":"{e}"}}}}"#)
+    });
+    out.push('\n');
+    if let Err(e) = write.write_all(out.as_bytes()).await {
+        tracing::debug!("control answer not delivered: {e}");
+    }
+    let _ = write.shutdown().await;
+}

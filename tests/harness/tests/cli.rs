@@ -1,0 +1,462 @@
+//! The `tern` CLI against `tern daemon` processes and an in-process devnet: JSON answers, a
+//! channel opened through the CLI to ready, input validation and exit codes (0 ok, 1 node
+//! error, 2 usage or bad input, 3 no daemon), the seed file and the control socket's rules.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use bitcoin::{Address, Amount};
+use serde_json::Value;
+use tern_devnet::Devnet;
+use tern_harness::procs::{self, DaemonProc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tern");
+const ID: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "failed: {}", self.stderr);
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {:?}", self.stdout))
+    }
+}
+
+fn tern(dir: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run tern");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn devnet() -> (tokio::runtime::Runtime, Devnet) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let devnet = rt.block_on(Devnet::start()).expect("devnet");
+    (rt, devnet)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = procs::temp_dir(&format!("tern-cli-{name}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+fn wait(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn no_daemon_is_exit_3() {
+    let dir = temp("none");
+    let r = tern(&dir, &["info"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("no daemon running at"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    // A stale socket file with nobody behind it is "no daemon" too.
+    let _ = std::os::unix::net::UnixListener::bind(dir.join("tern.sock")).expect("bind");
+    let r = tern(&dir, &["balance"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_is_exit_2() {
+    let dir = temp("usage");
+    let bad: &[(&[&str], &str)] = &[
+        (&["open", "zz@127.0.0.1:9735", "1000"], "node id"),
+        (
+            &["open", &format!("{ID}@127.0.0.1:9735"), "12abc"],
+            "amount",
+        ),
+        (&["open", &format!("{ID}@127.0.0.1:9735"), "0"], "positive"),
+        (&["open", &format!("{ID}@127.0.0.1:9735"), "-1"], "amount"),
+        (&["open", &format!("{ID}@127.0.0.1"), "1000"], "host:port"),
+        (&["open", &format!("{ID}@127.0.0.1:9735")], "expected"),
+        (
+            &["open", &format!("{ID}@h:1"), "10", "--push-msat", "10001"],
+            "exceeds",
+        ),
+        (&["connect", "nope"], "node id"),
+        (&["frobnicate"], "unknown command"),
+        (&["info", "extra"], "no arguments"),
+        (&["events", "--all"], "--ack"),
+    ];
+    for (args, says) in bad {
+        let r = tern(&dir, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {:?}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+    // No --data-dir.
+    let out = Command::new(BIN).arg("info").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args([
+            "daemon",
+            "--network",
+            "moon",
+            "--data-dir",
+            "x",
+            "--esplora",
+            "http://x",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown network"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn seed_file_and_socket_rules() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("seed");
+    let node_dir = dir.join("n");
+    let mut d = DaemonProc::new(Path::new(BIN), "n", &node_dir, &devnet.base_url());
+    let first = d.start(&[], Duration::from_secs(20)).expect("starts");
+    let seed = node_dir.join("seed");
+    let meta = std::fs::metadata(&seed).expect("seed written");
+    assert_eq!(meta.len(), 32);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(node_dir.join("tern.log").exists(), "logs to D/tern.log");
+
+    // A second daemon on the same dir is refused while the first answers.
+    let out = Command::new(BIN)
+        .args([
+            "daemon",
+            "--network",
+            "regtest",
+            "--esplora",
+            &devnet.base_url(),
+        ])
+        .arg("--data-dir")
+        .arg(&node_dir)
+        .output()
+        .expect("run");
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running"), "{err}");
+    assert_eq!(
+        tern(&node_dir, &["info"]).json()["node_id"],
+        first["node_id"]
+    );
+
+    // SIGKILL leaves a stale socket; the restart removes it and keeps the node id.
+    d.kill();
+    assert!(
+        node_dir.join("tern.sock").exists(),
+        "stale socket left by SIGKILL"
+    );
+    let again = d.start(&[], Duration::from_secs(20)).expect("restarts");
+    assert_eq!(again["node_id"], first["node_id"], "same seed, same node");
+    let r = tern(&node_dir, &["stop"]);
+    assert_eq!(r.json()["stopping"], true);
+    wait("the daemon to exit", || !d.is_running());
+    assert_eq!(tern(&node_dir, &["info"]).code, 3, "stopped: no daemon");
+
+    // A seed of the wrong size is refused, not overwritten.
+    std::fs::write(&seed, [7u8; 31]).expect("write");
+    let out = Command::new(BIN)
+        .args([
+            "daemon",
+            "--network",
+            "regtest",
+            "--esplora",
+            &devnet.base_url(),
+        ])
+        .arg("--data-dir")
+        .arg(&node_dir)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has 31 bytes, expected 32"), "{err}");
+    assert_eq!(std::fs::read(&seed).expect("seed"), vec![7u8; 31]);
+    assert!(
+        !node_dir.join("tern.sock").exists(),
+        "socket removed on exit"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn open_a_channel_through_the_cli() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("open");
+    let (ld, pd) = (dir.join("lsp"), dir.join("phone"));
+    let bin = Path::new(BIN);
+    let mut lsp = DaemonProc::new(bin, "lsp", &ld, &devnet.base_url());
+    let mut phone = DaemonProc::new(bin, "phone", &pd, &devnet.base_url());
+    lsp.start(&["--listen", "127.0.0.1:0"], Duration::from_secs(20))
+        .expect("lsp");
+    phone.start(&[], Duration::from_secs(20)).expect("phone");
+
+    let info = tern(&ld, &["info"]).json();
+    assert_eq!(info["network"], "regtest");
+    assert_eq!(info["halted"], false);
+    let lsp_id = info["node_id"].as_str().expect("node id").to_string();
+    assert_eq!(lsp_id.len(), 66);
+    let listen = info["listen"].as_str().expect("listening").to_string();
+    let peer = format!("{lsp_id}@{listen}");
+    assert!(tern(&pd, &["info"]).json()["listen"].is_null());
+
+    let addr = tern(&pd, &["new-address"]).json();
+    let addr = Address::from_str(addr["address"].as_str().expect("address"))
+        .expect("valid address")
+        .assume_checked();
+    devnet
+        .faucet(&addr, Amount::from_sat(500_000))
+        .expect("faucet");
+    devnet.mine(1);
+    let synced = tern(&pd, &["sync"]).json();
+    assert_eq!(synced["tip_height"], devnet.tip().0);
+    let b = tern(&pd, &["balance"]).json();
+    assert_eq!(b["onchain_confirmed_sat"], 500_000, "{b}");
+    assert_eq!(b["channels_msat"], 0);
+    let info = tern(&pd, &["info"]).json();
+    assert_eq!(info["synced_height"], devnet.tip().0);
+
+    // Node errors are exit 1 with a message.
+    let unknown = format!("{ID}@127.0.0.1:1");
+    let r = tern(&pd, &["connect", &unknown]);
+    assert_eq!(r.code, 1, "nobody listens there: {}", r.stdout);
+    assert!(r.stderr.contains("not connected"), "{}", r.stderr);
+
+    let c = tern(&pd, &["connect", &peer]).json();
+    assert_eq!(c["connected"], lsp_id.as_str());
+    let peers = tern(&pd, &["peers"]).json();
+    assert_eq!(peers[0]["node_id"], lsp_id.as_str(), "{peers}");
+
+    let opened = tern(&pd, &["open", &peer, "200000", "--push-msat", "1000"]).json();
+    let temp_id = opened["temporary_channel_id"].as_str().expect("temp id");
+    assert_eq!(temp_id.len(), 64);
+    wait("the funding broadcast", || {
+        let ch = tern(&pd, &["channels"]).json();
+        ch[0]["funding_txo"].is_string() && ch[0]["state"] == "AwaitingConfirmations"
+    });
+    let ch = tern(&pd, &["channels"]).json();
+    let c = &ch[0];
+    assert_eq!(c["temporary_channel_id"], temp_id);
+    assert_eq!(c["is_outbound"], true);
+    assert_eq!(c["funding_sat"], 200_000);
+    assert_eq!(c["our_balance_msat"], 200_000_000 - 1000);
+    assert_eq!(c["counterparty_node_id"], lsp_id.as_str());
+    let required = c["required_confirmations"].as_u64().expect("required");
+    assert_eq!(c["status"], format!("awaiting confirmations 0/{required}"));
+
+    devnet.mine(required as u32);
+    wait("ready on both sides", || {
+        [&pd, &ld].iter().all(|d| {
+            let _ = tern(d, &["sync"]);
+            tern(d, &["channels"]).json()[0]["state"] == "Ready"
+        })
+    });
+    let ch = tern(&ld, &["channels"]).json();
+    assert_eq!(ch[0]["status"], "ready");
+    assert_eq!(ch[0]["is_outbound"], false);
+    assert_eq!(ch[0]["our_balance_msat"], 1000);
+
+    // Events: listed without --ack they stay; with --ack they are handled.
+    let ev = tern(&pd, &["events"]).json();
+    let types: Vec<&str> = ev
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(types.contains(&"ChannelPending"), "{types:?}");
+    assert!(types.contains(&"ChannelReady"), "{types:?}");
+    let ready = ev
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["type"] == "ChannelReady")
+        .expect("ready event");
+    assert_eq!(ready["counterparty_node_id"], lsp_id.as_str());
+    assert!(ready["seq"].is_u64());
+    assert_eq!(
+        tern(&pd, &["events"]).json(),
+        ev,
+        "not acked: still pending"
+    );
+    assert_eq!(tern(&pd, &["events", "--ack"]).json(), ev);
+    let left = tern(&pd, &["events"]).json();
+    assert!(
+        left.as_array()
+            .expect("list")
+            .iter()
+            .all(|e| !ev.as_array().expect("list").contains(e)),
+        "acked events are gone: {left}"
+    );
+
+    let b = tern(&pd, &["balance"]).json();
+    assert_eq!(b["channels_msat"], 200_000_000 - 1000);
+    assert_eq!(b["onchain_locked_sat"], 0);
+
+    for (d, p) in [(&pd, &mut phone), (&ld, &mut lsp)] {
+        assert_eq!(tern(d, &["stop"]).json()["stopping"], true);
+        wait("the daemon to exit", || !p.is_running());
+        assert_eq!(tern(d, &["info"]).code, 3);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn halted_daemon_keeps_answering() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("halt");
+    let bin = Path::new(BIN);
+    let mut lsp = DaemonProc::new(bin, "lsp", &dir.join("lsp"), &devnet.base_url());
+    let mut phone = DaemonProc::new(bin, "phone", &dir.join("phone"), &devnet.base_url());
+    let info = lsp
+        .start(&["--listen", "127.0.0.1:0"], Duration::from_secs(20))
+        .expect("lsp");
+    phone
+        .start(
+            &["--dev-halt-after", "send:open_channel"],
+            Duration::from_secs(20),
+        )
+        .expect("phone");
+    let pd = dir.join("phone");
+    let addr = tern(&pd, &["new-address"]).json();
+    let addr = Address::from_str(addr["address"].as_str().expect("address"))
+        .expect("valid")
+        .assume_checked();
+    devnet
+        .faucet(&addr, Amount::from_sat(300_000))
+        .expect("faucet");
+    devnet.mine(1);
+    tern(&pd, &["sync"]).json();
+    let peer = format!(
+        "{}@{}",
+        info["node_id"].as_str().expect("id"),
+        info["listen"].as_str().expect("listen")
+    );
+    let _ = tern(&pd, &["open", &peer, "100000"]);
+    phone.wait_halted(Duration::from_secs(20)).expect("halts");
+    assert_eq!(tern(&pd, &["info"]).json()["halted"], true);
+    assert!(tern(&pd, &["channels"]).code == 0);
+    let r = tern(&pd, &["sync"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("halted"), "{}", r.stderr);
+    assert!(
+        phone.is_running(),
+        "the process stays up for the driver's SIGKILL"
+    );
+    phone.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rejected_open_fails_cleanly() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("reject");
+    let bin = Path::new(BIN);
+    let mut lsp = DaemonProc::new(bin, "lsp", &dir.join("lsp"), &devnet.base_url());
+    let mut phone = DaemonProc::new(bin, "phone", &dir.join("phone"), &devnet.base_url());
+    let info = lsp
+        .start(
+            &["--listen", "127.0.0.1:0", "--inbound", "reject"],
+            Duration::from_secs(20),
+        )
+        .expect("lsp");
+    phone.start(&[], Duration::from_secs(20)).expect("phone");
+    let pd = dir.join("phone");
+    let addr = tern(&pd, &["new-address"]).json();
+    let addr = Address::from_str(addr["address"].as_str().expect("address"))
+        .expect("valid")
+        .assume_checked();
+    devnet
+        .faucet(&addr, Amount::from_sat(300_000))
+        .expect("faucet");
+    devnet.mine(1);
+    tern(&pd, &["sync"]).json();
+    let peer = format!(
+        "{}@{}",
+        info["node_id"].as_str().expect("id"),
+        info["listen"].as_str().expect("listen")
+    );
+    let _ = tern(&pd, &["open", &peer, "100000"]);
+    let mut reason = None;
+    wait("ChannelOpenFailed", || {
+        let ev = tern(&pd, &["events", "--ack"]).json();
+        for e in ev.as_array().expect("list") {
+            if e["type"] == "ChannelOpenFailed" {
+                reason = e["reason"].as_str().map(String::from);
+            }
+        }
+        reason.is_some()
+    });
+    assert!(tern(&pd, &["channels"])
+        .json()
+        .as_array()
+        .expect("list")
+        .is_empty());
+    let b = tern(&pd, &["balance"]).json();
+    assert_eq!(b["onchain_total_sat"], 300_000, "coins back: {b}");
+    assert_eq!(b["onchain_locked_sat"], 0, "{b}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tern_devnet_serves_esplora_until_sigint() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["devnet", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tern devnet");
+    let mut first = String::new();
+    // Kept open until the end: the devnet prints more lines.
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    out.read_line(&mut first).expect("read");
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET /blocks/tip/height HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.trim_end().ends_with("110"), "{answer}");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            assert!(st.success(), "Ctrl-C ends it cleanly: {st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
