@@ -276,3 +276,78 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
     lsp.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What a sync that died half-way leaves on disk: the watcher's new state is written, the
+/// chain event never reached the channel. Rewrites the stopped node's watcher state.
+fn lose_chain_event(
+    data_dir: &std::path::Path,
+    devnet: &Devnet,
+    change: impl FnOnce(&mut tern_core::chain::ChainState),
+) {
+    use tern_core::chain::{BlockRef, ChainState, CHAIN_STATE_KEY};
+    let mut store = tern_core::store::Store::open(data_dir.join("tern.sqlite")).expect("store");
+    let bytes = store
+        .get_meta(CHAIN_STATE_KEY)
+        .expect("meta")
+        .expect("chain state");
+    let mut state = ChainState::decode(&bytes).expect("decode");
+    change(&mut state);
+    let (height, hash) = devnet.tip();
+    state.tip = Some(BlockRef { height, hash });
+    store
+        .put_meta(CHAIN_STATE_KEY, &state.encode())
+        .expect("write");
+}
+
+#[tokio::test]
+async fn a_reorg_the_watcher_saw_but_the_channel_missed_is_replayed_at_start() {
+    let dir = temp_dir("lost-reorg");
+    let devnet = Devnet::start().await.expect("devnet");
+    let (phone, lsp, txid) = pending_open(&devnet, &dir).await;
+    devnet.mine(1);
+    sync_all(&[&phone, &lsp]).await;
+    channel_where(&phone, "1 confirmation", |c| c.confirmations == 1).await;
+
+    // The phone dies in the sync that saw the reorg, after the watcher saved it.
+    phone.stop().await;
+    drop(phone);
+    devnet.reorg(1, 2).expect("reorg");
+    lose_chain_event(&dir.join("phone"), &devnet, |s| {
+        s.txs.get_mut(&txid).expect("funding watched").state =
+            tern_core::chain::TxWatchState::Unconfirmed;
+    });
+    let phone = node(&devnet, &dir.join("phone"), PHONE_SEED, false).await;
+    // Told at start, before any new block: back to 0 confirmations.
+    channel_where(&phone, "reorg replayed", |c| {
+        c.confirmations == 0 && c.state == ChannelState::AwaitingConfirmations
+    })
+    .await;
+    sync_all(&[&phone, &lsp]).await;
+    mine_to_ready(&devnet, &phone, &lsp).await;
+    phone.stop().await;
+    lsp.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_double_spend_the_watcher_saw_but_the_channel_missed_is_replayed_at_start() {
+    let dir = temp_dir("lost-double-spend");
+    let devnet = Devnet::start().await.expect("devnet");
+    let (phone, lsp, txid) = pending_open(&devnet, &dir).await;
+    phone.stop().await;
+    drop(phone);
+    let by = bitcoin::Txid::from_raw_hash(bitcoin::hashes::Hash::all_zeros());
+    lose_chain_event(&dir.join("phone"), &devnet, |s| {
+        s.txs.get_mut(&txid).expect("funding watched").state =
+            tern_core::chain::TxWatchState::DoubleSpent { by };
+    });
+    let phone = node(&devnet, &dir.join("phone"), PHONE_SEED, false).await;
+    let c = channel_where(&phone, "double spend replayed", |c| {
+        c.state == ChannelState::Failed
+    })
+    .await;
+    assert!(c.status.contains("double-spent"), "{}", c.status);
+    phone.stop().await;
+    lsp.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

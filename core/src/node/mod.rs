@@ -477,11 +477,16 @@ impl Node {
         shared.fail_interrupted_intents()?;
         // Resume every stored channel in its peer's task; keep and redial those peers.
         let mut by_peer: HashMap<PublicKey, Vec<ChannelRecord>> = HashMap::new();
+        let mut fundings = Vec::new();
         for row in channels {
             let peer = PublicKey::from_slice(&row.peer_id)
                 .map_err(|e| NodeError::Corrupt(format!("peer id: {e}")))?;
             let record = ChannelRecord::decode(&row.record)
                 .map_err(|e| NodeError::Corrupt(format!("channel record: {e}")))?;
+            let c = record.channel();
+            if let (Some(f), false) = (c.funding(), c.state() == ChannelState::Failed) {
+                fundings.push((peer, f.outpoint.txid, c.confirmation.is_some()));
+            }
             by_peer.entry(peer).or_default().push(record);
         }
         for (peer, records) in by_peer {
@@ -496,6 +501,7 @@ impl Node {
             }
         }
         rewatch_missed_confirmations(&shared)?;
+        replay_missed_chain_events(&shared, &fundings);
         let handle = tokio::spawn(net_loop(shared.clone(), net_events));
         lock(&shared.tasks).push(handle.abort_handle());
         if let Some(every) = shared.config.sync_interval {
@@ -902,6 +908,30 @@ fn rewatch_missed_confirmations(shared: &Shared) -> Result<(), NodeError> {
         }
     })?;
     Ok(())
+}
+
+/// The same loss for the other funding events: the watcher persisted "reorged out" or
+/// "double-spent" but the process died before the channel heard it. The watcher only reports
+/// changes, so at start every channel whose view disagrees with the watcher's last known
+/// state is told again (its peer task handles it before anything else).
+fn replay_missed_chain_events(shared: &Arc<Shared>, fundings: &[(PublicKey, Txid, bool)]) {
+    let watcher = lock(&shared.watcher);
+    for (peer, txid, confirmed) in fundings {
+        let Some(watch) = watcher.state().txs.get(txid) else {
+            continue;
+        };
+        let input = match watch.state {
+            chain::TxWatchState::DoubleSpent { by } => ChainInput::DoubleSpent { txid: *txid, by },
+            chain::TxWatchState::Unconfirmed | chain::TxWatchState::Gone if *confirmed => {
+                ChainInput::Reorged { txid: *txid }
+            }
+            _ => continue,
+        };
+        tracing::info!(%txid, ?input, "chain event not applied to its channel: replaying it");
+        if let Some(tx) = lock(&shared.peers).get(peer) {
+            let _ = tx.send(PeerCommand::Chain(input));
+        }
+    }
 }
 
 /// Hands established connections to their peer task and reports (dis)connections.
