@@ -715,6 +715,8 @@ impl PeerTask {
             }
             #[cfg(feature = "dev-disconnect")]
             if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
+                // The view shows the state the channel was in when the node stopped.
+                self.register(i);
                 self.shared.kill();
                 return;
             }

@@ -65,42 +65,58 @@ pub enum DaemonError {
 }
 
 /// Reads `D/seed`, or creates it (32 bytes from the OS RNG, mode 0600, never overwritten).
+/// Creation is atomic: the bytes are written and fsynced in `D/seed.tmp`, then hard-linked to
+/// `D/seed` (which fails if it exists), so a kill never leaves a short seed file behind.
 pub fn load_or_create_seed(data_dir: &Path) -> Result<[u8; 32], DaemonError> {
     let path = data_dir.join(SEED_FILE);
     let shown = path.display();
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-    {
-        Ok(mut file) => {
+    if !path.exists() {
+        let tmp = data_dir.join(format!("{SEED_FILE}.tmp"));
+        let setup = |what: &str, e: std::io::Error| {
+            DaemonError::Setup(format!("cannot {what} the seed {shown}: {e}"))
+        };
+        let mut seed = [0u8; 32];
+        {
             use bitcoin::secp256k1::rand::RngCore;
-            let mut seed = [0u8; 32];
             bitcoin::secp256k1::rand::rngs::OsRng.fill_bytes(&mut seed);
-            file.write_all(&seed)
-                .and_then(|()| file.sync_all())
-                .map_err(|e| DaemonError::Setup(format!("cannot write the seed {shown}: {e}")))?;
-            tracing::info!("created a new seed in {shown}");
-            Ok(seed)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut bytes = Vec::new();
-            std::fs::File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(|e| DaemonError::Setup(format!("cannot read the seed {shown}: {e}")))?;
-            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                DaemonError::Setup(format!(
-                    "the seed file {shown} has {} bytes, expected 32: refusing to start \
-                     (it is not overwritten; move it away to create a new node)",
-                    bytes.len()
-                ))
-            })
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| setup("create", e))?;
+        file.write_all(&seed)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| setup("write", e))?;
+        match std::fs::hard_link(&tmp, &path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&tmp);
+                if let Ok(dir) = std::fs::File::open(data_dir) {
+                    let _ = dir.sync_all();
+                }
+                tracing::info!("created a new seed in {shown}");
+                return Ok(seed);
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            Err(e) => return Err(setup("create", e)),
         }
-        Err(e) => Err(DaemonError::Setup(format!(
-            "cannot create the seed {shown}: {e}"
-        ))),
     }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| DaemonError::Setup(format!("cannot read the seed {shown}: {e}")))?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        DaemonError::Setup(format!(
+            "the seed file {shown} has {} bytes, expected 32: refusing to start \
+             (it is not overwritten; move it away to create a new node)",
+            bytes.len()
+        ))
+    })
 }
 
 /// Logs to `D/tern.log` and stderr; `TERN_LOG` (e.g. `tern_core=debug,info`) picks levels.
