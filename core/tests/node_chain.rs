@@ -351,3 +351,46 @@ async fn a_double_spend_the_watcher_saw_but_the_channel_missed_is_replayed_at_st
     lsp.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sync that planned its scripts before an address was handed out, but learned the tip after
+/// a payment to it was mined, records that tip without the payment. The next sync must still
+/// look at the new address even though the tip did not move.
+#[tokio::test]
+async fn an_address_handed_out_during_a_sync_is_queried_by_the_next_one() {
+    let dir = temp_dir("fresh-address");
+    let devnet = Devnet::start().await.expect("devnet");
+    let phone = node(&devnet, &dir.join("phone"), PHONE_SEED, false).await;
+    phone.sync(None).await.expect("first sync");
+    // The next tip request answers after 700 ms, computed then.
+    devnet.add_fault(tern_devnet::FaultRule {
+        path: "/blocks/tip/hash".into(),
+        method: None,
+        kind: tern_devnet::FaultKind::LatencyMs(700),
+        count: 1,
+    });
+    let slow = {
+        let phone = phone.clone();
+        tokio::spawn(async move { phone.sync(None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let address = phone.new_address().expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(50_000))
+        .expect("faucet");
+    devnet.mine(1);
+    let summary = slow.await.expect("join").expect("slow sync");
+    assert_eq!(
+        summary.tip_height,
+        Some(devnet.tip().0),
+        "it saw the new tip"
+    );
+    // No new block from here on.
+    phone.sync(None).await.expect("sync");
+    assert_eq!(
+        phone.balances().expect("balances").confirmed_sat,
+        50_000,
+        "the payment to the fresh address is seen without waiting for another block"
+    );
+    phone.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

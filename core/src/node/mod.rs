@@ -17,6 +17,7 @@ mod peer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -280,6 +281,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: watch::Sender<bool>,
     /// Every task the node spawned, so that a simulated kill can abort them all.
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// An address was handed out since the last sync planned its scripts.
+    pub(crate) fresh_addresses: std::sync::atomic::AtomicBool,
     /// Dev builds: every performed action checked against persist-before-act.
     #[cfg(feature = "dev-disconnect")]
     pub(crate) audit: Mutex<audit::Audit>,
@@ -471,6 +474,7 @@ impl Node {
             sync_lock: tokio::sync::Mutex::new(()),
             stopped,
             tasks: Mutex::new(Vec::new()),
+            fresh_addresses: std::sync::atomic::AtomicBool::new(false),
             #[cfg(feature = "dev-disconnect")]
             audit: Mutex::new(audit),
         });
@@ -697,7 +701,10 @@ impl Node {
 
     /// A new on-chain receive address.
     pub fn new_address(&self) -> Result<Address, NodeError> {
-        Ok(lock(&self.shared.wallet).new_address()?)
+        let mut wallet = lock(&self.shared.wallet);
+        let address = wallet.new_address()?;
+        self.shared.fresh_addresses.store(true, Ordering::SeqCst);
+        Ok(address)
     }
 
     /// On-chain balances (coins locked for opens in progress shown apart).
@@ -711,11 +718,30 @@ impl Node {
     pub async fn sync(&self, deadline: Option<Duration>) -> Result<SyncSummary, NodeError> {
         self.check_running()?;
         let _one_at_a_time = self.shared.sync_lock.lock().await;
-        let planner = {
-            let scripts = lock(&self.shared.wallet).scripts_to_query();
-            lock(&self.shared.watcher).plan(scripts)
+        // Addresses handed out since the last sync are queried even if the tip did not move:
+        // a payment to one may already be in the tip a concurrent sync recorded without them.
+        let (planner, fresh) = {
+            let wallet = lock(&self.shared.wallet);
+            let fresh = self.shared.fresh_addresses.swap(false, Ordering::SeqCst);
+            let scripts = wallet.scripts_to_query();
+            drop(wallet);
+            let planner = lock(&self.shared.watcher).plan(scripts);
+            let planner = if fresh {
+                planner.scripts_without_new_tip()
+            } else {
+                planner
+            };
+            (planner, fresh)
         };
-        let outcome = chain::sync(&self.shared.source, planner, deadline).await?;
+        let outcome = match chain::sync(&self.shared.source, planner, deadline).await {
+            Ok(o) => o,
+            Err(e) => {
+                if fresh {
+                    self.shared.fresh_addresses.store(true, Ordering::SeqCst);
+                }
+                return Err(e.into());
+            }
+        };
         {
             let mut watcher = lock(&self.shared.watcher);
             let mut store = lock(&self.shared.store);

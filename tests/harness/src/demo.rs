@@ -269,7 +269,16 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
     })?;
 
     // (c) Killed after sending channel_ready, before receiving the LSP's (dropped by its
-    // `$channel_ready` fault, so it cannot have arrived).
+    // `$channel_ready` fault, so it cannot have arrived). The blocks are mined only once the
+    // restarted phone is connected and the channel_reestablish exchange is over: otherwise the
+    // LSP could reach depth before it and retransmit channel_ready in answer to the phone's
+    // channel_reestablish, after the fault dropped the first one.
+    let connected = |d: &mut DaemonProc| -> Result<bool, String> {
+        Ok(matches!(d.must(&Request::Peers)?, Value::Array(a) if !a.is_empty()))
+    };
+    phone.wait_for(WAIT, "connected to the LSP", connected)?;
+    lsp.wait_for(WAIT, "connected to the phone", connected)?;
+    std::thread::sleep(Duration::from_millis(300));
     let more = required.saturating_sub(1) as u32;
     devnet.mine(more);
     sync(&lsp);
