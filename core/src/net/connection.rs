@@ -307,11 +307,27 @@ async fn run_connection(
     // `graceful`: we decided to close while the writer was healthy, so queued messages (an
     // `error` sent just before `disconnect`, say) are flushed first.
     let (reason, graceful) = loop {
+        // Biased: when the writer ended the connection (an injected fault closes after its
+        // write) and the peer's answering close reached the reader too, the writer's reason is
+        // the true one.
         tokio::select! {
+            biased;
             r = &mut writer => break (r.unwrap_or(DisconnectReason::Io("write task failed".into())), false),
             r = &mut reader => {
                 reader_done = true;
-                break (r.unwrap_or(DisconnectReason::Io("read task failed".into())), false);
+                let r = r.unwrap_or(DisconnectReason::Io("read task failed".into()));
+                // Fault builds: the peer may answer our injected close before the writer task
+                // reported it; give the writer a moment so the reason is the fault.
+                #[cfg(any(test, feature = "dev-disconnect"))]
+                if r == DisconnectReason::RemoteClosed {
+                    let wait = std::time::Duration::from_millis(100);
+                    if let Ok(Ok(DisconnectReason::FaultInjected)) =
+                        tokio::time::timeout(wait, &mut writer).await
+                    {
+                        break (DisconnectReason::FaultInjected, false);
+                    }
+                }
+                break (r, false);
             }
             r = &mut close_rx => break (r.unwrap_or(DisconnectReason::Shutdown), true),
             _ = shutdown.changed() => break (DisconnectReason::Shutdown, true),
