@@ -63,6 +63,27 @@ fn wait(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Pays `sat` to a new address of the daemon at `dir` (asked through the CLI), mines a block
+/// and has the daemon sync.
+fn fund_through_cli(devnet: &Devnet, dir: &Path, sat: u64) {
+    let addr = tern(dir, &["new-address"]).json();
+    let addr = Address::from_str(addr["address"].as_str().expect("address"))
+        .expect("valid")
+        .assume_checked();
+    devnet.faucet(&addr, Amount::from_sat(sat)).expect("faucet");
+    devnet.mine(1);
+    tern(dir, &["sync"]).json();
+}
+
+/// `<node id>@<listen address>` from a daemon's `info`.
+fn peer_of(info: &serde_json::Value) -> String {
+    format!(
+        "{}@{}",
+        info["node_id"].as_str().expect("id"),
+        info["listen"].as_str().expect("listen")
+    )
+}
+
 #[test]
 fn no_daemon_is_exit_3() {
     let dir = temp("none");
@@ -337,20 +358,8 @@ fn halted_daemon_keeps_answering() {
         )
         .expect("phone");
     let pd = dir.join("phone");
-    let addr = tern(&pd, &["new-address"]).json();
-    let addr = Address::from_str(addr["address"].as_str().expect("address"))
-        .expect("valid")
-        .assume_checked();
-    devnet
-        .faucet(&addr, Amount::from_sat(300_000))
-        .expect("faucet");
-    devnet.mine(1);
-    tern(&pd, &["sync"]).json();
-    let peer = format!(
-        "{}@{}",
-        info["node_id"].as_str().expect("id"),
-        info["listen"].as_str().expect("listen")
-    );
+    fund_through_cli(&devnet, &pd, 300_000);
+    let peer = peer_of(&info);
     let _ = tern(&pd, &["open", &peer, "100000"]);
     phone.wait_halted(Duration::from_secs(20)).expect("halts");
     assert_eq!(tern(&pd, &["info"]).json()["halted"], true);
@@ -381,20 +390,8 @@ fn rejected_open_fails_cleanly() {
         .expect("lsp");
     phone.start(&[], Duration::from_secs(20)).expect("phone");
     let pd = dir.join("phone");
-    let addr = tern(&pd, &["new-address"]).json();
-    let addr = Address::from_str(addr["address"].as_str().expect("address"))
-        .expect("valid")
-        .assume_checked();
-    devnet
-        .faucet(&addr, Amount::from_sat(300_000))
-        .expect("faucet");
-    devnet.mine(1);
-    tern(&pd, &["sync"]).json();
-    let peer = format!(
-        "{}@{}",
-        info["node_id"].as_str().expect("id"),
-        info["listen"].as_str().expect("listen")
-    );
+    fund_through_cli(&devnet, &pd, 300_000);
+    let peer = peer_of(&info);
     let _ = tern(&pd, &["open", &peer, "100000"]);
     let mut reason = None;
     wait("ChannelOpenFailed", || {
