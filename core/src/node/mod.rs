@@ -446,15 +446,18 @@ impl Node {
             Some(addr) => Some(net.listen(addr).await?),
             None => None,
         };
-        let channels = store.list_channels()?;
+        // Every stored channel, decoded once: for the audit, the start-up reconciliation with
+        // the chain watcher, and the peer tasks.
+        let mut stored: Vec<(PublicKey, ChannelRecord)> = Vec::new();
+        for row in store.list_channels()? {
+            let peer = PublicKey::from_slice(&row.peer_id)
+                .map_err(|e| NodeError::Corrupt(format!("peer id: {e}")))?;
+            let record = ChannelRecord::decode(&row.record)
+                .map_err(|e| NodeError::Corrupt(format!("channel record: {e}")))?;
+            stored.push((peer, record));
+        }
         #[cfg(feature = "dev-disconnect")]
-        let audit = {
-            let records: Vec<ChannelRecord> = channels
-                .iter()
-                .filter_map(|row| ChannelRecord::decode(&row.record).ok())
-                .collect();
-            audit::Audit::new(&records)
-        };
+        let audit = audit::Audit::new(stored.iter().map(|(_, r)| r));
         let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             config,
@@ -480,17 +483,17 @@ impl Node {
         });
         shared.fail_interrupted_intents()?;
         // Resume every stored channel in its peer's task; keep and redial those peers.
+        let fundings: Vec<(PublicKey, Txid, bool)> = stored
+            .iter()
+            .filter(|(_, r)| r.channel().state() != ChannelState::Failed)
+            .filter_map(|(peer, r)| {
+                let c = r.channel();
+                c.funding()
+                    .map(|f| (*peer, f.outpoint.txid, c.confirmation.is_some()))
+            })
+            .collect();
         let mut by_peer: HashMap<PublicKey, Vec<ChannelRecord>> = HashMap::new();
-        let mut fundings = Vec::new();
-        for row in channels {
-            let peer = PublicKey::from_slice(&row.peer_id)
-                .map_err(|e| NodeError::Corrupt(format!("peer id: {e}")))?;
-            let record = ChannelRecord::decode(&row.record)
-                .map_err(|e| NodeError::Corrupt(format!("channel record: {e}")))?;
-            let c = record.channel();
-            if let (Some(f), false) = (c.funding(), c.state() == ChannelState::Failed) {
-                fundings.push((peer, f.outpoint.txid, c.confirmation.is_some()));
-            }
+        for (peer, record) in stored {
             by_peer.entry(peer).or_default().push(record);
         }
         for (peer, records) in by_peer {
@@ -504,8 +507,7 @@ impl Node {
                 shared.net.keep_peer(peer, addr)?;
             }
         }
-        rewatch_missed_confirmations(&shared)?;
-        replay_missed_chain_events(&shared, &fundings);
+        reconcile_chain_watches(&shared, &fundings)?;
         let handle = tokio::spawn(net_loop(shared.clone(), net_events));
         lock(&shared.tasks).push(handle.abort_handle());
         if let Some(every) = shared.config.sync_interval {
@@ -633,17 +635,26 @@ impl Node {
             fail(&self.shared, e.to_string());
             return Err(e);
         }
-        let (reply, answer) = oneshot::channel();
-        let cmd = PeerCommand::Open {
+        self.ask(node_id, |reply| PeerCommand::Open {
             intent_id,
             funding_sat: amount_sat,
             push_msat,
             public,
             reply,
-        };
+        })
+        .await
+    }
+
+    /// Sends a command to the peer's task and waits for its answer.
+    async fn ask<T>(
+        &self,
+        node_id: PublicKey,
+        command: impl FnOnce(oneshot::Sender<Result<T, NodeError>>) -> PeerCommand,
+    ) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
         self.shared
             .peer_sender(node_id)
-            .send(cmd)
+            .send(command(reply))
             .map_err(|_| NodeError::Stopped)?;
         answer.await.map_err(|_| NodeError::Stopped)?
     }
@@ -656,17 +667,12 @@ impl Node {
     ) -> Result<(), NodeError> {
         self.check_running()?;
         let id = parse_channel_id(temporary_channel_id)?;
-        let (reply, answer) = oneshot::channel();
-        let cmd = PeerCommand::Answer {
+        self.ask(node_id, |reply| PeerCommand::Answer {
             temporary_channel_id: id,
             accept,
             reply,
-        };
-        self.shared
-            .peer_sender(node_id)
-            .send(cmd)
-            .map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)?
+        })
+        .await
     }
 
     /// Accepts a channel announced by [`Event::OpenChannelRequest`].
@@ -907,57 +913,56 @@ fn parse_channel_id(hex: &str) -> Result<ChannelId, NodeError> {
 }
 
 /// A sync persists the watcher's new state before its chain events reach the peer tasks, so a
-/// process killed in between loses a funding's `TxConfirmed`: the watcher has the transaction
-/// as confirmed and never reports it again, and the channel waits at 0 confirmations forever
-/// (found by the harness's process-level kill test). At start, every channel still without
-/// its first confirmation whose funding the watcher has as confirmed gets its watch set back
-/// to unconfirmed, so the next sync on a new block reports the confirmation again.
-fn rewatch_missed_confirmations(shared: &Shared) -> Result<(), NodeError> {
-    let waiting: Vec<Txid> = lock(&shared.views)
-        .values()
-        .filter(|v| v.state == ChannelState::AwaitingConfirmations && v.confirmations == 0)
-        .filter_map(|v| v.funding_txo.map(|o| o.txid))
-        .collect();
-    if waiting.is_empty() {
-        return Ok(());
-    }
+/// process killed in between loses them: the watcher only reports changes, and the channel
+/// would wait forever (found by the harness's process-level kill test). At start, each
+/// channel's view of its funding (`confirmed`) is compared with the watcher's last state:
+/// - confirmed for the watcher, not for the channel: the watch goes back to unconfirmed, so
+///   the next sync reports it again with its proof (the channel needs the tx index);
+/// - double-spent, or unconfirmed/gone while the channel has a confirmation: the event is
+///   sent to the peer task again, which handles it before anything else.
+fn reconcile_chain_watches(
+    shared: &Shared,
+    fundings: &[(PublicKey, Txid, bool)],
+) -> Result<(), NodeError> {
     let mut watcher = lock(&shared.watcher);
-    let mut store = lock(&shared.store);
-    watcher.update(&mut store, |state| {
-        for txid in &waiting {
-            if let Some(watch) = state.txs.get_mut(txid) {
-                if matches!(watch.state, chain::TxWatchState::Confirmed(_)) {
-                    tracing::info!(%txid, "funding confirmed but not applied to its channel: reporting it again");
-                    watch.state = chain::TxWatchState::Unconfirmed;
-                }
-            }
-        }
-    })?;
-    Ok(())
-}
-
-/// The same loss for the other funding events: the watcher persisted "reorged out" or
-/// "double-spent" but the process died before the channel heard it. The watcher only reports
-/// changes, so at start every channel whose view disagrees with the watcher's last known
-/// state is told again (its peer task handles it before anything else).
-fn replay_missed_chain_events(shared: &Arc<Shared>, fundings: &[(PublicKey, Txid, bool)]) {
-    let watcher = lock(&shared.watcher);
+    let mut replay = Vec::new();
+    let mut rewatch = Vec::new();
     for (peer, txid, confirmed) in fundings {
         let Some(watch) = watcher.state().txs.get(txid) else {
             continue;
         };
-        let input = match watch.state {
-            chain::TxWatchState::DoubleSpent { by } => ChainInput::DoubleSpent { txid: *txid, by },
-            chain::TxWatchState::Unconfirmed | chain::TxWatchState::Gone if *confirmed => {
-                ChainInput::Reorged { txid: *txid }
+        match watch.state {
+            chain::TxWatchState::Confirmed(_) if !*confirmed => rewatch.push(*txid),
+            chain::TxWatchState::DoubleSpent { by } => {
+                replay.push((*peer, ChainInput::DoubleSpent { txid: *txid, by }))
             }
-            _ => continue,
-        };
-        tracing::info!(%txid, ?input, "chain event not applied to its channel: replaying it");
-        if let Some(tx) = lock(&shared.peers).get(peer) {
+            chain::TxWatchState::Unconfirmed | chain::TxWatchState::Gone if *confirmed => {
+                replay.push((*peer, ChainInput::Reorged { txid: *txid }))
+            }
+            _ => {}
+        }
+    }
+    if !rewatch.is_empty() {
+        let mut store = lock(&shared.store);
+        watcher.update(&mut store, |state| {
+            for txid in &rewatch {
+                tracing::info!(%txid, "funding confirmed but not applied to its channel: reporting it again");
+                if let Some(watch) = state.txs.get_mut(txid) {
+                    watch.state = chain::TxWatchState::Unconfirmed;
+                }
+            }
+        })?;
+    }
+    for (peer, input) in replay {
+        tracing::info!(
+            ?input,
+            "chain event not applied to its channel: replaying it"
+        );
+        if let Some(tx) = lock(&shared.peers).get(&peer) {
             let _ = tx.send(PeerCommand::Chain(input));
         }
     }
+    Ok(())
 }
 
 /// Hands established connections to their peer task and reports (dis)connections.
