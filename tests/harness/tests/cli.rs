@@ -84,6 +84,23 @@ fn peer_of(info: &serde_json::Value) -> String {
     )
 }
 
+/// Runs `tern daemon` on `dir` in the foreground and collects its output (for daemons that
+/// must refuse to start).
+fn daemon_once(devnet: &Devnet, dir: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args([
+            "daemon",
+            "--network",
+            "regtest",
+            "--esplora",
+            &devnet.base_url(),
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn no_daemon_is_exit_3() {
     let dir = temp("none");
@@ -161,18 +178,7 @@ fn seed_file_and_socket_rules() {
     assert!(node_dir.join("tern.log").exists(), "logs to D/tern.log");
 
     // A second daemon on the same dir is refused while the first answers.
-    let out = Command::new(BIN)
-        .args([
-            "daemon",
-            "--network",
-            "regtest",
-            "--esplora",
-            &devnet.base_url(),
-        ])
-        .arg("--data-dir")
-        .arg(&node_dir)
-        .output()
-        .expect("run");
+    let out = daemon_once(&devnet, &node_dir);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already running"), "{err}");
@@ -196,18 +202,7 @@ fn seed_file_and_socket_rules() {
 
     // A seed of the wrong size is refused, not overwritten.
     std::fs::write(&seed, [7u8; 31]).expect("write");
-    let out = Command::new(BIN)
-        .args([
-            "daemon",
-            "--network",
-            "regtest",
-            "--esplora",
-            &devnet.base_url(),
-        ])
-        .arg("--data-dir")
-        .arg(&node_dir)
-        .output()
-        .expect("run");
+    let out = daemon_once(&devnet, &node_dir);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("has 31 bytes, expected 32"), "{err}");
