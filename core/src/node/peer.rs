@@ -562,19 +562,7 @@ impl PeerTask {
                     // The events announcing this state go into the same transaction as the
                     // state (and the open intent's status, and the release of its coin locks
                     // once ready): a kill can lose none of them, nor show one early.
-                    let mut events = Vec::new();
-                    let mut k = 0;
-                    while k < queue.len() {
-                        match &queue[k] {
-                            Action::Persist(_) => break,
-                            Action::Emit(_) => {
-                                if let Some(Action::Emit(e)) = queue.remove(k) {
-                                    events.push(e);
-                                }
-                            }
-                            _ => k += 1,
-                        }
-                    }
+                    let events = take_events_until_persist(&mut queue);
                     let c = &self.channels[i];
                     let id = c.current_id();
                     let temp = c.temporary_channel_id();
@@ -603,19 +591,11 @@ impl PeerTask {
                         return;
                     }
                     #[cfg(feature = "dev-disconnect")]
-                    {
-                        self.audit_persist(id, &record);
-                        // The events committed with it count as emitted now.
-                        for e in &events {
-                            lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
-                        }
-                    }
+                    self.audit_persist(id, &record);
                     if ready {
                         self.intents.remove(&temp);
                     }
-                    if !events.is_empty() {
-                        self.shared.events.notify_waiters();
-                    }
+                    self.emitted(&events);
                     if let Some(addr) = self.shared.peer_addr(&self.node_id) {
                         let _ = self.shared.net.keep_peer(self.node_id, addr);
                     }
@@ -697,15 +677,33 @@ impl PeerTask {
                     ..
                 } => {
                     tracing::info!(peer = %self.node_id, "open failed: {reason}");
+                    // Coins first (a kill after this leaves a pending intent, failed at the
+                    // next start); then the intent's status and the events telling of it, in
+                    // one transaction so neither is seen without the other.
+                    let events = take_events_until_persist(&mut queue);
                     self.release(temporary_channel_id);
-                    if let Some(intent) = self.intents.remove(&temporary_channel_id) {
-                        let _ = lock(&self.shared.store).update_open_intent_status(
-                            intent,
-                            OpenIntentStatus::Failed,
-                            None,
-                            Some(&reason),
-                            now(),
-                        );
+                    let intent = self.intents.remove(&temporary_channel_id);
+                    let result = lock(&self.shared.store).write(|tx| {
+                        if let Some(intent) = intent {
+                            let status = OpenIntentStatus::Failed;
+                            tx.update_open_intent_status(
+                                intent,
+                                status,
+                                None,
+                                Some(&reason),
+                                now(),
+                            )?;
+                        }
+                        for e in &events {
+                            tx.push_event(&Event::from_channel(e).encode(), now())?;
+                        }
+                        Ok(())
+                    });
+                    match result {
+                        Ok(()) => self.emitted(&events),
+                        Err(e) => {
+                            tracing::error!(peer = %self.node_id, "cannot record the failed open: {e}")
+                        }
                     }
                 }
             }
@@ -722,6 +720,18 @@ impl PeerTask {
             }
         }
         self.register(i);
+    }
+
+    /// Events just committed to the queue (with a state or a failure): wake the waiters, and
+    /// in dev builds count them as emitted now.
+    fn emitted(&self, events: &[ChannelEvent]) {
+        #[cfg(feature = "dev-disconnect")]
+        for e in events {
+            lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
+        }
+        if !events.is_empty() {
+            self.shared.events.notify_waiters();
+        }
     }
 
     /// Dev builds: feeds the audit the record SQLite holds after a persist's commit.
@@ -796,6 +806,25 @@ impl PeerTask {
             tracing::error!("cannot queue event: {e}");
         }
     }
+}
+
+/// Removes from `queue` the events before its next persist: they are committed in the same
+/// transaction as the state (or failure) that comes before them.
+fn take_events_until_persist(queue: &mut VecDeque<Action>) -> Vec<ChannelEvent> {
+    let mut events = Vec::new();
+    let mut k = 0;
+    while k < queue.len() {
+        match &queue[k] {
+            Action::Persist(_) => break,
+            Action::Emit(_) => {
+                if let Some(Action::Emit(e)) = queue.remove(k) {
+                    events.push(e);
+                }
+            }
+            _ => k += 1,
+        }
+    }
+    events
 }
 
 /// The name of an action for [`super::Config::halt_after`].
