@@ -288,7 +288,17 @@ async fn run_connection(
     }
 
     let (drain_tx, drain_rx) = oneshot::channel::<()>();
-    let mut writer = tokio::spawn(write_loop(wr, enc, out_rx, drain_rx, cfg.clone()));
+    // Set by the writer when an injected fault closes the connection (fault builds), so the
+    // reason stays the fault even if the peer's answering close reaches the reader first.
+    let fault_fired = Arc::new(AtomicBool::new(false));
+    let mut writer = tokio::spawn(write_loop(
+        wr,
+        enc,
+        out_rx,
+        drain_rx,
+        cfg.clone(),
+        fault_fired.clone(),
+    ));
     let mut reader = tokio::spawn(read_loop(
         rd,
         dec,
@@ -307,27 +317,14 @@ async fn run_connection(
     // `graceful`: we decided to close while the writer was healthy, so queued messages (an
     // `error` sent just before `disconnect`, say) are flushed first.
     let (reason, graceful) = loop {
-        // Biased: when the writer ended the connection (an injected fault closes after its
-        // write) and the peer's answering close reached the reader too, the writer's reason is
-        // the true one.
         tokio::select! {
             biased;
             r = &mut writer => break (r.unwrap_or(DisconnectReason::Io("write task failed".into())), false),
             r = &mut reader => {
                 reader_done = true;
                 let r = r.unwrap_or(DisconnectReason::Io("read task failed".into()));
-                // Fault builds: the peer may answer our injected close before the writer task
-                // reported it; give the writer a moment so the reason is the fault.
-                #[cfg(any(test, feature = "dev-disconnect"))]
-                if r == DisconnectReason::RemoteClosed {
-                    let wait = std::time::Duration::from_millis(100);
-                    if let Ok(Ok(DisconnectReason::FaultInjected)) =
-                        tokio::time::timeout(wait, &mut writer).await
-                    {
-                        break (DisconnectReason::FaultInjected, false);
-                    }
-                }
-                break (r, false);
+                let fault = fault_fired.load(Ordering::SeqCst);
+                break (if fault { DisconnectReason::FaultInjected } else { r }, false);
             }
             r = &mut close_rx => break (r.unwrap_or(DisconnectReason::Shutdown), true),
             _ = shutdown.changed() => break (DisconnectReason::Shutdown, true),
@@ -371,12 +368,13 @@ async fn write_loop(
     mut out_rx: mpsc::Receiver<Message>,
     mut drain: oneshot::Receiver<()>,
     cfg: Arc<NetConfig>,
+    fault_fired: Arc<AtomicBool>,
 ) -> DisconnectReason {
     loop {
         tokio::select! {
             msg = out_rx.recv() => {
                 let Some(msg) = msg else { return DisconnectReason::Requested };
-                if let Err(reason) = send_one(&mut wr, &mut enc, &msg, &cfg).await {
+                if let Err(reason) = send_one(&mut wr, &mut enc, &msg, &cfg, &fault_fired).await {
                     return reason;
                 }
             }
@@ -384,7 +382,7 @@ async fn write_loop(
                 // Closing: send what is already queued, refuse more, then close our side.
                 out_rx.close();
                 while let Ok(msg) = out_rx.try_recv() {
-                    if let Err(reason) = send_one(&mut wr, &mut enc, &msg, &cfg).await {
+                    if let Err(reason) = send_one(&mut wr, &mut enc, &msg, &cfg, &fault_fired).await {
                         return reason;
                     }
                 }
@@ -402,8 +400,9 @@ async fn send_one(
     enc: &mut Encryptor,
     msg: &Message,
     cfg: &NetConfig,
+    fault_fired: &AtomicBool,
 ) -> Result<(), DisconnectReason> {
-    let _ = cfg;
+    let _ = (cfg, fault_fired);
     #[cfg(any(test, feature = "dev-disconnect"))]
     {
         use super::faults::{FaultAction, FaultVerdict};
@@ -416,11 +415,13 @@ async fn send_one(
             FaultVerdict::Fire(FaultAction::SendThenClose) => {
                 warn!(msg = msg.name(), "fault injected: send then close");
                 write_message(wr, enc, msg).await?;
+                fault_fired.store(true, Ordering::SeqCst);
                 let _ = wr.shutdown().await;
                 return Err(DisconnectReason::FaultInjected);
             }
             FaultVerdict::Fire(_) => {
                 warn!(msg = msg.name(), "fault injected: close before send");
+                fault_fired.store(true, Ordering::SeqCst);
                 return Err(DisconnectReason::FaultInjected);
             }
         }
