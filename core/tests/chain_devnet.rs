@@ -565,3 +565,90 @@ async fn send_rebroadcast_and_fee_cache() {
         "500k - 100k - fee, got {left}"
     );
 }
+
+/// A sync that asks for a transaction the wallet recorded but the server does not know yet
+/// (recorded before its broadcast, as a funding is) evicts it from the wallet; when it later
+/// confirms, the wallet must take it back, or the coins it spent look unspent forever.
+#[tokio::test]
+async fn a_transaction_evicted_before_its_broadcast_landed_comes_back_when_it_confirms() {
+    use tern_core::chain::ChainWatcher;
+    use tern_core::store::Store;
+    let devnet = Devnet::start().await.expect("devnet");
+    let mut store = Store::open_in_memory().expect("store");
+    let mut watcher = ChainWatcher::load(&store, source(&devnet)).expect("watcher");
+    let (mut w, _) = wallet(6, Connection::open_in_memory().expect("db"));
+    let a = w.new_address().expect("address");
+    devnet
+        .faucet(&a, Amount::from_sat(500_000))
+        .expect("faucet");
+    devnet.mine(1);
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    w.apply_sync(&out.scripts, &out.events, out.state.tip, now())
+        .expect("apply");
+    let to = w
+        .parse_address(
+            &bitcoin::Address::p2wsh(
+                &funding_script_pubkey(&pubkey(7), &pubkey(8)),
+                Network::Regtest,
+            )
+            .to_string(),
+        )
+        .expect("address");
+    let pay = w
+        .build_send(
+            &to,
+            Amount::from_sat(100_000),
+            bitcoin::FeeRate::from_sat_per_vb(2).expect("rate"),
+            &[],
+        )
+        .expect("send");
+    let txid = pay.compute_txid();
+    // Recorded and watched, not yet broadcast: the next sync finds it gone and the wallet
+    // evicts it (in the same second as it was recorded).
+    let t = now();
+    w.record_broadcast(&pay, t).expect("record");
+    watcher
+        .watch_tx(
+            &mut store,
+            txid,
+            pay.input.iter().map(|i| i.previous_output).collect(),
+        )
+        .expect("watch");
+    devnet.mine(1);
+    let out = watcher
+        .sync(&mut store, w.scripts_to_query(), None)
+        .await
+        .expect("sync");
+    assert!(
+        out.events.contains(&ChainEvent::TxGone { txid }),
+        "{:?}",
+        out.events
+    );
+    w.apply_sync(&out.scripts, &out.events, out.state.tip, t)
+        .expect("apply");
+    assert_eq!(w.balances(&[]).confirmed_sat, 500_000, "evicted");
+
+    // The broadcast lands and confirms. Only the watch reports it (no script of the wallet is
+    // asked here, as when the change script was already paid): the confirmation alone must
+    // bring the transaction back.
+    devnet.broadcast(&pay).expect("broadcast");
+    devnet.mine(1);
+    let out = watcher
+        .sync(&mut store, Vec::new(), None)
+        .await
+        .expect("sync");
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, ChainEvent::TxConfirmed { txid: t, .. } if *t == txid)));
+    w.apply_sync(&out.scripts, &out.events, out.state.tip, t)
+        .expect("apply");
+    let left = w.balances(&[]).confirmed_sat;
+    assert!(
+        (395_000..400_000).contains(&left),
+        "500k - 100k - fee once it confirmed, got {left}"
+    );
+}

@@ -229,7 +229,9 @@ impl OnchainWallet {
                 }
             }
         }
-        let known: BTreeSet<Txid> = self.wallet.transactions().map(|t| t.tx_node.txid).collect();
+        // Every transaction the wallet ever had, evicted ones included: a funding evicted because
+        // a sync asked for it just before its broadcast landed must come back when it confirms.
+        let known: BTreeSet<Txid> = self.wallet.tx_graph().full_txs().map(|t| t.txid).collect();
         let mut evicted = Vec::new();
         for event in events {
             match event {
