@@ -65,10 +65,10 @@ async fn funding_tx_depth_reorg_and_double_spend() {
     let mut state = ChainState::default();
     let out = sync_all(&src, &state, &mut w).await;
     state = out.state;
-    assert_eq!(w.balances(&[]).unconfirmed_sat, 1_000_000);
+    assert_eq!(w.balances(&[]).unconfirmed.to_sat(), 1_000_000);
     devnet.mine(1);
     state = sync_all(&src, &state, &mut w).await.state;
-    assert_eq!(w.balances(&[]).confirmed_sat, 1_000_000);
+    assert_eq!(w.balances(&[]).confirmed.to_sat(), 1_000_000);
 
     // A funding transaction paying exactly 500k to a 2-of-2.
     let script = funding_script_pubkey(&pubkey(1), &pubkey(2));
@@ -351,14 +351,14 @@ async fn restart_resumes_watches_from_the_store() {
             .expect("sync");
         w.apply_sync(&out.scripts, &out.events, out.state.tip, now())
             .expect("apply");
-        assert_eq!(w.balances(&[]).confirmed_sat, 300_000);
+        assert_eq!(w.balances(&[]).confirmed.to_sat(), 300_000);
         txid
         // Dropped without any shutdown: what was persisted is all there is.
     };
     let mut store = Store::open(&path).expect("reopen");
     let (mut w, created) = wallet(3, store.open_connection().expect("conn"));
     assert!(!created, "the wallet is loaded, not recreated");
-    assert_eq!(w.balances(&[]).confirmed_sat, 300_000);
+    assert_eq!(w.balances(&[]).confirmed.to_sat(), 300_000);
     let mut watcher = ChainWatcher::load(&store, source(&devnet)).expect("watcher");
     assert!(matches!(
         watcher.state().txs[&funding_txid].state,
@@ -410,8 +410,8 @@ async fn coin_locks_keep_funding_inputs_reserved() {
     let inputs: Vec<OutPoint> = first.input.iter().map(|i| i.previous_output).collect();
     store.lock_coins(&inputs, None, now()).expect("lock");
     let locked = store.locked_coins().expect("locked");
-    assert_eq!(w.balances(&locked).locked_sat, 400_000);
-    assert_eq!(w.balances(&locked).confirmed_sat, 400_000);
+    assert_eq!(w.balances(&locked).locked.to_sat(), 400_000);
+    assert_eq!(w.balances(&locked).confirmed.to_sat(), 400_000);
     let second = w
         .build_funding_tx(script.clone(), Amount::from_sat(300_000), fee, &locked)
         .expect("build");
@@ -445,7 +445,7 @@ async fn coin_locks_keep_funding_inputs_reserved() {
         store.unlock_coin(op).expect("unlock");
     }
     assert!(store.locked_coins().expect("locked").is_empty());
-    assert_eq!(w.balances(&[]).locked_sat, 0);
+    assert_eq!(w.balances(&[]).locked.to_sat(), 0);
 }
 
 /// Send to an address, see the payment dropped from the mempool, rebroadcast it; fee
@@ -559,7 +559,7 @@ async fn send_rebroadcast_and_fee_cache() {
         .iter()
         .any(|e| matches!(e, ChainEvent::TxConfirmed { txid: t, .. } if *t == txid)));
     assert!(w.unconfirmed_txs().is_empty());
-    let left = w.balances(&[]).confirmed_sat;
+    let left = w.balances(&[]).confirmed.to_sat();
     assert!(
         (395_000..400_000).contains(&left),
         "500k - 100k - fee, got {left}"
@@ -629,7 +629,7 @@ async fn a_transaction_evicted_before_its_broadcast_landed_comes_back_when_it_co
     );
     w.apply_sync(&out.scripts, &out.events, out.state.tip, t)
         .expect("apply");
-    assert_eq!(w.balances(&[]).confirmed_sat, 500_000, "evicted");
+    assert_eq!(w.balances(&[]).confirmed.to_sat(), 500_000, "evicted");
 
     // The broadcast lands and confirms. Only the watch reports it (no script of the wallet is
     // asked here, as when the change script was already paid): the confirmation alone must
@@ -646,7 +646,7 @@ async fn a_transaction_evicted_before_its_broadcast_landed_comes_back_when_it_co
         .any(|e| matches!(e, ChainEvent::TxConfirmed { txid: t, .. } if *t == txid)));
     w.apply_sync(&out.scripts, &out.events, out.state.tip, t)
         .expect("apply");
-    let left = w.balances(&[]).confirmed_sat;
+    let left = w.balances(&[]).confirmed.to_sat();
     assert!(
         (395_000..400_000).contains(&left),
         "500k - 100k - fee once it confirmed, got {left}"

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bitcoin::{Amount, FeeRate, Network};
-use tern_core::node::{Builder, Event, Node};
+use tern_core::node::{Builder, Event, Node, OpenChannelParams};
 use tern_core::proto::channel::ChannelState;
 use tern_core::proto::keys::KeysManager;
 use tern_core::wallet::OnchainWallet;
@@ -37,14 +37,14 @@ async fn channel_where(
     want: impl Fn(&tern_core::node::ChannelDetails) -> bool,
 ) -> tern_core::node::ChannelDetails {
     for _ in 0..100 {
-        if let [c] = node.list_channels().as_slice() {
+        if let [c] = node.list_channels().await.as_slice() {
             if want(c) {
                 return c.clone();
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{what}: {:?}", node.list_channels());
+    panic!("{what}: {:?}", node.list_channels().await);
 }
 
 /// Phone (funder) and LSP (fundee), the phone funded with 1_000_000 sat, a 200_000 sat
@@ -52,7 +52,7 @@ async fn channel_where(
 async fn pending_open(devnet: &Devnet, dir: &std::path::Path) -> (Node, Node, bitcoin::Txid) {
     let lsp = node(devnet, &dir.join("lsp"), 1, true).await;
     let phone = node(devnet, &dir.join("phone"), PHONE_SEED, false).await;
-    let address = phone.new_address().expect("address");
+    let address = phone.new_address().await.expect("address");
     devnet
         .faucet(&address, Amount::from_sat(1_000_000))
         .expect("faucet");
@@ -60,7 +60,11 @@ async fn pending_open(devnet: &Devnet, dir: &std::path::Path) -> (Node, Node, bi
     sync_all(&[&phone, &lsp]).await;
     let addr = lsp.listen_addr().expect("listening").to_string();
     phone
-        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(200_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await
         .expect("open");
     let c = channel_where(&phone, "funding broadcast", |c| {
@@ -80,13 +84,14 @@ async fn mine_to_ready(devnet: &Devnet, phone: &Node, lsp: &Node) {
     for _ in 0..10 {
         devnet.mine(1);
         sync_all(&[phone, lsp]).await;
-        let ready = |n: &Node| {
+        async fn ready(n: &Node) -> bool {
             n.list_channels()
+                .await
                 .iter()
                 .all(|c| c.state == ChannelState::Ready)
-        };
+        }
         for _ in 0..20 {
-            if ready(phone) && ready(lsp) {
+            if ready(phone).await && ready(lsp).await {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -94,8 +99,8 @@ async fn mine_to_ready(devnet: &Devnet, phone: &Node, lsp: &Node) {
     }
     panic!(
         "not ready: {:?} / {:?}",
-        phone.list_channels(),
-        lsp.list_channels()
+        phone.list_channels().await,
+        lsp.list_channels().await
     );
 }
 
@@ -189,9 +194,9 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
     let dir = temp_dir("double-spend");
     let devnet = Devnet::start().await.expect("devnet");
     let (phone, lsp, txid) = pending_open(&devnet, &dir).await;
-    let before = phone.balances().expect("balances");
+    let before = phone.list_balances().await.expect("balances");
     assert!(
-        before.confirmed_sat + before.unconfirmed_sat < 800_000,
+        before.confirmed.to_sat() + before.unconfirmed.to_sat() < 800_000,
         "the funding spends the coin: {before:?}"
     );
 
@@ -241,8 +246,8 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
     );
     // The app hears of it.
     let mut heard = None;
-    while let Some((seq, e)) = phone.next_event().expect("events") {
-        phone.event_handled(seq).expect("handled");
+    while let Some((seq, e)) = phone.next_event().await.expect("events") {
+        phone.event_handled(seq).await.expect("handled");
         if let Event::ChannelOpenFailed { reason, .. } = e {
             heard = Some(reason);
         }
@@ -253,7 +258,7 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
     // same keys (the conflicting payment's change is the phone's).
     devnet.mine(1);
     sync_all(&[&phone, &lsp]).await;
-    let b = phone.balances().expect("balances");
+    let b = phone.list_balances().await.expect("balances");
     let mut check = OnchainWallet::open(
         rusqlite::Connection::open_in_memory().expect("sqlite"),
         &keys.wallet_descriptors(),
@@ -263,12 +268,13 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
     .0;
     check.full_scan(&client, 20).await.expect("full scan");
     let truth = check.balances(&[]);
-    assert_eq!(b.locked_sat, 0, "coin locks released");
+    assert_eq!(b.locked.to_sat(), 0, "coin locks released");
     assert_eq!(
-        b.confirmed_sat, truth.confirmed_sat,
+        b.confirmed.to_sat(),
+        truth.confirmed.to_sat(),
         "phone: {b:?}, scan: {truth:?}"
     );
-    assert!(truth.confirmed_sat > 600_000 && truth.confirmed_sat < 700_000);
+    assert!(truth.confirmed.to_sat() > 600_000 && truth.confirmed.to_sat() < 700_000);
     // The fundee was told (the funder's error): its half is failed, not left waiting.
     let l = channel_where(&lsp, "fundee failed", |c| c.state == ChannelState::Failed).await;
     assert!(l.status.contains("double-spent"), "{}", l.status);
@@ -373,7 +379,7 @@ async fn an_address_handed_out_during_a_sync_is_queried_by_the_next_one() {
         tokio::spawn(async move { phone.sync(None).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let address = phone.new_address().expect("address");
+    let address = phone.new_address().await.expect("address");
     devnet
         .faucet(&address, Amount::from_sat(50_000))
         .expect("faucet");
@@ -387,7 +393,12 @@ async fn an_address_handed_out_during_a_sync_is_queried_by_the_next_one() {
     // No new block from here on.
     phone.sync(None).await.expect("sync");
     assert_eq!(
-        phone.balances().expect("balances").confirmed_sat,
+        phone
+            .list_balances()
+            .await
+            .expect("balances")
+            .confirmed
+            .to_sat(),
         50_000,
         "the payment to the fresh address is seen without waiting for another block"
     );

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bitcoin::{Amount, Network};
-use tern_core::node::{Builder, Event, Node};
+use tern_core::node::{Builder, Event, Node, OpenChannelParams};
 use tern_devnet::Devnet;
 
 mod common;
@@ -29,16 +29,17 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let (seq, event) = tokio::time::timeout(left, node.wait_next_event())
+        let next = tokio::time::timeout(left, node.wait_next_event())
             .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "timed out waiting for {what}; channels: {:?}",
-                    node.list_channels()
-                )
-            })
-            .expect("event");
-        node.event_handled(seq).expect("handled");
+            .ok();
+        let Some(next) = next else {
+            panic!(
+                "timed out waiting for {what}; channels: {:?}",
+                node.list_channels().await
+            )
+        };
+        let (seq, event) = next.expect("event");
+        node.event_handled(seq).await.expect("handled");
         common::node::check_durability(node, "node");
         if want(&event) {
             return event;
@@ -53,9 +54,12 @@ async fn wait_for(node: &Node, what: &str, want: impl Fn(&Event) -> bool) -> Eve
 async fn wait_broadcast(devnet: &Devnet, nodes: &[&Node]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let missing: Vec<_> = nodes
-            .iter()
-            .flat_map(|n| n.list_channels())
+        let mut listed = Vec::new();
+        for n in nodes {
+            listed.extend(n.list_channels().await);
+        }
+        let missing: Vec<_> = listed
+            .into_iter()
             .filter_map(|c| c.funding_txo)
             .filter(|o| devnet.tx_state(&o.txid) == tern_devnet::TxState::Unknown)
             .collect();
@@ -78,13 +82,20 @@ async fn wait_both(nodes: &[&Node], what: &str, want: impl Fn(&Event) -> bool) {
 }
 
 async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
-    let address = node.new_address().expect("address");
+    let address = node.new_address().await.expect("address");
     devnet
         .faucet(&address, Amount::from_sat(sat))
         .expect("faucet");
     devnet.mine(1);
     node.sync(None).await.expect("sync");
-    assert_eq!(node.balances().expect("balances").confirmed_sat, sat);
+    assert_eq!(
+        node.list_balances()
+            .await
+            .expect("balances")
+            .confirmed
+            .to_sat(),
+        sat
+    );
 }
 
 /// Mines a block and syncs both nodes until `done` holds for both.
@@ -112,10 +123,14 @@ async fn two_nodes_open_a_channel_to_ready() {
     let addr = lsp.listen_addr().expect("listening").to_string();
 
     let temp = phone
-        .open_channel(lsp.node_id(), &addr, 250_000, 10_000_000, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(250_000))
+                .push_msat(10_000_000)
+                .announce(false),
+        )
         .await
         .expect("open");
-    assert_eq!(temp.len(), 64);
+    assert_eq!(temp.to_string().len(), 64);
     let pending = wait_for(&phone, "phone ChannelPending", |e| {
         matches!(e, Event::ChannelPending { .. })
     })
@@ -134,25 +149,28 @@ async fn two_nodes_open_a_channel_to_ready() {
         "funding broadcast"
     );
     // The funding spent the wallet's coin: only the unconfirmed change is left.
-    let b = phone.balances().expect("balances");
-    assert_eq!(b.confirmed_sat, 0, "{b:?}");
-    assert!((740_000..750_000).contains(&b.unconfirmed_sat), "{b:?}");
+    let b = phone.list_balances().await.expect("balances");
+    assert_eq!(b.confirmed.to_sat(), 0, "{b:?}");
+    assert!(
+        (740_000..750_000).contains(&b.unconfirmed.to_sat()),
+        "{b:?}"
+    );
 
     mine_until(&devnet, &[&phone, &lsp], 3).await;
     wait_both(&[&phone, &lsp], "ChannelReady", |e| {
         matches!(e, Event::ChannelReady { .. })
     })
     .await;
-    let ch = &phone.list_channels()[0];
+    let ch = &phone.list_channels().await[0];
     assert_eq!(ch.status, "ready");
-    assert_eq!(ch.funding_sat, 250_000);
-    assert_eq!(ch.our_balance_msat, 250_000_000 - 10_000_000);
-    assert_eq!(lsp.list_channels()[0].our_balance_msat, 10_000_000);
+    assert_eq!(ch.channel_value.to_sat(), 250_000);
+    assert_eq!(ch.balance_msat, 250_000_000 - 10_000_000);
+    assert_eq!(lsp.list_channels().await[0].balance_msat, 10_000_000);
     // Wallet + channel add up: what left the wallet is the channel plus the funding fee.
-    let b = phone.balances().expect("balances");
-    assert_eq!(b.locked_sat, 0, "locks released once ready");
+    let b = phone.list_balances().await.expect("balances");
+    assert_eq!(b.locked.to_sat(), 0, "locks released once ready");
     assert!(
-        b.confirmed_sat + 250_000 < 1_000_000 && b.confirmed_sat + 250_000 > 990_000,
+        b.confirmed.to_sat() + 250_000 < 1_000_000 && b.confirmed.to_sat() + 250_000 > 990_000,
         "{b:?}"
     );
     phone.stop().await;
@@ -173,7 +191,11 @@ async fn a_restarted_funder_resumes_the_open() {
     fund(&devnet, &phone, 1_000_000).await;
     let addr = lsp.listen_addr().expect("listening").to_string();
     phone
-        .open_channel(lsp.node_id(), &addr, 300_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(300_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await
         .expect("open");
     wait_for(&phone, "ChannelPending", |e| {
@@ -188,8 +210,9 @@ async fn a_restarted_funder_resumes_the_open() {
     assert!(
         phone
             .list_channels()
+            .await
             .iter()
-            .any(|c| c.funding_sat == 300_000),
+            .any(|c| c.channel_value.to_sat() == 300_000),
         "resumed from the store"
     );
     mine_until(&devnet, &[&phone, &lsp], 1).await;
@@ -211,7 +234,7 @@ async fn three_channels_with_one_peer_and_twenty_peers_at_once() {
     // One phone, three channels opened concurrently.
     let phone = node(&devnet, &dir("multi"), 11, false).await;
     for _ in 0..3 {
-        let a = phone.new_address().expect("address");
+        let a = phone.new_address().await.expect("address");
         devnet
             .faucet(&a, Amount::from_sat(400_000))
             .expect("faucet");
@@ -220,7 +243,7 @@ async fn three_channels_with_one_peer_and_twenty_peers_at_once() {
     let mut phones = Vec::new();
     for i in 0..20u8 {
         let p = node(&devnet, &dir(&format!("p{i}")), 100 + i, false).await;
-        let a = p.new_address().expect("address");
+        let a = p.new_address().await.expect("address");
         devnet
             .faucet(&a, Amount::from_sat(400_000))
             .expect("faucet");
@@ -232,13 +255,23 @@ async fn three_channels_with_one_peer_and_twenty_peers_at_once() {
         p.sync(None).await.expect("sync");
     }
     let lsp_id = lsp.node_id();
-    let opens = (0..3).map(|_| phone.open_channel(lsp_id, &addr, 100_000, 0, false));
+    let opens = (0..3).map(|_| {
+        phone.open_channel(
+            OpenChannelParams::new(lsp_id, addr.clone(), Amount::from_sat(100_000))
+                .push_msat(0)
+                .announce(false),
+        )
+    });
     for r in futures::future::join_all(opens).await {
         r.expect("open");
     }
-    let opens = phones
-        .iter()
-        .map(|p| p.open_channel(lsp_id, &addr, 150_000, 0, false));
+    let opens = phones.iter().map(|p| {
+        p.open_channel(
+            OpenChannelParams::new(lsp_id, addr.clone(), Amount::from_sat(150_000))
+                .push_msat(0)
+                .announce(false),
+        )
+    });
     for r in futures::future::join_all(opens).await {
         r.expect("open");
     }
@@ -272,13 +305,15 @@ async fn three_channels_with_one_peer_and_twenty_peers_at_once() {
     }
     let ready = lsp
         .list_channels()
+        .await
         .iter()
         .filter(|c| c.status == "ready")
         .count();
-    assert_eq!(ready, 23, "{:?}", lsp.list_channels());
+    assert_eq!(ready, 23, "{:?}", lsp.list_channels().await);
     assert_eq!(
         phone
             .list_channels()
+            .await
             .iter()
             .filter(|c| c.status == "ready")
             .count(),
@@ -307,7 +342,11 @@ async fn manual_inbound_policy_asks_the_app() {
 
     // Refused: the phone is told, its coins are free again.
     phone
-        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(200_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await
         .expect("open");
     let request = wait_for(&lsp, "request", |e| {
@@ -316,14 +355,14 @@ async fn manual_inbound_policy_asks_the_app() {
     .await;
     let Event::OpenChannelRequest {
         temporary_channel_id,
-        funding_sat,
+        channel_value,
         ..
     } = request
     else {
         unreachable!()
     };
-    assert_eq!(funding_sat, 200_000);
-    lsp.reject_channel(phone.node_id(), &temporary_channel_id)
+    assert_eq!(channel_value.to_sat(), 200_000);
+    lsp.reject_channel(phone.node_id(), temporary_channel_id)
         .await
         .expect("reject");
     let failed = loop {
@@ -331,16 +370,24 @@ async fn manual_inbound_policy_asks_the_app() {
             .await
             .expect("in time")
             .expect("event");
-        phone.event_handled(seq).expect("handled");
+        phone.event_handled(seq).await.expect("handled");
         if let Event::ChannelOpenFailed { reason, .. } = e {
             break reason;
         }
     };
     assert!(failed.contains("rejected"), "{failed}");
-    assert!(phone.list_channels().is_empty());
-    assert_eq!(phone.balances().expect("balances").locked_sat, 0);
+    assert!(phone.list_channels().await.is_empty());
+    assert_eq!(
+        phone
+            .list_balances()
+            .await
+            .expect("balances")
+            .locked
+            .to_sat(),
+        0
+    );
     assert!(
-        lsp.accept_channel(phone.node_id(), &temporary_channel_id)
+        lsp.accept_channel(phone.node_id(), temporary_channel_id)
             .await
             .is_err(),
         "already answered"
@@ -348,7 +395,11 @@ async fn manual_inbound_policy_asks_the_app() {
 
     // Accepted.
     phone
-        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(200_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await
         .expect("open");
     let request = wait_for(&lsp, "request", |e| {
@@ -362,7 +413,7 @@ async fn manual_inbound_policy_asks_the_app() {
     else {
         unreachable!()
     };
-    lsp.accept_channel(phone.node_id(), &temporary_channel_id)
+    lsp.accept_channel(phone.node_id(), temporary_channel_id)
         .await
         .expect("accept");
     wait_both(&[&phone, &lsp], "ChannelPending", |e| {
@@ -382,7 +433,11 @@ async fn a_public_channel_builds_its_announcement_after_six_confirmations() {
     fund(&devnet, &phone, 1_000_000).await;
     let addr = lsp.listen_addr().expect("listening").to_string();
     phone
-        .open_channel(lsp.node_id(), &addr, 200_000, 0, true)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(200_000))
+                .push_msat(0)
+                .announce(true),
+        )
         .await
         .expect("open");
     wait_for(&phone, "ChannelPending", |e| {
@@ -395,22 +450,22 @@ async fn a_public_channel_builds_its_announcement_after_six_confirmations() {
     })
     .await;
     assert!(
-        !phone.list_channels()[0].announcement_ready,
+        !phone.list_channels().await[0].announcement_ready,
         "not before 6 confirmations"
     );
     mine_until(&devnet, &[&phone, &lsp], 3).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !(phone.list_channels()[0].announcement_ready
-        && lsp.list_channels()[0].announcement_ready)
+    while !(phone.list_channels().await[0].announcement_ready
+        && lsp.list_channels().await[0].announcement_ready)
     {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            phone.list_channels()
+            phone.list_channels().await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(phone.list_channels()[0].is_public);
+    assert!(phone.list_channels().await[0].is_announced);
     phone.stop().await;
     lsp.stop().await;
 }
@@ -430,25 +485,51 @@ async fn opening_to_an_unreachable_peer_fails_cleanly() {
     );
     // Port 1 on loopback: nothing listens there.
     let err = phone
-        .open_channel(nobody, "127.0.0.1:1", 100_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(nobody, "127.0.0.1:1", Amount::from_sat(100_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await;
     assert!(
-        matches!(err, Err(tern_core::node::NodeError::PeerNotConnected(id)) if id == nobody),
-        "{err:?}"
-    );
-    let err = phone.open_channel(nobody, "127.0.0.1:1", 0, 0, false).await;
-    assert!(
-        matches!(err, Err(tern_core::node::NodeError::InvalidInput(_))),
+        matches!(err, Err(tern_core::node::NodeError::PeerUnreachable { node_id, .. }) if node_id == nobody),
         "{err:?}"
     );
     let err = phone
-        .open_channel(nobody, "127.0.0.1:1", 1_000, 2_000_000, false)
+        .open_channel(
+            OpenChannelParams::new(nobody, "127.0.0.1:1", Amount::from_sat(0))
+                .push_msat(0)
+                .announce(false),
+        )
         .await;
     assert!(
-        matches!(err, Err(tern_core::node::NodeError::InvalidInput(_))),
+        matches!(
+            err,
+            Err(tern_core::node::NodeError::InvalidInput {
+                field: "channel_value",
+                ..
+            })
+        ),
         "{err:?}"
     );
-    assert!(phone.list_channels().is_empty());
+    let err = phone
+        .open_channel(
+            OpenChannelParams::new(nobody, "127.0.0.1:1", Amount::from_sat(1_000))
+                .push_msat(2_000_000)
+                .announce(false),
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            Err(tern_core::node::NodeError::InvalidInput {
+                field: "push_msat",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(phone.list_channels().await.is_empty());
     phone.stop().await;
     assert!(matches!(
         phone.sync(None).await,
@@ -462,7 +543,7 @@ async fn two_nodes_open_channels_both_ways() {
     let a = node(&devnet, &dir("both-a"), 70, true).await;
     let b = node(&devnet, &dir("both-b"), 71, true).await;
     for n in [&a, &b] {
-        let address = n.new_address().expect("address");
+        let address = n.new_address().await.expect("address");
         devnet
             .faucet(&address, Amount::from_sat(600_000))
             .expect("faucet");
@@ -473,12 +554,20 @@ async fn two_nodes_open_channels_both_ways() {
     }
     let a_addr = a.listen_addr().expect("listening").to_string();
     let b_addr = b.listen_addr().expect("listening").to_string();
-    a.open_channel(b.node_id(), &b_addr, 200_000, 0, false)
-        .await
-        .expect("a opens");
-    b.open_channel(a.node_id(), &a_addr, 300_000, 0, false)
-        .await
-        .expect("b opens");
+    a.open_channel(
+        OpenChannelParams::new(b.node_id(), b_addr.clone(), Amount::from_sat(200_000))
+            .push_msat(0)
+            .announce(false),
+    )
+    .await
+    .expect("a opens");
+    b.open_channel(
+        OpenChannelParams::new(a.node_id(), a_addr.clone(), Amount::from_sat(300_000))
+            .push_msat(0)
+            .announce(false),
+    )
+    .await
+    .expect("b opens");
     for n in [&a, &b] {
         for _ in 0..2 {
             wait_for(n, "ChannelPending", |e| {
@@ -498,12 +587,13 @@ async fn two_nodes_open_channels_both_ways() {
     }
     let mut sizes: Vec<(u64, bool)> = a
         .list_channels()
+        .await
         .iter()
-        .map(|c| (c.funding_sat, c.is_outbound))
+        .map(|c| (c.channel_value.to_sat(), c.is_outbound))
         .collect();
     sizes.sort();
     assert_eq!(sizes, vec![(200_000, true), (300_000, false)]);
-    assert!(b.list_channels().iter().all(|c| c.status == "ready"));
+    assert!(b.list_channels().await.iter().all(|c| c.status == "ready"));
     a.stop().await;
     b.stop().await;
 }

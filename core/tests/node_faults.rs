@@ -8,7 +8,7 @@
 
 use bitcoin::{Amount, Network};
 use tern_core::net::faults::FaultPlan;
-use tern_core::node::Builder;
+use tern_core::node::{Builder, OpenChannelParams};
 use tern_core::proto::channel::ChannelState;
 use tern_devnet::Devnet;
 
@@ -36,7 +36,15 @@ async fn run(side: Side, rule: &str, expected: Outcome) {
 
 /// `timeout_in`: the open must fail by timing out while waiting for one of these messages.
 async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<&[&str]>) {
-    let tag = format!("{side:?}{}", rule.replace(['-', '+', '<', '$', '*'], "_"));
+    // One dir per rule (`-x` and `+x` must not share one when tests share a process).
+    let tag = format!(
+        "{side:?}{}",
+        rule.replace('-', "_close_")
+            .replace('+', "_after_")
+            .replace('<', "_recv_")
+            .replace('$', "_drop_")
+            .replace('*', "_any_")
+    );
     let plan = |s: Side| {
         if s == side {
             FaultPlan::parse([rule]).expect("rule")
@@ -62,7 +70,7 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
         .start()
         .await
         .expect("phone");
-    let address = phone.new_address().expect("address");
+    let address = phone.new_address().await.expect("address");
     devnet
         .faucet(&address, Amount::from_sat(1_000_000))
         .expect("faucet");
@@ -71,7 +79,11 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
     lsp.sync(None).await.expect("sync");
     let addr = lsp.listen_addr().expect("listening").to_string();
     phone
-        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(200_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await
         .expect("open");
 
@@ -83,23 +95,23 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
             assert!(
                 phone_ready && lsp_ready,
                 "{rule}: not ready: {:?} / {:?}",
-                phone.list_channels(),
-                lsp.list_channels()
+                phone.list_channels().await,
+                lsp.list_channels().await
             );
         }
         Outcome::FunderFails => {
             assert!(
                 failed.is_some(),
                 "{rule}: no ChannelOpenFailed; {:?}",
-                phone.list_channels()
+                phone.list_channels().await
             );
             assert!(
-                phone.list_channels().is_empty(),
+                phone.list_channels().await.is_empty(),
                 "{rule}: the transient channel is forgotten"
             );
-            let b = phone.balances().expect("balances");
+            let b = phone.list_balances().await.expect("balances");
             assert_eq!(
-                (b.locked_sat, b.confirmed_sat),
+                (b.locked.to_sat(), b.confirmed.to_sat()),
                 (0, 1_000_000),
                 "{rule}: coins are back"
             );
@@ -109,12 +121,17 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
             // (The funder's error or disconnect reaches the fundee a moment after the funder
             // failed: give it up to 5 s to drop its transient half.)
             for _ in 0..50 {
-                if lsp.list_channels().iter().all(|c| c.state.is_durable()) {
+                if lsp
+                    .list_channels()
+                    .await
+                    .iter()
+                    .all(|c| c.state.is_durable())
+                {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            for c in lsp.list_channels() {
+            for c in lsp.list_channels().await {
                 match c.state {
                     ChannelState::Failed => {}
                     ChannelState::AwaitingConfirmations => assert!(

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use bitcoin::{Amount, Network};
-use tern_core::node::{Builder, Node};
+use tern_core::node::{Builder, Node, OpenChannelParams};
 use tern_devnet::Devnet;
 
 mod common;
@@ -64,7 +64,7 @@ async fn run(who: Who, halt: &str, expected: Outcome) {
     let phone_halt = (who == Who::Funder).then_some(halt);
     let mut lsp = start(&devnet, &dl, 1, Some(port), lsp_halt).await;
     let mut phone = start(&devnet, &dp, 2, None, phone_halt).await;
-    let address = phone.new_address().expect("address");
+    let address = phone.new_address().await.expect("address");
     devnet
         .faucet(&address, Amount::from_sat(1_000_000))
         .expect("faucet");
@@ -73,7 +73,11 @@ async fn run(who: Who, halt: &str, expected: Outcome) {
     lsp.sync(None).await.expect("sync");
     let addr = format!("127.0.0.1:{port}");
     let _ = phone
-        .open_channel(lsp.node_id(), &addr, 200_000, 0, false)
+        .open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(200_000))
+                .push_msat(0)
+                .announce(false),
+        )
         .await;
 
     // Wait for the kill, then start a new process on the same data.
@@ -113,35 +117,35 @@ async fn run(who: Who, halt: &str, expected: Outcome) {
         Outcome::Ready => assert!(
             ready && failed.is_none(),
             "{tag}: not ready ({failed:?}): {:?} / {:?}",
-            phone.list_channels(),
-            lsp.list_channels()
+            phone.list_channels().await,
+            lsp.list_channels().await
         ),
         Outcome::FunderFails => assert!(
             failed.is_some(),
             "{tag}: no ChannelOpenFailed: {:?}",
-            phone.list_channels()
+            phone.list_channels().await
         ),
         Outcome::Either => assert!(
             ready || failed.is_some(),
             "{tag}: neither ready nor failed: {:?}",
-            phone.list_channels()
+            phone.list_channels().await
         ),
     }
     // Funds add up in every case.
-    let b = phone.balances().expect("balances");
+    let b = phone.list_balances().await.expect("balances");
     if outcome == Outcome::FunderFails {
         assert!(
-            phone.list_channels().is_empty(),
+            phone.list_channels().await.is_empty(),
             "{tag}: the transient channel is forgotten"
         );
         assert_eq!(
-            (b.locked_sat, b.confirmed_sat),
+            (b.locked.to_sat(), b.confirmed.to_sat()),
             (0, 1_000_000),
             "{tag}: coins are back"
         );
     } else {
-        assert_eq!(b.locked_sat, 0, "{tag}");
-        let spent = 1_000_000 - b.confirmed_sat - b.unconfirmed_sat;
+        assert_eq!(b.locked.to_sat(), 0, "{tag}");
+        let spent = 1_000_000 - b.confirmed.to_sat() - b.unconfirmed.to_sat();
         assert!(
             (200_000..205_000).contains(&spent),
             "{tag}: channel + fee, got {spent}"

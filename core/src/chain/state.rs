@@ -83,7 +83,7 @@ impl OutpointWatch {
             return true;
         }
         let stagger = Self::stagger(outpoint, interval);
-        (from.saturating_add(1)..=to).any(|h| (h + stagger) % interval == 0)
+        (from.saturating_add(1)..=to).any(|h| (h + stagger).is_multiple_of(interval))
     }
 }
 

@@ -1,24 +1,31 @@
 //! Events the node reports to the app, kept in the store's event queue until handled.
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::OutPoint;
+use bitcoin::{Amount, OutPoint};
 use serde::{Deserialize, Serialize};
 
 use crate::proto::channel::ChannelEvent;
+use crate::proto::wire::ChannelId;
 
 /// Record version of encoded events.
 const EVENT_VERSION: u8 = 1;
 
 /// Something the app should know about. Delivered at least once: an event stays pending,
 /// across restarts, until [`crate::node::Node::event_handled`].
+///
+/// Stored as version 1 + JSON; ids are hex strings and amounts satoshis there, exactly as
+/// version 1 wrote them (golden fixtures keep that true).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Event {
     /// The funding is broadcast (funder) or signed (fundee) and the channel is durable.
     ChannelPending {
-        /// Final channel id (hex).
-        channel_id: String,
-        /// The id used before the funding was known (hex).
-        temporary_channel_id: String,
+        /// Final channel id.
+        #[serde(with = "hex_id")]
+        channel_id: ChannelId,
+        /// The id used before the funding was known.
+        #[serde(with = "hex_id")]
+        temporary_channel_id: ChannelId,
         /// The peer.
         counterparty_node_id: PublicKey,
         /// The funding outpoint.
@@ -26,17 +33,20 @@ pub enum Event {
     },
     /// Both sides sent `channel_ready`.
     ChannelReady {
-        /// Channel id (hex).
-        channel_id: String,
+        /// Channel id.
+        #[serde(with = "hex_id")]
+        channel_id: ChannelId,
         /// The peer.
         counterparty_node_id: PublicKey,
     },
     /// An open failed; nothing is left of it and its coins are unlocked.
     ChannelOpenFailed {
-        /// The temporary id (hex).
-        temporary_channel_id: String,
-        /// The final id if it was known (hex).
-        channel_id: Option<String>,
+        /// The temporary id (`None` for an open the app's previous run left unfinished).
+        #[serde(with = "hex_id_or_empty")]
+        temporary_channel_id: Option<ChannelId>,
+        /// The final id if it was known.
+        #[serde(with = "opt_hex_id")]
+        channel_id: Option<ChannelId>,
         /// The peer.
         counterparty_node_id: PublicKey,
         /// Why.
@@ -44,8 +54,9 @@ pub enum Event {
     },
     /// A ready channel failed.
     ChannelFailed {
-        /// Channel id (hex).
-        channel_id: String,
+        /// Channel id.
+        #[serde(with = "hex_id")]
+        channel_id: ChannelId,
         /// The peer.
         counterparty_node_id: PublicKey,
         /// Why.
@@ -55,12 +66,14 @@ pub enum Event {
     /// [`crate::node::Node::accept_channel`] or [`crate::node::Node::reject_channel`]. Not
     /// answered before the peer disconnects, the request lapses.
     OpenChannelRequest {
-        /// The peer's temporary id (hex).
-        temporary_channel_id: String,
+        /// The peer's temporary id.
+        #[serde(with = "hex_id")]
+        temporary_channel_id: ChannelId,
         /// The peer.
         counterparty_node_id: PublicKey,
         /// Channel size.
-        funding_sat: u64,
+        #[serde(rename = "funding_sat", with = "bitcoin::amount::serde::as_sat")]
+        channel_value: Amount,
         /// Amount the peer gives us at open.
         push_msat: u64,
     },
@@ -87,13 +100,13 @@ impl Event {
     }
 
     /// Decodes [`Event::encode`]'s output.
-    pub fn decode(bytes: &[u8]) -> Result<Event, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Event, EventDecodeError> {
         match bytes.split_first() {
             Some((&EVENT_VERSION, rest)) => {
-                serde_json::from_slice(rest).map_err(|e| format!("event: {e}"))
+                serde_json::from_slice(rest).map_err(|e| EventDecodeError::Json(e.to_string()))
             }
-            Some((v, _)) => Err(format!("event: unknown record version {v}")),
-            None => Err("event: empty record".into()),
+            Some((v, _)) => Err(EventDecodeError::UnknownVersion(*v)),
+            None => Err(EventDecodeError::Empty),
         }
     }
 
@@ -106,8 +119,8 @@ impl Event {
                 channel_id,
                 funding_txo,
             } => Event::ChannelPending {
-                channel_id: channel_id.to_string(),
-                temporary_channel_id: temporary_channel_id.to_string(),
+                channel_id: *channel_id,
+                temporary_channel_id: *temporary_channel_id,
                 counterparty_node_id: *counterparty_node_id,
                 funding_txo: *funding_txo,
             },
@@ -115,7 +128,7 @@ impl Event {
                 counterparty_node_id,
                 channel_id,
             } => Event::ChannelReady {
-                channel_id: channel_id.to_string(),
+                channel_id: *channel_id,
                 counterparty_node_id: *counterparty_node_id,
             },
             ChannelEvent::ChannelOpenFailed {
@@ -124,8 +137,8 @@ impl Event {
                 channel_id,
                 reason,
             } => Event::ChannelOpenFailed {
-                temporary_channel_id: temporary_channel_id.to_string(),
-                channel_id: channel_id.map(|c| c.to_string()),
+                temporary_channel_id: Some(*temporary_channel_id),
+                channel_id: *channel_id,
                 counterparty_node_id: *counterparty_node_id,
                 reason: reason.clone(),
             },
@@ -134,10 +147,95 @@ impl Event {
                 channel_id,
                 reason,
             } => Event::ChannelFailed {
-                channel_id: channel_id.to_string(),
+                channel_id: *channel_id,
                 counterparty_node_id: *counterparty_node_id,
                 reason: reason.clone(),
             },
+        }
+    }
+}
+
+/// Why a stored event could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventDecodeError {
+    /// The record is empty.
+    #[error("event: empty record")]
+    Empty,
+    /// Written by a newer version of Tern.
+    #[error("event: unknown record version {0}")]
+    UnknownVersion(u8),
+    /// The JSON body does not parse as an event.
+    #[error("event: {0}")]
+    Json(String),
+}
+
+fn parse_id<E: serde::de::Error>(text: &str) -> Result<ChannelId, E> {
+    text.parse().map_err(E::custom)
+}
+
+/// A channel id as 64 hex digits (version 1's form).
+mod hex_id {
+    use super::ChannelId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(id: &ChannelId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChannelId, D::Error> {
+        super::parse_id(&String::deserialize(d)?)
+    }
+}
+
+/// An optional channel id as hex or JSON `null`.
+mod opt_hex_id {
+    use super::ChannelId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        id: &Option<ChannelId>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match id {
+            Some(id) => s.collect_str(id),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<ChannelId>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| super::parse_id(&t))
+            .transpose()
+    }
+}
+
+/// An optional channel id as hex, or `""` for none (version 1 wrote an empty string for the
+/// unknown temporary id of an interrupted open).
+mod hex_id_or_empty {
+    use super::ChannelId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        id: &Option<ChannelId>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match id {
+            Some(id) => s.collect_str(id),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<ChannelId>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            Ok(None)
+        } else {
+            super::parse_id(&text).map(Some)
         }
     }
 }

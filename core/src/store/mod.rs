@@ -94,6 +94,30 @@ pub struct StoreStats {
     pub fsyncs: u64,
 }
 
+/// Commits (each an fsync) made on a thread that runs async code — a tokio worker, or a
+/// caller inside `block_on` — counted in `dev-disconnect` builds. The node's rule is that there
+/// are none: its store, wallet and watcher live on their own thread (`node::db`). Tests read
+/// [`dev_commits_on_async_threads`].
+#[cfg(feature = "dev-disconnect")]
+static COMMITS_ON_ASYNC_THREADS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// Records a commit of the store or of the wallet's connection (see
+/// [`dev_commits_on_async_threads`]); nothing outside `dev-disconnect` builds.
+pub fn note_commit() {
+    #[cfg(feature = "dev-disconnect")]
+    if tokio::runtime::Handle::try_current().is_ok() {
+        COMMITS_ON_ASYNC_THREADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tracing::error!("an SQLite commit ran on an async thread");
+    }
+}
+
+/// Dev builds: how many SQLite commits in this process ran on a thread that runs async code.
+#[cfg(feature = "dev-disconnect")]
+pub fn dev_commits_on_async_threads() -> u64 {
+    COMMITS_ON_ASYNC_THREADS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The node's database.
 ///
 /// `Store` is `Send` but not `Sync`: the node driver owns it (or puts it behind its own lock).
@@ -285,6 +309,7 @@ impl Store {
 
     /// Book-keeping after a successful commit; never fails (the commit is durable already).
     fn after_commit(&mut self) {
+        note_commit();
         self.stats.commits += 1;
         self.committed_since_checkpoint = true;
         if self.path.is_none() {

@@ -69,7 +69,7 @@ fn new_intent(n: u8) -> NewOpenIntent {
         address: format!("10.0.0.{n}:9735"),
         amount_sat: 100_000 + u64::from(n),
         push_msat: 1_000 * u64::from(n),
-        public: n % 2 == 0,
+        public: n.is_multiple_of(2),
     }
 }
 

@@ -60,15 +60,16 @@ fn bdk<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> WalletError + '_ {
     move |e| WalletError::Bdk(format!("{what}: {e}"))
 }
 
-/// Balances in satoshis.
+/// On-chain balances.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Balances {
     /// Confirmed and spendable (locked coins excluded).
-    pub confirmed_sat: u64,
+    pub confirmed: Amount,
     /// Unconfirmed: our own change (trusted) and incoming payments (untrusted).
-    pub unconfirmed_sat: u64,
+    pub unconfirmed: Amount,
     /// Coins locked for channel opens in progress.
-    pub locked_sat: u64,
+    pub locked: Amount,
 }
 
 /// The wallet and its database connection.
@@ -115,9 +116,13 @@ impl OnchainWallet {
     }
 
     fn persist(&mut self) -> Result<(), WalletError> {
-        self.wallet
+        let wrote = self
+            .wallet
             .persist(&mut self.conn)
             .map_err(bdk("persist"))?;
+        if wrote {
+            crate::store::note_commit();
+        }
         Ok(())
     }
 
@@ -280,15 +285,15 @@ impl OnchainWallet {
             .map(|u| u.txout.value.to_sat())
             .sum();
         Balances {
-            confirmed_sat: b.confirmed.to_sat().saturating_sub(locked_sat),
-            unconfirmed_sat: (b.trusted_pending + b.untrusted_pending).to_sat(),
-            locked_sat,
+            confirmed: Amount::from_sat(b.confirmed.to_sat().saturating_sub(locked_sat)),
+            unconfirmed: b.trusted_pending + b.untrusted_pending,
+            locked: Amount::from_sat(locked_sat),
         }
     }
 
     fn available(&self, locked: &[OutPoint]) -> u64 {
         let b = self.balances(locked);
-        b.confirmed_sat + self.wallet.balance().trusted_pending.to_sat()
+        b.confirmed.to_sat() + self.wallet.balance().trusted_pending.to_sat()
     }
 
     fn build(

@@ -32,8 +32,8 @@ pub async fn drive_open(devnet: &Devnet, funder: &Node, fundee: &Node, rounds: u
         check_durability(funder, "funder");
         check_durability(fundee, "fundee");
         for (node, is_funder) in [(funder, true), (fundee, false)] {
-            while let Some((seq, e)) = node.next_event().expect("events") {
-                node.event_handled(seq).expect("handled");
+            while let Some((seq, e)) = node.next_event().await.expect("events") {
+                node.event_handled(seq).await.expect("handled");
                 match e {
                     Event::ChannelReady { .. } if is_funder => end.funder_ready = true,
                     Event::ChannelReady { .. } => end.fundee_ready = true,
@@ -69,6 +69,12 @@ pub fn check_durability(node: &Node, who: &str) {
         assert!(
             violations.is_empty(),
             "{who} broke persist-before-act: {violations:#?}"
+        );
+        // Nothing that fsyncs ran on a tokio worker or a caller's thread.
+        assert_eq!(
+            tern_core::store::dev_commits_on_async_threads(),
+            0,
+            "{who}: an SQLite commit ran on an async thread"
         );
     }
     #[cfg(not(feature = "dev-disconnect"))]

@@ -174,7 +174,7 @@ pub fn block_txid(chain: &ChainState, hash: &BlockHash, index: usize) -> Reply {
 /// `/block/:hash/txs[/:start_index]`: 25 transactions from `start`.
 pub fn block_txs(chain: &ChainState, hash: &BlockHash, start: usize) -> Reply {
     with_block(chain, hash, |b| {
-        if start % BLOCK_TXS_PAGE != 0 {
+        if !start.is_multiple_of(BLOCK_TXS_PAGE) {
             return Reply::BadRequest(format!(
                 "start index must be a multiple of {BLOCK_TXS_PAGE}"
             ));

@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::Network;
+use bitcoin::{Amount, Network};
 use serde_json::{json, Value};
-use tern_core::node::{Builder, ChannelDetails, Event, InboundPolicy, Node, NodeError};
+use tern_core::node::{
+    Builder, ChannelDetails, Event, InboundPolicy, Node, NodeError, OpenChannelParams,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -202,7 +204,9 @@ impl Daemon {
     async fn handle(&self, request: Request) -> Response {
         match self.dispatch(request).await {
             Ok(v) => Response::ok(v),
-            Err(NodeError::InvalidInput(m)) => Response::err("invalid_input", m),
+            Err(e @ NodeError::InvalidInput { .. }) => {
+                Response::err("invalid_input", e.to_string())
+            }
             Err(NodeError::Stopped) if self.halted() => Response::err(
                 "halted",
                 "the node is halted (--dev-halt-after fired); only info, channels, balance \
@@ -237,30 +241,34 @@ impl Daemon {
                     "dev_durability_violations": node.dev_durability_violations(),
                 }))
             }
-            Request::NewAddress => Ok(json!({ "address": node.new_address()?.to_string() })),
+            Request::NewAddress => Ok(json!({ "address": node.new_address().await?.to_string() })),
             Request::Balance => {
-                let b = node.balances()?;
+                let b = node.list_balances().await?;
                 let channels: u64 = node
                     .list_channels()
+                    .await
                     .iter()
                     .filter(|c| counts_in_balance(c))
-                    .map(|c| c.our_balance_msat)
+                    .map(|c| c.balance_msat)
                     .sum();
                 Ok(json!({
-                    "onchain_confirmed_sat": b.confirmed_sat,
-                    "onchain_unconfirmed_sat": b.unconfirmed_sat,
-                    "onchain_locked_sat": b.locked_sat,
-                    "onchain_total_sat": b.confirmed_sat + b.unconfirmed_sat + b.locked_sat,
+                    "onchain_confirmed_sat": b.confirmed.to_sat(),
+                    "onchain_unconfirmed_sat": b.unconfirmed.to_sat(),
+                    "onchain_locked_sat": b.locked.to_sat(),
+                    "onchain_total_sat": (b.confirmed + b.unconfirmed + b.locked).to_sat(),
                     "channels_msat": channels,
                 }))
             }
             Request::Connect { peer } => {
-                let (id, addr) = control::parse_peer(&peer).map_err(NodeError::InvalidInput)?;
+                let (id, addr) = parse_peer(&peer)?;
                 node.connect(id, &addr).await?;
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
                 while !node.list_peers().await?.contains(&id) {
                     if tokio::time::Instant::now() >= deadline {
-                        return Err(NodeError::PeerNotConnected(id));
+                        return Err(NodeError::PeerUnreachable {
+                            node_id: id,
+                            reason: "not connected within 10 s".into(),
+                        });
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -272,14 +280,19 @@ impl Daemon {
                 push_msat,
                 public,
             } => {
-                let (id, addr) = control::parse_peer(&peer).map_err(NodeError::InvalidInput)?;
-                let temp = node
-                    .open_channel(id, &addr, amount_sat, push_msat, public)
-                    .await?;
-                Ok(json!({ "temporary_channel_id": temp }))
+                let (id, addr) = parse_peer(&peer)?;
+                let params = OpenChannelParams::new(id, addr, Amount::from_sat(amount_sat))
+                    .push_msat(push_msat)
+                    .announce(public);
+                let temp = node.open_channel(params).await?;
+                Ok(json!({ "temporary_channel_id": temp.to_string() }))
             }
             Request::Channels => Ok(Value::Array(
-                node.list_channels().iter().map(channel_json).collect(),
+                node.list_channels()
+                    .await
+                    .iter()
+                    .map(channel_json)
+                    .collect(),
             )),
             Request::Peers => Ok(Value::Array(
                 node.list_peers()
@@ -289,10 +302,10 @@ impl Daemon {
                     .collect(),
             )),
             Request::Events { ack } => {
-                let events = node.pending_events(1000)?;
+                let events = node.pending_events(1000).await?;
                 if ack {
                     for (seq, _) in &events {
-                        node.event_handled(*seq)?;
+                        node.event_handled(*seq).await?;
                     }
                 }
                 Ok(Value::Array(
@@ -309,6 +322,13 @@ impl Daemon {
     }
 }
 
+fn parse_peer(peer: &str) -> Result<(bitcoin::secp256k1::PublicKey, String), NodeError> {
+    control::parse_peer(peer).map_err(|reason| NodeError::InvalidInput {
+        field: "peer",
+        reason,
+    })
+}
+
 fn counts_in_balance(c: &ChannelDetails) -> bool {
     use tern_core::proto::channel::ChannelState;
     matches!(
@@ -322,18 +342,18 @@ fn counts_in_balance(c: &ChannelDetails) -> bool {
 /// A channel as JSON: `status` in words, the rest machine fields.
 pub fn channel_json(c: &ChannelDetails) -> Value {
     json!({
-        "channel_id": c.channel_id,
-        "temporary_channel_id": c.temporary_channel_id,
+        "channel_id": c.channel_id.to_string(),
+        "temporary_channel_id": c.temporary_channel_id.to_string(),
         "counterparty_node_id": c.counterparty_node_id.to_string(),
         "status": c.status,
         "state": format!("{:?}", c.state),
         "is_outbound": c.is_outbound,
-        "funding_sat": c.funding_sat,
-        "our_balance_msat": c.our_balance_msat,
+        "funding_sat": c.channel_value.to_sat(),
+        "our_balance_msat": c.balance_msat,
         "funding_txo": c.funding_txo.map(|o| o.to_string()),
         "confirmations": c.confirmations,
-        "required_confirmations": c.required_confirmations,
-        "is_public": c.is_public,
+        "required_confirmations": c.confirmations_required,
+        "is_public": c.is_announced,
         "announcement_ready": c.announcement_ready,
     })
 }

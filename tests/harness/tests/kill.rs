@@ -320,7 +320,7 @@ fn sigkill_during_open_at_random_moments() {
                     return;
                 }
                 let mut rng = Rng::new(seed, run as u64);
-                let victim = if run % 2 == 0 {
+                let victim = if run.is_multiple_of(2) {
                     Victim::Opener
                 } else {
                     Victim::Acceptor

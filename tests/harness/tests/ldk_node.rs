@@ -19,7 +19,7 @@ use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::logger::LogLevel;
 use ldk_node::Event as LdkEvent;
 use tern_core::net::faults::FaultPlan;
-use tern_core::node::{Builder, Event, Node};
+use tern_core::node::{Builder, Event, Node, OpenChannelParams};
 use tern_core::proto::channel::ChannelState;
 use tern_devnet::Devnet;
 
@@ -119,7 +119,7 @@ fn ldk_addr(port: u16) -> SocketAddress {
 
 /// Funds Tern's wallet with 0.01 BTC (confirmed).
 async fn fund_tern(devnet: &Devnet, tern: &Node) {
-    let address = tern.new_address().expect("address");
+    let address = tern.new_address().await.expect("address");
     devnet
         .faucet(&address, Amount::from_sat(1_000_000))
         .expect("faucet");
@@ -144,9 +144,9 @@ struct Seen {
 
 impl Seen {
     /// Handles every queued event of both nodes; fails the test on a failed or closed channel.
-    fn poll(&mut self, tern: &Node, ldk: &LdkNode) {
-        while let Some((seq, e)) = tern.next_event().expect("tern events") {
-            tern.event_handled(seq).expect("tern event handled");
+    async fn poll(&mut self, tern: &Node, ldk: &LdkNode) {
+        while let Some((seq, e)) = tern.next_event().await.expect("tern events") {
+            tern.event_handled(seq).await.expect("tern event handled");
             match e {
                 Event::ChannelPending { .. } => self.tern_pending = true,
                 Event::ChannelReady {
@@ -179,7 +179,7 @@ impl Seen {
                 }
                 LdkEvent::ChannelClosed { reason, .. } => panic!(
                     "ldk-node closed the channel: {reason:?}; tern: {:?}",
-                    tern.list_channels()
+                    tern.list_channels().await
                 ),
                 _ => {}
             }
@@ -192,14 +192,14 @@ impl Seen {
 async fn wait_pending(tern: &Node, ldk: &LdkNode, seen: &mut Seen) {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        seen.poll(tern, ldk);
+        seen.poll(tern, ldk).await;
         if seen.tern_pending && seen.ldk_pending {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "not pending on both sides after {TIMEOUT:?} ({seen:?}): tern {:?} / ldk-node {:?}",
-            tern.list_channels(),
+            tern.list_channels().await,
             ldk.list_channels()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -213,17 +213,17 @@ async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut See
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let mut round = 0u32;
     loop {
-        seen.poll(tern, ldk);
+        seen.poll(tern, ldk).await;
         if seen.tern_ready && seen.ldk_ready {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "not ready on both sides after {TIMEOUT:?} ({seen:?}): tern {:?} / ldk-node {:?}",
-            tern.list_channels(),
+            tern.list_channels().await,
             ldk.list_channels()
         );
-        if round % 3 == 0 {
+        if round.is_multiple_of(3) {
             devnet.mine(1);
             tern.sync(None).await.expect("tern sync");
             sync_ldk(ldk);
@@ -235,7 +235,7 @@ async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut See
     let disconnects = seen.tern_disconnects.len();
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        seen.poll(tern, ldk);
+        seen.poll(tern, ldk).await;
     }
     assert_eq!(
         seen.tern_disconnects.len(),
@@ -257,14 +257,14 @@ async fn drive_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, seen: &mut See
         "ldk-node is connected to tern: {:?}",
         ldk.list_peers()
     );
-    let tern_channels = tern.list_channels();
+    let tern_channels = tern.list_channels().await;
     assert_eq!(tern_channels.len(), 1, "tern: {tern_channels:?}");
     assert_eq!(
         tern_channels[0].state,
         ChannelState::Ready,
         "{tern_channels:?}"
     );
-    assert_eq!(tern_channels[0].funding_sat, CHANNEL_SAT);
+    assert_eq!(tern_channels[0].channel_value.to_sat(), CHANNEL_SAT);
     let ldk_channels = ldk.list_channels();
     assert_eq!(ldk_channels.len(), 1, "ldk-node: {ldk_channels:?}");
     let ch = &ldk_channels[0];
@@ -293,13 +293,16 @@ async fn setup(dirs: &Dirs, tern_opts: TernOpts<'_>) -> (Devnet, LdkNode, u16, N
 /// Tern opens an unannounced channel to ldk-node.
 async fn tern_opens(tern: &Node, ldk: &LdkNode, port: u16) -> Result<String, String> {
     tern.open_channel(
-        ldk.node_id(),
-        &format!("127.0.0.1:{port}"),
-        CHANNEL_SAT,
-        0,
-        false,
+        OpenChannelParams::new(
+            ldk.node_id(),
+            format!("127.0.0.1:{port}"),
+            Amount::from_sat(CHANNEL_SAT),
+        )
+        .push_msat(0)
+        .announce(false),
     )
     .await
+    .map(|id| id.to_string())
     .map_err(|e| e.to_string())
 }
 
@@ -315,9 +318,9 @@ async fn tern_opens_to_ldk_node() {
     tern_opens(&tern, &ldk, port).await.expect("open");
     let mut seen = Seen::default();
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
-    let ch = &tern.list_channels()[0];
+    let ch = &tern.list_channels().await[0];
     assert!(ch.is_outbound);
-    assert_eq!(ch.our_balance_msat, CHANNEL_SAT * 1000);
+    assert_eq!(ch.balance_msat, CHANNEL_SAT * 1000);
     assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
@@ -358,9 +361,9 @@ async fn ldk_node_opens_to_tern() {
     .expect("ldk-node opens");
     let mut seen = Seen::default();
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
-    let ch = &tern.list_channels()[0];
+    let ch = &tern.list_channels().await[0];
     assert!(!ch.is_outbound);
-    assert_eq!(ch.our_balance_msat, 0);
+    assert_eq!(ch.balance_msat, 0);
     assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
@@ -382,7 +385,7 @@ async fn tern_killed_mid_open(test: &str, action: &str) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "tern never reached {action}: {:?}",
-            tern.list_channels()
+            tern.list_channels().await
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -394,7 +397,7 @@ async fn tern_killed_mid_open(test: &str, action: &str) {
             "ldk-node never reported the channel pending: {:?}",
             ldk.list_channels()
         );
-        seen.poll(&tern, &ldk);
+        seen.poll(&tern, &ldk).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ldk_channels = ldk.list_channels();
@@ -405,9 +408,9 @@ async fn tern_killed_mid_open(test: &str, action: &str) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let tern = start_tern(&devnet, &dirs.tern(), TernOpts::default()).await;
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
-    let b = tern.balances().expect("balances");
-    assert_eq!(b.locked_sat, 0);
-    let spent = 1_000_000 - b.confirmed_sat - b.unconfirmed_sat;
+    let b = tern.list_balances().await.expect("balances");
+    assert_eq!(b.locked.to_sat(), 0);
+    let spent = 1_000_000 - b.confirmed.to_sat() - b.unconfirmed.to_sat();
     assert!(
         (CHANNEL_SAT..CHANNEL_SAT + 5_000).contains(&spent),
         "channel + fee, got {spent}"
@@ -438,7 +441,7 @@ async fn ldk_node_restarts_while_awaiting_lock_in() {
     devnet.mine(1);
     tern.sync(None).await.expect("tern sync");
     sync_ldk(&ldk);
-    seen.poll(&tern, &ldk);
+    seen.poll(&tern, &ldk).await;
     assert!(
         !seen.tern_ready && !seen.ldk_ready,
         "still awaiting lock-in: {seen:?}"

@@ -31,4 +31,4 @@ pub use message::{peek_type, Message, WireMessage, MAX_MESSAGE_LEN};
 pub use reestablish::{ChannelReestablish, FundingRetransmit};
 pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
 pub use tlv::{TlvRecord, TlvStream};
-pub use types::{ChannelId, ShortChannelId};
+pub use types::{ChannelId, ParseChannelIdError, ShortChannelId};

@@ -39,6 +39,23 @@ impl fmt::Display for ChannelId {
     }
 }
 
+/// A [`ChannelId`] text that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("channel id {0:?} is not 64 hex digits")]
+pub struct ParseChannelIdError(pub String);
+
+impl std::str::FromStr for ChannelId {
+    type Err = ParseChannelIdError;
+
+    /// Parses the 64 hex digits [`ChannelId`]'s `Display` writes.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        use bitcoin::hex::FromHex;
+        <[u8; 32]>::from_hex(text)
+            .map(ChannelId)
+            .map_err(|_| ParseChannelIdError(text.to_string()))
+    }
+}
+
 /// A `short_channel_id` (BOLT 7): block height (3 bytes), transaction index (3 bytes) and
 /// output index (2 bytes), big-endian in one `u64`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -1,0 +1,157 @@
+//! Settings of a node and the builder that starts it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bitcoin::constants::ChainHash;
+use bitcoin::Network;
+
+use super::{Node, NodeError};
+use crate::chain::EsploraConfig;
+use crate::proto::channel::ChannelConfig;
+
+/// What to do with channels peers open to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundPolicy {
+    /// Accept every valid `open_channel` (an LSP).
+    #[default]
+    AcceptAll,
+    /// Refuse every `open_channel` with an `error`.
+    RejectAll,
+    /// Ask the app: an [`Event::OpenChannelRequest`] answered by [`Node::accept_channel`] or
+    /// [`Node::reject_channel`].
+    Manual,
+}
+
+/// Settings of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Bitcoin network.
+    pub network: Network,
+    /// Where the database lives.
+    pub data_dir: PathBuf,
+    /// The Esplora server.
+    pub esplora: EsploraConfig,
+    /// Address to accept peers on (`host:port`), if any.
+    pub listen: Option<String>,
+    /// Channel parameters and limits.
+    pub channel: ChannelConfig,
+    /// Sync in the background this often (`None`: only when [`Node::sync`] is called, as a
+    /// background wake on a phone does).
+    pub sync_interval: Option<Duration>,
+    /// How long [`Node::open_channel`] waits for the connection to the peer.
+    pub connect_timeout: Duration,
+    /// Inbound channel policy.
+    pub inbound: InboundPolicy,
+    /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
+    #[cfg(feature = "dev-disconnect")]
+    pub faults: crate::net::faults::FaultPlan,
+    /// Kill the node right after performing this channel action (tests; `dev-disconnect`):
+    /// `persist`, `broadcast`, `watch`, `emit`, or `send:<message name>` (e.g.
+    /// `send:funding_signed`).
+    #[cfg(feature = "dev-disconnect")]
+    pub halt_after: Option<String>,
+    /// Channel persists that fail on purpose (tests; `dev-disconnect`).
+    #[cfg(feature = "dev-disconnect")]
+    pub store_faults: super::audit::StoreFaults,
+}
+
+/// Builds a [`Node`].
+#[derive(Debug)]
+pub struct Builder {
+    pub(crate) config: Config,
+    seed: Option<[u8; 32]>,
+}
+
+impl Builder {
+    /// A node on `network`, keeping its data in `data_dir`, watching the chain through the
+    /// Esplora server at `esplora_url`.
+    pub fn new(network: Network, data_dir: impl Into<PathBuf>, esplora_url: &str) -> Self {
+        Builder {
+            config: Config {
+                network,
+                data_dir: data_dir.into(),
+                esplora: EsploraConfig::new(esplora_url),
+                listen: None,
+                channel: ChannelConfig::new(ChainHash::using_genesis_block(network)),
+                sync_interval: None,
+                connect_timeout: Duration::from_secs(10),
+                inbound: InboundPolicy::AcceptAll,
+                #[cfg(feature = "dev-disconnect")]
+                faults: crate::net::faults::FaultPlan::default(),
+                #[cfg(feature = "dev-disconnect")]
+                halt_after: None,
+                #[cfg(feature = "dev-disconnect")]
+                store_faults: super::audit::StoreFaults::default(),
+            },
+            seed: None,
+        }
+    }
+
+    /// The node seed (never written to the database; the app keeps it).
+    pub fn seed(mut self, seed: [u8; 32]) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Accept peers on `addr` (`host:port`; port 0 picks one).
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.config.listen = Some(addr.into());
+        self
+    }
+
+    /// Adjusts the channel configuration.
+    pub fn channel_config(mut self, change: impl FnOnce(&mut ChannelConfig)) -> Self {
+        change(&mut self.config.channel);
+        self
+    }
+
+    /// How long connecting to a peer (TCP, handshake, `init`) may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// What to do with channels peers open to us.
+    pub fn inbound_policy(mut self, policy: InboundPolicy) -> Self {
+        self.config.inbound = policy;
+        self
+    }
+
+    /// Injects Core Lightning-style `dev-disconnect` faults into this node's connections.
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_faults(mut self, plan: crate::net::faults::FaultPlan) -> Self {
+        self.config.faults = plan;
+        self
+    }
+
+    /// Kills the node (aborts every task, like a killed process) right after it performs the
+    /// named channel action for the first time; see [`Config::halt_after`].
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_halt_after(mut self, action: impl Into<String>) -> Self {
+        self.config.halt_after = Some(action.into());
+        self
+    }
+
+    /// Makes some of the node's channel persists fail (see [`super::StoreFaults`]).
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_store_faults(mut self, faults: super::StoreFaults) -> Self {
+        self.config.store_faults = faults;
+        self
+    }
+
+    /// Syncs in the background at this interval.
+    pub fn sync_interval(mut self, every: Duration) -> Self {
+        self.config.sync_interval = Some(every);
+        self
+    }
+
+    /// Starts the node: opens the database, loads the wallet, the chain watches and every
+    /// channel, resumes them, and starts the connection manager.
+    pub async fn start(self) -> Result<Node, NodeError> {
+        let seed = self
+            .seed
+            .ok_or_else(|| NodeError::invalid("seed", "no seed given"))?;
+        Node::start(self.config, seed).await
+    }
+}

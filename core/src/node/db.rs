@@ -1,0 +1,184 @@
+//! The node's one path to SQLite: a dedicated thread owns the store, the on-chain wallet and the
+//! chain watcher (the three things that read or fsync the database file), and runs the closures
+//! async callers send it, one at a time. Nothing that fsyncs ever runs on a caller's thread or
+//! on a tokio worker: a UI thread calling an async `Node` method only awaits a reply.
+//!
+//! One thread rather than `spawn_blocking` with locks: SQLite takes one writer at a time anyway,
+//! the three parts need no lock order (the watcher and the store used to be locked together),
+//! several writes of one action run as one job, and [`Db::close`] can drop both SQLite
+//! connections deterministically before `Node::stop` returns.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::{lock, NodeError};
+use crate::chain::{ChainWatcher, EsploraSource};
+use crate::store::Store;
+use crate::wallet::OnchainWallet;
+
+/// What the store thread owns.
+pub(crate) struct Parts {
+    pub(crate) store: Store,
+    pub(crate) wallet: OnchainWallet,
+    pub(crate) watcher: ChainWatcher<EsploraSource>,
+}
+
+type Job = Box<dyn FnOnce(&mut Parts) + Send>;
+
+/// A job and its place in the queue.
+type Queued = (u64, Job);
+
+/// Handle to the store thread.
+pub(crate) struct Db {
+    jobs: Mutex<Option<mpsc::Sender<Queued>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set by [`Db::close`]: queued jobs are dropped, not run.
+    closed: Arc<AtomicBool>,
+    /// Jobs queued so far, and (dev kill) the last one to drop unrun.
+    queued: AtomicU64,
+    dropped_until: Arc<AtomicU64>,
+    /// The watcher's synced tip height + 1 (0: none yet), refreshed after every job, so pure
+    /// getters read it without a round trip.
+    tip: Arc<AtomicU64>,
+}
+
+impl Db {
+    /// Starts the thread and builds its parts there (opening the database fsyncs).
+    pub(crate) async fn start(
+        open: impl FnOnce() -> Result<Parts, NodeError> + Send + 'static,
+    ) -> Result<Db, NodeError> {
+        let (jobs, queue) = mpsc::channel::<Queued>();
+        let (opened, answer) = oneshot::channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let tip = Arc::new(AtomicU64::new(0));
+        let dropped_until = Arc::new(AtomicU64::new(0));
+        let (thread_closed, thread_tip, thread_dropped) =
+            (closed.clone(), tip.clone(), dropped_until.clone());
+        let thread = std::thread::Builder::new()
+            .name("tern-store".into())
+            .spawn(move || {
+                let mut parts = match open() {
+                    Ok(parts) => {
+                        let _ = opened.send(Ok(()));
+                        parts
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                };
+                publish_tip(&parts, &thread_tip);
+                while let Ok((seq, job)) = queue.recv() {
+                    if thread_closed.load(Ordering::SeqCst)
+                        || seq <= thread_dropped.load(Ordering::SeqCst)
+                    {
+                        // Dropping the job drops its reply: the caller sees `Stopped`.
+                        continue;
+                    }
+                    job(&mut parts);
+                    publish_tip(&parts, &thread_tip);
+                }
+                // Every sender is gone: `parts` drops here, closing both SQLite connections.
+            })
+            .map_err(|e| NodeError::Internal(format!("cannot start the store thread: {e}")))?;
+        let db = Db {
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+            closed,
+            queued: AtomicU64::new(0),
+            dropped_until,
+            tip,
+        };
+        match answer.await {
+            Ok(Ok(())) => Ok(db),
+            Ok(Err(e)) => {
+                db.close().await;
+                Err(e)
+            }
+            Err(_) => {
+                db.close().await;
+                Err(NodeError::Internal(
+                    "the store thread ended while opening".into(),
+                ))
+            }
+        }
+    }
+
+    /// Runs `f` on the store thread and returns its result. [`NodeError::Stopped`] once the
+    /// store is closed.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Parts) -> T + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |parts| {
+            let _ = reply.send(f(parts));
+        });
+        {
+            let jobs = lock(&self.jobs);
+            let sender = jobs.as_ref().ok_or(NodeError::Stopped)?;
+            let seq = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
+            sender.send((seq, job)).map_err(|_| NodeError::Stopped)?;
+        }
+        answer.await.map_err(|_| {
+            if self.closed.load(Ordering::SeqCst) || self.dropped_until.load(Ordering::SeqCst) > 0 {
+                NodeError::Stopped
+            } else {
+                NodeError::Internal("the store thread ended".into())
+            }
+        })
+    }
+
+    /// [`Db::call`] for closures that fail with an error convertible to [`NodeError`].
+    pub(crate) async fn run<T: Send + 'static, E: Into<NodeError> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Parts) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.call(f).await?.map_err(Into::into)
+    }
+
+    /// The synced tip height (`None` before the first sync). No round trip.
+    pub(crate) fn tip_height(&self) -> Option<u32> {
+        match self.tip.load(Ordering::SeqCst) {
+            0 => None,
+            h => u32::try_from(h - 1).ok(),
+        }
+    }
+
+    /// Refuses new jobs, lets the running one finish, drops the queued ones and the store,
+    /// wallet and watcher (both SQLite connections), and waits for the thread to end.
+    pub(crate) async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        drop(lock(&self.jobs).take());
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            // Joining blocks until the running job's fsync is done: not on this worker.
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the store thread panicked");
+            }
+        }
+    }
+
+    /// A simulated kill: every job queued so far is dropped unrun (nothing the killed tasks
+    /// asked for is written); the store stays open for a test driver's reads, as a halted
+    /// harness daemon's control socket still answers.
+    #[cfg(feature = "dev-disconnect")]
+    pub(crate) fn kill(&self) {
+        let _jobs = lock(&self.jobs);
+        self.dropped_until
+            .store(self.queued.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+fn publish_tip(parts: &Parts, tip: &AtomicU64) {
+    let height = parts
+        .watcher
+        .state()
+        .tip
+        .map_or(0, |t| u64::from(t.height) + 1);
+    tip.store(height, Ordering::SeqCst);
+}

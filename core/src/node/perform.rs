@@ -1,0 +1,432 @@
+//! Performing a channel's actions, in order. A persist is one store transaction with what it
+//! announces; nothing after a failed persist happens, and the caller puts the channel back to
+//! what the store holds.
+
+use std::collections::VecDeque;
+
+use bitcoin::{FeeRate, OutPoint, Transaction};
+
+use super::db::Parts;
+use super::peer::PeerTask;
+use super::{now, Event, NodeError};
+use crate::chain::ChainSource;
+use crate::proto::channel::{Action, ChannelEvent, ChannelRecord, ChannelState, Context, Input};
+use crate::proto::wire::ChannelId;
+use crate::store::{OpenIntentStatus, StoreError};
+
+/// A persist that did not happen. `stored` is the last record of this channel a persist of the
+/// same action list did write (the state to go back to), if any.
+#[derive(Debug)]
+pub(crate) struct PersistFailed {
+    pub(crate) error: NodeError,
+    pub(crate) stored: Option<ChannelRecord>,
+}
+
+impl std::fmt::Display for PersistFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "persist failed: {}", self.error)
+    }
+}
+
+impl PersistFailed {
+    /// Whether the database itself is unusable (I/O error, disk full, read-only, corrupt, or
+    /// the store thread is gone), as opposed to one refused write.
+    pub(crate) fn storage_gone(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match &self.error {
+            NodeError::Stopped => true,
+            NodeError::Storage(StoreError::Sqlite { source, .. }) => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    C::SystemIoFailure
+                        | C::DiskFull
+                        | C::ReadOnly
+                        | C::DatabaseCorrupt
+                        | C::CannotOpen
+                        | C::NotADatabase
+                )
+            ),
+            NodeError::Storage(StoreError::File { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+impl PeerTask {
+    /// Performs channel `i`'s actions in order. A failed persist stops the list: nothing that
+    /// depends on it may happen.
+    pub(super) async fn perform(
+        &mut self,
+        i: usize,
+        actions: Vec<Action>,
+    ) -> Result<(), PersistFailed> {
+        let mut queue: VecDeque<Action> = actions.into();
+        let mut stored: Option<ChannelRecord> = None;
+        while let Some(action) = queue.pop_front() {
+            #[cfg(feature = "dev-disconnect")]
+            let label = action_label(&action);
+            // Dev builds audit what was done, after doing it (a persist: what SQLite holds).
+            #[cfg(feature = "dev-disconnect")]
+            let audited = match &action {
+                Action::Persist(_) | Action::NeedFundingTx { .. } => None,
+                other => Some(other.clone()),
+            };
+            match action {
+                Action::Persist(record) => {
+                    let events = take_events_until_persist(&mut queue);
+                    if let Err(error) = self.persist(i, &record, &events).await {
+                        return Err(PersistFailed { error, stored });
+                    }
+                    stored = Some(record);
+                }
+                Action::Send(msg) => self.send(msg).await,
+                Action::NeedFundingTx {
+                    temporary_channel_id,
+                    script_pubkey,
+                    amount,
+                    feerate_per_kw,
+                } => {
+                    let input = self
+                        .build_funding(temporary_channel_id, script_pubkey, amount, feerate_per_kw)
+                        .await;
+                    let keys = match self.context_keys(self.channels[i].keys_index()) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            tracing::error!(channel = %temporary_channel_id, "{e}");
+                            return Ok(());
+                        }
+                    };
+                    let next = {
+                        let ctx =
+                            Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+                                .with_node_key(&self.shared.node_secret);
+                        self.channels[i].handle(input, &ctx)
+                    };
+                    for a in next.into_iter().rev() {
+                        queue.push_front(a);
+                    }
+                }
+                Action::BroadcastFunding(tx) => self.broadcast_funding(i, tx).await,
+                Action::BroadcastCommitment(tx) => {
+                    if let Err(e) = self.shared.source.broadcast(tx).await {
+                        tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
+                    }
+                }
+                Action::WatchFunding { outpoint, .. } => self.watch_funding(i, outpoint).await,
+                Action::AbandonFunding { .. } => {
+                    let temp = self.channels[i].temporary_channel_id();
+                    if let Err(e) = self.release(temp).await {
+                        // The intent stays pending on disk: the next start unlocks its coins.
+                        tracing::error!(channel = %temp, "cannot release the open's coins: {e}");
+                    }
+                }
+                Action::Emit(event) => self.emit(&event).await,
+                Action::Disconnect { reason, .. } => {
+                    tracing::info!(channel = %self.channels[i].current_id(), "disconnecting: {reason}");
+                    let _ = self.shared.net.disconnect(self.node_id);
+                }
+                Action::ReconnectPeer { reason, .. } => {
+                    tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
+                    let _ = self.shared.net.disconnect(self.node_id);
+                    let _ = self.shared.net.reconnect_now(self.node_id);
+                }
+                Action::FailOpen {
+                    temporary_channel_id,
+                    reason,
+                    ..
+                } => {
+                    let events = take_events_until_persist(&mut queue);
+                    self.fail_open(temporary_channel_id, reason, events).await;
+                }
+            }
+            #[cfg(feature = "dev-disconnect")]
+            if let Some(done) = audited {
+                super::lock(&self.shared.audit).performed(&done);
+            }
+            #[cfg(feature = "dev-disconnect")]
+            if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
+                // The view shows the state the channel was in when the node stopped.
+                self.register(i);
+                self.shared.kill();
+                return Ok(());
+            }
+        }
+        self.register(i);
+        Ok(())
+    }
+
+    /// Writes the record, the events announcing it, the open intent's new status and (once
+    /// ready) the release of its coin locks in one transaction: a kill can lose none of them,
+    /// nor show one early.
+    async fn persist(
+        &mut self,
+        i: usize,
+        record: &ChannelRecord,
+        events: &[ChannelEvent],
+    ) -> Result<(), NodeError> {
+        let c = &self.channels[i];
+        let id = c.current_id();
+        let temp = c.temporary_channel_id();
+        let ready = c.state() == ChannelState::Ready;
+        let intent = self.intents.get(&temp).copied();
+        let peer = self.node_id.serialize();
+        let bytes = record.encode();
+        let encoded: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| Event::from_channel(e).encode())
+            .collect();
+        #[cfg(feature = "dev-disconnect")]
+        let injected = self.shared.dev_store_fault();
+        let keep_addr = super::peer_addr_key(&self.node_id);
+        let addr = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| {
+                #[cfg(feature = "dev-disconnect")]
+                if let Some(fault) = injected {
+                    return Err(fault);
+                }
+                p.store.write(|tx| {
+                    tx.put_channel(&id.0, &peer, &bytes, now())?;
+                    if let Some(intent) = intent {
+                        let status = if ready {
+                            OpenIntentStatus::Ready
+                        } else {
+                            OpenIntentStatus::ChannelPending
+                        };
+                        tx.update_open_intent_status(intent, status, Some(&id.0), None, now())?;
+                        if ready {
+                            tx.unlock_coins_for_intent(intent)?;
+                        }
+                    }
+                    for e in &encoded {
+                        tx.push_event(e, now())?;
+                    }
+                    Ok(())
+                })?;
+                Ok(p.store.get_meta(&keep_addr)?)
+            })
+            .await?;
+        #[cfg(feature = "dev-disconnect")]
+        self.audit_persist(id, record).await;
+        if ready {
+            self.intents.remove(&temp);
+        }
+        self.emitted(events);
+        // A durable channel keeps its peer: redial it whenever the connection drops.
+        if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
+            let _ = self.shared.net.keep_peer(self.node_id, addr);
+        }
+        Ok(())
+    }
+
+    async fn broadcast_funding(&mut self, i: usize, tx: Transaction) {
+        let id = self.channels[i].current_id();
+        let recorded = tx.clone();
+        let result = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| p.wallet.record_broadcast(&recorded, now()))
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(channel = %id, "wallet could not record the funding: {e}");
+        }
+        self.built.remove(&self.channels[i].temporary_channel_id());
+        if let Err(e) = self.shared.source.broadcast(tx).await {
+            tracing::warn!(channel = %id, "funding broadcast failed (retried every block): {e}");
+        }
+    }
+
+    async fn watch_funding(&mut self, i: usize, outpoint: OutPoint) {
+        let id = self.channels[i].current_id();
+        let inputs: Vec<OutPoint> = self.channels[i]
+            .funding()
+            .and_then(|f| f.tx.as_ref())
+            .map(|tx| tx.input.iter().map(|x| x.previous_output).collect())
+            .unwrap_or_default();
+        super::lock(&self.shared.fundings).insert(outpoint.txid, self.node_id);
+        let result = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| p.watcher.watch_tx(&mut p.store, outpoint.txid, inputs))
+            .await;
+        if let Err(e) = result {
+            // The channel is durable: the next start re-arms the watch from its record.
+            tracing::error!(channel = %id, "cannot watch the funding: {e}");
+        }
+    }
+
+    /// A transient open failed: its coins and unbroadcast funding go back to the wallet, its
+    /// intent is marked failed and the events telling of it are queued — one store job, the
+    /// store's part in one transaction, so neither is seen without the other.
+    async fn fail_open(
+        &mut self,
+        temporary_channel_id: ChannelId,
+        reason: String,
+        events: Vec<ChannelEvent>,
+    ) {
+        tracing::info!(channel = %temporary_channel_id, "open failed: {reason}");
+        let built = self.built.remove(&temporary_channel_id);
+        let intent = self.intents.remove(&temporary_channel_id);
+        let encoded: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| Event::from_channel(e).encode())
+            .collect();
+        let result = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| {
+                if let Some(tx) = &built {
+                    p.wallet.abandon(tx)?;
+                }
+                p.store.write(|tx| {
+                    if let Some(funding) = &built {
+                        for input in &funding.input {
+                            tx.unlock_coin(&input.previous_output)?;
+                        }
+                    }
+                    if let Some(intent) = intent {
+                        tx.unlock_coins_for_intent(intent)?;
+                        tx.update_open_intent_status(
+                            intent,
+                            OpenIntentStatus::Failed,
+                            None,
+                            Some(&reason),
+                            now(),
+                        )?;
+                    }
+                    for e in &encoded {
+                        tx.push_event(e, now())?;
+                    }
+                    Ok(())
+                })?;
+                Ok::<_, NodeError>(())
+            })
+            .await;
+        match result {
+            Ok(()) => self.emitted(&events),
+            // The intent stays pending on disk: the next start fails it and unlocks its coins.
+            Err(e) => {
+                tracing::error!(channel = %temporary_channel_id, "cannot record the failed open: {e}")
+            }
+        }
+    }
+
+    /// Events just committed to the queue (with a state or a failure): wake the waiters, and
+    /// in dev builds count them as emitted now.
+    fn emitted(&self, events: &[ChannelEvent]) {
+        #[cfg(feature = "dev-disconnect")]
+        for e in events {
+            super::lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
+        }
+        if !events.is_empty() {
+            self.shared.events.notify_waiters();
+        }
+    }
+
+    /// Builds the funding tx and locks its coins for the open, in one store job (no other open
+    /// can pick the same coins in between).
+    async fn build_funding(
+        &mut self,
+        temporary_channel_id: ChannelId,
+        script: bitcoin::ScriptBuf,
+        amount: bitcoin::Amount,
+        feerate_per_kw: u32,
+    ) -> Input {
+        let fee = FeeRate::from_sat_per_kwu(u64::from(feerate_per_kw));
+        let intent = self.intents.get(&temporary_channel_id).copied();
+        let built = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| {
+                let locked = p.store.locked_coins()?;
+                let tx = p.wallet.build_funding_tx(script, amount, fee, &locked)?;
+                let inputs: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+                if let Err(e) = p.store.lock_coins(&inputs, intent, now()) {
+                    p.wallet.abandon(&tx)?;
+                    return Err(NodeError::Storage(e));
+                }
+                Ok(tx)
+            })
+            .await;
+        match built {
+            Ok(tx) => {
+                self.built.insert(temporary_channel_id, tx.clone());
+                Input::FundingTxBuilt { tx }
+            }
+            Err(e) => Input::FundingTxFailed {
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// Gives back what an abandoned open held: its unbroadcast funding tx and locked coins.
+    async fn release(&mut self, temporary_channel_id: ChannelId) -> Result<(), NodeError> {
+        let built = self.built.remove(&temporary_channel_id);
+        let intent = self.intents.get(&temporary_channel_id).copied();
+        self.shared
+            .db
+            .run(move |p: &mut Parts| {
+                if let Some(tx) = &built {
+                    p.wallet.abandon(tx)?;
+                }
+                p.store.write(|w| {
+                    if let Some(tx) = &built {
+                        for input in &tx.input {
+                            w.unlock_coin(&input.previous_output)?;
+                        }
+                    }
+                    if let Some(intent) = intent {
+                        w.unlock_coins_for_intent(intent)?;
+                    }
+                    Ok(())
+                })?;
+                Ok::<_, NodeError>(())
+            })
+            .await
+    }
+
+    /// Queues an event that no persist carried (e.g. `ChannelOpenFailed` of a transient open).
+    async fn emit(&mut self, event: &ChannelEvent) {
+        if let Err(e) = self.shared.push_event(&Event::from_channel(event)).await {
+            tracing::error!("cannot queue event: {e}");
+        }
+    }
+}
+
+/// Removes from `queue` the events before its next persist: they are committed in the same
+/// transaction as the state (or failure) that comes before them.
+fn take_events_until_persist(queue: &mut VecDeque<Action>) -> Vec<ChannelEvent> {
+    let mut events = Vec::new();
+    let mut k = 0;
+    while k < queue.len() {
+        match &queue[k] {
+            Action::Persist(_) => break,
+            Action::Emit(_) => {
+                if let Some(Action::Emit(e)) = queue.remove(k) {
+                    events.push(e);
+                }
+            }
+            _ => k += 1,
+        }
+    }
+    events
+}
+
+/// The name of an action for [`super::Config::halt_after`].
+#[cfg(feature = "dev-disconnect")]
+fn action_label(action: &Action) -> String {
+    match action {
+        Action::Persist(_) => "persist".into(),
+        Action::Send(m) => format!("send:{}", m.name()),
+        Action::NeedFundingTx { .. } => "need_funding_tx".into(),
+        Action::BroadcastFunding(_) => "broadcast".into(),
+        Action::WatchFunding { .. } => "watch".into(),
+        Action::Emit(_) => "emit".into(),
+        other => format!("{other:?}")
+            .split([' ', '(', '{'])
+            .next()
+            .unwrap_or("")
+            .to_lowercase(),
+    }
+}

@@ -1,0 +1,193 @@
+//! One bounded chain sync (a background wake), and the start-up reconciliation of fundings
+//! with the chain watcher.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::Txid;
+
+use super::db::Parts;
+use super::peer::{ChainInput, PeerCommand};
+use super::{lock, now, Node, NodeError, Shared, SyncSummary};
+use crate::chain::{self, ChainEvent, ChainSource};
+
+impl Node {
+    /// One bounded sync of the chain watches and the wallet (a background wake): never runs
+    /// past `deadline`, and on any failure leaves everything as it was. The requests run on
+    /// tokio; their results are written on the store thread.
+    pub async fn sync(&self, deadline: Option<Duration>) -> Result<SyncSummary, NodeError> {
+        self.check_running()?;
+        let _one_at_a_time = self.shared.sync_lock.lock().await;
+        // Addresses handed out since the last sync are queried even if the tip did not move:
+        // a payment to one may already be in the tip a concurrent sync recorded without them.
+        let fresh = self.shared.fresh_addresses.swap(false, Ordering::SeqCst);
+        let planned = self
+            .shared
+            .db
+            .call(move |p: &mut Parts| {
+                let planner = p.watcher.plan(p.wallet.scripts_to_query());
+                if fresh {
+                    planner.scripts_without_new_tip()
+                } else {
+                    planner
+                }
+            })
+            .await;
+        let restore_fresh = || {
+            if fresh {
+                self.shared.fresh_addresses.store(true, Ordering::SeqCst);
+            }
+        };
+        let planner = match planned {
+            Ok(planner) => planner,
+            Err(e) => {
+                restore_fresh();
+                return Err(e);
+            }
+        };
+        let outcome = match chain::sync(&self.shared.source, planner, deadline).await {
+            Ok(o) => o,
+            Err(e) => {
+                restore_fresh();
+                return Err(e.into());
+            }
+        };
+        let outcome = Arc::new(outcome);
+        let applied = outcome.clone();
+        let (unconfirmed, new_tip) = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| {
+                p.watcher.finish(&mut p.store, &applied)?;
+                p.wallet
+                    .apply_sync(&applied.scripts, &applied.events, applied.state.tip, now())?;
+                let new_tip = applied
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, ChainEvent::NewTip { .. }));
+                let unconfirmed: Vec<bitcoin::Transaction> = if new_tip {
+                    p.wallet
+                        .unconfirmed_txs()
+                        .iter()
+                        .map(|t| (**t).clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Ok::<_, NodeError>((unconfirmed, new_tip))
+            })
+            .await?;
+        let tip_height = outcome.state.tip.map(|t| t.height);
+        for event in &outcome.events {
+            let (txid, input) = match event {
+                ChainEvent::TxConfirmed {
+                    txid,
+                    confirmation,
+                    tx_index,
+                } => (
+                    *txid,
+                    ChainInput::Confirmed {
+                        txid: *txid,
+                        confirmation: *confirmation,
+                        tx_index: *tx_index,
+                        tip_height: tip_height.unwrap_or(confirmation.height),
+                    },
+                ),
+                ChainEvent::TxUnconfirmed { txid } => (*txid, ChainInput::Reorged { txid: *txid }),
+                ChainEvent::TxDoubleSpent { txid, by } => (
+                    *txid,
+                    ChainInput::DoubleSpent {
+                        txid: *txid,
+                        by: *by,
+                    },
+                ),
+                _ => continue,
+            };
+            let owner = lock(&self.shared.fundings).get(&txid).copied();
+            if let Some(peer) = owner {
+                let _ = self
+                    .shared
+                    .peer_sender(peer)
+                    .send(PeerCommand::Chain(input));
+            }
+        }
+        if let (true, Some(height)) = (new_tip, tip_height) {
+            let peers: Vec<_> = lock(&self.shared.peers).values().cloned().collect();
+            for p in peers {
+                let _ = p.send(PeerCommand::Chain(ChainInput::NewBlock { height }));
+            }
+            // Rebroadcast our unconfirmed transactions (funding included) on every new block.
+            for tx in unconfirmed {
+                let txid = tx.compute_txid();
+                if let Err(e) = self.shared.source.broadcast(tx).await {
+                    tracing::debug!(%txid, "rebroadcast refused: {e}");
+                }
+            }
+        }
+        Ok(SyncSummary {
+            tip_height,
+            requests: outcome.requests,
+            events: outcome.events.len(),
+        })
+    }
+}
+
+/// A sync persists the watcher's new state before its chain events reach the peer tasks, so a
+/// process killed in between loses them: the watcher only reports changes, and the channel
+/// would wait forever (found by the harness's process-level kill test). At start, each
+/// channel's view of its funding (`confirmed`) is compared with the watcher's last state:
+/// - confirmed for the watcher, not for the channel: the watch goes back to unconfirmed, so
+///   the next sync reports it again with its proof (the channel needs the tx index);
+/// - double-spent, or unconfirmed/gone while the channel has a confirmation: the event is
+///   sent to the peer task again, which handles it before anything else.
+pub(super) async fn reconcile_chain_watches(
+    shared: &Shared,
+    fundings: Vec<(PublicKey, Txid, bool)>,
+) -> Result<(), NodeError> {
+    let replay = shared
+        .db
+        .run(move |p: &mut Parts| {
+            let mut replay = Vec::new();
+            let mut rewatch = Vec::new();
+            for (peer, txid, confirmed) in &fundings {
+                let Some(watch) = p.watcher.state().txs.get(txid) else {
+                    continue;
+                };
+                match watch.state {
+                    chain::TxWatchState::Confirmed(_) if !*confirmed => rewatch.push(*txid),
+                    chain::TxWatchState::DoubleSpent { by } => {
+                        replay.push((*peer, ChainInput::DoubleSpent { txid: *txid, by }))
+                    }
+                    chain::TxWatchState::Unconfirmed | chain::TxWatchState::Gone if *confirmed => {
+                        replay.push((*peer, ChainInput::Reorged { txid: *txid }))
+                    }
+                    _ => {}
+                }
+            }
+            if !rewatch.is_empty() {
+                p.watcher.update(&mut p.store, |state| {
+                    for txid in &rewatch {
+                        tracing::info!(%txid, "funding confirmed but not applied to its channel: reporting it again");
+                        if let Some(watch) = state.txs.get_mut(txid) {
+                            watch.state = chain::TxWatchState::Unconfirmed;
+                        }
+                    }
+                })?;
+            }
+            Ok::<_, NodeError>(replay)
+        })
+        .await?;
+    for (peer, input) in replay {
+        tracing::info!(
+            %peer,
+            ?input,
+            "chain event not applied to its channel: replaying it"
+        );
+        if let Some(tx) = lock(&shared.peers).get(&peer) {
+            let _ = tx.send(PeerCommand::Chain(input));
+        }
+    }
+    Ok(())
+}

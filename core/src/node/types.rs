@@ -1,0 +1,93 @@
+//! What the node API takes and returns (besides events and errors).
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{Amount, OutPoint};
+
+use crate::proto::channel::ChannelState;
+use crate::proto::wire::ChannelId;
+
+/// A channel as the app sees it (names follow ldk-node's `ChannelDetails` where the meaning is
+/// the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelDetails {
+    /// Final channel id once known, else the temporary id.
+    pub channel_id: ChannelId,
+    /// The id used before the funding was known.
+    pub temporary_channel_id: ChannelId,
+    /// The peer.
+    pub counterparty_node_id: PublicKey,
+    /// The state machine's state.
+    pub state: ChannelState,
+    /// The state in words, e.g. "awaiting confirmations 2/3".
+    pub status: String,
+    /// Whether we funded it.
+    pub is_outbound: bool,
+    /// Channel size.
+    pub channel_value: Amount,
+    /// Our balance in the channel.
+    pub balance_msat: u64,
+    /// The funding outpoint once known.
+    pub funding_txo: Option<OutPoint>,
+    /// Confirmations of the funding at the synced tip.
+    pub confirmations: u32,
+    /// Confirmations required (`minimum_depth`), once known.
+    pub confirmations_required: Option<u32>,
+    /// Whether it is announced to the network.
+    pub is_announced: bool,
+    /// Whether the `channel_announcement` is built and verified (announced channels, after 6
+    /// confirmations and both halves of the proof).
+    pub announcement_ready: bool,
+}
+
+/// What [`super::Node::open_channel`] opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenChannelParams {
+    /// The peer.
+    pub node_id: PublicKey,
+    /// Where it listens (`host:port`); remembered to reconnect.
+    pub address: String,
+    /// Channel size (we fund all of it).
+    pub channel_value: Amount,
+    /// What we give the peer at open.
+    pub push_msat: u64,
+    /// Announce the channel to the network (public channel).
+    pub announce: bool,
+}
+
+impl OpenChannelParams {
+    /// A private channel of `channel_value` to `node_id` at `address`, nothing pushed.
+    pub fn new(node_id: PublicKey, address: impl Into<String>, channel_value: Amount) -> Self {
+        OpenChannelParams {
+            node_id,
+            address: address.into(),
+            channel_value,
+            push_msat: 0,
+            announce: false,
+        }
+    }
+
+    /// Gives the peer `push_msat` at open.
+    pub fn push_msat(mut self, push_msat: u64) -> Self {
+        self.push_msat = push_msat;
+        self
+    }
+
+    /// Announces the channel (public).
+    pub fn announce(mut self, announce: bool) -> Self {
+        self.announce = announce;
+        self
+    }
+}
+
+/// What one [`super::Node::sync`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncSummary {
+    /// The synced tip height.
+    pub tip_height: Option<u32>,
+    /// Requests made.
+    pub requests: usize,
+    /// Chain events found.
+    pub events: usize,
+}
