@@ -304,9 +304,11 @@ fn open_parts(
     descriptors: &WalletDescriptors,
     source: EsploraSource,
 ) -> Result<(Parts, Stored), NodeError> {
-    let store = Store::open(config.data_dir.join(DB_FILE))?;
-    let (wallet, _created) =
+    let mut store = Store::open(config.data_dir.join(DB_FILE))?;
+    store.guard_async_commits();
+    let (mut wallet, _created) =
         OnchainWallet::open(store.open_connection()?, descriptors, config.network)?;
+    wallet.guard_async_commits();
     let watcher = ChainWatcher::load(&store, source)?;
     // Every stored channel, decoded once: for the audit, the start-up reconciliation with the
     // chain watcher, and the peer tasks.

@@ -102,11 +102,12 @@ pub struct StoreStats {
 static COMMITS_ON_ASYNC_THREADS: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
 
-/// Records a commit of the store or of the wallet's connection (see
-/// [`dev_commits_on_async_threads`]); nothing outside `dev-disconnect` builds.
-pub fn note_commit() {
+/// Records a commit of a node's store or wallet connection (see
+/// [`dev_commits_on_async_threads`]; `guarded`: the owner asked for the check, as the node
+/// does); nothing outside `dev-disconnect` builds.
+pub fn note_commit(guarded: bool) {
     #[cfg(feature = "dev-disconnect")]
-    if tokio::runtime::Handle::try_current().is_ok() {
+    if guarded && tokio::runtime::Handle::try_current().is_ok() {
         COMMITS_ON_ASYNC_THREADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tracing::error!("an SQLite commit ran on an async thread");
     }
@@ -137,6 +138,8 @@ pub struct Store {
     /// nothing).
     last_checkpoint: (i64, i64),
     committed_since_checkpoint: bool,
+    /// Count commits made on an async thread ([`Store::guard_async_commits`]).
+    guard_async_commits: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,6 +173,7 @@ impl Store {
             next_checkpoint_at: CHECKPOINT_WAL_BYTES,
             last_checkpoint: (0, 0),
             committed_since_checkpoint: false,
+            guard_async_commits: false,
         };
         store.migrate(migrations::MIGRATIONS)?;
         Ok(store)
@@ -189,6 +193,7 @@ impl Store {
             next_checkpoint_at: u64::MAX,
             last_checkpoint: (0, 0),
             committed_since_checkpoint: false,
+            guard_async_commits: false,
         };
         store.migrate(migrations::MIGRATIONS)?;
         Ok(store)
@@ -200,6 +205,12 @@ impl Store {
             self.after_commit();
         }
         Ok(())
+    }
+
+    /// From now on, a commit made on a thread that runs async code is counted (dev builds;
+    /// [`dev_commits_on_async_threads`]). The node sets it on its own store.
+    pub fn guard_async_commits(&mut self) {
+        self.guard_async_commits = true;
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -309,7 +320,7 @@ impl Store {
 
     /// Book-keeping after a successful commit; never fails (the commit is durable already).
     fn after_commit(&mut self) {
-        note_commit();
+        note_commit(self.guard_async_commits);
         self.stats.commits += 1;
         self.committed_since_checkpoint = true;
         if self.path.is_none() {

@@ -78,6 +78,8 @@ pub struct OnchainWallet {
     wallet: PersistedWallet<Connection>,
     conn: Connection,
     network: Network,
+    /// Count commits made on an async thread (see [`crate::store::note_commit`]).
+    guard_async_commits: bool,
 }
 
 impl OnchainWallet {
@@ -110,9 +112,16 @@ impl OnchainWallet {
                 wallet,
                 conn,
                 network,
+                guard_async_commits: false,
             },
             created,
         ))
+    }
+
+    /// From now on, a commit made on a thread that runs async code is counted (dev builds;
+    /// [`crate::store::dev_commits_on_async_threads`]). The node sets it on its wallet.
+    pub fn guard_async_commits(&mut self) {
+        self.guard_async_commits = true;
     }
 
     fn persist(&mut self) -> Result<(), WalletError> {
@@ -121,7 +130,7 @@ impl OnchainWallet {
             .persist(&mut self.conn)
             .map_err(bdk("persist"))?;
         if wrote {
-            crate::store::note_commit();
+            crate::store::note_commit(self.guard_async_commits);
         }
         Ok(())
     }
