@@ -14,7 +14,7 @@ use crate::chain::{ChainSource, Confirmation as ChainConfirmation};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelEvent, ChannelRecord, ChannelState,
-    Confirmation, Context, InboundParams, Input, OutboundParams, Role,
+    Confirmation, Context, DisconnectScope, InboundParams, Input, OutboundParams, Role,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Message};
 use crate::store::OpenIntentStatus;
@@ -216,6 +216,16 @@ impl PeerTask {
         }
     }
 
+    /// Whether a channel or open other than `except` still needs the connection to the peer.
+    fn connection_shared(&self, except: Option<usize>) -> bool {
+        !self.requests.is_empty()
+            || self
+                .channels
+                .iter()
+                .enumerate()
+                .any(|(j, c)| Some(j) != except && c.uses_connection())
+    }
+
     fn context_keys(&self, keys_index: u32) -> Result<crate::proto::keys::ChannelKeys, NodeError> {
         self.shared
             .keys
@@ -396,7 +406,11 @@ impl PeerTask {
                 for action in actions {
                     match action {
                         Action::Send(m) => self.send(m).await,
-                        Action::Disconnect { .. } => {
+                        // One refused open leaves the connection to the peer's other channels.
+                        Action::Disconnect { scope, .. }
+                            if scope == DisconnectScope::Connection
+                                || !self.connection_shared(None) =>
+                        {
                             let _ = self.shared.net.disconnect(self.node_id);
                         }
                         _ => {}
@@ -662,9 +676,15 @@ impl PeerTask {
                     self.release(temp);
                 }
                 Action::Emit(event) => self.emit(&event),
-                Action::Disconnect { reason, .. } => {
-                    tracing::info!(peer = %self.node_id, "disconnecting: {reason}");
-                    let _ = self.shared.net.disconnect(self.node_id);
+                Action::Disconnect { reason, scope, .. } => {
+                    // The peer task owns all the peer's channels: it alone knows whether
+                    // another one still needs the connection (BOLT 1: the error named one).
+                    if scope == DisconnectScope::UnlessShared && self.connection_shared(Some(i)) {
+                        tracing::info!(peer = %self.node_id, "keeping the connection for the other channels: {reason}");
+                    } else {
+                        tracing::info!(peer = %self.node_id, "disconnecting: {reason}");
+                        let _ = self.shared.net.disconnect(self.node_id);
+                    }
                 }
                 Action::ReconnectPeer { reason, .. } => {
                     tracing::info!(peer = %self.node_id, "reconnecting: {reason}");
