@@ -13,6 +13,7 @@
 #[cfg(feature = "dev-disconnect")]
 mod audit;
 mod events;
+mod funds;
 mod peer;
 
 use std::collections::HashMap;
@@ -70,6 +71,21 @@ pub enum NodeError {
     /// The node was stopped.
     #[error("the node is stopped")]
     Stopped,
+    /// The wallet cannot fund the open besides what the opens in progress hold; nothing was
+    /// sent to the peer and no open intent recorded.
+    #[error(
+        "insufficient funds: {} sat needed, {} sat available, {} sat held by other opens in progress",
+        .needed.to_sat(), .available.to_sat(), .locked_by_opens.to_sat()
+    )]
+    InsufficientFunds {
+        /// The channel amount plus the funding transaction's fee.
+        needed: bitcoin::Amount,
+        /// What the wallet's spendable coins (confirmed, or our own unconfirmed change) leave
+        /// after the opens in progress.
+        available: bitcoin::Amount,
+        /// What the opens in progress hold (their amounts and funding fees).
+        locked_by_opens: bitcoin::Amount,
+    },
 }
 
 impl From<WatcherError> for NodeError {
@@ -605,7 +621,9 @@ impl Node {
                 "push_msat {push_msat} exceeds the channel's {amount_sat} sat"
             )));
         }
-        let intent_id = lock(&self.shared.store).insert_open_intent(
+        // Funds checked, intent recorded as the reservation, before a word to the peer.
+        let intent_id = funds::reserve_open(
+            &self.shared,
             &NewOpenIntent {
                 peer_id: node_id.serialize(),
                 address: addr.to_string(),
@@ -613,7 +631,6 @@ impl Node {
                 push_msat,
                 public,
             },
-            now(),
         )?;
         let fail = |shared: &Shared, reason: String| {
             let mut store = lock(&shared.store);

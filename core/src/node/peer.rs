@@ -88,6 +88,8 @@ pub(crate) struct PeerTask {
     sender: Option<PeerSender>,
     /// Inbound opens waiting for the app's answer (manual policy).
     requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
+    /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
+    parked: Vec<(ChannelId, Action)>,
 }
 
 impl PeerTask {
@@ -116,6 +118,7 @@ impl PeerTask {
             built: HashMap::new(),
             sender: None,
             requests: HashMap::new(),
+            parked: Vec::new(),
         }
     }
 
@@ -213,7 +216,25 @@ impl PeerTask {
                 }
                 _ = stopped.changed() => return,
             }
+            // Several opens, one wallet: a funding waiting for a sibling's (funds.rs).
+            if !self.parked.is_empty() {
+                self.retry_parked().await;
+            }
         }
+    }
+
+    /// Asks again for the fundings that waited for a sibling's; drops those whose channel
+    /// moved on (failed, timed out).
+    async fn retry_parked(&mut self) {
+        for (temp, action) in std::mem::take(&mut self.parked) {
+            let waiting = self.channels.iter().position(|c| {
+                c.temporary_channel_id() == temp && c.state() == ChannelState::AwaitingFundingTx
+            });
+            if let Some(i) = waiting {
+                self.perform(i, vec![action]).await;
+            }
+        }
+        self.cleanup();
     }
 
     /// Whether a channel or open other than `except` still needs the connection to the peer.
@@ -621,12 +642,22 @@ impl PeerTask {
                     amount,
                     feerate_per_kw,
                 } => {
-                    let input = self.build_funding(
+                    let Some(input) = self.build_funding(
                         temporary_channel_id,
-                        script_pubkey,
+                        script_pubkey.clone(),
                         amount,
                         feerate_per_kw,
-                    );
+                    ) else {
+                        // Waits for a sibling's funding (funds.rs); asked again after it.
+                        let again = Action::NeedFundingTx {
+                            temporary_channel_id,
+                            script_pubkey,
+                            amount,
+                            feerate_per_kw,
+                        };
+                        self.parked.push((temporary_channel_id, again));
+                        continue;
+                    };
                     let keys = match self.context_keys(self.channels[i].keys_index()) {
                         Ok(k) => k,
                         Err(e) => {
@@ -645,13 +676,9 @@ impl PeerTask {
                     }
                 }
                 Action::BroadcastFunding(tx) => {
-                    if let Err(e) = lock(&self.shared.wallet).record_broadcast(&tx, now()) {
-                        tracing::warn!("wallet could not record the funding: {e}");
-                    }
                     self.built.remove(&self.channels[i].temporary_channel_id());
-                    if let Err(e) = self.shared.source.broadcast(tx).await {
-                        tracing::warn!("funding broadcast failed (retried every block): {e}");
-                    }
+                    // Recorded in the wallet, sent after any unconfirmed parent (funds.rs).
+                    super::funds::broadcast_funding(&self.shared, tx).await;
                 }
                 Action::BroadcastCommitment(tx) => {
                     if let Err(e) = self.shared.source.broadcast(tx).await {
@@ -770,39 +797,23 @@ impl PeerTask {
         }
     }
 
+    /// The channel's answer to its funding request; `None`: wait for a sibling's funding.
     fn build_funding(
         &mut self,
         temporary_channel_id: ChannelId,
         script: bitcoin::ScriptBuf,
         amount: bitcoin::Amount,
         feerate_per_kw: u32,
-    ) -> Input {
+    ) -> Option<Input> {
         let fee = FeeRate::from_sat_per_kwu(u64::from(feerate_per_kw));
-        let locked = match lock(&self.shared.store).locked_coins() {
-            Ok(l) => l,
-            Err(e) => {
-                return Input::FundingTxFailed {
-                    reason: e.to_string(),
-                }
-            }
-        };
-        let built = lock(&self.shared.wallet).build_funding_tx(script, amount, fee, &locked);
-        match built {
-            Ok(tx) => {
-                let inputs: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
-                let intent = self.intents.get(&temporary_channel_id).copied();
-                if let Err(e) = lock(&self.shared.store).lock_coins(&inputs, intent, now()) {
-                    let _ = lock(&self.shared.wallet).abandon(&tx);
-                    return Input::FundingTxFailed {
-                        reason: format!("cannot lock coins: {e}"),
-                    };
-                }
+        let intent = self.intents.get(&temporary_channel_id).copied();
+        match super::funds::build_funding(&self.shared, intent, script, amount, fee) {
+            super::funds::Funding::Built(tx) => {
                 self.built.insert(temporary_channel_id, tx.clone());
-                Input::FundingTxBuilt { tx }
+                Some(Input::FundingTxBuilt { tx })
             }
-            Err(e) => Input::FundingTxFailed {
-                reason: e.to_string(),
-            },
+            super::funds::Funding::Wait => None,
+            super::funds::Funding::Failed(reason) => Some(Input::FundingTxFailed { reason }),
         }
     }
 
