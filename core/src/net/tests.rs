@@ -253,7 +253,10 @@ async fn connects_during_a_dial_make_one_connection() {
     let _b_conn = expect_connected(&mut b_ev).await;
     let _a_conn = expect_connected(&mut a_ev).await;
     let later = tokio::time::timeout(Duration::from_millis(500), b_ev.recv()).await;
-    assert!(later.is_err(), "one connection, nothing replaced: {later:?}");
+    assert!(
+        later.is_err(),
+        "one connection, nothing replaced: {later:?}"
+    );
     assert_eq!(a.connected_peers().await.expect("peers"), [b.node_id()]);
 }
 
