@@ -311,7 +311,7 @@ async fn an_open_the_wallet_cannot_fund_is_refused_at_once_and_the_peer_hears_no
     ll.poll(&lsp);
     assert_eq!(
         ll.requests(),
-        [first.clone()],
+        std::slice::from_ref(&first),
         "the peer saw only the first"
     );
 
