@@ -9,7 +9,11 @@ use tern_core::store::{dev_commits_on_async_threads, Store};
 async fn a_guarded_commit_on_a_tokio_thread_is_counted() {
     let mut store = Store::open_in_memory().expect("store");
     store.put_meta("unguarded", b"1").expect("write");
-    assert_eq!(dev_commits_on_async_threads(), 0, "unguarded stores are not counted");
+    assert_eq!(
+        dev_commits_on_async_threads(),
+        0,
+        "unguarded stores are not counted"
+    );
     store.guard_async_commits();
     let mut store = std::thread::spawn(move || {
         store.put_meta("plain thread", b"1").expect("write");
@@ -19,5 +23,9 @@ async fn a_guarded_commit_on_a_tokio_thread_is_counted() {
     .expect("thread");
     assert_eq!(dev_commits_on_async_threads(), 0, "a plain thread is fine");
     store.put_meta("tokio worker", b"1").expect("write");
-    assert_eq!(dev_commits_on_async_threads(), 1, "a commit on the runtime is counted");
+    assert_eq!(
+        dev_commits_on_async_threads(),
+        1,
+        "a commit on the runtime is counted"
+    );
 }

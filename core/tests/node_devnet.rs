@@ -479,6 +479,8 @@ async fn opening_to_an_unreachable_peer_fails_cleanly() {
         .start()
         .await
         .expect("phone");
+    // Funded: open_channel checks the funds before it dials, and this test is about the dial.
+    fund(&devnet, &phone, 200_000).await;
     let nobody = bitcoin::secp256k1::PublicKey::from_secret_key(
         &bitcoin::secp256k1::Secp256k1::new(),
         &bitcoin::secp256k1::SecretKey::from_slice(&[61; 32]).expect("key"),

@@ -125,6 +125,12 @@ async fn a_corrupt_channel_keys_counter_is_an_error_not_zero() {
         .await
         .expect("lsp");
     let phone = node(&dir, &devnet, 5).start().await.expect("phone");
+    let address = phone.new_address().await.expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(500_000))
+        .expect("faucet");
+    devnet.mine(1);
+    phone.sync(None).await.expect("sync");
     let addr = lsp.listen_addr().expect("listening").to_string();
     let result = phone
         .open_channel(OpenChannelParams::new(

@@ -2,7 +2,7 @@
 //! Connection tasks and the public handle talk to it through a command channel, so no lock
 //! is shared between connections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +98,9 @@ struct Actor {
     events: mpsc::UnboundedSender<NetEvent>,
     conns: HashMap<PublicKey, Conn>,
     kept: HashMap<PublicKey, Kept>,
+    /// Peers a `connect` is dialling now: a second `connect` meanwhile (concurrent opens) rides
+    /// on that dial instead of opening a connection that would replace the first one.
+    dials: HashSet<PublicKey>,
     conn_ids: Arc<AtomicU64>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -123,6 +126,7 @@ impl ConnectionManager {
             events: ev_tx,
             conns: HashMap::new(),
             kept: HashMap::new(),
+            dials: HashSet::new(),
             conn_ids: conn_ids.clone(),
             shutdown_tx,
         };
@@ -294,7 +298,16 @@ impl Actor {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Connect { node_id, addr } => self.dial(node_id, addr),
+            Command::Connect { node_id, addr } => {
+                // A dial already under way answers this one too (a connection that is up is
+                // replaced, as asked).
+                let dialling = self.kept.get(&node_id).is_some_and(|k| k.dialing);
+                if dialling || !self.dials.insert(node_id) {
+                    debug!(%node_id, "already being dialled");
+                    return;
+                }
+                self.dial(node_id, addr);
+            }
             Command::Keep { node_id, addr } => {
                 let initial = self.cfg.backoff_initial;
                 let k = self.kept.entry(node_id).or_insert(Kept {
@@ -362,6 +375,7 @@ impl Actor {
                     reason,
                 });
                 if let Some(node_id) = node_id {
+                    self.dials.remove(&node_id);
                     if let Some(k) = self.kept.get_mut(&node_id) {
                         k.dialing = false;
                         self.schedule(node_id);
@@ -387,6 +401,7 @@ impl Actor {
         close: oneshot::Sender<DisconnectReason>,
     ) {
         let node_id = conn.node_id;
+        self.dials.remove(&node_id);
         if let Some(k) = self.kept.get_mut(&node_id) {
             k.dialing = false;
         }

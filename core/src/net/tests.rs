@@ -240,6 +240,26 @@ async fn second_connection_replaces_the_first() {
     assert_eq!(a.connected_peers().await, Ok(vec![b.node_id()]));
 }
 
+/// Concurrent opens each ask to connect: while one dial is under way the others ride on it,
+/// so no second connection replaces the first (and its transient opens).
+#[tokio::test]
+async fn connects_during_a_dial_make_one_connection() {
+    let (a, mut a_ev) = ConnectionManager::start(config(1));
+    let (b, mut b_ev) = ConnectionManager::start(config(2));
+    let addr = a.listen("127.0.0.1:0").await.expect("bind").to_string();
+    for _ in 0..3 {
+        b.connect(a.node_id(), addr.clone()).expect("running");
+    }
+    let _b_conn = expect_connected(&mut b_ev).await;
+    let _a_conn = expect_connected(&mut a_ev).await;
+    let later = tokio::time::timeout(Duration::from_millis(500), b_ev.recv()).await;
+    assert!(
+        later.is_err(),
+        "one connection, nothing replaced: {later:?}"
+    );
+    assert_eq!(a.connected_peers().await.expect("peers"), [b.node_id()]);
+}
+
 #[tokio::test]
 async fn unknown_even_message_disconnects() {
     let ((_a, mut a_ev, _a_conn), (_b, _b_ev, b_conn), _) = pair(config(1), config(2)).await;

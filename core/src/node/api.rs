@@ -113,10 +113,12 @@ impl Node {
             push_msat,
             public: announce,
         };
+        // Funds checked and the intent recorded as the reservation (one store job), before a
+        // word to the peer.
         let intent_id = self
             .shared
             .db
-            .run(move |p: &mut Parts| p.store.insert_open_intent(&intent, now()))
+            .run(move |p: &mut Parts| super::funds::reserve_open(p, &intent))
             .await?;
         let connected = match self.connect(node_id, &address).await {
             Ok(()) => self.wait_connected(node_id).await,

@@ -25,7 +25,7 @@ pub enum NodeError {
     },
     /// The on-chain wallet cannot pay for this: receive more, or ask for less.
     #[error(
-        "insufficient funds: {} sat needed, {} sat available ({} sat locked by opens in progress)",
+        "insufficient funds: {} sat needed, {} sat available, {} sat held by other opens in progress",
         needed.to_sat(), available.to_sat(), locked_by_opens.to_sat()
     )]
     InsufficientFunds {

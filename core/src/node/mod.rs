@@ -22,6 +22,7 @@ mod db;
 mod dirlock;
 mod error;
 mod events;
+mod funds;
 mod peer;
 mod perform;
 mod sync;

@@ -16,8 +16,8 @@ use super::{lock, now, ChannelDetails, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::{ChainSource, ChainWatcher, Confirmation as ChainConfirmation, EsploraSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
-    message_channel_id, Channel, ChannelError, ChannelRecord, ChannelState, Confirmation, Context,
-    InboundParams, Input, OutboundParams, Role,
+    message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Confirmation,
+    Context, DisconnectScope, InboundParams, Input, OutboundParams, Role,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Message};
 use crate::store::{OpenIntent, OpenIntentStatus};
@@ -92,6 +92,8 @@ pub(crate) struct PeerTask {
     sender: Option<PeerSender>,
     /// Inbound opens waiting for the app's answer (manual policy).
     requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
+    /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
+    pub(super) parked: Vec<(ChannelId, Action)>,
 }
 
 impl PeerTask {
@@ -121,6 +123,7 @@ impl PeerTask {
             built: HashMap::new(),
             sender: None,
             requests: HashMap::new(),
+            parked: Vec::new(),
         }
     }
 
@@ -219,7 +222,37 @@ impl PeerTask {
                 }
                 _ = stopped.changed() => return,
             }
+            // Several opens, one wallet: a funding waiting for a sibling's (funds.rs).
+            if !self.parked.is_empty() {
+                self.retry_parked().await;
+            }
         }
+    }
+
+    /// Asks again for the fundings that waited for a sibling's; drops those whose channel
+    /// moved on (failed, timed out).
+    async fn retry_parked(&mut self) {
+        for (temp, action) in std::mem::take(&mut self.parked) {
+            let waiting = self.channels.iter().position(|c| {
+                c.temporary_channel_id() == temp && c.state() == ChannelState::AwaitingFundingTx
+            });
+            if let Some(i) = waiting {
+                if let Err(failed) = self.perform(i, vec![action]).await {
+                    tracing::error!(channel = %temp, "funding: {failed}");
+                }
+            }
+        }
+        self.cleanup();
+    }
+
+    /// Whether a channel or open other than `except` still needs the connection to the peer.
+    pub(super) fn connection_shared(&self, except: Option<usize>) -> bool {
+        !self.requests.is_empty()
+            || self
+                .channels
+                .iter()
+                .enumerate()
+                .any(|(j, c)| Some(j) != except && c.uses_connection())
     }
 
     pub(super) fn context_keys(
@@ -445,8 +478,12 @@ impl PeerTask {
                 tracing::info!(channel = %temporary_channel_id, "open_channel refused: {error}");
                 for action in actions {
                     match action {
-                        crate::proto::channel::Action::Send(m) => self.send(m).await,
-                        crate::proto::channel::Action::Disconnect { .. } => {
+                        Action::Send(m) => self.send(m).await,
+                        // One refused open leaves the connection to the peer's other channels.
+                        Action::Disconnect { scope, .. }
+                            if scope == DisconnectScope::Connection
+                                || !self.connection_shared(None) =>
+                        {
                             let _ = self.shared.net.disconnect(self.node_id);
                         }
                         _ => {}

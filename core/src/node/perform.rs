@@ -10,7 +10,9 @@ use super::db::Parts;
 use super::peer::PeerTask;
 use super::{now, Event, NodeError};
 use crate::chain::ChainSource;
-use crate::proto::channel::{Action, ChannelEvent, ChannelRecord, ChannelState, Context, Input};
+use crate::proto::channel::{
+    Action, ChannelEvent, ChannelRecord, ChannelState, Context, DisconnectScope, Input,
+};
 use crate::proto::wire::ChannelId;
 use crate::store::{OpenIntentStatus, StoreError};
 
@@ -86,9 +88,25 @@ impl PeerTask {
                     amount,
                     feerate_per_kw,
                 } => {
-                    let input = self
-                        .build_funding(temporary_channel_id, script_pubkey, amount, feerate_per_kw)
-                        .await;
+                    let Some(input) = self
+                        .build_funding(
+                            temporary_channel_id,
+                            script_pubkey.clone(),
+                            amount,
+                            feerate_per_kw,
+                        )
+                        .await
+                    else {
+                        // Waits for a sibling's funding (funds.rs); asked again after it.
+                        let again = Action::NeedFundingTx {
+                            temporary_channel_id,
+                            script_pubkey,
+                            amount,
+                            feerate_per_kw,
+                        };
+                        self.parked.push((temporary_channel_id, again));
+                        continue;
+                    };
                     let keys = match self.context_keys(self.channels[i].keys_index()) {
                         Ok(k) => k,
                         Err(e) => {
@@ -121,9 +139,16 @@ impl PeerTask {
                     }
                 }
                 Action::Emit(event) => self.emit(&event).await,
-                Action::Disconnect { reason, .. } => {
-                    tracing::info!(channel = %self.channels[i].current_id(), "disconnecting: {reason}");
-                    let _ = self.shared.net.disconnect(self.node_id);
+                Action::Disconnect { reason, scope, .. } => {
+                    let id = self.channels[i].current_id();
+                    // The peer task owns all the peer's channels: it alone knows whether
+                    // another one still needs the connection (BOLT 1: the error named one).
+                    if scope == DisconnectScope::UnlessShared && self.connection_shared(Some(i)) {
+                        tracing::info!(channel = %id, "keeping the connection for the other channels: {reason}");
+                    } else {
+                        tracing::info!(channel = %id, "disconnecting: {reason}");
+                        let _ = self.shared.net.disconnect(self.node_id);
+                    }
                 }
                 Action::ReconnectPeer { reason, .. } => {
                     tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
@@ -221,20 +246,9 @@ impl PeerTask {
     }
 
     async fn broadcast_funding(&mut self, i: usize, tx: Transaction) {
-        let id = self.channels[i].current_id();
-        let recorded = tx.clone();
-        let result = self
-            .shared
-            .db
-            .run(move |p: &mut Parts| p.wallet.record_broadcast(&recorded, now()))
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(channel = %id, "wallet could not record the funding: {e}");
-        }
         self.built.remove(&self.channels[i].temporary_channel_id());
-        if let Err(e) = self.shared.source.broadcast(tx).await {
-            tracing::warn!(channel = %id, "funding broadcast failed (retried every block): {e}");
-        }
+        // Recorded in the wallet, sent after any unconfirmed parent (funds.rs).
+        super::funds::broadcast_funding(&self.shared, tx).await;
     }
 
     async fn watch_funding(&mut self, i: usize, outpoint: OutPoint) {
@@ -324,39 +338,33 @@ impl PeerTask {
         }
     }
 
-    /// Builds the funding tx and locks its coins for the open, in one store job (no other open
-    /// can pick the same coins in between).
+    /// The channel's answer to its funding request (built, coins locked, in one store job:
+    /// no other open can pick the same coins in between); `None`: wait for a sibling's funding.
     async fn build_funding(
         &mut self,
         temporary_channel_id: ChannelId,
         script: bitcoin::ScriptBuf,
         amount: bitcoin::Amount,
         feerate_per_kw: u32,
-    ) -> Input {
+    ) -> Option<Input> {
+        use super::funds::Funding;
         let fee = FeeRate::from_sat_per_kwu(u64::from(feerate_per_kw));
         let intent = self.intents.get(&temporary_channel_id).copied();
         let built = self
             .shared
             .db
-            .run(move |p: &mut Parts| {
-                let locked = p.store.locked_coins()?;
-                let tx = p.wallet.build_funding_tx(script, amount, fee, &locked)?;
-                let inputs: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
-                if let Err(e) = p.store.lock_coins(&inputs, intent, now()) {
-                    p.wallet.abandon(&tx)?;
-                    return Err(NodeError::Storage(e));
-                }
-                Ok(tx)
-            })
+            .call(move |p: &mut Parts| super::funds::build_funding(p, intent, script, amount, fee))
             .await;
         match built {
-            Ok(tx) => {
+            Ok(Funding::Built(tx)) => {
                 self.built.insert(temporary_channel_id, tx.clone());
-                Input::FundingTxBuilt { tx }
+                Some(Input::FundingTxBuilt { tx })
             }
-            Err(e) => Input::FundingTxFailed {
+            Ok(Funding::Wait) => None,
+            Ok(Funding::Failed(reason)) => Some(Input::FundingTxFailed { reason }),
+            Err(e) => Some(Input::FundingTxFailed {
                 reason: e.to_string(),
-            },
+            }),
         }
     }
 

@@ -72,6 +72,31 @@ pub struct Balances {
     pub locked: Amount,
 }
 
+/// A coin the wallet spends in its own transactions: confirmed, or the unconfirmed change of
+/// one of our own transactions (nobody else can replace it). Unconfirmed coins paid to us by
+/// others are never spent before they confirm: their sender could replace them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendableCoin {
+    /// The coin.
+    pub outpoint: OutPoint,
+    /// Its value.
+    pub value: Amount,
+    /// Whether it is confirmed (else it is our own unconfirmed change).
+    pub confirmed: bool,
+}
+
+/// The fee of a funding transaction spending `inputs` P2WPKH coins to one P2WSH funding output
+/// and one P2WPKH change output, at `fee_rate` (BDK's worst-case signature size).
+pub fn funding_fee(fee_rate: FeeRate, inputs: usize) -> Amount {
+    // Version, locktime, counts: 10 bytes; segwit marker and flag: 2 WU. A P2WPKH input: 41
+    // bytes plus a 109 WU witness (73-byte signature). Outputs: P2WSH 43 bytes, P2WPKH 31.
+    const BASE_WU: u64 = 10 * 4 + 2 + (43 + 31) * 4;
+    const INPUT_WU: u64 = 41 * 4 + 109;
+    let inputs = u64::try_from(inputs.max(1)).unwrap_or(u64::MAX);
+    let weight = bitcoin::Weight::from_wu(BASE_WU.saturating_add(INPUT_WU.saturating_mul(inputs)));
+    fee_rate.fee_wu(weight).unwrap_or(Amount::MAX_MONEY)
+}
+
 /// The wallet and its database connection.
 #[derive(Debug)]
 pub struct OnchainWallet {
@@ -197,12 +222,59 @@ impl OnchainWallet {
         out
     }
 
-    /// Wallet transactions not yet confirmed (to watch and to rebroadcast).
+    /// Wallet transactions not yet confirmed (to watch and to rebroadcast), parents before
+    /// children: a funding may spend the unconfirmed change of an earlier one, and a server
+    /// refuses a child whose parent it does not have.
     pub fn unconfirmed_txs(&self) -> Vec<Arc<Transaction>> {
-        self.wallet
+        let txs: Vec<Arc<Transaction>> = self
+            .wallet
             .transactions()
             .filter(|t| !t.chain_position.is_confirmed())
             .map(|t| t.tx_node.tx.clone())
+            .collect();
+        parents_first(txs)
+    }
+
+    /// The wallet's unconfirmed transactions `tx` spends from, directly or not, parents first
+    /// (evicted ones included: a parent dropped from the mempool must go back before its child).
+    pub fn unconfirmed_ancestors(&self, tx: &Transaction) -> Vec<Transaction> {
+        let graph = self.wallet.tx_graph();
+        let confirmed: BTreeSet<Txid> = self
+            .wallet
+            .transactions()
+            .filter(|t| t.chain_position.is_confirmed())
+            .map(|t| t.tx_node.txid)
+            .collect();
+        let mut found: BTreeMap<Txid, Arc<Transaction>> = BTreeMap::new();
+        let mut todo: Vec<Txid> = tx.input.iter().map(|i| i.previous_output.txid).collect();
+        while let Some(txid) = todo.pop() {
+            if confirmed.contains(&txid) || found.contains_key(&txid) {
+                continue;
+            }
+            if let Some(parent) = graph.get_tx(txid) {
+                todo.extend(parent.input.iter().map(|i| i.previous_output.txid));
+                found.insert(txid, parent);
+            }
+        }
+        parents_first(found.into_values().collect())
+            .into_iter()
+            .map(|t| (*t).clone())
+            .collect()
+    }
+
+    /// The coins the wallet may spend in a funding or a send: confirmed ones, and the
+    /// unconfirmed change of our own transactions (see [`SpendableCoin`]).
+    pub fn spendable_coins(&self) -> Vec<SpendableCoin> {
+        self.wallet
+            .list_unspent()
+            .filter_map(|u| {
+                let confirmed = u.chain_position.is_confirmed();
+                (confirmed || u.keychain == KeychainKind::Internal).then_some(SpendableCoin {
+                    outpoint: u.outpoint,
+                    value: u.txout.value,
+                    confirmed,
+                })
+            })
             .collect()
     }
 
@@ -313,11 +385,18 @@ impl OnchainWallet {
         locked: &[OutPoint],
     ) -> Result<Transaction, WalletError> {
         let available = self.available(locked);
+        // Never locked coins, nor unconfirmed ones others paid us (they could replace them).
+        let mut unspendable = locked.to_vec();
+        unspendable.extend(self.wallet.list_unspent().filter_map(|u| {
+            let untrusted =
+                !u.chain_position.is_confirmed() && u.keychain != KeychainKind::Internal;
+            untrusted.then_some(u.outpoint)
+        }));
         let mut builder = self.wallet.build_tx();
         builder
             .add_recipient(script, amount)
             .fee_rate(fee_rate)
-            .unspendable(locked.to_vec());
+            .unspendable(unspendable);
         let mut psbt = builder.finish().map_err(|e| match e {
             bdk_wallet::error::CreateTxError::CoinSelection(c) => WalletError::InsufficientFunds {
                 needed: c.needed.to_sat(),
@@ -453,5 +532,110 @@ impl OnchainWallet {
                 (t.tx_node.txid, height)
             })
             .collect()
+    }
+}
+
+/// Orders transactions so that each comes after every one of them it spends from.
+fn parents_first(txs: Vec<Arc<Transaction>>) -> Vec<Arc<Transaction>> {
+    let mut left: BTreeMap<Txid, Arc<Transaction>> =
+        txs.into_iter().map(|t| (t.compute_txid(), t)).collect();
+    let mut out = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        // Those whose parents among `left` are all out already (a cycle cannot exist).
+        let ready: Vec<Txid> = left
+            .iter()
+            .filter(|(_, t)| {
+                t.input
+                    .iter()
+                    .all(|i| !left.contains_key(&i.previous_output.txid))
+            })
+            .map(|(txid, _)| *txid)
+            .collect();
+        if ready.is_empty() {
+            out.extend(left.into_values());
+            break;
+        }
+        for txid in ready {
+            if let Some(t) = left.remove(&txid) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::absolute::LockTime;
+    use bitcoin::hashes::Hash;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Sequence, TxIn, TxOut, Witness};
+
+    fn spending(parents: &[&Transaction], tag: u64) -> Arc<Transaction> {
+        let mut input: Vec<TxIn> = parents
+            .iter()
+            .map(|p| TxIn {
+                previous_output: OutPoint::new(p.compute_txid(), 0),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            })
+            .collect();
+        if input.is_empty() {
+            input.push(TxIn {
+                previous_output: OutPoint::new(Txid::from_byte_array([7; 32]), 0),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            });
+        }
+        Arc::new(Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input,
+            output: vec![TxOut {
+                value: Amount::from_sat(tag),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        })
+    }
+
+    /// Every order of a chain of fundings (each spending the previous one's change, one also
+    /// spending two parents) comes out parents first.
+    #[test]
+    fn parents_come_before_their_children() {
+        let a = spending(&[], 1);
+        let b = spending(&[&a], 2);
+        let c = spending(&[&b], 3);
+        let d = spending(&[&a, &c], 4);
+        let all = [a, b, c, d];
+        let orders = [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]];
+        for order in orders {
+            let given: Vec<Arc<Transaction>> = order.iter().map(|&i| all[i].clone()).collect();
+            let sorted = parents_first(given);
+            let position = |t: &Arc<Transaction>| {
+                sorted
+                    .iter()
+                    .position(|s| s.compute_txid() == t.compute_txid())
+                    .expect("kept")
+            };
+            assert_eq!(sorted.len(), 4);
+            assert!(position(&all[0]) < position(&all[1]), "{order:?}");
+            assert!(position(&all[1]) < position(&all[2]), "{order:?}");
+            assert!(position(&all[2]) < position(&all[3]), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn funding_fee_counts_inputs() {
+        let rate = FeeRate::from_sat_per_vb(2).expect("rate");
+        // 1 input: 10.5 + 68.25 + 74 = 152.75 vB -> 306 sat at 2 sat/vB (rounded up).
+        assert_eq!(funding_fee(rate, 1), Amount::from_sat(306));
+        assert_eq!(funding_fee(rate, 0), funding_fee(rate, 1));
+        assert_eq!(
+            funding_fee(rate, 2).to_sat() - funding_fee(rate, 1).to_sat(),
+            136
+        );
     }
 }

@@ -5,7 +5,10 @@ use bitcoin::OutPoint;
 
 use super::config::{InboundParams, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT};
 use super::validate::{supported_channel_type, validate_open};
-use super::{Action, Channel, ChannelError, ChannelState, Context, FundingInfo, Role, SideParams};
+use super::{
+    Action, Channel, ChannelError, ChannelState, Context, DisconnectScope, FundingInfo, Role,
+    SideParams,
+};
 use crate::proto::wire::{
     AcceptChannel, ErrorMessage, FundingCreated, FundingSigned, Message, OpenChannel,
 };
@@ -30,6 +33,7 @@ impl Channel {
                 Action::Disconnect {
                     counterparty_node_id: params.counterparty_node_id,
                     reason: error.to_string(),
+                    scope: DisconnectScope::UnlessShared,
                 },
             ];
             return Err(ChannelError::Rejected { error, actions });

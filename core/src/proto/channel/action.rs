@@ -61,12 +61,14 @@ pub enum Action {
     },
     /// Tell the app.
     Emit(ChannelEvent),
-    /// Close the connection to the peer.
+    /// Close the connection to the peer — always, or only if nothing else uses it (`scope`).
     Disconnect {
         /// The peer.
         counterparty_node_id: PublicKey,
         /// Why (for logs).
         reason: String,
+        /// Whether the connection itself must go, or only this channel is done with it.
+        scope: DisconnectScope,
     },
     /// Watchdog: disconnect the peer and connect again at once (logging `reason`).
     ReconnectPeer {
@@ -85,6 +87,19 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+}
+
+/// How far an [`Action::Disconnect`] reaches. A channel knows only itself; the driver, which
+/// owns every channel with the peer, decides for [`DisconnectScope::UnlessShared`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectScope {
+    /// The connection itself is at fault (e.g. the peer sent invalid signatures on it): close
+    /// it, whatever else uses it; durable channels reestablish on the next connection.
+    Connection,
+    /// Only this channel failed, and its `error` names it (BOLT 1: such an `error` fails that
+    /// channel alone): close the connection only if no other channel or open with the peer is
+    /// alive, so that one failed open never takes down its siblings.
+    UnlessShared,
 }
 
 /// What the app is told (through the driver's persisted event queue).

@@ -10,7 +10,7 @@ use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{Message as SecpMessage, PublicKey};
 
-use super::{Action, Channel, ChannelState, Context};
+use super::{Action, Channel, ChannelState, Context, DisconnectScope};
 use crate::proto::wire::{AnnouncementSignatures, ChannelAnnouncement, Message, Warning};
 
 /// Confirmations before a channel may be announced (BOLT 7).
@@ -191,6 +191,7 @@ impl Channel {
             actions.push(Action::Disconnect {
                 counterparty_node_id: self.counterparty_node_id,
                 reason: "invalid announcement_signatures".into(),
+                scope: DisconnectScope::Connection,
             });
             return actions;
         }

@@ -55,7 +55,7 @@
 //! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
 //! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
 //! | `Emit(event)` | queues the event for the app (persisted queue) |
-//! | `Disconnect{..}` | closes the connection to the peer |
+//! | `Disconnect{..}` | closes the connection to the peer; with `DisconnectScope::UnlessShared` only if no other channel or open with the peer is alive |
 //! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
 //! | `FailOpen{..}` | forgets the transient channel (nothing was persisted), unlocks the coins of `funding_txid` if any |
 //!
@@ -91,7 +91,9 @@ use crate::proto::wire::{
     ChannelAnnouncement, ChannelId, ChannelKeys, ErrorMessage, Message, ShortChannelId,
 };
 
-pub use action::{check_action_order, Action, ChannelEvent, DurabilityChecker, OrderViolation};
+pub use action::{
+    check_action_order, Action, ChannelEvent, DisconnectScope, DurabilityChecker, OrderViolation,
+};
 pub use announce::ANNOUNCEMENT_DEPTH;
 pub use config::{
     ChannelConfig, InboundParams, OutboundParams, FUNDEE_FUNDING_TIMEOUT_BLOCKS,
@@ -627,6 +629,13 @@ impl Channel {
         !self.state.is_durable() && self.state != ChannelState::Aborted
     }
 
+    /// Whether this channel still needs the connection to its peer: an open in progress, or a
+    /// durable channel that has not failed. The driver keeps a connection that one of them
+    /// needs when another channel asks for [`DisconnectScope::UnlessShared`].
+    pub fn uses_connection(&self) -> bool {
+        !matches!(self.state, ChannelState::Aborted | ChannelState::Failed)
+    }
+
     fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
         if !self.needs_ticks() {
             self.waiting_since = None;
@@ -748,6 +757,7 @@ impl Channel {
             actions.push(Action::Disconnect {
                 counterparty_node_id: self.counterparty_node_id,
                 reason: reason.clone(),
+                scope: DisconnectScope::UnlessShared,
             });
         }
         self.failure_reason = Some(reason);

@@ -173,6 +173,16 @@ fn bad_announcement_signatures_are_refused() {
         .a
         .input(Input::Message(Message::AnnouncementSignatures(bad)));
     assert_eq!(kinds(&actions), ["Send(warning)", "Disconnect"]);
+    assert!(
+        matches!(
+            actions[1],
+            Action::Disconnect {
+                scope: crate::proto::channel::DisconnectScope::Connection,
+                ..
+            }
+        ),
+        "bad signatures on the connection close it, whatever else uses it"
+    );
     assert!(!pair.a.channel().announcement_signatures_received());
     // Another short_channel_id: a warning, nothing stored.
     let mut moved = good.clone();

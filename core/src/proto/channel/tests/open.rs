@@ -5,7 +5,7 @@ use bitcoin::Amount;
 use super::harness::{funding_tx, kinds, outbound_params, Node, Pair, TEMP_ID};
 use crate::proto::bolt3::OutputKind;
 use crate::proto::channel::{
-    Action, Channel, ChannelEvent, ChannelState, Input, Role, MIN_FEERATE_PER_KW,
+    Action, Channel, ChannelEvent, ChannelState, DisconnectScope, Input, Role, MIN_FEERATE_PER_KW,
 };
 use crate::proto::wire::{ErrorMessage, FundingSigned, Message};
 
@@ -529,6 +529,38 @@ fn wallet_failure_fails_the_open() {
         panic!("event");
     };
     assert!(reason.contains("insufficient funds"));
+}
+
+/// A failed open fails that channel alone (BOLT 1): its `error` names it, and the disconnect
+/// it asks for leaves the connection to its siblings; the channel no longer needs it.
+#[test]
+fn a_failed_open_names_itself_and_disconnects_only_if_unshared() {
+    let mut pair = Pair::new();
+    pair.start(outbound_params(pair.b.node_id));
+    pair.deliver(true);
+    pair.deliver(false);
+    assert!(pair.a.channel().uses_connection());
+    let actions = pair.a.input(Input::FundingTxFailed {
+        reason: "insufficient funds".into(),
+    });
+    let Action::Send(Message::Error(err)) = &actions[0] else {
+        panic!("error first: {actions:?}");
+    };
+    assert_eq!(
+        err.channel_id, TEMP_ID,
+        "the error names the open's temporary id"
+    );
+    assert!(
+        matches!(
+            actions.last(),
+            Some(Action::Disconnect {
+                scope: DisconnectScope::UnlessShared,
+                ..
+            })
+        ),
+        "{actions:?}"
+    );
+    assert!(!pair.a.channel().uses_connection());
 }
 
 #[test]
