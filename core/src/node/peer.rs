@@ -510,6 +510,11 @@ impl PeerTask {
             ChannelState::Failed => {
                 format!("failed: {}", c.failure_reason().unwrap_or("unknown reason"))
             }
+            ChannelState::FailedUnfunded => format!(
+                "failed: {}; watching for a late funding until block {}",
+                c.failure_reason().unwrap_or("unknown reason"),
+                c.fundee_funding_deadline()
+            ),
             ChannelState::Aborted => "open abandoned".to_string(),
         };
         let details = ChannelDetails {

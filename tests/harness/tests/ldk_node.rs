@@ -9,58 +9,23 @@
 //! devnet and data dirs, so they run in parallel. ldk-node's log is kept in the test's data dir
 //! (`std::env::temp_dir()/tern-ldk-<test>-<pid>/ldk/ldk_node.log`) when a test fails.
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 use std::time::Duration;
 
 use bitcoin::{Amount, Network};
-use ldk_node::config::{Config as LdkConfig, EsploraSyncConfig};
-use ldk_node::lightning::ln::msgs::SocketAddress;
-use ldk_node::logger::LogLevel;
 use ldk_node::Event as LdkEvent;
 use tern_core::net::faults::FaultPlan;
 use tern_core::node::{Builder, Event, Node};
 use tern_core::proto::channel::ChannelState;
 use tern_devnet::Devnet;
 
-type LdkNode = ldk_node::Node;
+mod common;
+
+use common::{free_port, ldk_addr, start_ldk, sync_ldk, Dirs, LdkNode};
 
 /// How long any phase may take before the test fails with the state of both sides.
 const TIMEOUT: Duration = Duration::from_secs(90);
 const CHANNEL_SAT: u64 = 200_000;
-
-/// A test's data dir, removed when the test passes.
-struct Dirs(PathBuf);
-
-impl Dirs {
-    fn new(test: &str) -> Dirs {
-        let dir = std::env::temp_dir().join(format!("tern-ldk-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Dirs(dir)
-    }
-    fn tern(&self) -> PathBuf {
-        self.0.join("tern")
-    }
-    fn ldk(&self) -> PathBuf {
-        self.0.join("ldk")
-    }
-}
-
-impl Drop for Dirs {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// Options of a Tern node.
 #[derive(Default, Clone, Copy)]
@@ -84,39 +49,6 @@ async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node {
     b.start().await.expect("tern starts")
 }
 
-/// An ldk-node on `dir`, listening on `port`, syncing only when told (`sync_wallets`), without
-/// anchor channels (Tern offers plain `static_remote_key` ones). The same `dir` and `port`
-/// restart the same node.
-fn start_ldk(devnet: &Devnet, dir: &Path, port: u16) -> LdkNode {
-    let config = LdkConfig {
-        network: Network::Regtest,
-        storage_dir_path: dir.display().to_string(),
-        listening_addresses: Some(vec![ldk_addr(port)]),
-        anchor_channels_config: None,
-        ..LdkConfig::default()
-    };
-    let mut builder = ldk_node::Builder::from_config(config);
-    builder
-        .set_entropy_seed_bytes([42; 64])
-        .set_chain_source_esplora(
-            devnet.base_url(),
-            Some(EsploraSyncConfig {
-                background_sync_config: None,
-            }),
-        )
-        .set_filesystem_logger(
-            Some(dir.join("ldk_node.log").display().to_string()),
-            Some(LogLevel::Debug),
-        );
-    let node = builder.build().expect("ldk-node builds");
-    node.start().expect("ldk-node starts");
-    node
-}
-
-fn ldk_addr(port: u16) -> SocketAddress {
-    SocketAddress::from_str(&format!("127.0.0.1:{port}")).expect("socket address")
-}
-
 /// Funds Tern's wallet with 0.01 BTC (confirmed).
 async fn fund_tern(devnet: &Devnet, tern: &Node) {
     let address = tern.new_address().expect("address");
@@ -125,11 +57,6 @@ async fn fund_tern(devnet: &Devnet, tern: &Node) {
         .expect("faucet");
     devnet.mine(1);
     tern.sync(None).await.expect("tern sync");
-}
-
-/// Syncs ldk-node's wallets, failing the test with the error.
-fn sync_ldk(ldk: &LdkNode) {
-    ldk.sync_wallets().expect("ldk-node sync_wallets");
 }
 
 /// What both sides reported while an open was driven.

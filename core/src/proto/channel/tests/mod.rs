@@ -13,4 +13,5 @@ mod record;
 mod reestablish;
 mod restart;
 mod timeout;
+mod unfunded;
 mod validation;
