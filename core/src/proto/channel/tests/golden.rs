@@ -14,8 +14,9 @@ use bitcoin::secp256k1::PublicKey;
 
 use super::harness::{outbound_params, Pair};
 use crate::proto::channel::{
-    Channel, ChannelRecord, FundingInfo, Input, SideParams, RECORD_VERSION,
+    Channel, ChannelRecord, ChannelState, FundingInfo, Input, SideParams, RECORD_VERSION,
 };
+use crate::proto::wire::{ErrorMessage, Message};
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records")
@@ -74,6 +75,21 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
         spending_txid: bitcoin::Txid::from_byte_array([0xd5; 32]),
     });
     out.push(("funder_failed_double_spent", stored(&pair.a.stored)));
+
+    // A fundee whose funder dropped the open before funding_signed reached it (record field
+    // 55, added in version 1 as an odd field).
+    let mut pair = Pair::new();
+    pair.drop.push("funding_signed");
+    pair.start(outbound_params(pair.b.node_id));
+    pair.run();
+    let id = pair.b.channel().channel_id().expect("id");
+    pair.b
+        .input(Input::Message(Message::Error(ErrorMessage::new(
+            id,
+            "unknown channel",
+        ))));
+    assert_eq!(pair.b.state(), ChannelState::FailedUnfunded);
+    out.push(("fundee_failed_unfunded", stored(&pair.b.stored)));
     out
 }
 
@@ -537,6 +553,19 @@ fn channel_v1_funder_failed_double_spent() {
         &[
             ("state", "Failed"),
             ("failure_reason", "Some(\"funding transaction double-spent by d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5\")"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_fundee_failed_unfunded() {
+    // State byte 7 (Failed) plus the empty odd field 55 on disk.
+    check(
+        "fundee_failed_unfunded",
+        &[FUNDEE],
+        &[
+            ("state", "FailedUnfunded"),
+            ("failure_reason", "Some(\"the funder failed the open before its funding appeared on chain; nothing was committed (peer error: unknown channel)\")"),
         ],
     );
 }
