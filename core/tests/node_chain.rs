@@ -275,9 +275,18 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
         "phone: {b:?}, scan: {truth:?}"
     );
     assert!(truth.confirmed.to_sat() > 600_000 && truth.confirmed.to_sat() < 700_000);
-    // The fundee was told (the funder's error): its half is failed, not left waiting.
-    let l = channel_where(&lsp, "fundee failed", |c| c.state == ChannelState::Failed).await;
-    assert!(l.status.contains("double-spent"), "{}", l.status);
+    // The fundee was told (the funder's error): its half is failed, not left waiting. It never
+    // saw the funding on chain, so it has nothing to broadcast and watches the funding until the
+    // BOLT 2 timeout.
+    let l = channel_where(&lsp, "fundee failed", |c| {
+        c.state == ChannelState::FailedUnfunded
+    })
+    .await;
+    assert!(
+        l.status.contains("double-spent") && l.status.contains("nothing was committed"),
+        "{}",
+        l.status
+    );
     phone.stop().await;
     lsp.stop().await;
     let _ = std::fs::remove_dir_all(&dir);

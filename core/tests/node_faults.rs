@@ -116,8 +116,9 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
                 "{rule}: coins are back"
             );
             // The fundee keeps no transient channel. A channel it persisted before sending
-            // funding_signed is failed if the funder said so in an `error`; if the funder
-            // vanished without a word it waits for a funding that will never come, and says so.
+            // funding_signed is failed if the funder said so in an `error` — with nothing to
+            // broadcast, its funding never seen —; if the funder vanished without a word it waits
+            // for a funding that will never come, and says so.
             // (The funder's error or disconnect reaches the fundee a moment after the funder
             // failed: give it up to 5 s to drop its transient half.)
             for _ in 0..50 {
@@ -133,7 +134,11 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
             }
             for c in lsp.list_channels().await {
                 match c.state {
-                    ChannelState::Failed => {}
+                    ChannelState::FailedUnfunded => assert!(
+                        c.status.contains("nothing was committed"),
+                        "{rule}: {}",
+                        c.status
+                    ),
                     ChannelState::AwaitingConfirmations => assert!(
                         c.status.contains("forgotten at block"),
                         "{rule}: {}",

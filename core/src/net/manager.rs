@@ -21,6 +21,8 @@ pub(super) enum Command {
     Connect {
         node_id: PublicKey,
         addr: String,
+        /// Replace a connection that is up (else a connected peer is left as it is).
+        replace: bool,
     },
     Keep {
         node_id: PublicKey,
@@ -194,6 +196,22 @@ impl ConnectionManager {
         self.send(Command::Connect {
             node_id,
             addr: addr.into(),
+            replace: true,
+        })
+    }
+
+    /// Dials `node_id` unless it is connected or being dialled: the check and the dial are one
+    /// step of the manager, so concurrent callers (several opens) never replace a connection
+    /// that came up between their check and their dial.
+    pub fn ensure_connected(
+        &self,
+        node_id: PublicKey,
+        addr: impl Into<String>,
+    ) -> Result<(), NetError> {
+        self.send(Command::Connect {
+            node_id,
+            addr: addr.into(),
+            replace: false,
         })
     }
 
@@ -298,7 +316,15 @@ impl Actor {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Connect { node_id, addr } => {
+            Command::Connect {
+                node_id,
+                addr,
+                replace,
+            } => {
+                if !replace && self.conns.contains_key(&node_id) {
+                    debug!(%node_id, "already connected");
+                    return;
+                }
                 // A dial already under way answers this one too (a connection that is up is
                 // replaced, as asked).
                 let dialling = self.kept.get(&node_id).is_some_and(|k| k.dialing);

@@ -49,9 +49,9 @@ impl Node {
             .db
             .run(move |p: &mut Parts| p.store.put_meta(&key, &value))
             .await?;
-        if !self.shared.net.connected_peers().await?.contains(&node_id) {
-            self.shared.net.connect(node_id, address.to_string())?;
-        }
+        self.shared
+            .net
+            .ensure_connected(node_id, address.to_string())?;
         Ok(())
     }
 

@@ -79,7 +79,6 @@ impl Db {
                         continue;
                     }
                     job(&mut parts);
-                    publish_tip(&parts, &thread_tip);
                 }
                 // Every sender is gone: `parts` drops here, closing both SQLite connections.
             })
@@ -114,8 +113,12 @@ impl Db {
         f: impl FnOnce(&mut Parts) -> T + Send + 'static,
     ) -> Result<T, NodeError> {
         let (reply, answer) = oneshot::channel();
+        let tip = self.tip.clone();
         let job: Job = Box::new(move |parts| {
-            let _ = reply.send(f(parts));
+            let result = f(parts);
+            // Before the reply: a caller that synced reads the new tip at once.
+            publish_tip(parts, &tip);
+            let _ = reply.send(result);
         });
         {
             let jobs = lock(&self.jobs);

@@ -665,6 +665,11 @@ fn status(c: &Channel, confirmations: u32) -> String {
         ChannelState::Failed => {
             format!("failed: {}", c.failure_reason().unwrap_or("unknown reason"))
         }
+        ChannelState::FailedUnfunded => format!(
+            "failed: {}; watching for a late funding until block {}",
+            c.failure_reason().unwrap_or("unknown reason"),
+            c.fundee_funding_deadline()
+        ),
         ChannelState::Aborted => "open abandoned".to_string(),
     }
 }

@@ -180,6 +180,15 @@ pub enum OrderViolation {
         /// Its id.
         txid: Txid,
     },
+    /// A fundee broadcast a commitment spending a funding it never saw on chain (the funder
+    /// may never have broadcast it: [`ChannelState::FailedUnfunded`]).
+    #[error("action {index}: commitment {txid} broadcast by a fundee that never saw its funding")]
+    BroadcastUnfunded {
+        /// Position in the list.
+        index: usize,
+        /// The commitment.
+        txid: Txid,
+    },
     /// An event announced a state that was not durable yet.
     #[error("action {index}: event {event} emitted for {channel} before its state was persisted")]
     EmitBeforePersist {
@@ -199,7 +208,7 @@ pub enum OrderViolation {
 /// - `channel_ready` leaves only after a record with the "channel_ready sent" mark;
 /// - the funding transaction is broadcast only after a durable record holding the peer's
 ///   commitment signature and that funding outpoint; a commitment only after a durable record
-///   of its channel;
+///   of its channel, and by a fundee only once it has seen the funding on chain;
 /// - `announcement_signatures` leaves only after a record with the "sent" mark;
 /// - `ChannelPending` / `ChannelReady` events follow the matching durable record.
 ///
@@ -322,16 +331,25 @@ impl DurabilityChecker {
                 }
                 Action::BroadcastCommitment(tx) => {
                     let spent = tx.input.first().map(|i| i.previous_output);
-                    let ok = self.persisted.values().any(|r| {
+                    let record = self.persisted.values().find(|r| {
                         r.channel().state().is_durable()
                             && r.channel().funding().map(|f| f.outpoint) == spent
                     });
-                    if !ok {
-                        return Err(OrderViolation::BroadcastBeforePersist {
-                            index,
-                            what: "commitment",
-                            txid: tx.compute_txid(),
-                        });
+                    match record {
+                        None => {
+                            return Err(OrderViolation::BroadcastBeforePersist {
+                                index,
+                                what: "commitment",
+                                txid: tx.compute_txid(),
+                            })
+                        }
+                        Some(r) if r.channel().funding_unseen() => {
+                            return Err(OrderViolation::BroadcastUnfunded {
+                                index,
+                                txid: tx.compute_txid(),
+                            })
+                        }
+                        Some(_) => {}
                     }
                 }
                 Action::Emit(ChannelEvent::ChannelPending { channel_id, .. }) => {

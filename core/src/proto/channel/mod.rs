@@ -19,8 +19,9 @@
 //!
 //! Phases, one file each: `open` (funder), `accept` (fundee), `commitment` (the first
 //! commitment transactions), `ready` (chain events, `channel_ready`, watchdog, reorgs),
-//! `reestablish`, `record` (the versioned persisted form), `validate` (the peer's parameters),
-//! `action` (actions, events, the durability checker).
+//! `reestablish`, `unfunded` (a fundee failed before its funding was seen), `record` (the
+//! versioned persisted form), `validate` (the peer's parameters), `action` (actions, events,
+//! the durability checker).
 //!
 //! # States
 //!
@@ -33,6 +34,9 @@
 //!          [Persist(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
 //!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
 //!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
+//! fundee:  peer error or refused reestablish before the funding was seen → FailedUnfunded
+//!          [Persist, no commitment]; --funding confirms--> AwaitingConfirmations;
+//!          --2016 blocks after created_height--> Failed.
 //! transient failure (any of the first four states) → Aborted  [FailOpen]
 //! ```
 //!
@@ -75,6 +79,7 @@ mod open;
 mod ready;
 mod record;
 mod reestablish;
+mod unfunded;
 mod validate;
 
 #[cfg(test)]
@@ -159,6 +164,18 @@ pub enum ChannelState {
     /// The channel failed after becoming durable (funding double-spent, peer error, ...).
     /// Terminal; the record stays so that the app can show what happened.
     Failed,
+    /// Fundee only: the channel failed — the funder dropped the open (LDK's placeholder
+    /// `channel_reestablish` for a channel it does not know), sent an `error`, or sent a
+    /// `channel_reestablish` we refuse — before its funding was ever seen on chain. Nothing
+    /// was committed: there is no commitment to broadcast (it would spend a transaction that
+    /// does not exist) and no funds of ours at stake. The funding stays watched until
+    /// `created_height` + [`FUNDEE_FUNDING_TIMEOUT_BLOCKS`] (BOLT 2), because a funder may
+    /// still broadcast it, perhaps with `push_msat` for us: if it confirms the channel is
+    /// tracked again ([`ChannelState::AwaitingConfirmations`], `ChannelPending` again) and
+    /// follows the rules of every confirmed channel — a peer that still does not know it
+    /// then gets our commitment, which is valid now. At the timeout it becomes
+    /// [`ChannelState::Failed`]. See `unfunded.rs`.
+    FailedUnfunded,
     /// A transient open failed ([`Action::FailOpen`] was emitted): the driver forgets the
     /// channel. Terminal; every input is ignored.
     Aborted,
@@ -186,7 +203,9 @@ impl ChannelState {
             ChannelState::AwaitingConfirmations => 4,
             ChannelState::AwaitingChannelReady => 5,
             ChannelState::Ready => 6,
-            ChannelState::Failed => 7,
+            // On disk a FailedUnfunded record is a Failed one plus record field 55 (what
+            // builds before it read, and did, minus the broadcast of an invalid commitment).
+            ChannelState::Failed | ChannelState::FailedUnfunded => 7,
             ChannelState::Aborted => 8,
         }
     }
@@ -570,7 +589,17 @@ impl Channel {
         self.their_announcement_sigs.is_some()
     }
 
-    /// Why the channel failed, in state [`ChannelState::Failed`].
+    /// Whether the channel failed ([`ChannelState::Failed`] or
+    /// [`ChannelState::FailedUnfunded`]).
+    pub fn is_failed(&self) -> bool {
+        matches!(
+            self.state,
+            ChannelState::Failed | ChannelState::FailedUnfunded
+        )
+    }
+
+    /// Why the channel failed, in state [`ChannelState::Failed`] or
+    /// [`ChannelState::FailedUnfunded`].
     pub fn failure_reason(&self) -> Option<&str> {
         self.failure_reason.as_deref()
     }

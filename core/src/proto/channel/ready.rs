@@ -48,6 +48,7 @@ impl Channel {
                 false,
             );
         }
+        let revived = self.revive_unfunded();
         let changed = self.confirmation != Some(confirmation);
         if changed {
             self.confirmation = Some(confirmation);
@@ -62,6 +63,9 @@ impl Channel {
             actions.push(Action::Persist(self.to_record()));
         }
         actions.extend(depth_actions);
+        if revived {
+            self.announce_revived(&mut actions);
+        }
         actions
     }
 
@@ -69,8 +73,10 @@ impl Channel {
     /// reconnect the peer when its `channel_ready` is overdue, rebroadcast an unconfirmed
     /// funding (funder), forget a funding that never appeared (fundee, 2016 blocks).
     pub fn on_new_block(&mut self, height: u32, ctx: &Context<'_>) -> Vec<Action> {
-        if self.state == ChannelState::Ready {
-            return self.announce_if_due(height, ctx);
+        match self.state {
+            ChannelState::Ready => return self.announce_if_due(height, ctx),
+            ChannelState::FailedUnfunded => return self.on_unfunded_block(height),
+            _ => {}
         }
         if !self.awaiting_lock_in() {
             return Vec::new();
@@ -82,20 +88,11 @@ impl Channel {
                     .map(Action::BroadcastFunding)
                     .into_iter()
                     .collect(),
-                Role::Fundee
-                    if height
-                        >= self
-                            .created_height
-                            .saturating_add(FUNDEE_FUNDING_TIMEOUT_BLOCKS) =>
-                {
-                    self.fail_durable(
-                        format!(
-                            "funding not confirmed within {FUNDEE_FUNDING_TIMEOUT_BLOCKS} blocks"
-                        ),
-                        true,
-                        false,
-                    )
-                }
+                Role::Fundee if height >= self.fundee_funding_deadline() => self.fail_durable(
+                    format!("funding not confirmed within {FUNDEE_FUNDING_TIMEOUT_BLOCKS} blocks"),
+                    true,
+                    false,
+                ),
                 Role::Fundee => Vec::new(),
             };
         }
@@ -207,6 +204,10 @@ impl Channel {
         if !self.state.is_durable() || self.state == ChannelState::Failed {
             return Vec::new();
         }
+        if self.state == ChannelState::FailedUnfunded {
+            // Failed already (the app and the peer were told): the wait ends.
+            return self.end_unfunded(format!("its funding was double-spent by {spending_txid}"));
+        }
         self.fail_durable(
             format!("funding transaction double-spent by {spending_txid}"),
             true,
@@ -219,19 +220,34 @@ impl Channel {
     pub(crate) fn on_error(&mut self, msg: &ErrorMessage, ctx: &Context<'_>) -> Vec<Action> {
         let reason = format!("peer error: {}", msg.printable());
         match self.state {
-            ChannelState::Failed => Vec::new(),
+            ChannelState::Failed | ChannelState::FailedUnfunded => Vec::new(),
             s if !s.is_durable() => self.fail_transient(reason, false),
+            _ if self.funding_unseen() => self.fail_unfunded(
+                format!(
+                    "the funder failed the open before its funding appeared on chain; \
+                     nothing was committed ({reason})"
+                ),
+                false,
+            ),
             _ => self.fail_and_close(reason, false, ctx),
         }
     }
 
-    /// Fails a durable channel and broadcasts our commitment.
+    /// Fails a durable channel and broadcasts our commitment — unless we are a fundee that
+    /// never saw the funding: that commitment spends nothing that exists
+    /// ([`ChannelState::FailedUnfunded`]).
     pub(crate) fn fail_and_close(
         &mut self,
         reason: String,
         tell_peer: bool,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
+        if self.funding_unseen() {
+            return self.fail_unfunded(
+                format!("{reason}; nothing was committed (the funding never appeared on chain)"),
+                tell_peer,
+            );
+        }
         let funding = self.rebroadcast_tx();
         let commitment = self.signed_our_commitment(ctx);
         let mut actions = self.fail_durable(reason, tell_peer, false);

@@ -18,7 +18,12 @@
 //! | 20 | funding feerate | | 42 | failure reason (opt, UTF-8) |
 //! | 44 | announcement_signatures sent | | 46 | their announcement signatures (opt) |
 //! | 48 | channel_announcement (opt, wire payload) | | 50 | announcement answered on this connection |
-//! | 53 | transient wait: state, first tick (opt; odd, transient records are never stored) | | | |
+//! | 53 | transient wait: state, first tick (opt; odd, transient records are never stored) | | 55 | failed before the funding was seen (opt; odd, empty) |
+//!
+//! Field 55 marks a [`ChannelState::FailedUnfunded`] channel, stored with state `Failed`: it
+//! is odd so that builds before it read such a record as the `Failed` channel they made of
+//! it, and the version stays 1 (the golden fixtures in `core/tests/fixtures/records` decode
+//! unchanged).
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::constants::ChainHash;
@@ -89,8 +94,10 @@ mod t {
     pub const ANNOUNCEMENT: u64 = 48;
     pub const ANN_ANSWERED: u64 = 50;
     pub const WAITING: u64 = 53;
-    pub const ALL: [u64; 27] = [
+    pub const UNFUNDED: u64 = 55;
+    pub const ALL: [u64; 28] = [
         WAITING,
+        UNFUNDED,
         ANN_SENT,
         ANN_THEIRS,
         ANNOUNCEMENT,
@@ -336,6 +343,9 @@ impl ChannelRecord {
             v.put_u64(since);
             s.push(t::WAITING, v);
         }
+        if c.state == ChannelState::FailedUnfunded {
+            s.push(t::UNFUNDED, Vec::new());
+        }
         let mut out = vec![RECORD_VERSION];
         s.encode_into(&mut out);
         out
@@ -403,6 +413,11 @@ impl ChannelRecord {
                     .map_err(|_| RecordError::Invalid("failure_reason"))?,
             ),
         };
+        let state = match (s.get(t::UNFUNDED), state) {
+            (None, state) => state,
+            (Some([]), ChannelState::Failed) => ChannelState::FailedUnfunded,
+            (Some(_), _) => return Err(RecordError::Invalid("failed_unfunded")),
+        };
         let channel = Channel {
             role,
             state,
@@ -466,6 +481,9 @@ impl ChannelRecord {
             })
             .transpose()?,
         };
+        if channel.state == ChannelState::FailedUnfunded && !channel.funding_unseen() {
+            return Err(RecordError::Invalid("failed_unfunded"));
+        }
         Ok(ChannelRecord::new(channel))
     }
 }

@@ -5,13 +5,14 @@
 //! `next_revocation_number = 0` and a zero `your_last_per_commitment_secret`, and expect the
 //! same. `channel_ready` is retransmitted when both sides say 1 and we had sent it.
 
-use super::{Action, Channel, ChannelState, Context};
+use super::unfunded::FUNDER_DROPPED;
+use super::{Action, Channel, Context};
 use crate::proto::wire::{ChannelReestablish, Message, TxAbort};
 
 impl Channel {
     /// Our `channel_reestablish`, for a durable channel that is not failed.
     pub fn channel_reestablish(&self) -> Option<ChannelReestablish> {
-        if !self.state.is_durable() || self.state == ChannelState::Failed {
+        if !self.state.is_durable() || self.is_failed() {
             return None;
         }
         Some(ChannelReestablish {
@@ -29,7 +30,7 @@ impl Channel {
     /// The peer is connected again: send our `channel_reestablish` (BOLT 2: before anything
     /// else for this channel), or retransmit our `error` for a failed channel.
     pub(crate) fn on_reconnected(&mut self) -> Vec<Action> {
-        if self.state == ChannelState::Failed {
+        if self.is_failed() {
             let reason = self.failure_reason.clone().unwrap_or_default();
             return vec![self.error_message(&reason)];
         }
@@ -49,8 +50,23 @@ impl Channel {
         if Some(msg.channel_id) != self.channel_id() || !self.state.is_durable() {
             return Vec::new();
         }
-        if self.state == ChannelState::Failed {
+        if self.is_failed() {
             return self.on_reconnected();
+        }
+        if msg.next_commitment_number == 0 && msg.next_revocation_number == 0 {
+            // The peer holds no commitment of this channel: it does not know it. LDK answers
+            // a channel it does not know this way (with a dummy secret and point, then an
+            // `error`), lnd after restoring a static channel backup. A fundee that never saw
+            // the funding has nothing on chain; anyone else broadcasts its commitment.
+            if self.funding_unseen() {
+                return self.fail_unfunded(FUNDER_DROPPED.into(), true);
+            }
+            return self.fail_and_close(
+                "the peer does not know the channel (channel_reestablish with commitment numbers 0)"
+                    .into(),
+                true,
+                ctx,
+            );
         }
         let mut actions = Vec::new();
         if let Some(next) = &msg.next_funding {
@@ -94,13 +110,6 @@ impl Channel {
             return actions;
         }
         match msg.next_commitment_number {
-            0 => {
-                actions.extend(self.fail_and_close(
-                    "next_commitment_number is 0".into(),
-                    true,
-                    ctx,
-                ));
-            }
             1 => {
                 let funding_txid = self.funding.as_ref().map(|f| f.outpoint.txid);
                 let splice_locked = msg

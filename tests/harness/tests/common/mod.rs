@@ -1,4 +1,5 @@
-//! What the ldk-node interop tests share: data dirs, a Tern node and an ldk-node on one devnet.
+//! What the ldk-node interop tests share (`ldk_node.rs`, `ldk_node_opens.rs`,
+//! `ldk_node_forgot.rs`): data dirs, a Tern node and an ldk-node on one devnet.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use tern_devnet::Devnet;
 pub type LdkNode = ldk_node::Node;
 
 /// A test's data dir, removed when the test passes.
-pub struct Dirs(PathBuf);
+pub struct Dirs(pub PathBuf);
 
 impl Dirs {
     pub fn new(test: &str) -> Dirs {

@@ -155,3 +155,22 @@ fn commitment_broadcast_needs_a_durable_channel() {
     let record = pair.a.channel().to_record();
     check_action_order(&[action], Some(&record)).expect("durable");
 }
+
+#[test]
+fn a_fundees_commitment_needs_a_funding_seen_on_chain() {
+    let mut pair = Pair::open_to_pending();
+    let tx = pair
+        .b
+        .channel()
+        .signed_our_commitment(&pair.b.ctx())
+        .expect("signed");
+    let action = Action::BroadcastCommitment(tx);
+    let record = pair.b.channel().to_record();
+    assert!(matches!(
+        check_action_order(std::slice::from_ref(&action), Some(&record)),
+        Err(OrderViolation::BroadcastUnfunded { .. })
+    ));
+    pair.confirm_funding();
+    let record = pair.b.channel().to_record();
+    check_action_order(&[action], Some(&record)).expect("the funding is on chain");
+}

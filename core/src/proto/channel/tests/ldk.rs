@@ -18,7 +18,9 @@ use lightning::chain::{BestBlock, ChannelMonitorUpdateStatus, Confirm, Filter, W
 use lightning::events::{Event, EventsProvider};
 use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::channelmanager::{ChainParameters, ChannelManager};
-use lightning::ln::msgs::{self, BaseMessageHandler, ChannelMessageHandler, MessageSendEvent};
+use lightning::ln::msgs::{
+    self, BaseMessageHandler, ChannelMessageHandler, ErrorAction, MessageSendEvent,
+};
 use lightning::onion_message::messenger::{Destination, MessageRouter, OnionMessagePath};
 use lightning::routing::router::{InFlightHtlcs, Route, RouteParameters, Router};
 use lightning::sign::{InMemorySigner, KeysManager, NodeSigner, ReceiveAuthKey, Recipient};
@@ -214,8 +216,15 @@ impl Ldk {
             .expect("LDK accepts our init");
     }
 
-    /// LDK's messages for Tern, converted to Tern's types.
+    /// LDK's messages for Tern, converted to Tern's types; fails the test if LDK refused
+    /// something.
     fn outbox(&self) -> Vec<Message> {
+        self.messages(false)
+    }
+
+    /// LDK's messages for Tern, with the `error`s it sends if `errors` (else they fail the
+    /// test).
+    fn messages(&self, errors: bool) -> Vec<Message> {
         let mut out = Vec::new();
         for ev in self.manager.get_and_clear_pending_msg_events() {
             let (ty, payload) = match ev {
@@ -225,6 +234,10 @@ impl Ldk {
                 MessageSendEvent::SendFundingSigned { msg, .. } => (35, msg.encode()),
                 MessageSendEvent::SendChannelReady { msg, .. } => (36, msg.encode()),
                 MessageSendEvent::SendChannelReestablish { msg, .. } => (136, msg.encode()),
+                MessageSendEvent::HandleError {
+                    action: ErrorAction::SendErrorMessage { msg },
+                    ..
+                } if errors => (17, msg.encode()),
                 MessageSendEvent::HandleError { action, .. } => {
                     panic!("LDK refused: {action:?}")
                 }
@@ -266,6 +279,7 @@ impl Ldk {
             Message::ChannelReestablish(_) => self
                 .manager
                 .handle_channel_reestablish(from, &read!(msgs::ChannelReestablish)),
+            Message::Error(_) => self.manager.handle_error(from, &read!(msgs::ErrorMessage)),
             other => panic!("unexpected {}", other.name()),
         }
     }
@@ -535,4 +549,107 @@ fn ldk_funder_tern_fundee() {
         !after.iter().any(|m| matches!(m, Message::Error(_))),
         "{after:?}"
     );
+}
+
+/// Tern, the fundee, persisted the channel and was killed before its `funding_signed` left;
+/// LDK, the funder, dropped the unfunded open when the connection went. After Tern's restart
+/// LDK answers its `channel_reestablish` with the placeholder it sends for a channel it does
+/// not know, then an `error`: Tern fails the channel in words a user understands and
+/// broadcasts nothing (its commitment would spend a funding that never existed).
+#[test]
+fn ldk_funder_that_dropped_the_open_fails_tern_fundee_without_a_broadcast() {
+    let height = 300;
+    let ldk = Ldk::new(height);
+    let mut tern = Node::new(2);
+    ldk.connect(tern.node_id);
+    ldk.manager
+        .create_channel(tern.node_id, 500_000, 20_000_000, 42, None, None)
+        .expect("LDK opens");
+    let Some(Message::OpenChannel(open)) = ldk.outbox().first().cloned() else {
+        panic!("open_channel");
+    };
+    let params = InboundParams {
+        counterparty_node_id: ldk.node_id,
+        keys_index: 7,
+        current_height: height,
+    };
+    let (channel, actions) = Channel::new_inbound(&open, params, &tern.ctx()).expect("accepts");
+    tern.channel = Some(channel);
+    tern.apply(&actions);
+    flush(&mut tern, &ldk);
+    for e in ldk.events() {
+        if let Event::FundingGenerationReady {
+            temporary_channel_id,
+            counterparty_node_id,
+            channel_value_satoshis,
+            output_script,
+            ..
+        } = e
+        {
+            let tx = funding_tx(
+                &output_script,
+                bitcoin::Amount::from_sat(channel_value_satoshis),
+            );
+            ldk.manager
+                .funding_transaction_generated(temporary_channel_id, counterparty_node_id, tx)
+                .expect("LDK takes the funding tx");
+        }
+    }
+    let msgs = ldk.outbox();
+    assert!(
+        matches!(msgs.as_slice(), [Message::FundingCreated(_)]),
+        "{msgs:?}"
+    );
+    tern.input(Input::Message(msgs[0].clone()));
+    assert_eq!(tern.state(), ChannelState::AwaitingConfirmations);
+    assert_eq!(tern.sent_names(), ["funding_signed"]);
+    // Killed here: funding_signed never leaves; LDK forgets the open when the link drops.
+    ldk.manager.peer_disconnected(tern.node_id);
+    assert!(
+        ldk.manager.list_channels().is_empty(),
+        "LDK dropped the open"
+    );
+    assert!(ldk.broadcasts.0.lock().expect("lock").is_empty());
+    tern.restart();
+    ldk.connect(tern.node_id);
+    assert!(ldk.outbox().is_empty(), "LDK knows no channel with Tern");
+    tern.input(Input::PeerReconnected);
+    flush(&mut tern, &ldk);
+    let replies = ldk.messages(true);
+    let [Message::ChannelReestablish(placeholder), Message::Error(_)] = replies.as_slice() else {
+        panic!("LDK's placeholder and error: {replies:?}");
+    };
+    assert_eq!(
+        (
+            placeholder.next_commitment_number,
+            placeholder.next_revocation_number
+        ),
+        (0, 0)
+    );
+    assert_ne!(placeholder.your_last_per_commitment_secret, [0; 32]);
+    for m in replies.clone() {
+        tern.input(Input::Message(m));
+    }
+    assert_eq!(tern.state(), ChannelState::FailedUnfunded);
+    assert_eq!(
+        tern.channel().failure_reason(),
+        Some("the funder dropped the open before our funding_signed reached it; nothing was committed")
+    );
+    assert!(!tern.history.iter().flatten().any(|a| matches!(
+        a,
+        Action::BroadcastCommitment(_) | Action::BroadcastFunding(_)
+    )));
+    assert!(tern.broadcasts.is_empty());
+    assert!(tern.events.iter().any(|e| matches!(
+        e,
+        crate::proto::channel::ChannelEvent::ChannelOpenFailed { .. }
+    )));
+    // Our error reaches LDK, which has nothing to fail.
+    flush(&mut tern, &ldk);
+    assert!(ldk.messages(true).is_empty());
+    // The funding is still watched.
+    assert!(matches!(
+        tern.channel().resume_actions().as_slice(),
+        [Action::WatchFunding { .. }]
+    ));
 }

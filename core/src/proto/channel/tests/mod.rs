@@ -5,6 +5,7 @@
 mod announce;
 mod chain;
 mod checker;
+mod golden;
 mod harness;
 mod ldk;
 mod open;
@@ -12,4 +13,5 @@ mod record;
 mod reestablish;
 mod restart;
 mod timeout;
+mod unfunded;
 mod validation;

@@ -178,7 +178,9 @@ fn next_commitment_number_zero_fails_and_broadcasts() {
 
 #[test]
 fn next_commitment_number_ahead_fails() {
+    // A fundee that saw the funding confirm closes with its commitment...
     let mut pair = Pair::open_to_pending();
+    pair.confirm_funding();
     let mut msg = their_reestablish(&pair);
     msg.next_commitment_number = 2;
     let actions = pair
@@ -193,6 +195,19 @@ fn next_commitment_number_ahead_fails() {
             "BroadcastCommitment"
         ]
     );
+    assert_eq!(pair.b.state(), ChannelState::Failed);
+    // ...one that never saw it has nothing on chain to close.
+    let mut pair = Pair::open_to_pending();
+    let mut msg = their_reestablish(&pair);
+    msg.next_commitment_number = 2;
+    let actions = pair
+        .b
+        .input(Input::Message(Message::ChannelReestablish(msg)));
+    assert_eq!(
+        kinds(&actions),
+        ["Persist", "Send(error)", "Emit(ChannelOpenFailed)"]
+    );
+    assert_eq!(pair.b.state(), ChannelState::FailedUnfunded);
 }
 
 #[test]
@@ -233,21 +248,28 @@ fn wrong_secret_or_nonzero_secret_fails_the_channel() {
     assert!(kinds(&actions).contains(&"BroadcastCommitment".to_string()));
     assert_eq!(pair.a.state(), ChannelState::Failed);
 
-    let mut pair = Pair::open_to_pending();
-    let mut msg = their_reestablish(&pair);
-    msg.your_last_per_commitment_secret = [8; 32];
-    let actions = pair
-        .b
-        .input(Input::Message(Message::ChannelReestablish(msg)));
-    assert_eq!(
-        kinds(&actions),
-        [
-            "Persist",
-            "Send(error)",
-            "Emit(ChannelOpenFailed)",
-            "BroadcastCommitment"
-        ]
-    );
+    for confirmed in [true, false] {
+        let mut pair = Pair::open_to_pending();
+        if confirmed {
+            pair.confirm_funding();
+        }
+        let mut msg = their_reestablish(&pair);
+        msg.your_last_per_commitment_secret = [8; 32];
+        let actions = pair
+            .b
+            .input(Input::Message(Message::ChannelReestablish(msg)));
+        let mut expected = vec!["Persist", "Send(error)", "Emit(ChannelOpenFailed)"];
+        if confirmed {
+            // Only a fundee that saw its funding on chain has a commitment to broadcast.
+            expected.push("BroadcastCommitment");
+        }
+        assert_eq!(kinds(&actions), expected, "confirmed: {confirmed}");
+        assert!(pair
+            .b
+            .channel()
+            .failure_reason()
+            .is_some_and(|r| r.contains("must be zero")));
+    }
 }
 
 #[test]

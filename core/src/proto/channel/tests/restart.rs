@@ -154,7 +154,24 @@ fn matrix(restart: bool) {
                 if durable(&pair.b) {
                     // funding_signed sent but never processed: the fundee fails when the funder
                     // answers its channel_reestablish with an error, or else times out.
-                    let outcome = if pair.b.state() == ChannelState::Failed {
+                    // It never saw the funding: it never broadcasts a commitment, and keeps
+                    // watching the funding until the BOLT 2 timeout.
+                    assert!(
+                        !pair
+                            .b
+                            .history
+                            .iter()
+                            .flatten()
+                            .any(|a| matches!(a, Action::BroadcastCommitment(_))),
+                        "{case}: the fundee broadcast a commitment of an unseen funding"
+                    );
+                    let outcome = if pair.b.state() == ChannelState::FailedUnfunded {
+                        let h = pair.b.channel().fundee_funding_deadline();
+                        assert_eq!(h, 100 + FUNDEE_FUNDING_TIMEOUT_BLOCKS, "{case}");
+                        pair.b.input(Input::NewBlock { height: h - 1 });
+                        assert_eq!(pair.b.state(), ChannelState::FailedUnfunded, "{case}");
+                        pair.b.input(Input::NewBlock { height: h });
+                        assert_eq!(pair.b.state(), ChannelState::Failed, "{case}");
                         "fundee fails on the funder's error"
                     } else {
                         assert_eq!(
