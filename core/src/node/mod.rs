@@ -32,7 +32,7 @@ use crate::chain::{
 };
 use crate::net::{ConnectionManager, NetConfig, NetError, NetEvent};
 use crate::proto::channel::{ChannelConfig, ChannelRecord, ChannelState};
-use crate::proto::keys::KeysManager;
+use crate::proto::keys::{KeysManager, NodeSeed};
 use crate::proto::wire::ChannelId;
 use crate::store::{NewOpenIntent, OpenIntentStatus, Store, StoreError};
 use crate::wallet::{Balances, OnchainWallet, WalletError};
@@ -129,7 +129,7 @@ pub struct Config {
 #[derive(Debug)]
 pub struct Builder {
     config: Config,
-    seed: Option<[u8; 32]>,
+    seed: Option<NodeSeed>,
 }
 
 impl Builder {
@@ -155,10 +155,19 @@ impl Builder {
         }
     }
 
-    /// The node seed (never written to the database; the app keeps it).
-    pub fn seed(mut self, seed: [u8; 32]) -> Self {
-        self.seed = Some(seed);
+    /// The node seed: a raw `[u8; 32]` or any [`NodeSeed`] (never written to the database;
+    /// the app keeps it).
+    pub fn seed(mut self, seed: impl Into<NodeSeed>) -> Self {
+        self.seed = Some(seed.into());
         self
+    }
+
+    /// The node seed from BIP39 words and an optional passphrase (the wallet is the standard
+    /// BIP84 one of those words). Bad words are [`NodeError::InvalidInput`].
+    pub fn mnemonic(self, words: &str, passphrase: Option<&str>) -> Result<Self, NodeError> {
+        let seed = NodeSeed::from_words(words, passphrase)
+            .map_err(|e| NodeError::InvalidInput(e.to_string()))?;
+        Ok(self.seed(seed))
     }
 
     /// Accept peers on `addr` (`host:port`; port 0 picks one).
@@ -416,12 +425,12 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    async fn start(config: Config, seed: [u8; 32]) -> Result<Node, NodeError> {
+    async fn start(config: Config, seed: NodeSeed) -> Result<Node, NodeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::InvalidInput(format!("data dir {}: {e}", config.data_dir.display()))
         })?;
         let store = Store::open(config.data_dir.join(DB_FILE))?;
-        let keys = KeysManager::new(&seed, config.network)
+        let keys = KeysManager::from_seed(&seed, config.network)
             .map_err(|e| NodeError::InvalidInput(format!("seed: {e}")))?;
         let secp = Secp256k1::new();
         let node_secret = keys
