@@ -8,11 +8,12 @@
 //!
 //! Locks live only here: the store, wallet and watcher are each behind a `std::sync::Mutex`
 //! held for short synchronous calls, never across an `.await`, never two peer locks at once.
-//! The lock order when two are needed is watcher → store.
+//! The lock order when two are needed is watcher → store, wallet → store.
 
 #[cfg(feature = "dev-disconnect")]
 mod audit;
 mod events;
+mod onchain;
 mod peer;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use crate::store::{NewOpenIntent, OpenIntentStatus, Store, StoreError};
 use crate::wallet::{Balances, OnchainWallet, WalletError};
 
 pub use events::Event;
+pub use onchain::SendAmount;
 use peer::{ChainInput, PeerCommand, PeerTask};
 
 /// The node's error type: one flat enum for the API (and the FFI).

@@ -766,17 +766,21 @@ impl PeerTask {
                 }
             }
         };
-        let built = lock(&self.shared.wallet).build_funding_tx(script, amount, fee, &locked);
+        // The wallet stays locked until the coins are: a concurrent send (wallet, then store)
+        // never sees them built but not yet locked.
+        let mut wallet = lock(&self.shared.wallet);
+        let built = wallet.build_funding_tx(script, amount, fee, &locked);
         match built {
             Ok(tx) => {
                 let inputs: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
                 let intent = self.intents.get(&temporary_channel_id).copied();
                 if let Err(e) = lock(&self.shared.store).lock_coins(&inputs, intent, now()) {
-                    let _ = lock(&self.shared.wallet).abandon(&tx);
+                    let _ = wallet.abandon(&tx);
                     return Input::FundingTxFailed {
                         reason: format!("cannot lock coins: {e}"),
                     };
                 }
+                drop(wallet);
                 self.built.insert(temporary_channel_id, tx.clone());
                 Input::FundingTxBuilt { tx }
             }
