@@ -56,7 +56,9 @@ fn bip84_vector_from_the_bip39_words() {
 #[test]
 fn generated_words_round_trip_to_the_same_keys() {
     let entropy = [0x5au8; 32];
-    let words = Mnemonic::from_entropy(&entropy).expect("entropy").to_words();
+    let words = Mnemonic::from_entropy(&entropy)
+        .expect("entropy")
+        .to_words();
     assert_eq!(words.split(' ').count(), 24);
     let a = KeysManager::from_seed(
         &NodeSeed::from_words(&words, None).expect("words"),

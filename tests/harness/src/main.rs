@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tern_harness::cli::{self, Command, USAGE};
+use tern_harness::cli::{self, Command};
+use tern_harness::secrets::{self, SecretError};
 use tern_harness::{control, daemon, demo};
 
 fn main() -> ExitCode {
@@ -11,15 +12,20 @@ fn main() -> ExitCode {
     let command = match cli::parse(&args) {
         Ok(c) => c,
         Err(msg) => {
-            eprintln!("tern: {msg}\n{USAGE}");
+            eprintln!("tern: {msg}");
             return ExitCode::from(2);
         }
     };
     match command {
-        Command::Help => {
-            println!("{USAGE}");
+        Command::Help(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
+        Command::Init {
+            data_dir,
+            words_stdin,
+            network,
+        } => init(&data_dir, words_stdin, network),
         Command::Client { data_dir, request } => {
             match control::call(&data_dir, &request, Duration::from_secs(120)) {
                 Ok(v) => {
@@ -51,6 +57,33 @@ fn main() -> ExitCode {
                 }
             }
         }),
+    }
+}
+
+/// `tern init`: exit 2 for bad words, 1 when the data dir is refused.
+fn init(data_dir: &std::path::Path, words_stdin: bool, network: bitcoin::Network) -> ExitCode {
+    let mut words = String::new();
+    if words_stdin {
+        use std::io::Read;
+        if let Err(e) = std::io::stdin().read_to_string(&mut words) {
+            eprintln!("tern init: cannot read the words from stdin: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let given = words_stdin.then_some(words.as_str());
+    match secrets::init(data_dir, given, network) {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ SecretError::BadWords(_)) => {
+            eprintln!("tern init: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("tern init: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

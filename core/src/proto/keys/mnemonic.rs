@@ -180,7 +180,8 @@ mod tests {
 
     #[test]
     fn parsing_is_lenient_on_case_and_spaces_and_strict_on_words() {
-        let words = "  Legal winner thank year wave sausage\n worth useful legal winner thank YELLOW ";
+        let words =
+            "  Legal winner thank year wave sausage\n worth useful legal winner thank YELLOW ";
         assert_eq!(Mnemonic::parse(words).expect("parses").word_count(), 12);
         let err = |w: &str| Mnemonic::parse(w).expect_err("refused").to_string();
         let e = err("legal winner thank year wave sausage worth useful legal winner thank yelow");
