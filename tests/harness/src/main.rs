@@ -105,6 +105,17 @@ async fn run_devnet(config: tern_devnet::DevnetConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The handler is in place before the first line is printed: a driver that reads it and
+    // sends SIGINT at once must not kill the process by the default action.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tern devnet: cannot handle SIGINT: {e}");
+            devnet.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
     let (height, hash) = devnet.tip();
     println!("tern devnet: Esplora API at {}", devnet.base_url());
     println!("  tip {height} {hash}");
@@ -114,9 +125,7 @@ async fn run_devnet(config: tern_devnet::DevnetConfig) -> ExitCode {
         devnet.base_url()
     );
     println!("  Ctrl-C stops");
-    if tokio::signal::ctrl_c().await.is_err() {
-        eprintln!("tern devnet: cannot wait for ctrl-c; exiting");
-    }
+    interrupt.recv().await;
     devnet.shutdown();
     ExitCode::SUCCESS
 }
