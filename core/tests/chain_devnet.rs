@@ -492,8 +492,16 @@ async fn send_rebroadcast_and_fee_cache() {
     );
 
     let bad = w.parse_address("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq");
+    assert!(
+        matches!(
+            &bad,
+            Err(tern_core::wallet::WalletError::WrongNetwork { address_network, ours, .. })
+                if address_network == "bitcoin" && *ours == Network::Regtest
+        ),
+        "{bad:?}"
+    );
     assert!(matches!(
-        bad,
+        w.parse_address("bc1qnotanaddress"),
         Err(tern_core::wallet::WalletError::InvalidAddress { .. })
     ));
     let to = w

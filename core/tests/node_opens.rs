@@ -686,8 +686,10 @@ async fn a_kill_during_two_concurrent_opens_leaves_nothing_locked() {
         fund(&devnet, &phone, FUNDED).await;
         let addr = lsp.listen_addr().expect("listening").to_string();
         let peer = lsp.node_id();
-        // Either may return an error if the kill comes first.
-        let _ = tokio::join!(
+        // Either may return an error if the kill comes first; an open whose intent write was
+        // still queued when the node died was never recorded (as in a killed process) and
+        // fails with `Stopped` without a `ChannelOpenFailed` at the next start.
+        let results = tokio::join!(
             phone.open_channel(
                 OpenChannelParams::new(peer, addr.clone(), Amount::from_sat(300_000))
                     .push_msat(0)
@@ -699,6 +701,10 @@ async fn a_kill_during_two_concurrent_opens_leaves_nothing_locked() {
                     .announce(false)
             ),
         );
+        let unrecorded_at_most = [&results.0, &results.1]
+            .iter()
+            .filter(|r| matches!(r, Err(NodeError::Stopped)))
+            .count();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !phone.is_stopped() {
             assert!(
@@ -717,7 +723,10 @@ async fn a_kill_during_two_concurrent_opens_leaves_nothing_locked() {
             (&phone, &mut pl),
             (&lsp, &mut ll),
             "the failed opens",
-            |p, _| p.failed().len() == 2 - ready,
+            |p, _| {
+                let failed = p.failed().len();
+                failed + ready + unrecorded_at_most >= 2 && failed + ready <= 2
+            },
         )
         .await;
         assert_nothing_held(&phone, halt).await;

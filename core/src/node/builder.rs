@@ -9,6 +9,7 @@ use bitcoin::Network;
 use super::{Node, NodeError};
 use crate::chain::EsploraConfig;
 use crate::proto::channel::ChannelConfig;
+use crate::proto::keys::NodeSeed;
 
 /// What to do with channels peers open to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,7 +61,7 @@ pub struct Config {
 #[derive(Debug)]
 pub struct Builder {
     pub(crate) config: Config,
-    seed: Option<[u8; 32]>,
+    seed: Option<NodeSeed>,
 }
 
 impl Builder {
@@ -88,10 +89,19 @@ impl Builder {
         }
     }
 
-    /// The node seed (never written to the database; the app keeps it).
-    pub fn seed(mut self, seed: [u8; 32]) -> Self {
-        self.seed = Some(seed);
+    /// The node seed: a raw `[u8; 32]` or any [`NodeSeed`] (never written to the database;
+    /// the app keeps it).
+    pub fn seed(mut self, seed: impl Into<NodeSeed>) -> Self {
+        self.seed = Some(seed.into());
         self
+    }
+
+    /// The node seed from BIP39 words and an optional passphrase (the wallet is the standard
+    /// BIP84 one of those words). Bad words are [`NodeError::InvalidInput`].
+    pub fn mnemonic(self, words: &str, passphrase: Option<&str>) -> Result<Self, NodeError> {
+        let seed = NodeSeed::from_words(words, passphrase)
+            .map_err(|e| NodeError::invalid("mnemonic", e.to_string()))?;
+        Ok(self.seed(seed))
     }
 
     /// Accept peers on `addr` (`host:port`; port 0 picks one).

@@ -28,18 +28,12 @@ pub(crate) struct Parts {
 
 type Job = Box<dyn FnOnce(&mut Parts) + Send>;
 
-/// A job and its place in the queue.
-type Queued = (u64, Job);
-
 /// Handle to the store thread.
 pub(crate) struct Db {
-    jobs: Mutex<Option<mpsc::Sender<Queued>>>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Set by [`Db::close`]: queued jobs are dropped, not run.
+    /// Set by [`Db::close`] (and a dev kill): queued jobs are dropped, not run.
     closed: Arc<AtomicBool>,
-    /// Jobs queued so far, and (dev kill) the last one to drop unrun.
-    queued: AtomicU64,
-    dropped_until: Arc<AtomicU64>,
     /// The watcher's synced tip height + 1 (0: none yet), refreshed after every job, so pure
     /// getters read it without a round trip.
     tip: Arc<AtomicU64>,
@@ -50,13 +44,11 @@ impl Db {
     pub(crate) async fn start(
         open: impl FnOnce() -> Result<Parts, NodeError> + Send + 'static,
     ) -> Result<Db, NodeError> {
-        let (jobs, queue) = mpsc::channel::<Queued>();
+        let (jobs, queue) = mpsc::channel::<Job>();
         let (opened, answer) = oneshot::channel();
         let closed = Arc::new(AtomicBool::new(false));
         let tip = Arc::new(AtomicU64::new(0));
-        let dropped_until = Arc::new(AtomicU64::new(0));
-        let (thread_closed, thread_tip, thread_dropped) =
-            (closed.clone(), tip.clone(), dropped_until.clone());
+        let (thread_closed, thread_tip) = (closed.clone(), tip.clone());
         let thread = std::thread::Builder::new()
             .name("tern-store".into())
             .spawn(move || {
@@ -71,10 +63,8 @@ impl Db {
                     }
                 };
                 publish_tip(&parts, &thread_tip);
-                while let Ok((seq, job)) = queue.recv() {
-                    if thread_closed.load(Ordering::SeqCst)
-                        || seq <= thread_dropped.load(Ordering::SeqCst)
-                    {
+                while let Ok(job) = queue.recv() {
+                    if thread_closed.load(Ordering::SeqCst) {
                         // Dropping the job drops its reply: the caller sees `Stopped`.
                         continue;
                     }
@@ -87,8 +77,6 @@ impl Db {
             jobs: Mutex::new(Some(jobs)),
             thread: Mutex::new(Some(thread)),
             closed,
-            queued: AtomicU64::new(0),
-            dropped_until,
             tip,
         };
         match answer.await {
@@ -123,11 +111,10 @@ impl Db {
         {
             let jobs = lock(&self.jobs);
             let sender = jobs.as_ref().ok_or(NodeError::Stopped)?;
-            let seq = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
-            sender.send((seq, job)).map_err(|_| NodeError::Stopped)?;
+            sender.send(job).map_err(|_| NodeError::Stopped)?;
         }
         answer.await.map_err(|_| {
-            if self.closed.load(Ordering::SeqCst) || self.dropped_until.load(Ordering::SeqCst) > 0 {
+            if self.closed.load(Ordering::SeqCst) {
                 NodeError::Stopped
             } else {
                 NodeError::Internal("the store thread ended".into())
@@ -166,14 +153,13 @@ impl Db {
         }
     }
 
-    /// A simulated kill: every job queued so far is dropped unrun (nothing the killed tasks
-    /// asked for is written); the store stays open for a test driver's reads, as a halted
-    /// harness daemon's control socket still answers.
+    /// A simulated kill, as faithful as a process death: every job queued and not yet
+    /// started is dropped unrun, and no later call runs (they get `Stopped`); the running job,
+    /// if any, finishes (its commit happened or not, as a real kill would leave it).
     #[cfg(feature = "dev-disconnect")]
     pub(crate) fn kill(&self) {
-        let _jobs = lock(&self.jobs);
-        self.dropped_until
-            .store(self.queued.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+        drop(lock(&self.jobs).take());
     }
 }
 

@@ -108,6 +108,11 @@ impl From<WalletError> for NodeError {
             WalletError::InvalidAddress { address, reason } => {
                 NodeError::invalid("address", format!("{address}: {reason}"))
             }
+            e @ WalletError::WrongNetwork { .. } => NodeError::invalid("address", e.to_string()),
+            e @ WalletError::DustAmount { .. } => NodeError::invalid("amount", e.to_string()),
+            e @ WalletError::FeeRateOutOfRange { .. } => {
+                NodeError::invalid("fee_rate", e.to_string())
+            }
             other => NodeError::Internal(other.to_string()),
         }
     }

@@ -23,6 +23,7 @@ mod dirlock;
 mod error;
 mod events;
 mod funds;
+mod onchain;
 mod peer;
 mod perform;
 mod sync;
@@ -41,7 +42,7 @@ use tracing::Instrument;
 use crate::chain::{ChainWatcher, EsploraSource};
 use crate::net::{ConnectionManager, NetConfig, NetEvent};
 use crate::proto::channel::{ChannelRecord, ChannelState};
-use crate::proto::keys::{KeysManager, WalletDescriptors};
+use crate::proto::keys::{KeysManager, NodeSeed, WalletDescriptors};
 use crate::proto::wire::ChannelId;
 use crate::store::{OpenIntent, OpenIntentStatus, Store, StoreError};
 use crate::wallet::OnchainWallet;
@@ -53,6 +54,7 @@ pub use builder::{Builder, Config, InboundPolicy};
 pub use dirlock::LOCK_FILE;
 pub use error::NodeError;
 pub use events::Event;
+pub use onchain::SendAmount;
 pub use types::{ChannelDetails, OpenChannelParams, SyncSummary};
 
 use db::{Db, Parts};
@@ -333,12 +335,12 @@ fn open_parts(
 }
 
 impl Node {
-    pub(crate) async fn start(config: Config, seed: [u8; 32]) -> Result<Node, NodeError> {
+    pub(crate) async fn start(config: Config, seed: NodeSeed) -> Result<Node, NodeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::invalid("data_dir", format!("{}: {e}", config.data_dir.display()))
         })?;
         let dir_lock = DirLock::acquire(&config.data_dir)?;
-        let keys = KeysManager::new(&seed, config.network)
+        let keys = KeysManager::from_seed(&seed, config.network)
             .map_err(|e| NodeError::invalid("seed", e.to_string()))?;
         let secp = Secp256k1::new();
         let node_secret = keys

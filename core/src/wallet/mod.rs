@@ -10,6 +10,7 @@
 //! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]).
 
 mod fees;
+mod send;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::chain::{BlockRef, ChainEvent, ScriptTx, TxStatus};
 use crate::proto::keys::WalletDescriptors;
 
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
+pub use send::{check_send_fee_rate, SendAmount, MAX_SEND_FEERATE, MIN_SEND_FEERATE};
 
 /// Errors of the on-chain wallet.
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +40,40 @@ pub enum WalletError {
         /// What the wallet can spend (locked coins excluded).
         available: u64,
     },
-    /// An address for another network, or unparsable.
+    /// An unparsable address.
     #[error("invalid address {address}: {reason}")]
     InvalidAddress {
         /// The address given.
         address: String,
         /// Why it is refused.
         reason: String,
+    },
+    /// A valid address of another network.
+    #[error("address {address} is for {address_network}, this wallet is on {ours}")]
+    WrongNetwork {
+        /// The address given.
+        address: String,
+        /// The network(s) it is valid for (`testnet or signet`: they share a prefix).
+        address_network: String,
+        /// Ours.
+        ours: Network,
+    },
+    /// A payment below the recipient script's dust limit (no node would relay it).
+    #[error("{amount} sat is below the dust limit of {dust_limit} sat for this address")]
+    DustAmount {
+        /// The amount asked.
+        amount: u64,
+        /// The smallest amount that output can carry.
+        dust_limit: u64,
+    },
+    /// A send's feerate outside 1..=1000 sat/vB.
+    #[error(
+        "feerate {} sat/vB is outside 1..=1000 sat/vB",
+        *.sat_per_kwu as f64 / 250.0
+    )]
+    FeeRateOutOfRange {
+        /// The feerate asked, in sat per 1000 weight units (250 = 1 sat/vB).
+        sat_per_kwu: u64,
     },
     /// A transaction the wallet does not know or cannot bump.
     #[error("cannot bump {txid}: {reason}")]
@@ -95,6 +124,19 @@ pub fn funding_fee(fee_rate: FeeRate, inputs: usize) -> Amount {
     let inputs = u64::try_from(inputs.max(1)).unwrap_or(u64::MAX);
     let weight = bitcoin::Weight::from_wu(BASE_WU.saturating_add(INPUT_WU.saturating_mul(inputs)));
     fee_rate.fee_wu(weight).unwrap_or(Amount::MAX_MONEY)
+}
+
+/// The first receive address of `descriptors` on `network` (external index 0), without a
+/// wallet or a database: what a new node will hand out first.
+pub fn first_receive_address(
+    descriptors: &WalletDescriptors,
+    network: Network,
+) -> Result<Address, WalletError> {
+    let wallet = Wallet::create(descriptors.external.clone(), descriptors.internal.clone())
+        .network(network)
+        .create_wallet_no_persist()
+        .map_err(bdk("descriptors"))?;
+    Ok(wallet.peek_address(KeychainKind::External, 0).address)
 }
 
 /// The wallet and its database connection.
@@ -170,19 +212,6 @@ impl OnchainWallet {
         let info = self.wallet.reveal_next_address(KeychainKind::External);
         self.persist()?;
         Ok(info.address)
-    }
-
-    /// Parses an address for this wallet's network.
-    pub fn parse_address(&self, address: &str) -> Result<Address, WalletError> {
-        let invalid = |reason: String| WalletError::InvalidAddress {
-            address: address.into(),
-            reason,
-        };
-        address
-            .parse::<Address<bitcoin::address::NetworkUnchecked>>()
-            .map_err(|e| invalid(e.to_string()))?
-            .require_network(self.network)
-            .map_err(|_| invalid(format!("not a {} address", self.network)))
     }
 
     /// Scripts whose history can have changed: receive addresses handed out and never paid,
@@ -397,13 +426,19 @@ impl OnchainWallet {
             .add_recipient(script, amount)
             .fee_rate(fee_rate)
             .unspendable(unspendable);
-        let mut psbt = builder.finish().map_err(|e| match e {
+        let psbt = builder.finish().map_err(|e| match e {
             bdk_wallet::error::CreateTxError::CoinSelection(c) => WalletError::InsufficientFunds {
                 needed: c.needed.to_sat(),
                 available,
             },
             other => WalletError::Bdk(format!("build: {other}")),
         })?;
+        self.sign_and_persist(psbt)
+    }
+
+    /// Signs a built transaction (every input must be finalized) and persists the wallet (the
+    /// change address it revealed).
+    fn sign_and_persist(&mut self, mut psbt: bitcoin::Psbt) -> Result<Transaction, WalletError> {
         let finalized = self
             .wallet
             .sign(&mut psbt, SignOptions::default())

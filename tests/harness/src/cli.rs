@@ -1,30 +1,18 @@
-//! `tern`'s command line, parsed by hand (no clap: a small build).
+//! `tern`'s command line, parsed with clap (derive): `tern --help` and `tern <command> --help`
+//! describe every command and flag; a bad argument is one line naming the problem (the CLI
+//! exits 2), never the whole usage.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bitcoin::Network;
+use clap::error::{ContextKind, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tern_core::node::InboundPolicy;
 
 use crate::control::{self, Request};
 use crate::daemon::DaemonOptions;
-
-/// The usage text.
-pub const USAGE: &str = "\
-usage:
-  tern demo [--keep]                      the kill-and-resume demo (devnet + two daemons)
-  tern devnet [--port 3002] [--host 127.0.0.1] [--data-dir D]
-  tern daemon --data-dir D --network regtest|signet|testnet|bitcoin --esplora URL
-              [--listen 127.0.0.1:9735] [--inbound accept|reject|manual]
-              [--sync-interval-ms N] [--dev-faults RULES] [--dev-halt-after ACTION]
-  tern --data-dir D <command>             talk to the daemon at D (one JSON object out)
-commands:
-  info | new-address | balance | channels | peers | sync | stop
-  connect <node id>@<host:port>
-  open <node id>@<host:port> <amount_sat> [--push-msat N] [--public]
-  events [--ack]
-exit codes: 0 ok, 1 node error, 2 usage or bad input, 3 no daemon running at D";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,6 +26,15 @@ pub enum Command {
     Devnet(tern_devnet::DevnetConfig),
     /// `tern daemon`.
     Daemon(DaemonOptions),
+    /// `tern init`: a new node's data dir from BIP39 words.
+    Init {
+        /// The new node's data dir.
+        data_dir: PathBuf,
+        /// Read the words from stdin (else generate them).
+        words_stdin: bool,
+        /// The network of the first address shown.
+        network: Network,
+    },
     /// A control request to the daemon at `data_dir`.
     Client {
         /// The daemon's data dir.
@@ -45,62 +42,207 @@ pub enum Command {
         /// The request.
         request: Request,
     },
-    /// `--help`.
-    Help,
+    /// `--help`, `help` or `--version`: this text goes to stdout (exit 0).
+    Help(String),
 }
 
-/// Parses `args` (without the program name). Errors are usage errors (exit 2).
-pub fn parse(args: &[String]) -> Result<Command, String> {
-    match args.first().map(String::as_str) {
-        None => Err("no command given".into()),
-        Some("-h" | "--help" | "help") => Ok(Command::Help),
-        Some("demo") => parse_demo(&args[1..]),
-        Some("devnet") => parse_devnet(&args[1..]),
-        Some("daemon") => parse_daemon(&args[1..]).map(Command::Daemon),
-        Some(_) => parse_client(args),
-    }
+/// The usage line of each command (its `--help` and its errors show it).
+mod usage {
+    pub const DEMO: &str = "tern demo [--keep]";
+    pub const DEVNET: &str = "tern devnet [--port 3002] [--host 127.0.0.1] [--data-dir D]";
+    pub const DAEMON: &str = "tern daemon --data-dir D --network regtest|signet|testnet|bitcoin \
+                              --esplora URL [--listen HOST:PORT] [--inbound accept|reject|manual] \
+                              [--sync-interval-ms N] [--dev-faults RULES] [--dev-halt-after ACTION]";
+    pub const INIT: &str = "tern init --data-dir D [--words-stdin] [--network regtest]";
+    pub const INFO: &str = "tern --data-dir D info";
+    pub const NEW_ADDRESS: &str = "tern --data-dir D new-address";
+    pub const BALANCE: &str = "tern --data-dir D balance";
+    pub const CHANNELS: &str = "tern --data-dir D channels";
+    pub const PEERS: &str = "tern --data-dir D peers";
+    pub const SYNC: &str = "tern --data-dir D sync";
+    pub const STOP: &str = "tern --data-dir D stop";
+    pub const CONNECT: &str = "tern --data-dir D connect <node id>@<host:port>";
+    pub const OPEN: &str = "tern --data-dir D open <node id>@<host:port> <amount_sat> \
+                            [--push-msat N] [--public]";
+    pub const EVENTS: &str = "tern --data-dir D events [--ack]";
+    pub const SEND: &str = "tern --data-dir D send <address> <sat|all> [--feerate-sat-vb N]";
 }
 
-fn value<'a>(args: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<String, String> {
-    args.next()
-        .cloned()
-        .ok_or_else(|| format!("{flag} needs a value"))
+/// Tern's desktop harness: a regtest devnet, node daemons, and the CLI that talks to them.
+///
+/// `tern --data-dir D <command>` sends one request to the daemon at D over D/tern.sock and
+/// prints one JSON object.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tern",
+    version,
+    after_help = "exit codes: 0 ok, 1 node error, 2 usage or bad input, 3 no daemon running at D"
+)]
+struct Cli {
+    /// The node's directory: its secret (D/mnemonic or D/seed), database, control socket
+    /// D/tern.sock and log D/tern.log. For `devnet`: where the chain is kept.
+    #[arg(long, global = true, value_name = "D")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
 }
 
-fn parse_demo(args: &[String]) -> Result<Command, String> {
-    let mut keep = false;
-    for a in args {
-        match a.as_str() {
-            "--keep" => keep = true,
-            other => return Err(format!("demo: unknown argument {other:?}")),
-        }
-    }
-    Ok(Command::Demo { keep })
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// The kill-and-resume demo: a devnet and two daemons; the phone is SIGKILLed three times
+    /// mid-open and the channel still ends ready.
+    #[command(override_usage = usage::DEMO)]
+    Demo {
+        /// Keep the demo's temporary directory (data dirs and logs) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// An in-process regtest chain serving the Esplora HTTP API (and /devnet/ controls).
+    #[command(override_usage = usage::DEVNET)]
+    Devnet {
+        /// TCP port to listen on.
+        #[arg(long, default_value_t = 3002, value_parser = port)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1", value_parser = host)]
+        host: IpAddr,
+    },
+    /// Run one node: the secret from D/mnemonic (see `init`) or D/seed (created once), a
+    /// background chain sync, and the control socket D/tern.sock.
+    #[command(override_usage = usage::DAEMON)]
+    Daemon(DaemonArgs),
+    /// Create a node in D from BIP39 words: 24 new words (printed once: write them down), or
+    /// yours with --words-stdin; they are kept in D/mnemonic (mode 0600). The on-chain wallet is
+    /// the standard BIP84 one of the words. Refuses a D that already holds a node.
+    #[command(override_usage = usage::INIT)]
+    Init {
+        /// Read the words (12 to 24 of BIP39's English list) from standard input instead of
+        /// generating 24.
+        #[arg(long)]
+        words_stdin: bool,
+        /// The network of the first receive address shown (the words fit every network).
+        #[arg(long, default_value = "regtest", value_parser = parse_network)]
+        network: Network,
+    },
+    /// Node id, listen address, network, tip, sync status, halted.
+    #[command(override_usage = usage::INFO)]
+    Info,
+    /// A new on-chain receive address.
+    #[command(override_usage = usage::NEW_ADDRESS)]
+    NewAddress,
+    /// On-chain balances (confirmed, unconfirmed, locked for opens) and channel balances.
+    #[command(override_usage = usage::BALANCE)]
+    Balance,
+    /// Every channel, with its status in words.
+    #[command(override_usage = usage::CHANNELS)]
+    Channels,
+    /// Connected peers.
+    #[command(override_usage = usage::PEERS)]
+    Peers,
+    /// One chain sync now.
+    #[command(override_usage = usage::SYNC)]
+    Sync,
+    /// Stop the daemon.
+    #[command(override_usage = usage::STOP)]
+    Stop,
+    /// Connect to a peer (and keep reconnecting to it).
+    #[command(override_usage = usage::CONNECT)]
+    Connect {
+        /// The peer: node id (66 hex digits) @ host:port.
+        #[arg(value_name = "NODE_ID@HOST:PORT", value_parser = peer)]
+        peer: String,
+    },
+    /// Open a channel to a peer, funded from the on-chain wallet.
+    #[command(override_usage = usage::OPEN)]
+    Open {
+        /// The peer: node id (66 hex digits) @ host:port.
+        #[arg(value_name = "NODE_ID@HOST:PORT", value_parser = peer)]
+        peer: String,
+        /// The channel's size in satoshis.
+        #[arg(value_parser = amount_sat, allow_negative_numbers = true)]
+        amount_sat: u64,
+        /// Give the peer this much of the channel at open, in millisatoshis.
+        #[arg(long, value_name = "N", default_value_t = 0, value_parser = push_msat)]
+        push_msat: u64,
+        /// Announce the channel to the network.
+        #[arg(long)]
+        public: bool,
+    },
+    /// Pending events (ChannelPending, ChannelReady, ChannelOpenFailed, ...).
+    #[command(override_usage = usage::EVENTS)]
+    Events {
+        /// Mark the listed events handled (they are not listed again).
+        #[arg(long)]
+        ack: bool,
+    },
+    /// Pay on chain from the wallet; prints {"txid": ...}. Coins locked for opens in progress
+    /// are never spent.
+    #[command(override_usage = usage::SEND)]
+    Send {
+        /// The recipient: an address of the daemon's network.
+        address: String,
+        /// Satoshis to pay (the fee comes on top), or `all`: every spendable coin, less the fee.
+        #[arg(value_name = "SAT|all", value_parser = send_amount, allow_negative_numbers = true)]
+        amount: SendArg,
+        /// Feerate in sat/vB, 1 to 1000 (default: the node's estimate for ~6 blocks).
+        #[arg(long, value_name = "N", value_parser = feerate)]
+        feerate_sat_vb: Option<u64>,
+    },
 }
 
-fn parse_devnet(args: &[String]) -> Result<Command, String> {
-    let mut config = tern_devnet::DevnetConfig::default();
-    let mut host: IpAddr = [127, 0, 0, 1].into();
-    let mut port: u16 = 3002;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--port" => {
-                port = value(&mut it, arg)?
-                    .parse()
-                    .map_err(|e| format!("--port: {e}"))?
-            }
-            "--host" => {
-                host = value(&mut it, arg)?
-                    .parse()
-                    .map_err(|e| format!("--host: {e}"))?
-            }
-            "--data-dir" => config.data_dir = Some(PathBuf::from(value(&mut it, arg)?)),
-            other => return Err(format!("devnet: unknown argument {other:?}")),
-        }
-    }
-    config.listen = SocketAddr::new(host, port);
-    Ok(Command::Devnet(config))
+/// `tern daemon`'s flags.
+#[derive(Debug, Args)]
+struct DaemonArgs {
+    /// The Bitcoin network: regtest, signet, testnet or bitcoin (mainnet).
+    #[arg(long, value_parser = parse_network)]
+    network: Network,
+    /// The Esplora server's base URL (http or https), e.g. http://127.0.0.1:3002.
+    #[arg(long, value_name = "URL", value_parser = esplora_url)]
+    esplora: String,
+    /// Accept peers on HOST:PORT (port 0 picks a free one; `info` shows it).
+    #[arg(long, value_name = "HOST:PORT", value_parser = listen_addr)]
+    listen: Option<String>,
+    /// Channels peers open to us: accept them, reject them, or manual (an event asks).
+    #[arg(long, value_enum, default_value_t = Inbound::Accept)]
+    inbound: Inbound,
+    /// Sync the chain every N milliseconds (default 1000 on regtest, 30000 elsewhere).
+    #[arg(long, value_name = "N", value_parser = sync_interval_ms)]
+    sync_interval_ms: Option<u64>,
+    /// Test hook: Core Lightning-style dev-disconnect rules, comma separated, e.g.
+    /// '$channel_ready,-funding_created'.
+    #[arg(long, value_name = "RULES", value_parser = dev_faults)]
+    dev_faults: Option<String>,
+    /// Test hook: halt the node right after this channel action (persist, broadcast, watch,
+    /// emit, send:<message>); the socket stays up and `info` says "halted": true.
+    #[arg(long, value_name = "ACTION")]
+    dev_halt_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Inbound {
+    /// Accept every valid open (an LSP).
+    Accept,
+    /// Refuse every open.
+    Reject,
+    /// Ask the app through an OpenChannelRequest event.
+    Manual,
+}
+
+/// `tern send`'s amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendArg {
+    Sat(u64),
+    All,
+}
+
+fn port(s: &str) -> Result<u16, String> {
+    s.parse()
+        .map_err(|_| format!("--port {s:?} is not a port number (0-65535)"))
+}
+
+fn host(s: &str) -> Result<IpAddr, String> {
+    s.parse()
+        .map_err(|_| format!("--host {s:?} is not an IP address"))
 }
 
 /// Parses a network name.
@@ -116,167 +258,279 @@ pub fn parse_network(s: &str) -> Result<Network, String> {
     }
 }
 
-fn parse_daemon(args: &[String]) -> Result<DaemonOptions, String> {
-    let (mut data_dir, mut network, mut esplora) = (None, None, None);
-    let mut options = DaemonOptions {
-        data_dir: PathBuf::new(),
-        network: Network::Regtest,
-        esplora: String::new(),
-        listen: None,
-        dev_faults: None,
-        dev_halt_after: None,
-        inbound: InboundPolicy::AcceptAll,
-        sync_interval: Duration::from_secs(1),
-    };
-    let mut sync_ms = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--data-dir" => data_dir = Some(PathBuf::from(value(&mut it, arg)?)),
-            "--network" => network = Some(parse_network(&value(&mut it, arg)?)?),
-            "--esplora" => esplora = Some(value(&mut it, arg)?),
-            "--listen" => {
-                let l = value(&mut it, arg)?;
-                if !l.contains(':') {
-                    return Err(format!("--listen {l:?} is not host:port"));
-                }
-                options.listen = Some(l);
-            }
-            "--inbound" => {
-                options.inbound = match value(&mut it, arg)?.as_str() {
-                    "accept" => InboundPolicy::AcceptAll,
-                    "reject" => InboundPolicy::RejectAll,
-                    "manual" => InboundPolicy::Manual,
-                    other => {
-                        return Err(format!(
-                            "--inbound {other:?}: expected accept, reject or manual"
-                        ))
-                    }
-                }
-            }
-            "--sync-interval-ms" => {
-                let ms: u64 = value(&mut it, arg)?
-                    .parse()
-                    .map_err(|e| format!("--sync-interval-ms: {e}"))?;
-                if ms == 0 {
-                    return Err("--sync-interval-ms must be positive".into());
-                }
-                sync_ms = Some(ms);
-            }
-            "--dev-faults" => {
-                let rules = value(&mut it, arg)?;
-                // Checked here so a typo is a usage error, not a daemon that dies later.
-                tern_core::net::faults::FaultPlan::parse(
-                    rules.split([',', ' ']).filter(|r| !r.is_empty()),
-                )
-                .map_err(|e| format!("--dev-faults: {e}"))?;
-                options.dev_faults = Some(rules);
-            }
-            "--dev-halt-after" => options.dev_halt_after = Some(value(&mut it, arg)?),
-            other => return Err(format!("daemon: unknown argument {other:?}")),
+fn esplora_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!("--esplora {s:?} is not an http(s) URL"))
+    }
+}
+
+fn listen_addr(s: &str) -> Result<String, String> {
+    if s.contains(':') {
+        Ok(s.to_string())
+    } else {
+        Err(format!("--listen {s:?} is not host:port"))
+    }
+}
+
+fn sync_interval_ms(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(ms),
+        _ => Err(format!(
+            "--sync-interval-ms {s:?} is not a positive whole number of milliseconds"
+        )),
+    }
+}
+
+fn dev_faults(s: &str) -> Result<String, String> {
+    // Checked here so a typo is a usage error, not a daemon that dies later.
+    tern_core::net::faults::FaultPlan::parse(s.split([',', ' ']).filter(|r| !r.is_empty()))
+        .map_err(|e| format!("--dev-faults: {e}"))?;
+    Ok(s.to_string())
+}
+
+fn peer(s: &str) -> Result<String, String> {
+    control::parse_peer(s)?;
+    Ok(s.to_string())
+}
+
+fn amount_sat(s: &str) -> Result<u64, String> {
+    let sat: u64 = s
+        .parse()
+        .map_err(|_| format!("amount {s:?} is not a whole number of satoshis"))?;
+    if sat == 0 {
+        return Err("amount must be positive".into());
+    }
+    Ok(sat)
+}
+
+fn push_msat(s: &str) -> Result<u64, String> {
+    s.parse()
+        .map_err(|_| format!("--push-msat {s:?} is not a whole number of msat"))
+}
+
+fn send_amount(s: &str) -> Result<SendArg, String> {
+    if s == "all" {
+        return Ok(SendArg::All);
+    }
+    amount_sat(s)
+        .map(SendArg::Sat)
+        .map_err(|e| format!("{e} (or all)"))
+}
+
+fn feerate(s: &str) -> Result<u64, String> {
+    let max = tern_core::wallet::MAX_SEND_FEERATE.to_sat_per_vb_floor();
+    match s.parse::<u64>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "--feerate-sat-vb {s:?} is not a whole number of sat/vB from 1 to {max}"
+        )),
+    }
+}
+
+/// Parses `args` (without the program name). Errors are usage errors (exit 2), one line.
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let argv = std::iter::once("tern".to_string()).chain(args.iter().cloned());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return Ok(Command::Help(e.render().to_string()))
         }
+        Err(e) => return Err(one_line(&e, args)),
+    };
+    let data_dir = cli.data_dir;
+    let need_dir = |command: &str| {
+        data_dir
+            .clone()
+            .ok_or_else(|| format!("{command}: --data-dir D is required"))
+    };
+    let client = |command: &str, request: Request| {
+        Ok(Command::Client {
+            data_dir: need_dir(command)?,
+            request,
+        })
+    };
+    match cli.command {
+        Cmd::Demo { keep } => match data_dir {
+            Some(_) => Err("demo: takes no --data-dir (it makes its own temporary one)".into()),
+            None => Ok(Command::Demo { keep }),
+        },
+        Cmd::Devnet { port, host } => Ok(Command::Devnet(tern_devnet::DevnetConfig {
+            listen: SocketAddr::new(host, port),
+            data_dir,
+            ..tern_devnet::DevnetConfig::default()
+        })),
+        Cmd::Daemon(a) => Ok(Command::Daemon(daemon_options(need_dir("daemon")?, a))),
+        Cmd::Init {
+            words_stdin,
+            network,
+        } => Ok(Command::Init {
+            data_dir: need_dir("init")?,
+            words_stdin,
+            network,
+        }),
+        Cmd::Info => client("info", Request::Info),
+        Cmd::NewAddress => client("new-address", Request::NewAddress),
+        Cmd::Balance => client("balance", Request::Balance),
+        Cmd::Channels => client("channels", Request::Channels),
+        Cmd::Peers => client("peers", Request::Peers),
+        Cmd::Sync => client("sync", Request::Sync),
+        Cmd::Stop => client("stop", Request::Stop),
+        Cmd::Events { ack } => client("events", Request::Events { ack }),
+        Cmd::Connect { peer } => client("connect", Request::Connect { peer }),
+        Cmd::Open {
+            peer,
+            amount_sat,
+            push_msat,
+            public,
+        } => {
+            if push_msat > amount_sat.saturating_mul(1000) {
+                return Err(format!(
+                    "open: --push-msat {push_msat} exceeds the channel's {amount_sat} sat"
+                ));
+            }
+            client(
+                "open",
+                Request::Open {
+                    peer,
+                    amount_sat,
+                    push_msat,
+                    public,
+                },
+            )
+        }
+        Cmd::Send {
+            address,
+            amount,
+            feerate_sat_vb,
+        } => client(
+            "send",
+            Request::Send {
+                address,
+                amount_sat: match amount {
+                    SendArg::Sat(sat) => Some(sat),
+                    SendArg::All => None,
+                },
+                all: amount == SendArg::All,
+                feerate_sat_vb,
+            },
+        ),
     }
-    options.data_dir = data_dir.ok_or("daemon: --data-dir D is required")?;
-    options.network = network.ok_or("daemon: --network is required")?;
-    options.esplora = esplora.ok_or("daemon: --esplora URL is required")?;
-    if !(options.esplora.starts_with("http://") || options.esplora.starts_with("https://")) {
-        return Err(format!(
-            "--esplora {:?} is not an http(s) URL",
-            options.esplora
-        ));
-    }
-    options.sync_interval = match (sync_ms, options.network) {
+}
+
+fn daemon_options(data_dir: PathBuf, a: DaemonArgs) -> DaemonOptions {
+    let sync_interval = match (a.sync_interval_ms, a.network) {
         (Some(ms), _) => Duration::from_millis(ms),
         (None, Network::Regtest) => Duration::from_secs(1),
         (None, _) => Duration::from_secs(30),
     };
-    Ok(options)
+    DaemonOptions {
+        data_dir,
+        network: a.network,
+        esplora: a.esplora,
+        listen: a.listen,
+        dev_faults: a.dev_faults,
+        dev_halt_after: a.dev_halt_after,
+        inbound: match a.inbound {
+            Inbound::Accept => InboundPolicy::AcceptAll,
+            Inbound::Reject => InboundPolicy::RejectAll,
+            Inbound::Manual => InboundPolicy::Manual,
+        },
+        sync_interval,
+    }
 }
 
-fn parse_client(args: &[String]) -> Result<Command, String> {
-    let mut data_dir = None;
-    let mut rest = Vec::new();
+/// The subcommand `args` name, if any (skipping `--data-dir D`).
+fn subcommand_of(args: &[String]) -> Option<String> {
+    let cli = Cli::command();
     let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--data-dir" {
-            data_dir = Some(PathBuf::from(value(&mut it, arg)?));
+    while let Some(a) = it.next() {
+        if a == "--data-dir" {
+            it.next();
+        } else if a.starts_with('-') {
+            continue;
         } else {
-            rest.push(arg.clone());
+            return cli.find_subcommand(a).map(|c| c.get_name().to_string());
         }
     }
-    let (command, rest) = rest.split_first().ok_or("no command given")?;
-    let data_dir = data_dir.ok_or_else(|| format!("{command}: --data-dir D is required"))?;
-    let no_args = |req: Request| {
-        if rest.is_empty() {
-            Ok(req)
-        } else {
-            Err(format!("{command} takes no arguments, got {rest:?}"))
-        }
-    };
-    let request = match command.as_str() {
-        "info" => no_args(Request::Info)?,
-        "new-address" => no_args(Request::NewAddress)?,
-        "balance" => no_args(Request::Balance)?,
-        "channels" => no_args(Request::Channels)?,
-        "peers" => no_args(Request::Peers)?,
-        "sync" => no_args(Request::Sync)?,
-        "stop" => no_args(Request::Stop)?,
-        "events" => match rest {
-            [] => Request::Events { ack: false },
-            [a] if a == "--ack" => Request::Events { ack: true },
-            _ => return Err(format!("events: expected [--ack], got {rest:?}")),
-        },
-        "connect" => match rest {
-            [peer] => {
-                control::parse_peer(peer)?;
-                Request::Connect { peer: peer.clone() }
-            }
-            _ => return Err("connect: expected <node id>@<host:port>".into()),
-        },
-        "open" => parse_open(rest)?,
-        other => return Err(format!("unknown command {other:?}")),
-    };
-    Ok(Command::Client { data_dir, request })
+    None
 }
 
-fn parse_open(rest: &[String]) -> Result<Request, String> {
-    let mut positional = Vec::new();
-    let (mut push_msat, mut public) = (0u64, false);
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--push-msat" => {
-                let v = value(&mut it, arg)?;
-                push_msat = v
-                    .parse()
-                    .map_err(|_| format!("--push-msat {v:?} is not a whole number of msat"))?;
-            }
-            "--public" => public = true,
-            a if a.starts_with("--") => return Err(format!("open: unknown flag {a:?}")),
-            _ => positional.push(arg),
-        }
-    }
-    let [peer, amount] = positional.as_slice() else {
-        return Err("open: expected <node id>@<host:port> <amount_sat>".into());
-    };
-    control::parse_peer(peer)?;
-    let amount_sat: u64 = amount
-        .parse()
-        .map_err(|_| format!("amount {amount:?} is not a whole number of satoshis"))?;
-    if amount_sat == 0 {
-        return Err("amount must be positive".into());
-    }
-    if push_msat > amount_sat.saturating_mul(1000) {
-        return Err(format!(
-            "--push-msat {push_msat} exceeds the channel's {amount_sat} sat"
-        ));
-    }
-    Ok(Request::Open {
-        peer: peer.to_string(),
-        amount_sat,
-        push_msat,
-        public,
+fn usage_of(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "demo" => usage::DEMO,
+        "devnet" => usage::DEVNET,
+        "daemon" => usage::DAEMON,
+        "init" => usage::INIT,
+        "connect" => usage::CONNECT,
+        "open" => usage::OPEN,
+        "events" => usage::EVENTS,
+        "send" => usage::SEND,
+        _ => return None,
     })
+}
+
+/// Whether `command` takes no arguments at all (only the global --data-dir).
+fn takes_no_arguments(command: &str) -> bool {
+    Cli::command().find_subcommand(command).is_some_and(|c| {
+        c.get_arguments()
+            .all(|a| a.is_global_set() || a.get_id() == "help")
+    })
+}
+
+/// One line for a clap error: the command, the problem, and the command's usage when the
+/// problem is its shape.
+fn one_line(err: &clap::Error, args: &[String]) -> String {
+    let context = |kind| err.get(kind).map(ToString::to_string).unwrap_or_default();
+    let command = subcommand_of(args);
+    let name = command.as_deref().unwrap_or("");
+    let prefix = command
+        .as_deref()
+        .map_or(String::new(), |c| format!("{c}: "));
+    let with_usage = |problem: String| match usage_of(name) {
+        Some(u) => format!("{prefix}{problem} (usage: {u})"),
+        None => format!("{prefix}{problem}"),
+    };
+    let line = match err.kind() {
+        ErrorKind::InvalidSubcommand => format!(
+            "unknown command {:?} (tern --help lists them)",
+            context(ContextKind::InvalidSubcommand)
+        ),
+        ErrorKind::UnknownArgument if takes_no_arguments(name) => format!(
+            "{name} takes no arguments, got {:?}",
+            context(ContextKind::InvalidArg)
+        ),
+        ErrorKind::UnknownArgument => with_usage(format!(
+            "unexpected argument {:?}",
+            context(ContextKind::InvalidArg)
+        )),
+        ErrorKind::MissingRequiredArgument => {
+            with_usage(format!("expected {}", context(ContextKind::InvalidArg)))
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "no command given (tern --help lists them)".to_string()
+        }
+        ErrorKind::ValueValidation => match std::error::Error::source(err) {
+            Some(source) => format!("{prefix}{source}"),
+            None => first_line(err),
+        },
+        ErrorKind::InvalidValue => format!(
+            "{prefix}{} {:?}: expected {}",
+            context(ContextKind::InvalidArg),
+            context(ContextKind::InvalidValue),
+            context(ContextKind::ValidValue)
+        ),
+        _ => format!("{prefix}{}", first_line(err)),
+    };
+    // One line, whatever a message held.
+    line.lines().collect::<Vec<_>>().join(" ")
+}
+
+fn first_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let line = rendered.lines().next().unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").to_string()
 }
 
 #[cfg(test)]
@@ -325,6 +579,108 @@ mod tests {
     }
 
     #[test]
+    fn send_and_init() {
+        let send = |s: &str| match parse(&args(&format!("--data-dir d send {s}"))) {
+            Ok(Command::Client { request, .. }) => Ok(request),
+            Ok(other) => panic!("not a request: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            send("bcrt1qxyz 5000 --feerate-sat-vb 3"),
+            Ok(Request::Send {
+                address: "bcrt1qxyz".into(),
+                amount_sat: Some(5000),
+                all: false,
+                feerate_sat_vb: Some(3)
+            })
+        );
+        assert_eq!(
+            send("bcrt1qxyz all"),
+            Ok(Request::Send {
+                address: "bcrt1qxyz".into(),
+                amount_sat: None,
+                all: true,
+                feerate_sat_vb: None
+            })
+        );
+        for bad in [
+            "a 0",
+            "a -3",
+            "a some",
+            "a 1 --feerate-sat-vb 0",
+            "a 1 --feerate-sat-vb 1001",
+        ] {
+            let e = send(bad).expect_err(bad);
+            assert!(e.starts_with("send: "), "{bad}: {e}");
+        }
+        let Ok(Command::Init {
+            data_dir,
+            words_stdin,
+            network,
+        }) = parse(&args("init --data-dir n --words-stdin --network bitcoin"))
+        else {
+            panic!("init")
+        };
+        assert_eq!(
+            (data_dir, words_stdin, network),
+            (PathBuf::from("n"), true, Network::Bitcoin)
+        );
+        assert!(matches!(
+            parse(&args("init --data-dir n")),
+            Ok(Command::Init {
+                network: Network::Regtest,
+                words_stdin: false,
+                ..
+            })
+        ));
+        assert!(parse(&args("init")).is_err(), "no data dir");
+    }
+
+    #[test]
+    fn errors_are_one_line_naming_the_problem() {
+        let err = |s: &str| parse(&args(s)).expect_err(s);
+        let cases = [
+            (
+                "--data-dir d open 02aa@h:1 1000",
+                "open: node id \"02aa\" is not a public key (66 hex digits)",
+            ),
+            (
+                "--data-dir d frobnicate",
+                "unknown command \"frobnicate\" (tern --help lists them)",
+            ),
+            (
+                "--data-dir d info extra",
+                "info takes no arguments, got \"extra\"",
+            ),
+            (
+                "--data-dir d events --all",
+                "events: unexpected argument \"--all\" (usage: tern --data-dir D events [--ack])",
+            ),
+            (
+                "daemon --data-dir d --network regtest",
+                "daemon: expected --esplora <URL>",
+            ),
+            ("", "no command given (tern --help lists them)"),
+            (
+                "daemon --data-dir d --network regtest --esplora http://x --inbound maybe",
+                "daemon: --inbound <INBOUND> \"maybe\": expected accept, reject, manual",
+            ),
+        ];
+        for (input, want) in cases {
+            let e = err(input);
+            assert!(e.starts_with(want), "{input}: {e}");
+            assert!(!e.contains('\n'), "{input}: {e:?}");
+        }
+        let help = |s: &str| match parse(&args(s)) {
+            Ok(Command::Help(text)) => text,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert!(help("--help").contains("daemon"));
+        assert!(help("open --help").contains("--push-msat"));
+        assert!(help("help send").contains("--feerate-sat-vb"));
+    }
+
+    #[test]
     fn daemon_options() {
         let Command::Daemon(o) = parse(&args(
             "daemon --data-dir d --network regtest --esplora http://x --dev-faults $channel_ready",
@@ -334,6 +690,8 @@ mod tests {
         };
         assert_eq!(o.network, Network::Regtest);
         assert_eq!(o.dev_faults.as_deref(), Some("$channel_ready"));
+        assert_eq!(o.sync_interval, Duration::from_secs(1));
+        assert_eq!(o.inbound, InboundPolicy::AcceptAll);
         assert!(parse(&args("daemon --data-dir d --network regtest")).is_err());
         assert!(parse(&args(
             "daemon --data-dir d --network moon --esplora http://x"
@@ -343,5 +701,20 @@ mod tests {
             "daemon --data-dir d --network regtest --esplora http://x --dev-faults ?nope"
         ))
         .is_err());
+        assert!(parse(&args("daemon --network regtest --esplora http://x")).is_err());
+        assert!(parse(&args(
+            "daemon --data-dir d --network regtest --esplora http://x --sync-interval-ms 0"
+        ))
+        .is_err());
+        let Command::Daemon(o) = parse(&args(
+            "daemon --data-dir d --network signet --esplora https://x --inbound manual \
+             --listen 0.0.0.0:9735",
+        ))
+        .expect("parses") else {
+            panic!("not daemon")
+        };
+        assert_eq!(o.sync_interval, Duration::from_secs(30));
+        assert_eq!(o.inbound, InboundPolicy::Manual);
+        assert_eq!(o.listen.as_deref(), Some("0.0.0.0:9735"));
     }
 }

@@ -5,6 +5,8 @@
 //! → {"cmd":"open","peer":"02ab…@127.0.0.1:9735","amount_sat":200000,"push_msat":0,"public":false}
 //! ← {"ok":true,"result":{"temporary_channel_id":"…"}}
 //! ← {"ok":false,"error":{"kind":"node","message":"peer … is not connected"}}
+//! → {"cmd":"send","address":"bcrt1q…","amount_sat":50000,"all":false,"feerate_sat_vb":2}
+//! ← {"ok":true,"result":{"txid":"…"}}
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -63,6 +65,21 @@ pub enum Request {
         /// Mark them handled.
         #[serde(default)]
         ack: bool,
+    },
+    /// Pay `amount_sat` (or `all` that is spendable) to `address`, at `feerate_sat_vb` or the
+    /// node's estimate.
+    Send {
+        /// The recipient, an address of the node's network.
+        address: String,
+        /// Exactly this much (fee on top).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount_sat: Option<u64>,
+        /// Everything spendable instead (coins locked for opens excepted), less the fee.
+        #[serde(default)]
+        all: bool,
+        /// Feerate in sat/vB (default: the node's ~6-block estimate).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feerate_sat_vb: Option<u64>,
     },
     /// One sync now.
     Sync,

@@ -1,30 +1,28 @@
 //! `tern daemon`: one Tern node in a process, controlled over `D/tern.sock`.
 //!
-//! The seed lives in `D/seed` (32 bytes from the OS RNG, created once with mode 0600), the node's
-//! database beside it, the log in `D/tern.log`. A background loop syncs the chain every
+//! The node's secret is `D/mnemonic` (BIP39 words from `tern init`) or else `D/seed` (32 bytes
+//! from the OS RNG, created once with mode 0600; see [`crate::secrets`]), the node's database
+//! beside it, the log in `D/tern.log`. A background loop syncs the chain every
 //! `sync_interval`. A node halted by `--dev-halt-after` keeps the socket up and reports
 //! `"halted": true` so that a driver can SIGKILL the process at exactly that point.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::{Amount, Network};
+use bitcoin::{Amount, FeeRate, Network};
 use serde_json::{json, Value};
 use tern_core::node::{
-    Builder, ChannelDetails, Event, InboundPolicy, Node, NodeError, OpenChannelParams,
+    Builder, ChannelDetails, Event, InboundPolicy, Node, NodeError, OpenChannelParams, SendAmount,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use crate::control::{self, Request, Response};
-
-/// The seed file's name inside the data dir.
-pub const SEED_FILE: &str = "seed";
+pub use crate::secrets::{load_or_create_seed, MNEMONIC_FILE, SEED_FILE};
 /// The log file's name inside the data dir.
 pub const LOG_FILE: &str = "tern.log";
 
@@ -66,59 +64,10 @@ pub enum DaemonError {
     Node(#[from] NodeError),
 }
 
-/// Reads `D/seed`, or creates it (32 bytes from the OS RNG, mode 0600, never overwritten).
-/// Creation is atomic: the bytes are written and fsynced in `D/seed.tmp`, then hard-linked to
-/// `D/seed` (which fails if it exists), so a kill never leaves a short seed file behind.
-pub fn load_or_create_seed(data_dir: &Path) -> Result<[u8; 32], DaemonError> {
-    let path = data_dir.join(SEED_FILE);
-    let shown = path.display();
-    if !path.exists() {
-        let tmp = data_dir.join(format!("{SEED_FILE}.tmp"));
-        let setup = |what: &str, e: std::io::Error| {
-            DaemonError::Setup(format!("cannot {what} the seed {shown}: {e}"))
-        };
-        let mut seed = [0u8; 32];
-        {
-            use bitcoin::secp256k1::rand::RngCore;
-            bitcoin::secp256k1::rand::rngs::OsRng.fill_bytes(&mut seed);
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| setup("create", e))?;
-        file.write_all(&seed)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| setup("write", e))?;
-        match std::fs::hard_link(&tmp, &path) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&tmp);
-                if let Ok(dir) = std::fs::File::open(data_dir) {
-                    let _ = dir.sync_all();
-                }
-                tracing::info!("created a new seed in {shown}");
-                return Ok(seed);
-            }
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            Err(e) => return Err(setup("create", e)),
-        }
+impl From<crate::secrets::SecretError> for DaemonError {
+    fn from(e: crate::secrets::SecretError) -> Self {
+        DaemonError::Setup(e.to_string())
     }
-    let mut bytes = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| DaemonError::Setup(format!("cannot read the seed {shown}: {e}")))?;
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-        DaemonError::Setup(format!(
-            "the seed file {shown} has {} bytes, expected 32: refusing to start \
-             (it is not overwritten; move it away to create a new node)",
-            bytes.len()
-        ))
-    })
 }
 
 /// Logs to `D/tern.log` and stderr; `TERN_LOG` (e.g. `tern_core=debug,info`) picks levels.
@@ -209,8 +158,8 @@ impl Daemon {
             }
             Err(NodeError::Stopped) if self.halted() => Response::err(
                 "halted",
-                "the node is halted (--dev-halt-after fired); only info, channels, balance \
-                 and events still answer",
+                "the node is halted (--dev-halt-after fired, as dead as a killed process: its \
+                 store is closed); only info and channels (from memory) still answer",
             ),
             Err(e) => Response::err("node", e.to_string()),
         }
@@ -312,6 +261,34 @@ impl Daemon {
                     events.iter().map(|(s, e)| event_json(*s, e)).collect(),
                 ))
             }
+            Request::Send {
+                address,
+                amount_sat,
+                all,
+                feerate_sat_vb,
+            } => {
+                let amount = match (amount_sat, all) {
+                    (Some(sat), false) => SendAmount::Exact(Amount::from_sat(sat)),
+                    (None, true) => SendAmount::All,
+                    _ => {
+                        return Err(NodeError::InvalidInput {
+                            field: "amount",
+                            reason: "send: give either amount_sat or all".into(),
+                        })
+                    }
+                };
+                let rate = match feerate_sat_vb {
+                    Some(v) => Some(FeeRate::from_sat_per_vb(v).ok_or_else(|| {
+                        NodeError::InvalidInput {
+                            field: "fee_rate",
+                            reason: format!("feerate {v} sat/vB is too large"),
+                        }
+                    })?),
+                    None => None,
+                };
+                let txid = node.send_onchain(&address, amount, rate).await?;
+                Ok(json!({ "txid": txid.to_string() }))
+            }
             Request::Sync => self.sync_once(Duration::from_secs(30)).await,
             Request::Stop => {
                 self.stop_requested.store(true, Ordering::SeqCst);
@@ -403,7 +380,7 @@ pub async fn run(options: DaemonOptions) -> Result<(), DaemonError> {
 async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), DaemonError> {
     let dir = options.data_dir.clone();
     init_logging(&dir)?;
-    let seed = load_or_create_seed(&dir)?;
+    let seed = crate::secrets::load_node_seed(&dir)?;
     let mut builder = Builder::new(options.network, &dir, &options.esplora).seed(seed);
     if let Some(listen) = &options.listen {
         builder = builder.listen(listen.clone());

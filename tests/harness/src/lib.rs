@@ -6,3 +6,4 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod procs;
+pub mod secrets;

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tern_harness::cli::{self, Command, USAGE};
+use tern_harness::cli::{self, Command};
+use tern_harness::secrets::{self, SecretError};
 use tern_harness::{control, daemon, demo};
 
 fn main() -> ExitCode {
@@ -11,15 +12,20 @@ fn main() -> ExitCode {
     let command = match cli::parse(&args) {
         Ok(c) => c,
         Err(msg) => {
-            eprintln!("tern: {msg}\n{USAGE}");
+            eprintln!("tern: {msg}");
             return ExitCode::from(2);
         }
     };
     match command {
-        Command::Help => {
-            println!("{USAGE}");
+        Command::Help(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
+        Command::Init {
+            data_dir,
+            words_stdin,
+            network,
+        } => init(&data_dir, words_stdin, network),
         Command::Client { data_dir, request } => {
             match control::call(&data_dir, &request, Duration::from_secs(120)) {
                 Ok(v) => {
@@ -54,6 +60,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// `tern init`: exit 2 for bad words, 1 when the data dir is refused.
+fn init(data_dir: &std::path::Path, words_stdin: bool, network: bitcoin::Network) -> ExitCode {
+    let mut words = String::new();
+    if words_stdin {
+        use std::io::Read;
+        if let Err(e) = std::io::stdin().read_to_string(&mut words) {
+            eprintln!("tern init: cannot read the words from stdin: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let given = words_stdin.then_some(words.as_str());
+    match secrets::init(data_dir, given, network) {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ SecretError::BadWords(_)) => {
+            eprintln!("tern init: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("tern init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Runtime::new() {
         Ok(rt) => Some(rt),
@@ -72,6 +105,17 @@ async fn run_devnet(config: tern_devnet::DevnetConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The handler is in place before the first line is printed: a driver that reads it and
+    // sends SIGINT at once must not kill the process by the default action.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tern devnet: cannot handle SIGINT: {e}");
+            devnet.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
     let (height, hash) = devnet.tip();
     println!("tern devnet: Esplora API at {}", devnet.base_url());
     println!("  tip {height} {hash}");
@@ -81,9 +125,7 @@ async fn run_devnet(config: tern_devnet::DevnetConfig) -> ExitCode {
         devnet.base_url()
     );
     println!("  Ctrl-C stops");
-    if tokio::signal::ctrl_c().await.is_err() {
-        eprintln!("tern devnet: cannot wait for ctrl-c; exiting");
-    }
+    interrupt.recv().await;
     devnet.shutdown();
     ExitCode::SUCCESS
 }

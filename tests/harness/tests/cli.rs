@@ -452,3 +452,368 @@ fn tern_devnet_serves_esplora_until_sigint() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Runs `tern` with `args` (no implied --data-dir), `stdin` piped in.
+fn tern_raw(args: &[&str], stdin: Option<&str>) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tern");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_bad_argument_is_one_line_naming_it() {
+    let dir = temp("oneline");
+    let d = dir.to_str().expect("utf-8 path");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--data-dir", d, "open", "02aa@127.0.0.1:9735", "1000"],
+            "tern: open: node id \"02aa\" is not a public key (66 hex digits)",
+        ),
+        (
+            &["--data-dir", d, "open", &format!("{ID}@h:1")],
+            "tern: open: expected <AMOUNT_SAT> (usage: tern --data-dir D open <node id>@<host:port> \
+             <amount_sat> [--push-msat N] [--public])",
+        ),
+        (
+            &["--data-dir", d, "send", "bcrt1qx", "5", "--feerate-sat-vb", "5000"],
+            "tern: send: --feerate-sat-vb \"5000\" is not a whole number of sat/vB from 1 to 1000",
+        ),
+        (
+            &["daemon", "--data-dir", d, "--network", "moon", "--esplora", "http://x"],
+            "tern: daemon: unknown network \"moon\" (regtest, signet, testnet or bitcoin)",
+        ),
+        (
+            &["daemon", "--data-dir", d, "--network", "regtest", "--esplora", "x"],
+            "tern: daemon: --esplora \"x\" is not an http(s) URL",
+        ),
+        (
+            &["--data-dir", d, "frobnicate"],
+            "tern: unknown command \"frobnicate\" (tern --help lists them)",
+        ),
+        (&["info"], "tern: info: --data-dir D is required"),
+        (&[], "tern: no command given (tern --help lists them)"),
+    ];
+    for (args, line) in cases {
+        let r = tern_raw(args, None);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr, format!("{line}\n"), "{args:?}: exactly one line");
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn help_describes_each_command_and_its_flags() {
+    let top = tern_raw(&["--help"], None);
+    assert_eq!(top.code, 0, "{}", top.stderr);
+    for command in ["daemon", "init", "open", "send", "events", "devnet", "demo"] {
+        assert!(top.stdout.contains(command), "{command}: {}", top.stdout);
+    }
+    assert!(top
+        .stdout
+        .contains("exit codes: 0 ok, 1 node error, 2 usage or bad input, 3 no daemon"));
+    let open = tern_raw(&["open", "--help"], None);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert!(open.stderr.is_empty());
+    for says in [
+        "Usage: tern --data-dir D open <node id>@<host:port> <amount_sat>",
+        "--push-msat <N>",
+        "Give the peer this much of the channel at open, in millisatoshis",
+        "--public",
+        "Announce the channel",
+        "The channel's size in satoshis",
+    ] {
+        assert!(open.stdout.contains(says), "{says}: {}", open.stdout);
+    }
+    let daemon = tern_raw(&["daemon", "--help"], None);
+    assert_eq!(daemon.code, 0, "{}", daemon.stderr);
+    for says in [
+        "--network <NETWORK>",
+        "regtest, signet, testnet or bitcoin",
+        "--esplora <URL>",
+        "--listen <HOST:PORT>",
+        "--inbound <INBOUND>",
+        "--sync-interval-ms <N>",
+        "--dev-faults <RULES>",
+        "--dev-halt-after <ACTION>",
+        "--data-dir <D>",
+        "D/mnemonic",
+    ] {
+        assert!(daemon.stdout.contains(says), "{says}: {}", daemon.stdout);
+    }
+    let send = tern_raw(&["help", "send"], None);
+    assert_eq!(send.code, 0);
+    assert!(
+        send.stdout.contains("--feerate-sat-vb <N>"),
+        "{}",
+        send.stdout
+    );
+}
+
+/// BIP84's test mnemonic.
+const BIP84_WORDS: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
+                           abandon abandon abandon about";
+
+/// The node id of `words` (no passphrase), computed by the core.
+fn node_id_of(words: &str) -> String {
+    use tern_core::proto::keys::{KeysManager, NodeSeed};
+    let seed = NodeSeed::from_words(words, None).expect("words");
+    KeysManager::from_seed(&seed, bitcoin::Network::Regtest)
+        .expect("keys")
+        .node_id()
+        .expect("id")
+        .to_string()
+}
+
+#[test]
+fn init_from_words_or_new_words() {
+    let dir = temp("init");
+    let a = dir.join("a");
+    let a_str = a.to_str().expect("utf-8");
+    let r = tern_raw(
+        &[
+            "init",
+            "--data-dir",
+            a_str,
+            "--words-stdin",
+            "--network",
+            "bitcoin",
+        ],
+        Some(&format!("  {}\n", BIP84_WORDS.to_uppercase())),
+    );
+    let out = r.json();
+    assert_eq!(
+        out["first_address"], "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu",
+        "BIP84's first receive address: {out}"
+    );
+    assert_eq!(out["node_id"], node_id_of(BIP84_WORDS).as_str());
+    assert_eq!(out["network"], "bitcoin");
+    assert!(
+        out.get("words").is_none(),
+        "given words are not echoed: {out}"
+    );
+    let file = a.join("mnemonic");
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&file).expect("mnemonic written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let normalised = BIP84_WORDS.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        format!("{normalised}\n")
+    );
+    assert!(
+        std::fs::read_dir(&a).expect("dir").count() == 1,
+        "nothing but D/mnemonic (no temporary file left)"
+    );
+
+    // Never over an existing node: neither a mnemonic nor a seed.
+    let r = tern_raw(&["init", "--data-dir", a_str], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("already holds a node"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        format!("{normalised}\n"),
+        "untouched"
+    );
+    let s = dir.join("s");
+    std::fs::create_dir_all(&s).expect("mkdir");
+    std::fs::write(s.join("seed"), [4u8; 32]).expect("seed");
+    let r = tern_raw(&["init", "--data-dir", s.to_str().expect("utf-8")], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("seed exists"), "{}", r.stderr);
+    assert!(!s.join("mnemonic").exists());
+
+    // Bad words: exit 2, one line naming the problem, nothing written.
+    let bad = dir.join("bad");
+    let bad_str = bad.to_str().expect("utf-8");
+    for (words, says) in [
+        (
+            "legal winner thank year wave sausage worth useful legal winner thank yelow",
+            "word 12 is not in the BIP39 English word list",
+        ),
+        (
+            "legal winner thank year wave sausage worth useful legal winner thank thank",
+            "checksum",
+        ),
+        (
+            "legal winner thank",
+            "3 words: a mnemonic has 12, 15, 18, 21 or 24",
+        ),
+        ("", "0 words"),
+    ] {
+        let r = tern_raw(
+            &["init", "--data-dir", bad_str, "--words-stdin"],
+            Some(words),
+        );
+        assert_eq!(r.code, 2, "{words}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{words}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("tern init: invalid mnemonic: "),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(says), "{words}: {}", r.stderr);
+        assert!(!r.stderr.contains("yelow"), "never echoes the words");
+        assert!(!bad.join("mnemonic").exists(), "{words}");
+    }
+
+    // New words: 24, shown once, and they are the node's.
+    let n = dir.join("new");
+    let out = tern_raw(&["init", "--data-dir", n.to_str().expect("utf-8")], None).json();
+    let words = out["words"]
+        .as_str()
+        .expect("generated words shown")
+        .to_string();
+    assert_eq!(words.split(' ').count(), 24);
+    assert_eq!(out["network"], "regtest");
+    assert!(out["first_address"]
+        .as_str()
+        .expect("address")
+        .starts_with("bcrt1q"));
+    assert_eq!(out["node_id"], node_id_of(&words).as_str());
+    assert_eq!(
+        std::fs::read_to_string(n.join("mnemonic")).expect("read"),
+        format!("{words}\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn daemon_runs_from_the_mnemonic_and_refuses_ambiguity() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("mnemonic");
+    let node_dir = dir.join("n");
+    let init = tern_raw(
+        &[
+            "init",
+            "--data-dir",
+            node_dir.to_str().expect("utf-8"),
+            "--words-stdin",
+        ],
+        Some(BIP84_WORDS),
+    )
+    .json();
+    let mut d = DaemonProc::new(Path::new(BIN), "n", &node_dir, &devnet.base_url());
+    let info = d.start(&[], Duration::from_secs(20)).expect("starts");
+    assert_eq!(info["node_id"], init["node_id"], "the words' node");
+    assert_eq!(info["node_id"], node_id_of(BIP84_WORDS).as_str());
+    assert!(
+        !node_dir.join("seed").exists(),
+        "no raw seed created beside the words"
+    );
+    let addr = tern(&node_dir, &["new-address"]).json();
+    assert_eq!(
+        addr["address"], init["first_address"],
+        "BIP84 m/84'/1'/0'/0/0"
+    );
+    let log = std::fs::read_to_string(node_dir.join("tern.log")).expect("log");
+    assert!(!log.contains("abandon"), "the words are never logged");
+    assert_eq!(tern(&node_dir, &["stop"]).json()["stopping"], true);
+    wait("the daemon to exit", || !d.is_running());
+
+    // Both a mnemonic and a seed: which node is this? Refused, one line.
+    std::fs::write(node_dir.join("seed"), [9u8; 32]).expect("seed");
+    let out = daemon_once(&devnet, &node_dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("both exist: refusing to start"), "{err}");
+    std::fs::remove_file(node_dir.join("seed")).expect("rm");
+
+    // A damaged mnemonic file is refused, not replaced.
+    let damaged = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+                   abandon abandon abandon\n";
+    std::fs::write(node_dir.join("mnemonic"), damaged).expect("write");
+    let out = daemon_once(&devnet, &node_dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("mnemonic") && err.contains("checksum"),
+        "{err}"
+    );
+    assert!(err.contains("refusing to start"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(node_dir.join("mnemonic")).expect("read"),
+        damaged
+    );
+    assert!(!node_dir.join("seed").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn send_through_the_cli() {
+    let (_rt, devnet) = devnet();
+    let dir = temp("send");
+    let nd = dir.join("n");
+    let mut d = DaemonProc::new(Path::new(BIN), "n", &nd, &devnet.base_url());
+    d.start(&[], Duration::from_secs(20)).expect("starts");
+    fund_through_cli(&devnet, &nd, 200_000);
+    let to = devnet.faucet_address();
+    let to_s = to.to_string();
+
+    let sent = tern(&nd, &["send", &to_s, "50000", "--feerate-sat-vb", "2"]).json();
+    let txid: bitcoin::Txid = sent["txid"].as_str().expect("txid").parse().expect("txid");
+    let tx = devnet.transaction(&txid).expect("broadcast");
+    let paid: u64 = tx
+        .output
+        .iter()
+        .filter(|o| o.script_pubkey == to.script_pubkey())
+        .map(|o| o.value.to_sat())
+        .sum();
+    assert_eq!(paid, 50_000);
+    let b = tern(&nd, &["balance"]).json();
+    let total = b["onchain_total_sat"].as_u64().expect("total");
+    assert!(total < 150_000 && total > 149_000, "fee of ~2 sat/vB: {b}");
+
+    let refused: &[(&[&str], i32, &str)] = &[
+        (
+            &["send", "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "1000"],
+            2,
+            "is for bitcoin, this wallet is on regtest",
+        ),
+        (
+            &["send", &to_s, "293"],
+            2,
+            "below the dust limit of 294 sat",
+        ),
+        (&["send", &to_s, "1000000"], 1, "insufficient funds"),
+        (
+            &["send", &to_s, "all", "--feerate-sat-vb", "1001"],
+            2,
+            "1 to 1000",
+        ),
+    ];
+    for (args, code, says) in refused {
+        let r = tern(&nd, args);
+        assert_eq!(r.code, *code, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
+    let all = tern(&nd, &["send", &to_s, "all"]).json();
+    assert!(all["txid"].is_string());
+    devnet.mine(1);
+    tern(&nd, &["sync"]).json();
+    let b = tern(&nd, &["balance"]).json();
+    assert_eq!(b["onchain_total_sat"], 0, "everything left: {b}");
+    assert_eq!(tern(&nd, &["stop"]).json()["stopping"], true);
+    wait("the daemon to exit", || !d.is_running());
+    let _ = std::fs::remove_dir_all(&dir);
+}

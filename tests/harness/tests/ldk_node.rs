@@ -40,8 +40,13 @@ struct Seen {
 
 impl Seen {
     /// Handles every queued event of both nodes; fails the test on a failed or closed channel.
+    /// A killed Tern (a test hook) is as dead as a killed process: only ldk-node is polled.
     async fn poll(&mut self, tern: &Node, ldk: &LdkNode) {
-        while let Some((seq, e)) = tern.next_event().await.expect("tern events") {
+        while let Some((seq, e)) = if tern.is_stopped() {
+            None
+        } else {
+            tern.next_event().await.expect("tern events")
+        } {
             tern.event_handled(seq).await.expect("tern event handled");
             match e {
                 Event::ChannelPending { .. } => self.tern_pending = true,

@@ -1,6 +1,8 @@
 //! Keys: BIP32 derivation from the node seed, BOLT 3 per-commitment secrets and key derivation.
 //!
-//! - [`KeysManager`] derives, from a 32-byte seed, the node key, the BIP84 wallet descriptors and,
+//! - [`NodeSeed`] is the root secret: Tern's raw 32-byte seed or the 64-byte BIP39 seed of a
+//!   [`Mnemonic`] and passphrase.
+//! - [`KeysManager`] derives, from the seed, the node key, the BIP84 wallet descriptors and,
 //!   for channel number `i`, every channel key ([`ChannelKeys`]). Nothing but the seed and the
 //!   channel index needs to be stored to re-derive them.
 //! - [`build_commitment_secret`] and [`CounterpartyCommitmentSecrets`] implement
@@ -13,6 +15,7 @@
 //! Pure code: entropy (the seed) is a parameter.
 
 mod derivation;
+mod mnemonic;
 mod seed;
 mod shachain;
 
@@ -20,6 +23,7 @@ pub use derivation::{
     derive_private_key, derive_public_key, derive_revocation_private_key,
     derive_revocation_public_key, per_commitment_point,
 };
+pub use mnemonic::{Mnemonic, NodeSeed};
 pub use seed::{ChannelKeys, ChannelPublicKeys, KeysManager, WalletDescriptors};
 pub use shachain::{
     build_commitment_secret, CounterpartyCommitmentSecrets, ShachainError,
@@ -40,6 +44,9 @@ pub enum KeysError {
         /// The underlying secp256k1 error.
         source: bitcoin::secp256k1::Error,
     },
+    /// BIP39 words (or entropy) that are not a valid mnemonic.
+    #[error("invalid mnemonic: {0}")]
+    Mnemonic(String),
     /// The channel index does not fit a hardened BIP32 child number.
     #[error("channel index {index} is out of range (must be below 2^31)")]
     ChannelIndexOutOfRange {

@@ -1,4 +1,5 @@
-//! BIP32 derivation of every key from the 32-byte node seed.
+//! BIP32 derivation of every key from the node seed ([`NodeSeed`]: Tern's raw 32 bytes, or the
+//! 64-byte BIP39 seed of a mnemonic).
 //!
 //! Paths (all hardened, from the BIP32 master key of the seed):
 //! - node key: `m/0'`
@@ -17,7 +18,7 @@ use bitcoin::Network;
 
 use super::derivation::{derive_private_key, derive_revocation_private_key, per_commitment_point};
 use super::shachain::build_commitment_secret;
-use super::KeysError;
+use super::{KeysError, NodeSeed};
 
 const NODE_KEY_INDEX: u32 = 0;
 const CHANNEL_PURPOSE: u32 = 535;
@@ -59,8 +60,19 @@ impl std::fmt::Debug for WalletDescriptors {
 }
 
 impl KeysManager {
-    /// Creates the manager from the 32-byte node seed (entropy is the caller's).
+    /// Creates the manager from a raw 32-byte node seed (entropy is the caller's); the same
+    /// as [`KeysManager::from_seed`] with [`NodeSeed::Raw`].
     pub fn new(seed: &[u8; 32], network: Network) -> Result<Self, KeysError> {
+        Self::from_bytes(seed, network)
+    }
+
+    /// Creates the manager from the node seed: its bytes (32 raw, or 64 of a BIP39 seed) are
+    /// the BIP32 master seed.
+    pub fn from_seed(seed: &NodeSeed, network: Network) -> Result<Self, KeysError> {
+        Self::from_bytes(seed.as_bytes(), network)
+    }
+
+    fn from_bytes(seed: &[u8], network: Network) -> Result<Self, KeysError> {
         Ok(Self {
             master: Xpriv::new_master(network, seed)?,
             network,
