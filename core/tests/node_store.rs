@@ -335,3 +335,50 @@ async fn funder_storage_gone_at_persist_2_halts_and_a_restart_finishes() {
 async fn fundee_storage_gone_at_persist_2_halts_and_a_restart_finishes() {
     persist_fails(Side::Fundee, 2, true).await;
 }
+
+/// An app that cancels `open_channel` (a coroutine scope ending) while the node is still
+/// connecting leaves no intent pending holding its funds: the open runs to its end in the node.
+#[tokio::test]
+async fn a_cancelled_open_channel_call_still_ends_its_intent() {
+    let dir = temp_dir("cancelled-open");
+    let devnet = Devnet::start().await.expect("devnet");
+    let phone = node(&dir, &devnet, 6)
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .start()
+        .await
+        .expect("phone");
+    let address = phone.new_address().await.expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(500_000))
+        .expect("faucet");
+    devnet.mine(1);
+    phone.sync(None).await.expect("sync");
+    let nobody = bitcoin::secp256k1::PublicKey::from_secret_key(
+        &bitcoin::secp256k1::Secp256k1::new(),
+        &bitcoin::secp256k1::SecretKey::from_slice(&[62; 32]).expect("key"),
+    );
+    // Port 1 on loopback: nothing listens; the call is dropped while the node waits.
+    let call = phone.open_channel(OpenChannelParams::new(
+        nobody,
+        "127.0.0.1:1",
+        Amount::from_sat(100_000),
+    ));
+    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), call).await;
+    assert!(cancelled.is_err(), "still connecting when cancelled");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let pending = phone.dev_open_intents_in_progress().await.expect("intents");
+        if pending.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancelled open's intent stays in progress: {pending:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Its funds are free again: the whole wallet can fund another open's check.
+    let b = phone.list_balances().await.expect("balances");
+    assert_eq!(b.locked, Amount::ZERO);
+    phone.stop().await;
+}

@@ -85,8 +85,19 @@ impl Node {
     /// Opens a channel (we fund all of it). The request is persisted as an open intent first;
     /// the result arrives as events (`ChannelPending`, then `ChannelReady`, or
     /// `ChannelOpenFailed`). Returns the temporary channel id.
+    ///
+    /// Cancellation-safe: the open runs in a task of the node, so dropping this future (a
+    /// cancelled coroutine or Swift task) only stops the wait for the id — the open still ends
+    /// as events, and its intent never stays pending (it would hold its funds until restart).
     pub async fn open_channel(&self, params: OpenChannelParams) -> Result<ChannelId, NodeError> {
         self.check_running()?;
+        let node = self.clone();
+        tokio::spawn(async move { node.open_channel_inner(params).await })
+            .await
+            .map_err(|e| NodeError::Internal(format!("the open task ended: {e}")))?
+    }
+
+    async fn open_channel_inner(&self, params: OpenChannelParams) -> Result<ChannelId, NodeError> {
         let OpenChannelParams {
             node_id,
             address,
