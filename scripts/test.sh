@@ -43,6 +43,10 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "clippy (library targets, no unwrap)" \
   cargo clippy --workspace --lib --locked -- -D warnings -D clippy::unwrap_used
+# The core as an app links it (the FFI): without the dev-only features the workspace build
+# unifies in through tern-harness.
+step "clippy (tern-core and tern-ffi alone, release features)" \
+  cargo clippy -p tern-core -p tern-ffi --lib --locked -- -D warnings -D clippy::unwrap_used
 # dev-disconnect: the connection manager's fault-injection hook, used by the node fault tests.
 step "clippy (all targets)" cargo clippy --workspace --all-targets --locked \
   --features tern-core/dev-disconnect -- -D warnings

@@ -11,10 +11,10 @@ use tokio::sync::oneshot;
 use super::db::Parts;
 use super::peer::PeerCommand;
 use super::{
-    lock, now, peer_addr_key, Balances, ChannelDetails, Event, Node, NodeError, OpenChannelParams,
+    lock, peer_addr_key, Balances, ChannelDetails, Event, Node, NodeError, OpenChannelParams,
 };
 use crate::proto::wire::ChannelId;
-use crate::store::{NewOpenIntent, OpenIntentStatus};
+use crate::store::NewOpenIntent;
 
 impl Node {
     /// Our node id.
@@ -136,19 +136,7 @@ impl Node {
             Err(e) => Err(e),
         };
         if let Err(e) = connected {
-            let reason = e.to_string();
-            self.shared
-                .db
-                .run(move |p: &mut Parts| {
-                    p.store.update_open_intent_status(
-                        intent_id,
-                        OpenIntentStatus::Failed,
-                        None,
-                        Some(&reason),
-                        now(),
-                    )
-                })
-                .await?;
+            self.shared.fail_intent(intent_id, e.to_string()).await?;
             return Err(e);
         }
         self.ask(node_id, |reply| PeerCommand::Open {

@@ -19,6 +19,7 @@ mod api;
 mod audit;
 mod builder;
 mod db;
+mod details;
 mod dirlock;
 mod error;
 mod events;
@@ -181,6 +182,21 @@ impl Shared {
             self.events.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Marks an open intent failed (the caller got the error; no event is queued).
+    pub(crate) async fn fail_intent(&self, id: i64, reason: String) -> Result<(), NodeError> {
+        self.db
+            .run(move |p: &mut Parts| {
+                p.store.update_open_intent_status(
+                    id,
+                    OpenIntentStatus::Failed,
+                    None,
+                    Some(&reason),
+                    now(),
+                )
+            })
+            .await
     }
 
     /// The synced tip height (0 before the first sync). No round trip.

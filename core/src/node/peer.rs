@@ -12,15 +12,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db::Parts;
 use super::perform::PersistFailed;
-use super::{lock, now, ChannelDetails, Event, InboundPolicy, NodeError, Shared};
+use super::{lock, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::{ChainSource, ChainWatcher, Confirmation as ChainConfirmation, EsploraSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Confirmation,
-    Context, DisconnectScope, InboundParams, Input, OutboundParams, Role,
+    Context, DisconnectScope, InboundParams, Input, OutboundParams,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Message};
-use crate::store::{OpenIntent, OpenIntentStatus};
+use crate::store::OpenIntent;
 use crate::wallet::FeeTarget;
 
 /// What the node tells a peer task.
@@ -305,21 +305,7 @@ impl PeerTask {
             .try_open(intent_id, channel_value, push_msat, announce)
             .await;
         if let Err(e) = &result {
-            let reason = e.to_string();
-            let recorded = self
-                .shared
-                .db
-                .run(move |p: &mut Parts| {
-                    p.store.update_open_intent_status(
-                        intent_id,
-                        OpenIntentStatus::Failed,
-                        None,
-                        Some(&reason),
-                        now(),
-                    )
-                })
-                .await;
-            if let Err(e) = recorded {
+            if let Err(e) = self.shared.fail_intent(intent_id, e.to_string()).await {
                 // Still pending on disk: the next start fails it (`fail_interrupted_intents`).
                 tracing::error!("cannot record the failed open intent {intent_id}: {e}");
             }
@@ -560,34 +546,6 @@ impl PeerTask {
         }
     }
 
-    /// Records the channel's funding owner and its view for `list_channels`.
-    pub(super) fn register(&self, i: usize) {
-        let c = &self.channels[i];
-        if let Some(f) = c.funding() {
-            lock(&self.shared.fundings).insert(f.outpoint.txid, self.node_id);
-        }
-        let tip = self.shared.tip_height();
-        let confirmations = c.confirmations(tip);
-        let details = ChannelDetails {
-            channel_id: c.current_id(),
-            temporary_channel_id: c.temporary_channel_id(),
-            counterparty_node_id: self.node_id,
-            state: c.state(),
-            status: status(c, confirmations),
-            is_outbound: c.role() == Role::Funder,
-            channel_value: Amount::from_sat(c.funding_sat()),
-            balance_msat: c.our_balance_msat(),
-            funding_txo: c.funding().map(|f| f.outpoint),
-            confirmations,
-            confirmations_required: c.minimum_depth(),
-            is_announced: c.is_public(),
-            announcement_ready: c.channel_announcement().is_some(),
-        };
-        let mut views = lock(&self.shared.views);
-        views.remove(&c.temporary_channel_id());
-        views.insert(c.current_id(), details);
-    }
-
     /// Forgets channels whose open was abandoned (transient, never persisted).
     pub(super) fn cleanup(&mut self) {
         let views = &self.shared.views;
@@ -631,46 +589,6 @@ impl PeerTask {
         } else {
             let _ = self.shared.net.disconnect(self.node_id);
         }
-    }
-}
-
-/// The state of a channel in words, for `list_channels`.
-fn status(c: &Channel, confirmations: u32) -> String {
-    match c.state() {
-        ChannelState::OutboundAwaitingAccept => "waiting for the peer to accept".to_string(),
-        ChannelState::AwaitingFundingTx => "building the funding transaction".to_string(),
-        ChannelState::AwaitingFundingSigned => "waiting for the peer's signature".to_string(),
-        ChannelState::InboundAwaitingFundingCreated => "waiting for the funding".to_string(),
-        ChannelState::AwaitingConfirmations => {
-            let depth = c.minimum_depth().unwrap_or(1);
-            if c.role() == Role::Fundee && confirmations == 0 {
-                // We signed; only the funder can broadcast. If it never does (it failed
-                // before receiving our funding_signed), BOLT 2 lets us forget the channel.
-                let forget_at = c
-                    .created_height
-                    .saturating_add(crate::proto::channel::FUNDEE_FUNDING_TIMEOUT_BLOCKS);
-                format!(
-                    "awaiting the funder's funding transaction (0/{depth} confirmations; \
-                     forgotten at block {forget_at} if it never confirms)"
-                )
-            } else {
-                format!(
-                    "awaiting confirmations {}/{depth}",
-                    confirmations.min(depth)
-                )
-            }
-        }
-        ChannelState::AwaitingChannelReady => "waiting for the peer's channel_ready".into(),
-        ChannelState::Ready => "ready".to_string(),
-        ChannelState::Failed => {
-            format!("failed: {}", c.failure_reason().unwrap_or("unknown reason"))
-        }
-        ChannelState::FailedUnfunded => format!(
-            "failed: {}; watching for a late funding until block {}",
-            c.failure_reason().unwrap_or("unknown reason"),
-            c.fundee_funding_deadline()
-        ),
-        ChannelState::Aborted => "open abandoned".to_string(),
     }
 }
 

@@ -229,7 +229,7 @@ impl PeerTask {
                     }
                     Ok(())
                 })?;
-                Ok(p.store.get_meta(&keep_addr)?)
+                Ok::<_, NodeError>(p.store.get_meta(&keep_addr)?)
             })
             .await?;
         #[cfg(feature = "dev-disconnect")]

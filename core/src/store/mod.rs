@@ -106,6 +106,8 @@ static COMMITS_ON_ASYNC_THREADS: std::sync::atomic::AtomicU64 =
 /// [`dev_commits_on_async_threads`]; `guarded`: the owner asked for the check, as the node
 /// does); nothing outside `dev-disconnect` builds.
 pub fn note_commit(guarded: bool) {
+    #[cfg(not(feature = "dev-disconnect"))]
+    let _ = guarded;
     #[cfg(feature = "dev-disconnect")]
     if guarded && tokio::runtime::Handle::try_current().is_ok() {
         COMMITS_ON_ASYNC_THREADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
