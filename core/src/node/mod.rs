@@ -450,8 +450,9 @@ impl Node {
         for (peer, records) in by_peer {
             let (tx, rx) = mpsc::unbounded_channel();
             lock(&shared.peers).insert(peer, tx);
-            let task = PeerTask::new(shared.clone(), peer, records, &stored.intents);
+            let mut task = PeerTask::new(shared.clone(), peer, records, &stored.intents);
             task.register_all();
+            task.rearm_watches().await;
             shared.spawn(task.run(rx).instrument(peer_span(&peer)));
             if let Some(addr) = shared.peer_addr(&peer).await? {
                 shared.net.keep_peer(peer, addr)?;

@@ -134,10 +134,30 @@ impl PeerTask {
         }
     }
 
-    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<PeerCommand>) {
-        // Resume: re-arm watches, rebroadcast unconfirmed fundings.
+    /// Re-arms the funding watches of the resumed channels. `Node::start` awaits this before it
+    /// returns, so the first sync of a restarted node already checks every funding (a watch
+    /// armed after a sync saw a new tip waits for the next block).
+    pub(crate) async fn rearm_watches(&mut self) {
         for i in 0..self.channels.len() {
-            let actions = self.channels[i].resume_actions();
+            let watches: Vec<Action> = self.channels[i]
+                .resume_actions()
+                .into_iter()
+                .filter(|a| matches!(a, Action::WatchFunding { .. }))
+                .collect();
+            if let Err(failed) = self.perform(i, watches).await {
+                tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");
+            }
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<PeerCommand>) {
+        // Resume: rebroadcast unconfirmed fundings (the watches are re-armed already).
+        for i in 0..self.channels.len() {
+            let actions: Vec<Action> = self.channels[i]
+                .resume_actions()
+                .into_iter()
+                .filter(|a| !matches!(a, Action::WatchFunding { .. }))
+                .collect();
             if let Err(failed) = self.perform(i, actions).await {
                 tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");
             }
