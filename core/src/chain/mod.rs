@@ -25,7 +25,9 @@ use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use esplora::{EsploraConfig, EsploraSource};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
-pub use state::{BlockRef, ChainState, Confirmation, OutpointWatch, TxWatch, TxWatchState};
+pub use state::{
+    BlockRef, ChainState, ChainStateDecodeError, Confirmation, OutpointWatch, TxWatch, TxWatchState,
+};
 pub use sync::{sync, SyncOutcome};
 pub use watcher::{ChainWatcher, WatcherError, CHAIN_STATE_KEY, FEE_CACHE_KEY};
 

@@ -108,13 +108,13 @@ impl ChainState {
     }
 
     /// Decodes [`ChainState::encode`]'s output.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, ChainStateDecodeError> {
         match bytes.split_first() {
             Some((&CHAIN_STATE_VERSION, rest)) => {
-                serde_json::from_slice(rest).map_err(|e| format!("chain state: {e}"))
+                serde_json::from_slice(rest).map_err(|e| ChainStateDecodeError::Json(e.to_string()))
             }
-            Some((v, _)) => Err(format!("chain state: unknown record version {v}")),
-            None => Err("chain state: empty record".into()),
+            Some((v, _)) => Err(ChainStateDecodeError::UnknownVersion(*v)),
+            None => Err(ChainStateDecodeError::Empty),
         }
     }
 
@@ -182,9 +182,39 @@ impl ChainState {
     }
 }
 
+/// Why a stored chain state could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainStateDecodeError {
+    /// The record is empty.
+    #[error("chain state: empty record")]
+    Empty,
+    /// Written by a newer version of Tern.
+    #[error("chain state: unknown record version {0}")]
+    UnknownVersion(u8),
+    /// The JSON body does not parse.
+    #[error("chain state: {0}")]
+    Json(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_chain_states_say_why_in_a_type() {
+        assert_eq!(ChainState::decode(&[]), Err(ChainStateDecodeError::Empty));
+        assert_eq!(
+            ChainState::decode(b"\x09{}"),
+            Err(ChainStateDecodeError::UnknownVersion(9))
+        );
+        assert!(matches!(
+            ChainState::decode(b"\x01not json"),
+            Err(ChainStateDecodeError::Json(_))
+        ));
+        let state = ChainState::default();
+        assert_eq!(ChainState::decode(&state.encode()), Ok(state));
+    }
     use bitcoin::hashes::Hash;
 
     #[test]

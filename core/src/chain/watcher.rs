@@ -25,8 +25,8 @@ pub enum WatcherError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The persisted record could not be read.
-    #[error("{0}")]
-    Corrupt(String),
+    #[error(transparent)]
+    Corrupt(#[from] super::state::ChainStateDecodeError),
 }
 
 /// Watches transactions and outpoints for the node; persists every change before reporting it.
