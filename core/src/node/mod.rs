@@ -26,6 +26,7 @@ mod events;
 mod funds;
 mod onchain;
 mod peer;
+mod peer_chain;
 mod perform;
 mod sync;
 mod types;

@@ -7,17 +7,18 @@ use std::sync::Arc;
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{Amount, Txid};
+use bitcoin::Amount;
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::Parts;
+use super::peer_chain::ChainInput;
 use super::perform::PersistFailed;
 use super::{lock, Event, InboundPolicy, NodeError, Shared};
-use crate::chain::{ChainSource, ChainWatcher, Confirmation as ChainConfirmation, EsploraSource};
+use crate::chain::{ChainWatcher, EsploraSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
-    message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Confirmation,
-    Context, DisconnectScope, InboundParams, Input, OutboundParams,
+    message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
+    DisconnectScope, InboundParams, Input, OutboundParams,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Message};
 use crate::store::OpenIntent;
@@ -48,27 +49,6 @@ pub(crate) enum PeerCommand {
         temporary_channel_id: ChannelId,
         accept: bool,
         reply: oneshot::Sender<Result<(), NodeError>>,
-    },
-}
-
-/// Chain events routed to a peer task.
-#[derive(Debug, Clone)]
-pub(crate) enum ChainInput {
-    Confirmed {
-        txid: Txid,
-        confirmation: ChainConfirmation,
-        tx_index: u32,
-        tip_height: u32,
-    },
-    Reorged {
-        txid: Txid,
-    },
-    DoubleSpent {
-        txid: Txid,
-        by: Txid,
-    },
-    NewBlock {
-        height: u32,
     },
 }
 
@@ -131,22 +111,6 @@ impl PeerTask {
     pub(crate) fn register_all(&self) {
         for i in 0..self.channels.len() {
             self.register(i);
-        }
-    }
-
-    /// Re-arms the funding watches of the resumed channels. `Node::start` awaits this before it
-    /// returns, so the first sync of a restarted node already checks every funding (a watch
-    /// armed after a sync saw a new tip waits for the next block).
-    pub(crate) async fn rearm_watches(&mut self) {
-        for i in 0..self.channels.len() {
-            let watches: Vec<Action> = self.channels[i]
-                .resume_actions()
-                .into_iter()
-                .filter(|a| matches!(a, Action::WatchFunding { .. }))
-                .collect();
-            if let Err(failed) = self.perform(i, watches).await {
-                tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");
-            }
         }
     }
 
@@ -288,7 +252,7 @@ impl PeerTask {
     /// Feeds `input` to channel `i` and performs the resulting actions. If a persist fails,
     /// the channel goes back to the last state the store holds (memory is never ahead of
     /// disk) and the peer is disconnected, or the node halts if the storage is gone.
-    async fn feed(&mut self, i: usize, input: Input) {
+    pub(super) async fn feed(&mut self, i: usize, input: Input) {
         let keys = match self.context_keys(self.channels[i].keys_index()) {
             Ok(k) => k,
             Err(e) => {
@@ -307,7 +271,7 @@ impl PeerTask {
         }
     }
 
-    async fn feed_all(&mut self, input: Input) {
+    pub(super) async fn feed_all(&mut self, input: Input) {
         for i in 0..self.channels.len() {
             self.feed(i, input.clone()).await;
         }
@@ -498,64 +462,6 @@ impl PeerTask {
             }
             Err(e) => tracing::error!(channel = %temporary_channel_id, "inbound open failed: {e}"),
         }
-    }
-
-    async fn on_chain(&mut self, input: ChainInput) {
-        match input {
-            ChainInput::NewBlock { height } => {
-                self.feed_all(Input::NewBlock { height }).await;
-            }
-            ChainInput::Confirmed {
-                txid,
-                confirmation,
-                tx_index,
-                tip_height,
-            } => {
-                let Some(i) = self.by_funding(&txid) else {
-                    return;
-                };
-                let tx = match self.channels[i].funding().and_then(|f| f.tx.clone()) {
-                    Some(tx) => Some(tx),
-                    None => self.shared.source.raw_tx(txid).await.ok().flatten(),
-                };
-                let Some(tx) = tx else {
-                    tracing::warn!(%txid, "confirmed funding tx could not be fetched; retrying next sync");
-                    return;
-                };
-                let confirmation = Confirmation {
-                    block_height: confirmation.height,
-                    block_hash: confirmation.block_hash,
-                    tx_index,
-                };
-                self.feed(
-                    i,
-                    Input::FundingConfirmed {
-                        tx,
-                        confirmation,
-                        tip_height,
-                    },
-                )
-                .await;
-            }
-            ChainInput::Reorged { txid } => {
-                if let Some(i) = self.by_funding(&txid) {
-                    self.feed(i, Input::FundingReorged).await;
-                }
-            }
-            ChainInput::DoubleSpent { txid, by } => {
-                if let Some(i) = self.by_funding(&txid) {
-                    self.feed(i, Input::FundingDoubleSpent { spending_txid: by })
-                        .await;
-                }
-            }
-        }
-        self.cleanup();
-    }
-
-    fn by_funding(&self, txid: &Txid) -> Option<usize> {
-        self.channels
-            .iter()
-            .position(|c| c.funding().is_some_and(|f| f.outpoint.txid == *txid))
     }
 
     pub(super) async fn send(&self, msg: Message) {

@@ -9,7 +9,8 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::Txid;
 
 use super::db::Parts;
-use super::peer::{ChainInput, PeerCommand};
+use super::peer::PeerCommand;
+use super::peer_chain::ChainInput;
 use super::{lock, now, Node, NodeError, Shared, SyncSummary};
 use crate::chain::{self, ChainEvent, ChainSource};
 
