@@ -89,6 +89,18 @@ fn bdk<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> WalletError + '_ {
     move |e| WalletError::Bdk(format!("{what}: {e}"))
 }
 
+/// Maps BDK's build error: too little to select is [`WalletError::InsufficientFunds`] with what
+/// the wallet could spend (`available` sat).
+fn build_error(available: u64) -> impl FnOnce(bdk_wallet::error::CreateTxError) -> WalletError {
+    move |e| match e {
+        bdk_wallet::error::CreateTxError::CoinSelection(c) => WalletError::InsufficientFunds {
+            needed: c.needed.to_sat(),
+            available,
+        },
+        other => WalletError::Bdk(format!("build: {other}")),
+    }
+}
+
 /// On-chain balances.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -401,11 +413,6 @@ impl OnchainWallet {
         }
     }
 
-    fn available(&self, locked: &[OutPoint]) -> u64 {
-        let b = self.balances(locked);
-        b.confirmed.to_sat() + self.wallet.balance().trusted_pending.to_sat()
-    }
-
     fn build(
         &mut self,
         script: ScriptBuf,
@@ -413,26 +420,14 @@ impl OnchainWallet {
         fee_rate: FeeRate,
         locked: &[OutPoint],
     ) -> Result<Transaction, WalletError> {
-        let available = self.available(locked);
         // Never locked coins, nor unconfirmed ones others paid us (they could replace them).
-        let mut unspendable = locked.to_vec();
-        unspendable.extend(self.wallet.list_unspent().filter_map(|u| {
-            let untrusted =
-                !u.chain_position.is_confirmed() && u.keychain != KeychainKind::Internal;
-            untrusted.then_some(u.outpoint)
-        }));
+        let (unspendable, available) = self.not_spendable(locked);
         let mut builder = self.wallet.build_tx();
         builder
             .add_recipient(script, amount)
             .fee_rate(fee_rate)
             .unspendable(unspendable);
-        let psbt = builder.finish().map_err(|e| match e {
-            bdk_wallet::error::CreateTxError::CoinSelection(c) => WalletError::InsufficientFunds {
-                needed: c.needed.to_sat(),
-                available,
-            },
-            other => WalletError::Bdk(format!("build: {other}")),
-        })?;
+        let psbt = builder.finish().map_err(build_error(available))?;
         self.sign_and_persist(psbt)
     }
 

@@ -71,7 +71,7 @@ impl OnchainWallet {
     }
 
     /// Outpoints a send must not spend: `locked` ones and incoming unconfirmed payments.
-    fn not_spendable(&self, locked: &[OutPoint]) -> (Vec<OutPoint>, u64) {
+    pub(super) fn not_spendable(&self, locked: &[OutPoint]) -> (Vec<OutPoint>, u64) {
         let mut excluded = locked.to_vec();
         let mut spendable = 0u64;
         for u in self.wallet.list_unspent() {
@@ -131,13 +131,7 @@ impl OnchainWallet {
                 builder.drain_wallet().drain_to(script);
             }
         }
-        let psbt = builder.finish().map_err(|e| match e {
-            bdk_wallet::error::CreateTxError::CoinSelection(c) => WalletError::InsufficientFunds {
-                needed: c.needed.to_sat(),
-                available,
-            },
-            other => WalletError::Bdk(format!("build: {other}")),
-        })?;
+        let psbt = builder.finish().map_err(super::build_error(available))?;
         self.sign_and_persist(psbt)
     }
 
