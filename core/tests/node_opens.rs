@@ -19,7 +19,7 @@ use tern_devnet::{Devnet, TxState};
 
 mod common;
 
-use common::node::check_durability;
+use common::node::{check_durability, fund};
 
 const FUNDED: u64 = 1_000_000;
 
@@ -53,24 +53,6 @@ async fn node(devnet: &Devnet, data: &std::path::Path, seed: u8, opts: Opts<'_>)
         b = b.dev_halt_after(action);
     }
     b.start().await.expect("node starts")
-}
-
-/// Pays `sat` to the node in one coin, confirmed.
-async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
-    let address = node.new_address().await.expect("address");
-    devnet
-        .faucet(&address, Amount::from_sat(sat))
-        .expect("faucet");
-    devnet.mine(1);
-    node.sync(None).await.expect("sync");
-    assert_eq!(
-        node.list_balances()
-            .await
-            .expect("balances")
-            .confirmed
-            .to_sat(),
-        sat
-    );
 }
 
 /// Every event a node reported, handled as it is read.

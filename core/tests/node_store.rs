@@ -125,12 +125,7 @@ async fn a_corrupt_channel_keys_counter_is_an_error_not_zero() {
         .await
         .expect("lsp");
     let phone = node(&dir, &devnet, 5).start().await.expect("phone");
-    let address = phone.new_address().await.expect("address");
-    devnet
-        .faucet(&address, Amount::from_sat(500_000))
-        .expect("faucet");
-    devnet.mine(1);
-    phone.sync(None).await.expect("sync");
+    common::node::fund(&devnet, &phone, 500_000).await;
     let addr = lsp.listen_addr().expect("listening").to_string();
     let result = phone
         .open_channel(OpenChannelParams::new(
@@ -184,12 +179,7 @@ async fn persist_fails(side: Side, k: u32, storage_gone: bool) {
         .start()
         .await
         .expect("phone");
-    let address = phone.new_address().await.expect("address");
-    devnet
-        .faucet(&address, Amount::from_sat(1_000_000))
-        .expect("faucet");
-    devnet.mine(1);
-    phone.sync(None).await.expect("sync");
+    common::node::fund(&devnet, &phone, 1_000_000).await;
     lsp.sync(None).await.expect("sync");
     let addr = lsp.listen_addr().expect("listening").to_string();
     phone
@@ -347,12 +337,7 @@ async fn a_cancelled_open_channel_call_still_ends_its_intent() {
         .start()
         .await
         .expect("phone");
-    let address = phone.new_address().await.expect("address");
-    devnet
-        .faucet(&address, Amount::from_sat(500_000))
-        .expect("faucet");
-    devnet.mine(1);
-    phone.sync(None).await.expect("sync");
+    common::node::fund(&devnet, &phone, 500_000).await;
     let nobody = bitcoin::secp256k1::PublicKey::from_secret_key(
         &bitcoin::secp256k1::Secp256k1::new(),
         &bitcoin::secp256k1::SecretKey::from_slice(&[62; 32]).expect("key"),

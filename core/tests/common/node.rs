@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bitcoin::Amount;
 use tern_core::node::{Event, Node};
 use tern_devnet::Devnet;
 
@@ -79,4 +80,18 @@ pub fn check_durability(node: &Node, who: &str) {
     }
     #[cfg(not(feature = "dev-disconnect"))]
     let _ = (node, who);
+}
+
+/// Pays `sat` to a fresh address of `node` in one coin, mines it and syncs: the node then holds
+/// exactly that much more, confirmed.
+pub async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
+    let before = node.list_balances().await.expect("balances").confirmed;
+    let address = node.new_address().await.expect("address");
+    devnet
+        .faucet(&address, Amount::from_sat(sat))
+        .expect("faucet");
+    devnet.mine(1);
+    node.sync(None).await.expect("sync");
+    let after = node.list_balances().await.expect("balances").confirmed;
+    assert_eq!(after, before + Amount::from_sat(sat), "funded");
 }
