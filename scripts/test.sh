@@ -47,6 +47,18 @@ step "clippy (library targets, no unwrap)" \
 # unifies in through tern-harness.
 step "clippy (tern-core and tern-ffi alone, release features)" \
   cargo clippy -p tern-core -p tern-ffi --lib --locked -- -D warnings -D clippy::unwrap_used
+# The protocol layer is pure (docs/ARCHITECTURE.md): it builds alone, and nothing in its own
+# dependency tree does I/O or draws randomness — workspace feature unification (tern-core turns
+# on bitcoin's rand-std) must not be what makes it compile. Its clippy.toml forbids clocks, RNG,
+# files and sockets.
+proto_pure() {
+  cargo check -p tern-proto --lib --locked || return 1
+  local impure
+  impure="$(cargo tree -p tern-proto -e normal,build,features --locked --prefix none \
+    | grep -E '^(tokio|rusqlite|reqwest|hyper|mio) |"rand-std"|^rand ' | sort -u)"
+  if [ -n "$impure" ]; then echo "tern-proto's dependency tree is not pure:"; echo "$impure"; return 1; fi
+}
+step "tern-proto is pure (builds alone; no tokio, rusqlite, reqwest, rand-std)" proto_pure
 # dev-disconnect: the connection manager's fault-injection hook, used by the node fault tests.
 step "clippy (all targets)" cargo clippy --workspace --all-targets --locked \
   --features tern-core/dev-disconnect -- -D warnings

@@ -15,6 +15,6 @@
 pub mod chain;
 pub mod net;
 pub mod node;
-pub mod proto;
+pub use tern_proto as proto;
 pub mod store;
 pub mod wallet;

@@ -10,9 +10,10 @@ use tern_core::chain::{
     sync, ChainError, ChainEvent, ChainSource, ChainState, EsploraConfig, EsploraSource,
     OutpointWatch, SyncOutcome, SyncPlanner, TxWatchState,
 };
+use tern_core::chain::{FeeCache, FeeTarget};
 use tern_core::proto::bolt3::funding_script_pubkey;
 use tern_core::proto::keys::KeysManager;
-use tern_core::wallet::{FeeCache, FeeTarget, OnchainWallet};
+use tern_core::wallet::OnchainWallet;
 use tern_devnet::{Devnet, FaultKind, FaultRule};
 
 fn now() -> u64 {

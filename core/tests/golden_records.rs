@@ -15,6 +15,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, BlockHash, OutPoint, Txid};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
+use tern_core::chain::FeeCache;
 use tern_core::chain::{
     BlockRef, ChainState, Confirmation, OutpointWatch, Spend, TxWatch, TxWatchState,
     CHAIN_STATE_KEY, FEE_CACHE_KEY,
@@ -23,7 +24,6 @@ use tern_core::node::Event;
 use tern_core::proto::channel::{ChannelRecord, ChannelState};
 use tern_core::proto::wire::ChannelId;
 use tern_core::store::{NewOpenIntent, OpenIntent, OpenIntentStatus, Store, SCHEMA_VERSION};
-use tern_core::wallet::FeeCache;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records")

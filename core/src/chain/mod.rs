@@ -13,6 +13,7 @@
 //! request.
 
 mod esplora;
+mod fees;
 pub mod planner;
 mod state;
 mod sync;
@@ -24,6 +25,7 @@ use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use esplora::{EsploraConfig, EsploraSource};
+pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
 pub use state::{
     BlockRef, ChainState, ChainStateDecodeError, Confirmation, OutpointWatch, TxWatch, TxWatchState,

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 
+use super::FeeCache;
 use super::{sync, ChainError, ChainSource, ChainState, SyncOutcome, SyncPlanner};
 use crate::store::{Store, StoreError};
-use crate::wallet::FeeCache;
 
 /// Store key of the chain state record.
 pub const CHAIN_STATE_KEY: &str = "chain_state";

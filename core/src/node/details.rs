@@ -50,7 +50,7 @@ pub(super) fn status(c: &Channel, confirmations: u32) -> String {
                 // We signed; only the funder can broadcast. If it never does (it failed
                 // before receiving our funding_signed), BOLT 2 lets us forget the channel.
                 let forget_at = c
-                    .created_height
+                    .created_height()
                     .saturating_add(crate::proto::channel::FUNDEE_FUNDING_TIMEOUT_BLOCKS);
                 format!(
                     "awaiting the funder's funding transaction (0/{depth} confirmations; \

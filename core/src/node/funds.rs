@@ -23,9 +23,10 @@ use bitcoin::{Amount, FeeRate, OutPoint, ScriptBuf, Transaction};
 
 use super::db::Parts;
 use super::{now, NodeError, Shared};
+use crate::chain::FeeTarget;
 use crate::chain::{ChainSource, ChainWatcher, EsploraSource};
 use crate::store::{NewOpenIntent, OpenIntent, OpenIntentStatus, Store};
-use crate::wallet::{funding_fee, FeeTarget, SpendableCoin, WalletError};
+use crate::wallet::{funding_fee, SpendableCoin, WalletError};
 
 /// What the wallet can give a new open, besides what the opens in progress hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

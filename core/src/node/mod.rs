@@ -441,7 +441,7 @@ impl Node {
             .filter_map(|(peer, r)| {
                 let c = r.channel();
                 c.funding()
-                    .map(|f| (*peer, f.outpoint.txid, c.confirmation.is_some()))
+                    .map(|f| (*peer, f.outpoint.txid, c.confirmation().is_some()))
             })
             .collect();
         let mut by_peer: HashMap<PublicKey, Vec<ChannelRecord>> = HashMap::new();

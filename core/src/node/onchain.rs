@@ -10,7 +10,8 @@ use bitcoin::{FeeRate, Txid};
 use super::db::Parts;
 use super::{now, Node, NodeError};
 use crate::chain::{ChainError, ChainSource, ChainWatcher, EsploraSource, FEE_CACHE_KEY};
-use crate::wallet::{check_send_fee_rate, FeeCache, FeeTarget};
+use crate::chain::{FeeCache, FeeTarget};
+use crate::wallet::check_send_fee_rate;
 
 pub use crate::wallet::SendAmount;
 

@@ -14,6 +14,7 @@ use super::db::Parts;
 use super::peer_chain::ChainInput;
 use super::perform::PersistFailed;
 use super::{lock, Event, InboundPolicy, NodeError, Shared};
+use crate::chain::FeeTarget;
 use crate::chain::{ChainWatcher, EsploraSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
@@ -22,7 +23,6 @@ use crate::proto::channel::{
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Message};
 use crate::store::OpenIntent;
-use crate::wallet::FeeTarget;
 
 /// What the node tells a peer task.
 #[derive(Debug)]
@@ -505,7 +505,7 @@ impl PeerTask {
         // next sync reports it again.
         let c = &self.channels[i];
         if let Some(f) = c.funding() {
-            let funding = vec![(self.node_id, f.outpoint.txid, c.confirmation.is_some())];
+            let funding = vec![(self.node_id, f.outpoint.txid, c.confirmation().is_some())];
             if let Err(e) = super::sync::reconcile_chain_watches(&self.shared, funding).await {
                 tracing::error!(channel = %id, "cannot reconcile the funding watch: {e}");
             }

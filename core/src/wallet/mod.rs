@@ -9,7 +9,6 @@
 //! and the chain events into a BDK update. A full scan of the lookahead happens only on restore
 //! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]).
 
-mod fees;
 mod send;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +22,6 @@ use bitcoin::{Address, Amount, FeeRate, Network, OutPoint, ScriptBuf, Transactio
 use crate::chain::{BlockRef, ChainEvent, ScriptTx, TxStatus};
 use crate::proto::keys::WalletDescriptors;
 
-pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
 pub use send::{check_send_fee_rate, SendAmount, MAX_SEND_FEERATE, MIN_SEND_FEERATE};
 
 /// Errors of the on-chain wallet.

@@ -1,0 +1,394 @@
+//! What the state machine asks the driver to do, and the checker of the persist-before-act
+//! contract.
+
+use std::collections::HashMap;
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
+
+use super::record::ChannelRecord;
+use super::ChannelState;
+use crate::wire::{ChannelId, Message};
+
+/// One thing for the driver to do. A list of actions must be performed in order; a failed
+/// [`Action::Persist`] must stop the list (keep the input to retry) so that nothing after it
+/// happens without the state it depends on being durable.
+// Most lists hold one to four actions, consumed at once: boxing messages buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write the channel's record durably (replacing the previous one for this channel), then
+    /// continue. Only ever emitted for durable states.
+    Persist(ChannelRecord),
+    /// Send a message to the channel's peer. If the peer is not connected, or is connected but
+    /// its `channel_reestablish` has not arrived yet, drop it: reestablishment retransmits
+    /// whatever the peer still needs.
+    Send(Message),
+    /// Funder: build and sign (do not broadcast) a funding transaction with one output of
+    /// `amount` to `script_pubkey`, locking its coins; answer with
+    /// [`super::Input::FundingTxBuilt`] or [`super::Input::FundingTxFailed`].
+    NeedFundingTx {
+        /// The channel asking.
+        temporary_channel_id: ChannelId,
+        /// The 2-of-2 P2WSH funding script.
+        script_pubkey: ScriptBuf,
+        /// The funding output's value.
+        amount: Amount,
+        /// Fee rate for the transaction (at least 253 sat/kw).
+        feerate_per_kw: u32,
+    },
+    /// Broadcast the funding transaction (also a rebroadcast: idempotent).
+    BroadcastFunding(Transaction),
+    /// Broadcast our fully signed latest commitment transaction (the channel failed).
+    BroadcastCommitment(Transaction),
+    /// Watch the funding output: report [`super::Input::FundingConfirmed`],
+    /// [`super::Input::FundingReorged`] and [`super::Input::FundingDoubleSpent`]. Idempotent.
+    WatchFunding {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The funding outpoint.
+        outpoint: OutPoint,
+        /// The funding output's script.
+        script_pubkey: ScriptBuf,
+        /// Confirmations the channel waits for.
+        min_depth: u32,
+    },
+    /// The funding transaction will never confirm (an input was double-spent): drop it from
+    /// the wallet's pending transactions and unlock its remaining coins.
+    AbandonFunding {
+        /// The funding transaction.
+        txid: Txid,
+    },
+    /// Tell the app.
+    Emit(ChannelEvent),
+    /// Close the connection to the peer — always, or only if nothing else uses it (`scope`).
+    Disconnect {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// Why (for logs).
+        reason: String,
+        /// Whether the connection itself must go, or only this channel is done with it.
+        scope: DisconnectScope,
+    },
+    /// Watchdog: disconnect the peer and connect again at once (logging `reason`).
+    ReconnectPeer {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// Why (for logs).
+        reason: String,
+    },
+    /// A transient (never persisted) open failed: forget the channel and, if a funding
+    /// transaction was built for it, unlock its coins without broadcasting it.
+    FailOpen {
+        /// The channel to forget.
+        temporary_channel_id: ChannelId,
+        /// The funding transaction built for it, if any.
+        funding_txid: Option<Txid>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How far an [`Action::Disconnect`] reaches. A channel knows only itself; the driver, which
+/// owns every channel with the peer, decides for [`DisconnectScope::UnlessShared`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectScope {
+    /// The connection itself is at fault (e.g. the peer sent invalid signatures on it): close
+    /// it, whatever else uses it; durable channels reestablish on the next connection.
+    Connection,
+    /// Only this channel failed, and its `error` names it (BOLT 1: such an `error` fails that
+    /// channel alone): close the connection only if no other channel or open with the peer is
+    /// alive, so that one failed open never takes down its siblings.
+    UnlessShared,
+}
+
+/// What the app is told (through the driver's persisted event queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent {
+    /// The channel is durable and its funding is (about to be) broadcast.
+    ChannelPending {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// The temporary id used during the open.
+        temporary_channel_id: ChannelId,
+        /// The final id.
+        channel_id: ChannelId,
+        /// The funding outpoint.
+        funding_txo: OutPoint,
+    },
+    /// Both sides sent `channel_ready`.
+    ChannelReady {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// The channel.
+        channel_id: ChannelId,
+    },
+    /// The open failed before the channel became usable.
+    ChannelOpenFailed {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// The temporary id.
+        temporary_channel_id: ChannelId,
+        /// The final id, if the funding outpoint was known.
+        channel_id: Option<ChannelId>,
+        /// Why.
+        reason: String,
+    },
+    /// A ready channel failed.
+    ChannelFailed {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// The channel.
+        channel_id: ChannelId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A breach of the persist-before-act contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderViolation {
+    /// A record of a transient state was persisted (BOLT 2: nothing before the durable point).
+    #[error("action {index}: persisted channel {channel} in transient state {state:?}")]
+    PersistedTransient {
+        /// Position in the list.
+        index: usize,
+        /// The channel.
+        channel: ChannelId,
+        /// Its state.
+        state: ChannelState,
+    },
+    /// A message left before the state it depends on was durable.
+    #[error(
+        "action {index}: {message} sent for {channel} before the state it depends on was persisted"
+    )]
+    SendBeforePersist {
+        /// Position in the list.
+        index: usize,
+        /// The message name.
+        message: &'static str,
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// A transaction was broadcast without a persisted channel that allows it.
+    #[error("action {index}: {what} {txid} broadcast without a persisted channel")]
+    BroadcastBeforePersist {
+        /// Position in the list.
+        index: usize,
+        /// Which transaction.
+        what: &'static str,
+        /// Its id.
+        txid: Txid,
+    },
+    /// A fundee broadcast a commitment spending a funding it never saw on chain (the funder
+    /// may never have broadcast it: [`ChannelState::FailedUnfunded`]).
+    #[error("action {index}: commitment {txid} broadcast by a fundee that never saw its funding")]
+    BroadcastUnfunded {
+        /// Position in the list.
+        index: usize,
+        /// The commitment.
+        txid: Txid,
+    },
+    /// An event announced a state that was not durable yet.
+    #[error("action {index}: event {event} emitted for {channel} before its state was persisted")]
+    EmitBeforePersist {
+        /// Position in the list.
+        index: usize,
+        /// The event name.
+        event: &'static str,
+        /// The channel.
+        channel: ChannelId,
+    },
+}
+
+/// Checks, across any number of action lists (one per step, in order), that every
+/// state-dependent action comes after the persist of that state:
+/// - only durable states are persisted;
+/// - `funding_signed` leaves only after a durable record of that channel;
+/// - `channel_ready` leaves only after a record with the "channel_ready sent" mark;
+/// - the funding transaction is broadcast only after a durable record holding the peer's
+///   commitment signature and that funding outpoint; a commitment only after a durable record
+///   of its channel, and by a fundee only once it has seen the funding on chain;
+/// - `announcement_signatures` leaves only after a record with the "sent" mark;
+/// - `ChannelPending` / `ChannelReady` events follow the matching durable record.
+///
+/// Usable by the driver's tests: feed it every action list the node performs.
+#[derive(Debug, Clone, Default)]
+pub struct DurabilityChecker {
+    /// Last persisted record per (peer, temporary channel id).
+    persisted: HashMap<(PublicKey, ChannelId), ChannelRecord>,
+    index: usize,
+}
+
+impl DurabilityChecker {
+    /// A checker that has seen nothing persisted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A checker that knows `records` were persisted earlier (e.g. loaded at start-up).
+    pub fn with_persisted<'a>(records: impl IntoIterator<Item = &'a ChannelRecord>) -> Self {
+        let mut checker = Self::new();
+        for r in records {
+            checker.remember(r.clone());
+        }
+        checker
+    }
+
+    fn remember(&mut self, record: ChannelRecord) {
+        let c = record.channel();
+        self.persisted
+            .insert((c.counterparty_node_id(), c.temporary_channel_id()), record);
+    }
+
+    /// Forgets a channel's record (the driver deleted it).
+    pub fn forget(&mut self, counterparty_node_id: PublicKey, temporary_channel_id: ChannelId) {
+        self.persisted
+            .remove(&(counterparty_node_id, temporary_channel_id));
+    }
+
+    /// The last persisted record of a channel, by final id.
+    fn by_id(&self, id: &ChannelId) -> Option<&ChannelRecord> {
+        self.persisted
+            .values()
+            .find(|r| r.channel().channel_id().as_ref() == Some(id))
+    }
+
+    fn by_funding_txid(&self, txid: &Txid) -> Option<&ChannelRecord> {
+        self.persisted.values().find(|r| {
+            r.channel()
+                .funding()
+                .is_some_and(|f| f.outpoint.txid == *txid)
+        })
+    }
+
+    /// Checks the next action list (positions in errors count across all lists).
+    pub fn observe(&mut self, actions: &[Action]) -> Result<(), OrderViolation> {
+        for action in actions {
+            let index = self.index;
+            self.index += 1;
+            match action {
+                Action::Persist(record) => {
+                    let c = record.channel();
+                    if !c.state().is_durable() {
+                        return Err(OrderViolation::PersistedTransient {
+                            index,
+                            channel: c.current_id(),
+                            state: c.state(),
+                        });
+                    }
+                    self.remember(record.clone());
+                }
+                Action::Send(Message::FundingSigned(m)) => {
+                    let ok = self
+                        .by_id(&m.channel_id)
+                        .is_some_and(|r| r.channel().state().is_durable());
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "funding_signed",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Send(Message::ChannelReady(m)) => {
+                    let ok = self
+                        .by_id(&m.channel_id)
+                        .is_some_and(|r| r.channel().channel_ready_sent());
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "channel_ready",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Send(Message::AnnouncementSignatures(m)) => {
+                    let ok = self
+                        .by_id(&m.channel_id)
+                        .is_some_and(|r| r.channel().announcement_signatures_sent());
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "announcement_signatures",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::BroadcastFunding(tx) => {
+                    let txid = tx.compute_txid();
+                    let ok = self.by_funding_txid(&txid).is_some_and(|r| {
+                        r.channel().state().is_durable()
+                            && r.channel().their_commitment_sig.is_some()
+                    });
+                    if !ok {
+                        return Err(OrderViolation::BroadcastBeforePersist {
+                            index,
+                            what: "funding",
+                            txid,
+                        });
+                    }
+                }
+                Action::BroadcastCommitment(tx) => {
+                    let spent = tx.input.first().map(|i| i.previous_output);
+                    let record = self.persisted.values().find(|r| {
+                        r.channel().state().is_durable()
+                            && r.channel().funding().map(|f| f.outpoint) == spent
+                    });
+                    match record {
+                        None => {
+                            return Err(OrderViolation::BroadcastBeforePersist {
+                                index,
+                                what: "commitment",
+                                txid: tx.compute_txid(),
+                            })
+                        }
+                        Some(r) if r.channel().funding_unseen() => {
+                            return Err(OrderViolation::BroadcastUnfunded {
+                                index,
+                                txid: tx.compute_txid(),
+                            })
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Action::Emit(ChannelEvent::ChannelPending { channel_id, .. }) => {
+                    let ok = self
+                        .by_id(channel_id)
+                        .is_some_and(|r| r.channel().state().is_durable());
+                    if !ok {
+                        return Err(OrderViolation::EmitBeforePersist {
+                            index,
+                            event: "ChannelPending",
+                            channel: *channel_id,
+                        });
+                    }
+                }
+                Action::Emit(ChannelEvent::ChannelReady { channel_id, .. }) => {
+                    let ok = self
+                        .by_id(channel_id)
+                        .is_some_and(|r| r.channel().state() == ChannelState::Ready);
+                    if !ok {
+                        return Err(OrderViolation::EmitBeforePersist {
+                            index,
+                            event: "ChannelReady",
+                            channel: *channel_id,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks one action list: every state-dependent send, broadcast or event must follow, in the
+/// same list, the persist of the state it depends on — or `persisted`, the channel's last
+/// record made durable by an earlier step (for retransmissions). See [`DurabilityChecker`].
+pub fn check_action_order(
+    actions: &[Action],
+    persisted: Option<&ChannelRecord>,
+) -> Result<(), OrderViolation> {
+    DurabilityChecker::with_persisted(persisted).observe(actions)
+}

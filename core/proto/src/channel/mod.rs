@@ -1,0 +1,842 @@
+//! The channel state machine: BOLT 2 v1 establishment in both roles, the chain reactions of an
+//! opening channel and its `channel_reestablish` logic.
+//!
+//! See [BOLT 2: Channel Establishment v1](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#channel-establishment-v1)
+//! and [Message Retransmission](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#message-retransmission).
+//!
+//! Pure code: a [`Channel`] takes inputs ([`Input`]: a peer message, the wallet's funding
+//! transaction, a chain event, a new block height, a (re)connection) and returns [`Action`]s,
+//! in the order the driver must perform them. It never performs I/O, reads no clock and draws
+//! no randomness. Secrets are not stored in the channel: transitions that sign receive a
+//! [`Context`] built from the channel's keys (re-derived from the seed and
+//! [`Channel::keys_index`]).
+//!
+//! Durable points (BOLT 2): the fundee persists before sending `funding_signed`; the funder
+//! persists after receiving `funding_signed` and before broadcasting. Before them the channel is
+//! transient and a failure emits [`Action::FailOpen`]. Later marks (confirmation, channel_ready
+//! sent, channel_ready received) are persisted as they happen, always before the send that
+//! depends on them. [`DurabilityChecker`] verifies that contract on any action sequence.
+//!
+//! Phases, one file each: `open` (funder), `accept` (fundee), `commitment` (the first
+//! commitment transactions), `ready` (chain events, `channel_ready`, watchdog, reorgs),
+//! `reestablish`, `unfunded` (a fundee failed before its funding was seen), `record` (the
+//! versioned persisted form), `validate` (the peer's parameters), `action` (actions, events,
+//! the durability checker).
+//!
+//! # States
+//!
+//! ```text
+//! funder:  OutboundAwaitingAccept --accept_channel--> AwaitingFundingTx --FundingTxBuilt-->
+//!          AwaitingFundingSigned --funding_signed--> AwaitingConfirmations  [Persist, Broadcast]
+//! fundee:  (open_channel) InboundAwaitingFundingCreated --funding_created-->
+//!          AwaitingConfirmations  [Persist, then Send(funding_signed)]
+//! both:    AwaitingConfirmations --depth >= minimum_depth--> AwaitingChannelReady
+//!          [Persist(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
+//!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
+//!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
+//! fundee:  peer error or refused reestablish before the funding was seen → FailedUnfunded
+//!          [Persist, no commitment]; --funding confirms--> AwaitingConfirmations;
+//!          --2016 blocks after created_height--> Failed.
+//! transient failure (any of the first four states) → Aborted  [FailOpen]
+//! ```
+//!
+//! # Driver contract
+//!
+//! Starting: [`Channel::new_outbound`] for a user's open (temporary id and key index chosen by
+//! the caller), [`Channel::new_inbound`] for a received `open_channel` (route messages with
+//! [`message_channel_id`] / [`Channel::is_for`]). After a restart, rebuild each channel with
+//! [`ChannelRecord::decode`] and perform [`Channel::resume_actions`]. Feed every event with
+//! [`Channel::handle`] and perform the returned actions in order, stopping at a failed
+//! [`Action::Persist`] (retry the input later: nothing after it may happen):
+//!
+//! | action | the driver |
+//! |---|---|
+//! | `Persist(record)` | stores `record.encode()` durably (fsync) under the peer and temporary id, replacing the previous one |
+//! | `Send(msg)` | sends to the peer; drops it if the peer is not connected or its `channel_reestablish` has not arrived yet |
+//! | `NeedFundingTx{..}` | has the wallet build, sign and lock (not broadcast) the funding, answers `FundingTxBuilt` / `FundingTxFailed` |
+//! | `BroadcastFunding(tx)` | broadcasts (idempotent; also the rebroadcasts on new blocks and at start) |
+//! | `BroadcastCommitment(tx)` | broadcasts our signed commitment (unilateral close) |
+//! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
+//! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
+//! | `Emit(event)` | queues the event for the app (persisted queue) |
+//! | `Disconnect{..}` | closes the connection to the peer; with `DisconnectScope::UnlessShared` only if no other channel or open with the peer is alive |
+//! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
+//! | `FailOpen{..}` | forgets the transient channel (nothing was persisted), unlocks the coins of `funding_txid` if any |
+//!
+//! Public channels: give the [`Context`] the node key ([`Context::with_node_key`]); once a
+//! persisted record has [`Channel::channel_announcement`], hand it to the gossip layer.
+//!
+//! The driver also feeds [`Input::NewBlock`] on every new tip (watchdog, rebroadcast, fundee
+//! timeout), [`Input::PeerDisconnected`] / [`Input::PeerReconnected`] for each channel of the
+//! peer, and every message naming the channel.
+
+mod accept;
+mod action;
+mod announce;
+mod commitment;
+mod config;
+mod open;
+mod ready;
+mod record;
+mod reestablish;
+mod unfunded;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use bitcoin::constants::ChainHash;
+use bitcoin::secp256k1::ecdsa::Signature;
+use bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
+use bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
+
+use crate::bolt3::funding_script_pubkey;
+use crate::keys::{ChannelKeys as ChannelSecrets, KeysError, INITIAL_COMMITMENT_NUMBER};
+use crate::wire::{
+    ChannelAnnouncement, ChannelId, ChannelKeys, ErrorMessage, Message, ShortChannelId,
+};
+
+pub use action::{
+    check_action_order, Action, ChannelEvent, DisconnectScope, DurabilityChecker, OrderViolation,
+};
+pub use announce::ANNOUNCEMENT_DEPTH;
+pub use config::{
+    ChannelConfig, InboundParams, OutboundParams, FUNDEE_FUNDING_TIMEOUT_BLOCKS,
+    LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW,
+    WATCHDOG_EXTRA_BLOCKS,
+};
+pub use record::{ChannelRecord, RecordError, RECORD_VERSION};
+pub use validate::ValidationError;
+
+/// Errors of the channel layer that are not a peer's fault (those become `error` messages).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The open command is invalid (amount out of bounds, push above funding, ...).
+    #[error("invalid open command: {0}")]
+    InvalidCommand(ValidationError),
+    /// A received `open_channel` is refused; `actions` tell the peer (an `error` naming the
+    /// field, then a disconnect).
+    #[error("open_channel refused: {error}")]
+    Rejected {
+        /// What is wrong.
+        error: ValidationError,
+        /// What to do about it.
+        actions: Vec<Action>,
+    },
+    /// Key derivation failed.
+    #[error("key derivation failed: {0}")]
+    Keys(#[from] KeysError),
+}
+
+/// Which side of the open we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We sent `open_channel` and fund the channel.
+    Funder,
+    /// We received `open_channel`.
+    Fundee,
+}
+
+/// Where a channel is in its establishment.
+///
+/// The first four states are transient (never persisted by the protocol: a disconnect forgets
+/// them), as is [`ChannelState::Aborted`]; from [`ChannelState::AwaitingConfirmations`] on the
+/// channel is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelState {
+    /// Funder: `open_channel` sent, waiting for `accept_channel`.
+    OutboundAwaitingAccept,
+    /// Funder: `accept_channel` validated; waiting for the wallet's funding transaction
+    /// ([`Action::NeedFundingTx`] → [`Input::FundingTxBuilt`]).
+    AwaitingFundingTx,
+    /// Funder: `funding_created` sent, waiting for `funding_signed`.
+    AwaitingFundingSigned,
+    /// Fundee: `accept_channel` sent, waiting for `funding_created`.
+    InboundAwaitingFundingCreated,
+    /// Both: the channel is durable; the funding is not yet at `minimum_depth` (the peer's
+    /// `channel_ready` may already have arrived).
+    AwaitingConfirmations,
+    /// Both: the funding reached `minimum_depth` and our `channel_ready` was sent; waiting for
+    /// the peer's.
+    AwaitingChannelReady,
+    /// Both sides sent `channel_ready`: normal operation may begin.
+    Ready,
+    /// The channel failed after becoming durable (funding double-spent, peer error, ...).
+    /// Terminal; the record stays so that the app can show what happened.
+    Failed,
+    /// Fundee only: the channel failed — the funder dropped the open (LDK's placeholder
+    /// `channel_reestablish` for a channel it does not know), sent an `error`, or sent a
+    /// `channel_reestablish` we refuse — before its funding was ever seen on chain. Nothing
+    /// was committed: there is no commitment to broadcast (it would spend a transaction that
+    /// does not exist) and no funds of ours at stake. The funding stays watched until
+    /// `created_height` + [`FUNDEE_FUNDING_TIMEOUT_BLOCKS`] (BOLT 2), because a funder may
+    /// still broadcast it, perhaps with `push_msat` for us: if it confirms the channel is
+    /// tracked again ([`ChannelState::AwaitingConfirmations`], `ChannelPending` again) and
+    /// follows the rules of every confirmed channel — a peer that still does not know it
+    /// then gets our commitment, which is valid now. At the timeout it becomes
+    /// [`ChannelState::Failed`]. See `unfunded.rs`.
+    FailedUnfunded,
+    /// A transient open failed ([`Action::FailOpen`] was emitted): the driver forgets the
+    /// channel. Terminal; every input is ignored.
+    Aborted,
+}
+
+impl ChannelState {
+    /// Whether a channel in this state must be remembered (BOLT 2's durable points passed).
+    pub fn is_durable(self) -> bool {
+        !matches!(
+            self,
+            ChannelState::OutboundAwaitingAccept
+                | ChannelState::AwaitingFundingTx
+                | ChannelState::AwaitingFundingSigned
+                | ChannelState::InboundAwaitingFundingCreated
+                | ChannelState::Aborted
+        )
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            ChannelState::OutboundAwaitingAccept => 0,
+            ChannelState::AwaitingFundingTx => 1,
+            ChannelState::AwaitingFundingSigned => 2,
+            ChannelState::InboundAwaitingFundingCreated => 3,
+            ChannelState::AwaitingConfirmations => 4,
+            ChannelState::AwaitingChannelReady => 5,
+            ChannelState::Ready => 6,
+            // On disk a FailedUnfunded record is a Failed one plus record field 55 (what
+            // builds before it read, and did, minus the broadcast of an invalid commitment).
+            ChannelState::Failed | ChannelState::FailedUnfunded => 7,
+            ChannelState::Aborted => 8,
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => ChannelState::OutboundAwaitingAccept,
+            1 => ChannelState::AwaitingFundingTx,
+            2 => ChannelState::AwaitingFundingSigned,
+            3 => ChannelState::InboundAwaitingFundingCreated,
+            4 => ChannelState::AwaitingConfirmations,
+            5 => ChannelState::AwaitingChannelReady,
+            6 => ChannelState::Ready,
+            7 => ChannelState::Failed,
+            8 => ChannelState::Aborted,
+            _ => return None,
+        })
+    }
+}
+
+/// One side's channel parameters, as sent in `open_channel` / `accept_channel`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideParams {
+    /// `dust_limit_satoshis`: applies to this side's commitment.
+    pub dust_limit_sat: u64,
+    /// `max_htlc_value_in_flight_msat`: cap on HTLCs offered *to* this side.
+    pub max_htlc_value_in_flight_msat: u64,
+    /// `channel_reserve_satoshis`: the reserve the *other* side must keep.
+    pub channel_reserve_sat: u64,
+    /// `htlc_minimum_msat`: smallest HTLC this side accepts.
+    pub htlc_minimum_msat: u64,
+    /// `to_self_delay`: the delay imposed on the *other* side's outputs.
+    pub to_self_delay: u16,
+    /// `max_accepted_htlcs`.
+    pub max_accepted_htlcs: u16,
+    /// Basepoints, funding pubkey and first per-commitment point.
+    pub keys: ChannelKeys,
+    /// `upfront_shutdown_script`, if sent.
+    pub upfront_shutdown_script: Option<Vec<u8>>,
+}
+
+/// Where the channel's funding output is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundingInfo {
+    /// The funding outpoint.
+    pub outpoint: OutPoint,
+    /// The funding transaction: the funder's own, or the mined one once confirmed.
+    pub tx: Option<Transaction>,
+}
+
+/// Where the funding transaction was mined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirmation {
+    /// Height of the block holding it.
+    pub block_height: u32,
+    /// That block's hash.
+    pub block_hash: BlockHash,
+    /// The transaction's index in the block.
+    pub tx_index: u32,
+}
+
+/// What every transition may need besides the channel itself: a secp256k1 context, the
+/// channel's secrets (the driver derives them with
+/// `KeysManager::channel_keys(channel.keys_index())`; they are never stored in the channel)
+/// and the node's [`ChannelConfig`].
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    secp: &'a Secp256k1<All>,
+    keys: &'a ChannelSecrets,
+    config: &'a ChannelConfig,
+    node_key: Option<&'a SecretKey>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Context<'a> {
+    /// A context over one channel's `keys`.
+    pub fn new(
+        secp: &'a Secp256k1<All>,
+        keys: &'a ChannelSecrets,
+        config: &'a ChannelConfig,
+    ) -> Self {
+        Context {
+            secp,
+            keys,
+            config,
+            node_key: None,
+        }
+    }
+
+    /// Adds the node's secret key, needed to sign `announcement_signatures` for public
+    /// channels (private channels never use it).
+    pub fn with_node_key(mut self, node_key: &'a SecretKey) -> Self {
+        self.node_key = Some(node_key);
+        self
+    }
+
+    /// Our per-commitment point for commitment number `n` (0 = the first).
+    pub(crate) fn point(&self, n: u64) -> Result<PublicKey, KeysError> {
+        self.keys
+            .per_commitment_point(self.secp, INITIAL_COMMITMENT_NUMBER - n)
+    }
+
+    /// Our per-commitment secret for commitment number `n`.
+    pub(crate) fn secret(&self, n: u64) -> [u8; 32] {
+        self.keys
+            .per_commitment_secret(INITIAL_COMMITMENT_NUMBER - n)
+    }
+
+    /// The keys we announce (basepoints, funding pubkey, first per-commitment point).
+    pub(crate) fn announced_keys(&self) -> Result<ChannelKeys, KeysError> {
+        let pk = self.keys.public_keys(self.secp);
+        Ok(ChannelKeys {
+            funding_pubkey: pk.funding_pubkey,
+            revocation_basepoint: pk.revocation_basepoint,
+            payment_basepoint: pk.payment_basepoint,
+            delayed_payment_basepoint: pk.delayed_payment_basepoint,
+            htlc_basepoint: pk.htlc_basepoint,
+            first_per_commitment_point: self.point(0)?,
+        })
+    }
+}
+
+/// The channel id a message names, for routing it to a [`Channel`] (see
+/// [`Channel::is_for`]): the temporary id for `open_channel`, `accept_channel` and
+/// `funding_created`, the final id otherwise. `None` for messages about no channel (`init`,
+/// `ping`, gossip). For `error`/`warning`, [`ChannelId::ALL`] means every channel.
+pub fn message_channel_id(msg: &Message) -> Option<ChannelId> {
+    Some(match msg {
+        Message::OpenChannel(m) => m.temporary_channel_id,
+        Message::AcceptChannel(m) => m.temporary_channel_id,
+        Message::FundingCreated(m) => m.temporary_channel_id,
+        Message::FundingSigned(m) => m.channel_id,
+        Message::ChannelReady(m) => m.channel_id,
+        Message::ChannelReestablish(m) => m.channel_id,
+        Message::TxAbort(m) => m.channel_id,
+        Message::Error(m) => m.channel_id,
+        Message::Warning(m) => m.channel_id,
+        Message::Shutdown(m) => m.channel_id,
+        Message::ClosingSigned(m) => m.channel_id,
+        Message::AnnouncementSignatures(m) => m.channel_id,
+        Message::Init(_)
+        | Message::Ping(_)
+        | Message::Pong(_)
+        | Message::ChannelAnnouncement(_)
+        | Message::ChannelUpdate(_)
+        | Message::Unknown { .. } => return None,
+    })
+}
+
+/// An input to [`Channel::handle`].
+// Inputs are moved straight into `handle`; boxing the message would only cost an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A message from the peer routed to this channel (by temporary or final channel id).
+    Message(Message),
+    /// The wallet's answer to [`Action::NeedFundingTx`]: a signed, unbroadcast transaction
+    /// with one output paying the requested amount to the requested script.
+    FundingTxBuilt {
+        /// The transaction.
+        tx: Transaction,
+    },
+    /// The wallet could not build the funding transaction.
+    FundingTxFailed {
+        /// Why.
+        reason: String,
+    },
+    /// The funding transaction was seen in a block of the best chain.
+    FundingConfirmed {
+        /// The mined transaction.
+        tx: Transaction,
+        /// Where.
+        confirmation: Confirmation,
+        /// The current tip height.
+        tip_height: u32,
+    },
+    /// The block holding the funding transaction left the best chain.
+    FundingReorged,
+    /// An input of the funding transaction was spent by another transaction that confirmed.
+    FundingDoubleSpent {
+        /// The conflicting transaction.
+        spending_txid: Txid,
+    },
+    /// A new best block.
+    NewBlock {
+        /// Its height.
+        height: u32,
+    },
+    /// The connection to the peer was lost.
+    PeerDisconnected,
+    /// The connection to the peer is back (after `init`): send our `channel_reestablish`.
+    PeerReconnected,
+    /// The driver's clock, in seconds (any monotonic origin). A transient open that stays in one
+    /// state for [`ChannelConfig::open_timeout_secs`] of ticks — the peer connected but silent —
+    /// is failed. Durable channels ignore it (their timeouts count blocks).
+    Tick {
+        /// The current time in seconds.
+        now_secs: u64,
+    },
+}
+
+/// A channel being opened (or open) with one peer, in either role. Plain data: clone it,
+/// compare it, persist it through [`ChannelRecord`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub(crate) role: Role,
+    pub(crate) state: ChannelState,
+    pub(crate) counterparty_node_id: PublicKey,
+    pub(crate) chain_hash: ChainHash,
+    pub(crate) temporary_channel_id: ChannelId,
+    pub(crate) keys_index: u32,
+    pub(crate) funding_sat: u64,
+    pub(crate) push_msat: u64,
+    pub(crate) announce: bool,
+    pub(crate) commitment_feerate_per_kw: u32,
+    pub(crate) funding_feerate_per_kw: u32,
+    pub(crate) created_height: u32,
+    pub(crate) minimum_depth: Option<u32>,
+    pub(crate) ours: SideParams,
+    pub(crate) theirs: Option<SideParams>,
+    pub(crate) funding: Option<FundingInfo>,
+    /// The peer's signature of our first commitment transaction.
+    pub(crate) their_commitment_sig: Option<Signature>,
+    pub(crate) confirmation: Option<Confirmation>,
+    pub(crate) channel_ready_sent: bool,
+    /// The peer's `second_per_commitment_point`, once its `channel_ready` arrived.
+    pub(crate) their_second_point: Option<PublicKey>,
+    /// Public channels: our `announcement_signatures` was sent (persisted mark).
+    pub(crate) announcement_sigs_sent: bool,
+    /// Public channels: the peer's half proof (node signature, bitcoin signature).
+    pub(crate) their_announcement_sigs: Option<(Signature, Signature)>,
+    /// Public channels: the `channel_announcement`, once both halves are in and verified.
+    pub(crate) announcement: Option<ChannelAnnouncement>,
+    /// Whether our `announcement_signatures` already went out on the current connection (sent,
+    /// retransmitted or given as an answer). Reset on every (re)connection.
+    pub(crate) announcement_answered: bool,
+    pub(crate) failure_reason: Option<String>,
+    /// Transient opens: the state we are waiting in and the first tick seen in it. Never
+    /// persisted (transient channels are not), reset by every state change.
+    pub(crate) waiting_since: Option<(ChannelState, u64)>,
+}
+
+impl Channel {
+    /// Which side we are.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ChannelState {
+        self.state
+    }
+
+    /// The peer.
+    pub fn counterparty_node_id(&self) -> PublicKey {
+        self.counterparty_node_id
+    }
+
+    /// The temporary channel id used until `funding_created`.
+    pub fn temporary_channel_id(&self) -> ChannelId {
+        self.temporary_channel_id
+    }
+
+    /// The final channel id, once the funding outpoint is known.
+    pub fn channel_id(&self) -> Option<ChannelId> {
+        self.funding.as_ref().map(|f| {
+            let index = u16::try_from(f.outpoint.vout).unwrap_or(u16::MAX);
+            ChannelId::v1_from_funding(&f.outpoint.txid, index)
+        })
+    }
+
+    /// The id the peer knows the channel by now: the final id if known, else the temporary.
+    pub fn current_id(&self) -> ChannelId {
+        self.channel_id().unwrap_or(self.temporary_channel_id)
+    }
+
+    /// Whether a message naming `id` belongs to this channel (its temporary or final id).
+    pub fn is_for(&self, id: &ChannelId) -> bool {
+        *id == self.temporary_channel_id || Some(*id) == self.channel_id()
+    }
+
+    /// The index of the channel's keys (see [`crate::keys::KeysManager::channel_keys`]).
+    pub fn keys_index(&self) -> u32 {
+        self.keys_index
+    }
+
+    /// The channel's size.
+    pub fn funding_sat(&self) -> u64 {
+        self.funding_sat
+    }
+
+    /// The chain height when the channel was created (the fundee's funding timeout counts
+    /// from it).
+    pub fn created_height(&self) -> u32 {
+        self.created_height
+    }
+
+    /// The amount pushed to the fundee.
+    pub fn push_msat(&self) -> u64 {
+        self.push_msat
+    }
+
+    /// Our balance in msat (before fees).
+    pub fn our_balance_msat(&self) -> u64 {
+        match self.role {
+            Role::Funder => (self.funding_sat * 1000).saturating_sub(self.push_msat),
+            Role::Fundee => self.push_msat,
+        }
+    }
+
+    /// Whether the channel is to be announced.
+    pub fn is_public(&self) -> bool {
+        self.announce
+    }
+
+    /// Confirmations required before `channel_ready` (known once `accept_channel` is
+    /// exchanged; at least 1).
+    pub fn minimum_depth(&self) -> Option<u32> {
+        self.minimum_depth
+    }
+
+    /// Our parameters.
+    pub fn our_params(&self) -> &SideParams {
+        &self.ours
+    }
+
+    /// The peer's parameters, once known.
+    pub fn their_params(&self) -> Option<&SideParams> {
+        self.theirs.as_ref()
+    }
+
+    /// The funding outpoint and transaction, once known.
+    pub fn funding(&self) -> Option<&FundingInfo> {
+        self.funding.as_ref()
+    }
+
+    /// Where the funding was mined, if it is in the best chain.
+    pub fn confirmation(&self) -> Option<Confirmation> {
+        self.confirmation
+    }
+
+    /// The real short channel id, once the funding is mined.
+    pub fn short_channel_id(&self) -> Option<ShortChannelId> {
+        let conf = self.confirmation?;
+        let vout = u16::try_from(self.funding.as_ref()?.outpoint.vout).ok()?;
+        ShortChannelId::new(conf.block_height, conf.tx_index, vout)
+    }
+
+    /// Confirmations of the funding at tip `tip_height` (0 when unconfirmed).
+    pub fn confirmations(&self, tip_height: u32) -> u32 {
+        self.confirmation.map_or(0, |c| {
+            tip_height
+                .checked_sub(c.block_height)
+                .map_or(0, |d| d.saturating_add(1))
+        })
+    }
+
+    /// Whether our `channel_ready` was sent (persisted mark).
+    pub fn channel_ready_sent(&self) -> bool {
+        self.channel_ready_sent
+    }
+
+    /// Whether the peer's `channel_ready` arrived (persisted mark).
+    pub fn channel_ready_received(&self) -> bool {
+        self.their_second_point.is_some()
+    }
+
+    /// Public channels: the verified `channel_announcement`, once both halves are in.
+    pub fn channel_announcement(&self) -> Option<&ChannelAnnouncement> {
+        self.announcement.as_ref()
+    }
+
+    /// Public channels: whether our `announcement_signatures` was sent.
+    pub fn announcement_signatures_sent(&self) -> bool {
+        self.announcement_sigs_sent
+    }
+
+    /// Public channels: whether the peer's `announcement_signatures` arrived.
+    pub fn announcement_signatures_received(&self) -> bool {
+        self.their_announcement_sigs.is_some()
+    }
+
+    /// Whether the channel failed ([`ChannelState::Failed`] or
+    /// [`ChannelState::FailedUnfunded`]).
+    pub fn is_failed(&self) -> bool {
+        matches!(
+            self.state,
+            ChannelState::Failed | ChannelState::FailedUnfunded
+        )
+    }
+
+    /// Why the channel failed, in state [`ChannelState::Failed`] or
+    /// [`ChannelState::FailedUnfunded`].
+    pub fn failure_reason(&self) -> Option<&str> {
+        self.failure_reason.as_deref()
+    }
+
+    /// The funding output's script (P2WSH 2-of-2), once both funding keys are known.
+    pub fn funding_script_pubkey(&self) -> Option<ScriptBuf> {
+        let theirs = self.theirs.as_ref()?;
+        Some(funding_script_pubkey(
+            &self.ours.keys.funding_pubkey,
+            &theirs.keys.funding_pubkey,
+        ))
+    }
+
+    /// The funding amount.
+    pub fn funding_amount(&self) -> Amount {
+        Amount::from_sat(self.funding_sat)
+    }
+
+    /// The durable snapshot of this channel.
+    pub fn to_record(&self) -> ChannelRecord {
+        ChannelRecord::new(self.clone())
+    }
+
+    /// Rebuilds a channel from its record.
+    pub fn from_record(record: ChannelRecord) -> Channel {
+        record.into_channel()
+    }
+
+    /// Feeds one input; returns the actions to perform, in order.
+    pub fn handle(&mut self, input: Input, ctx: &Context<'_>) -> Vec<Action> {
+        if self.state == ChannelState::Aborted {
+            return Vec::new();
+        }
+        match input {
+            Input::Message(msg) => self.on_message(msg, ctx),
+            Input::FundingTxBuilt { tx } => self.on_funding_tx(tx, ctx),
+            Input::FundingTxFailed { reason } => self.on_funding_tx_failed(&reason),
+            Input::FundingConfirmed {
+                tx,
+                confirmation,
+                tip_height,
+            } => self.on_funding_confirmed(tx, confirmation, tip_height, ctx),
+            Input::FundingReorged => self.on_funding_reorged(),
+            Input::FundingDoubleSpent { spending_txid } => {
+                self.on_funding_double_spent(spending_txid)
+            }
+            Input::NewBlock { height } => self.on_new_block(height, ctx),
+            Input::PeerDisconnected => self.on_disconnected(),
+            Input::PeerReconnected => self.on_reconnected(),
+            Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
+        }
+    }
+
+    /// Whether the driver should feed [`Input::Tick`]s to this channel (a transient open).
+    pub fn needs_ticks(&self) -> bool {
+        !self.state.is_durable() && self.state != ChannelState::Aborted
+    }
+
+    /// Whether this channel still needs the connection to its peer: an open in progress, or a
+    /// durable channel that has not failed. The driver keeps a connection that one of them
+    /// needs when another channel asks for [`DisconnectScope::UnlessShared`].
+    pub fn uses_connection(&self) -> bool {
+        !matches!(self.state, ChannelState::Aborted | ChannelState::Failed)
+    }
+
+    fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
+        if !self.needs_ticks() {
+            self.waiting_since = None;
+            return Vec::new();
+        }
+        match self.waiting_since {
+            Some((state, since)) if state == self.state => {
+                if now.saturating_sub(since) < timeout_secs {
+                    return Vec::new();
+                }
+                let awaited = match self.state {
+                    ChannelState::OutboundAwaitingAccept => "accept_channel",
+                    ChannelState::AwaitingFundingSigned => "funding_signed",
+                    ChannelState::InboundAwaitingFundingCreated => "funding_created",
+                    _ => "the funding transaction",
+                };
+                let reason = format!("timed out: no {awaited} within {timeout_secs} s");
+                self.fail_transient(reason, true)
+            }
+            _ => {
+                self.waiting_since = Some((self.state, now));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Dispatches a peer message.
+    pub fn on_message(&mut self, msg: Message, ctx: &Context<'_>) -> Vec<Action> {
+        if self.state == ChannelState::Aborted {
+            return Vec::new();
+        }
+        match msg {
+            Message::AcceptChannel(m) => self.on_accept_channel(&m, ctx),
+            Message::FundingCreated(m) => self.on_funding_created(&m, ctx),
+            Message::FundingSigned(m) => self.on_funding_signed(&m, ctx),
+            Message::ChannelReady(m) => self.on_channel_ready(&m),
+            Message::ChannelReestablish(m) => self.on_channel_reestablish(&m, ctx),
+            Message::AnnouncementSignatures(m) => self.on_announcement_signatures(&m, ctx),
+            Message::Error(m) if m.channel_id == ChannelId::ALL || self.is_for(&m.channel_id) => {
+                self.on_error(&m, ctx)
+            }
+            Message::Warning(w) => {
+                tracing::warn!(channel = %self.current_id(), warning = %w.printable(), "peer warning");
+                Vec::new()
+            }
+            other => {
+                tracing::debug!(channel = %self.current_id(), msg = other.name(), state = ?self.state, "ignoring unexpected message");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The actions to perform after a restart, before any input: re-arm the funding watch and,
+    /// for an unconfirmed funder channel, rebroadcast the funding transaction.
+    pub fn resume_actions(&self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !self.state.is_durable() || self.state == ChannelState::Failed {
+            return actions;
+        }
+        if let Some(watch) = self.watch_action() {
+            actions.push(watch);
+        }
+        if let Some(tx) = self.rebroadcast_tx() {
+            actions.push(Action::BroadcastFunding(tx));
+        }
+        actions
+    }
+
+    // --- shared helpers ---
+
+    pub(crate) fn watch_action(&self) -> Option<Action> {
+        let funding = self.funding.as_ref()?;
+        Some(Action::WatchFunding {
+            channel_id: self.channel_id()?,
+            outpoint: funding.outpoint,
+            script_pubkey: self.funding_script_pubkey()?,
+            min_depth: self.minimum_depth.unwrap_or(1),
+        })
+    }
+
+    /// The funding tx to (re)broadcast: funder, durable, not failed, unconfirmed.
+    pub(crate) fn rebroadcast_tx(&self) -> Option<Transaction> {
+        if self.role != Role::Funder
+            || self.confirmation.is_some()
+            || !self.state.is_durable()
+            || matches!(self.state, ChannelState::Failed | ChannelState::Ready)
+        {
+            return None;
+        }
+        self.funding.as_ref()?.tx.clone()
+    }
+
+    pub(crate) fn error_message(&self, text: &str) -> Action {
+        Action::Send(Message::Error(ErrorMessage::new(self.current_id(), text)))
+    }
+
+    /// Fails a transient open: tell the peer, forget the channel, unlock the coins.
+    pub(crate) fn fail_transient(&mut self, reason: String, tell_peer: bool) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if tell_peer {
+            actions.push(self.error_message(&reason));
+        }
+        let funding_txid = match self.role {
+            Role::Funder => self.funding.as_ref().map(|f| f.outpoint.txid),
+            Role::Fundee => None,
+        };
+        actions.push(Action::FailOpen {
+            temporary_channel_id: self.temporary_channel_id,
+            funding_txid,
+            reason: reason.clone(),
+        });
+        actions.push(Action::Emit(ChannelEvent::ChannelOpenFailed {
+            counterparty_node_id: self.counterparty_node_id,
+            temporary_channel_id: self.temporary_channel_id,
+            channel_id: None,
+            reason: reason.clone(),
+        }));
+        if tell_peer {
+            actions.push(Action::Disconnect {
+                counterparty_node_id: self.counterparty_node_id,
+                reason: reason.clone(),
+                scope: DisconnectScope::UnlessShared,
+            });
+        }
+        self.failure_reason = Some(reason);
+        self.state = ChannelState::Aborted;
+        actions
+    }
+
+    /// Fails a durable channel: record it failed (persisted first), then tell the peer and the
+    /// app. `abandon_funding` asks the wallet to drop the funding tx (double-spend).
+    pub(crate) fn fail_durable(
+        &mut self,
+        reason: String,
+        tell_peer: bool,
+        abandon_funding: bool,
+    ) -> Vec<Action> {
+        let was_ready = self.state == ChannelState::Ready;
+        self.state = ChannelState::Failed;
+        self.failure_reason = Some(reason.clone());
+        let mut actions = vec![Action::Persist(self.to_record())];
+        if tell_peer {
+            actions.push(self.error_message(&reason));
+        }
+        if abandon_funding && self.role == Role::Funder {
+            if let Some(f) = &self.funding {
+                actions.push(Action::AbandonFunding {
+                    txid: f.outpoint.txid,
+                });
+            }
+        }
+        let event = if was_ready {
+            ChannelEvent::ChannelFailed {
+                counterparty_node_id: self.counterparty_node_id,
+                channel_id: self.current_id(),
+                reason,
+            }
+        } else {
+            ChannelEvent::ChannelOpenFailed {
+                counterparty_node_id: self.counterparty_node_id,
+                temporary_channel_id: self.temporary_channel_id,
+                channel_id: self.channel_id(),
+                reason,
+            }
+        };
+        actions.push(Action::Emit(event));
+        actions
+    }
+}
