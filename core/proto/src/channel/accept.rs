@@ -4,10 +4,12 @@
 use bitcoin::OutPoint;
 
 use super::config::{InboundParams, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT};
+use super::phase::{
+    ChannelParams, Established, Funded, LockIn, Negotiated, OpenStep, Opening, Phase,
+};
 use super::validate::{supported_channel_type, validate_open};
 use super::{
-    Action, Channel, ChannelError, ChannelState, Context, DisconnectScope, FundingInfo, Role,
-    SideParams,
+    Action, Channel, ChannelError, Context, DisconnectScope, FundingInfo, Role, SideParams,
 };
 use crate::wire::{
     AcceptChannel, ErrorMessage, FundingCreated, FundingSigned, Message, OpenChannel,
@@ -68,9 +70,8 @@ impl Channel {
             keys: msg.keys,
             upfront_shutdown_script: msg.upfront_shutdown_script.clone(),
         };
-        let channel = Channel {
+        let params = ChannelParams {
             role: Role::Fundee,
-            state: ChannelState::InboundAwaitingFundingCreated,
             counterparty_node_id: params.counterparty_node_id,
             chain_hash: msg.chain_hash,
             temporary_channel_id: msg.temporary_channel_id,
@@ -81,38 +82,36 @@ impl Channel {
             commitment_feerate_per_kw: msg.feerate_per_kw,
             funding_feerate_per_kw: 0,
             created_height: params.current_height,
-            minimum_depth: Some(config.our_minimum_depth.max(1)),
             ours,
-            theirs: Some(theirs),
-            funding: None,
-            their_commitment_sig: None,
-            confirmation: None,
-            channel_ready_sent: false,
-            their_second_point: None,
-            announcement_sigs_sent: false,
-            their_announcement_sigs: None,
-            announcement: None,
-            announcement_answered: false,
-            failure_reason: None,
-            waiting_since: None,
         };
+        let negotiated = Negotiated {
+            theirs,
+            minimum_depth: config.our_minimum_depth.max(1),
+        };
+        let channel = Channel::from_parts(
+            params,
+            Phase::Opening(Opening::new(OpenStep::InboundAwaitingFundingCreated(
+                negotiated,
+            ))),
+        );
         let accept = channel.accept_channel_message();
         Ok((channel, vec![Action::Send(Message::AcceptChannel(accept))]))
     }
 
     /// The `accept_channel` we send as fundee.
     pub fn accept_channel_message(&self) -> AcceptChannel {
+        let ours = &self.params.ours;
         AcceptChannel {
-            temporary_channel_id: self.temporary_channel_id,
-            dust_limit_satoshis: self.ours.dust_limit_sat,
-            max_htlc_value_in_flight_msat: self.ours.max_htlc_value_in_flight_msat,
-            channel_reserve_satoshis: self.ours.channel_reserve_sat,
-            htlc_minimum_msat: self.ours.htlc_minimum_msat,
-            minimum_depth: self.minimum_depth.unwrap_or(1),
-            to_self_delay: self.ours.to_self_delay,
-            max_accepted_htlcs: self.ours.max_accepted_htlcs,
-            keys: self.ours.keys,
-            upfront_shutdown_script: self.ours.upfront_shutdown_script.clone(),
+            temporary_channel_id: self.params.temporary_channel_id,
+            dust_limit_satoshis: ours.dust_limit_sat,
+            max_htlc_value_in_flight_msat: ours.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis: ours.channel_reserve_sat,
+            htlc_minimum_msat: ours.htlc_minimum_msat,
+            minimum_depth: self.minimum_depth().unwrap_or(1),
+            to_self_delay: ours.to_self_delay,
+            max_accepted_htlcs: ours.max_accepted_htlcs,
+            keys: ours.keys,
+            upfront_shutdown_script: ours.upfront_shutdown_script.clone(),
             channel_type: Some(supported_channel_type()),
         }
     }
@@ -124,32 +123,38 @@ impl Channel {
         msg: &FundingCreated,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        if self.state != ChannelState::InboundAwaitingFundingCreated
-            || msg.temporary_channel_id != self.temporary_channel_id
-        {
-            tracing::debug!(channel = %self.current_id(), state = ?self.state, "ignoring funding_created");
+        let Phase::Opening(Opening {
+            step: OpenStep::InboundAwaitingFundingCreated(negotiated),
+            ..
+        }) = &self.phase
+        else {
+            tracing::debug!(channel = %self.current_id(), state = ?self.state(), "ignoring funding_created");
+            return Vec::new();
+        };
+        if msg.temporary_channel_id != self.params.temporary_channel_id {
+            tracing::debug!(channel = %self.current_id(), "ignoring funding_created for another channel");
             return Vec::new();
         }
-        self.funding = Some(FundingInfo {
-            outpoint: OutPoint {
-                txid: msg.funding_txid,
-                vout: u32::from(msg.funding_output_index),
-            },
-            tx: None,
-        });
-        if let Err(e) = self.verify_our_commitment(ctx, &msg.signature) {
-            self.funding = None;
+        let outpoint = OutPoint {
+            txid: msg.funding_txid,
+            vout: u32::from(msg.funding_output_index),
+        };
+        let theirs = &negotiated.theirs;
+        if let Err(e) = self
+            .params
+            .verify_our_commitment(ctx, theirs, outpoint, &msg.signature)
+        {
             return self.fail_transient(format!("invalid funding_created signature: {e}"), true);
         }
-        let signature = match self.sign_their_commitment(ctx) {
+        let signature = match self.params.sign_their_commitment(ctx, theirs, outpoint) {
             Ok(sig) => sig,
-            Err(e) => {
-                self.funding = None;
-                return self.fail_transient(format!("cannot sign commitment: {e}"), true);
-            }
+            Err(e) => return self.fail_transient(format!("cannot sign commitment: {e}"), true),
         };
-        self.their_commitment_sig = Some(msg.signature);
-        self.state = ChannelState::AwaitingConfirmations;
+        let funding = FundingInfo { outpoint, tx: None };
+        self.phase = Phase::Funded(Funded {
+            lock: LockIn::AwaitingConfirmations,
+            channel: Established::new(negotiated.clone(), funding, msg.signature),
+        });
         let Some(channel_id) = self.channel_id() else {
             return self.fail_transient("internal: channel id unavailable".into(), true);
         };

@@ -319,7 +319,7 @@ impl DurabilityChecker {
                     let txid = tx.compute_txid();
                     let ok = self.by_funding_txid(&txid).is_some_and(|r| {
                         r.channel().state().is_durable()
-                            && r.channel().their_commitment_sig.is_some()
+                            && r.channel().their_commitment_signature().is_some()
                     });
                     if !ok {
                         return Err(OrderViolation::BroadcastBeforePersist {

@@ -10,6 +10,7 @@ use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{Message as SecpMessage, PublicKey};
 
+use super::phase::Announcement;
 use super::{Action, Channel, ChannelState, Context, DisconnectScope};
 use crate::wire::{AnnouncementSignatures, ChannelAnnouncement, Message, Warning};
 
@@ -25,13 +26,14 @@ impl Channel {
     /// The unsigned `channel_announcement` (all four signatures are placeholders).
     fn unsigned_announcement(&self, our_node_id: PublicKey) -> Option<ChannelAnnouncement> {
         let scid = self.short_channel_id()?;
-        let ours = self.ours.keys.funding_pubkey;
-        let theirs = self.theirs.as_ref()?.keys.funding_pubkey;
+        let ours = self.params.ours.keys.funding_pubkey;
+        let theirs = self.their_params()?.keys.funding_pubkey;
+        let peer = self.params.counterparty_node_id;
         let (node_id_1, node_id_2, bitcoin_key_1, bitcoin_key_2) =
-            if our_node_id.serialize() < self.counterparty_node_id.serialize() {
-                (our_node_id, self.counterparty_node_id, ours, theirs)
+            if our_node_id.serialize() < peer.serialize() {
+                (our_node_id, peer, ours, theirs)
             } else {
-                (self.counterparty_node_id, our_node_id, theirs, ours)
+                (peer, our_node_id, theirs, ours)
             };
         let placeholder = Signature::from_compact(&[1; 64]).ok()?;
         Some(ChannelAnnouncement {
@@ -40,7 +42,7 @@ impl Channel {
             bitcoin_signature_1: placeholder,
             bitcoin_signature_2: placeholder,
             features: Vec::new(),
-            chain_hash: self.chain_hash,
+            chain_hash: self.params.chain_hash,
             short_channel_id: scid,
             node_id_1,
             node_id_2,
@@ -99,12 +101,20 @@ impl Channel {
             .then_some(a)
     }
 
+    /// The announcement state of a public channel, once durable.
+    fn announcement_mut(&mut self) -> Option<&mut Announcement> {
+        if !self.params.announce {
+            return None;
+        }
+        self.phase.established_mut().map(|e| &mut e.announcement)
+    }
+
     /// Public channels at `tip_height`: send our half when due (persisting the mark first);
     /// completes the announcement if the peer's half is already in.
     pub(crate) fn announce_if_due(&mut self, tip_height: u32, ctx: &Context<'_>) -> Vec<Action> {
-        if !self.announce
-            || self.state != ChannelState::Ready
-            || self.announcement_sigs_sent
+        if !self.params.announce
+            || self.state() != ChannelState::Ready
+            || self.announcement_signatures_sent()
             || self.confirmations(tip_height) < ANNOUNCEMENT_DEPTH
         {
             return Vec::new();
@@ -113,27 +123,36 @@ impl Channel {
             tracing::error!(channel = %self.current_id(), "public channel but no node key in the context: cannot announce");
             return Vec::new();
         };
-        self.announcement_sigs_sent = true;
-        self.announcement_answered = true;
-        self.build_if_complete(ctx, &ours);
+        let built = self.built_if_complete(ctx, &ours);
+        if let Some(a) = self.announcement_mut() {
+            a.sigs_sent = true;
+            a.answered = true;
+            if a.built.is_none() {
+                a.built = built;
+            }
+        }
         vec![
             Action::Persist(self.to_record()),
             Action::Send(Message::AnnouncementSignatures(ours)),
         ]
     }
 
-    /// If both halves are in, builds, verifies and stores the announcement.
-    fn build_if_complete(&mut self, ctx: &Context<'_>, ours: &AnnouncementSignatures) {
-        let Some(theirs) = self.their_announcement_sigs else {
-            return;
-        };
-        if self.announcement.is_some() {
-            return;
+    /// If both halves are in and the announcement is not built yet, builds and verifies it.
+    fn built_if_complete(
+        &self,
+        ctx: &Context<'_>,
+        ours: &AnnouncementSignatures,
+    ) -> Option<ChannelAnnouncement> {
+        let state = &self.phase.established()?.announcement;
+        let theirs = state.theirs?;
+        if state.built.is_some() {
+            return None;
         }
-        self.announcement = self.complete_announcement(ctx, ours, theirs);
-        if self.announcement.is_none() {
+        let built = self.complete_announcement(ctx, ours, theirs);
+        if built.is_none() {
             tracing::error!(channel = %self.current_id(), "channel_announcement does not verify");
         }
+        built
     }
 
     /// The peer's `announcement_signatures`.
@@ -142,11 +161,11 @@ impl Channel {
         msg: &AnnouncementSignatures,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        if Some(msg.channel_id) != self.channel_id() || !self.announce {
+        if Some(msg.channel_id) != self.channel_id() || !self.params.announce {
             return Vec::new();
         }
         if !matches!(
-            self.state,
+            self.state(),
             ChannelState::AwaitingChannelReady | ChannelState::Ready
         ) {
             // BOLT 7: defer until our channel_ready is sent; the peer retransmits on
@@ -171,7 +190,7 @@ impl Channel {
             return Vec::new();
         };
         let node_id = PublicKey::from_secret_key(ctx.secp, node_key);
-        let Some(theirs) = self.theirs.as_ref() else {
+        let Some(theirs) = self.their_params() else {
             return Vec::new();
         };
         let Some(unsigned) = self.unsigned_announcement(node_id) else {
@@ -180,7 +199,11 @@ impl Channel {
         let digest = digest(&unsigned);
         let valid = ctx
             .secp
-            .verify_ecdsa(&digest, &msg.node_signature, &self.counterparty_node_id)
+            .verify_ecdsa(
+                &digest,
+                &msg.node_signature,
+                &self.params.counterparty_node_id,
+            )
             .is_ok()
             && ctx
                 .secp
@@ -189,7 +212,7 @@ impl Channel {
         if !valid {
             let mut actions = warn("invalid announcement_signatures".into());
             actions.push(Action::Disconnect {
-                counterparty_node_id: self.counterparty_node_id,
+                counterparty_node_id: self.params.counterparty_node_id,
                 reason: "invalid announcement_signatures".into(),
                 scope: DisconnectScope::Connection,
             });
@@ -197,21 +220,28 @@ impl Channel {
         }
         let mut actions = Vec::new();
         let sigs = (msg.node_signature, msg.bitcoin_signature);
-        if self.their_announcement_sigs.is_none() {
-            self.their_announcement_sigs = Some(sigs);
-            if let (true, Some(ours)) = (
-                self.announcement_sigs_sent,
-                self.our_announcement_signatures(ctx),
-            ) {
-                self.build_if_complete(ctx, &ours);
+        if !self.announcement_signatures_received() {
+            if let Some(a) = self.announcement_mut() {
+                a.theirs = Some(sigs);
+            }
+            if self.announcement_signatures_sent() {
+                let built = self
+                    .our_announcement_signatures(ctx)
+                    .and_then(|ours| self.built_if_complete(ctx, &ours));
+                if let (Some(a), Some(built)) = (self.announcement_mut(), built) {
+                    a.built = Some(built);
+                }
             }
             actions.push(Action::Persist(self.to_record()));
         }
         // BOLT 7 "upon reconnection": answer with our own half, once per connection, unless
         // it already went out on this connection.
-        if self.announcement_sigs_sent && !self.announcement_answered {
+        let answered = self.announcement_mut().is_none_or(|a| a.answered);
+        if self.announcement_signatures_sent() && !answered {
             if let Some(ours) = self.our_announcement_signatures(ctx) {
-                self.announcement_answered = true;
+                if let Some(a) = self.announcement_mut() {
+                    a.answered = true;
+                }
                 actions.push(Action::Send(Message::AnnouncementSignatures(ours)));
             }
         }
@@ -220,12 +250,14 @@ impl Channel {
 
     /// On reestablish: retransmit our half if the peer's never arrived.
     pub(crate) fn announcement_retransmission(&mut self, ctx: &Context<'_>) -> Option<Action> {
-        if !self.announce || !self.announcement_sigs_sent || self.their_announcement_sigs.is_some()
+        if !self.params.announce
+            || !self.announcement_signatures_sent()
+            || self.announcement_signatures_received()
         {
             return None;
         }
         let ours = self.our_announcement_signatures(ctx)?;
-        self.announcement_answered = true;
+        self.announcement_mut()?.answered = true;
         Some(Action::Send(Message::AnnouncementSignatures(ours)))
     }
 }

@@ -1,8 +1,9 @@
 //! The first commitment transactions (number 0) of both sides, built with BOLT 3.
 
 use bitcoin::secp256k1::ecdsa::Signature;
-use bitcoin::{Amount, Transaction};
+use bitcoin::{Amount, OutPoint, Transaction};
 
+use super::phase::ChannelParams;
 use super::{Channel, Context, Role, SideParams};
 use crate::bolt3::{
     build_commitment_tx, obscure_factor, Bolt3Error, ChannelType, CommitmentKeys, CommitmentParams,
@@ -28,7 +29,7 @@ const MISSING: Bolt3Error = Bolt3Error::Amount {
     reason: "channel parameters or funding outpoint not known yet",
 };
 
-impl Channel {
+impl ChannelParams {
     fn obscure(&self, theirs: &SideParams) -> u64 {
         let (opener, accepter) = match self.role {
             Role::Funder => (&self.ours, theirs),
@@ -40,10 +41,14 @@ impl Channel {
         )
     }
 
-    /// Builds the first commitment of `us` (true: ours, false: theirs).
-    fn first_commitment(&self, ctx: &Context<'_>, us: bool) -> Result<CommitmentTx, Bolt3Error> {
-        let theirs = self.theirs.as_ref().ok_or(MISSING)?;
-        let outpoint = self.funding.as_ref().ok_or(MISSING)?.outpoint;
+    /// Builds the first commitment of `us` (true: ours, false: theirs) spending `outpoint`.
+    fn first_commitment(
+        &self,
+        ctx: &Context<'_>,
+        theirs: &SideParams,
+        outpoint: OutPoint,
+        us: bool,
+    ) -> Result<CommitmentTx, Bolt3Error> {
         let (local, remote) = if us {
             (&self.ours, theirs)
         } else {
@@ -84,25 +89,14 @@ impl Channel {
         })
     }
 
-    /// Our first commitment transaction (unsigned).
-    pub(crate) fn our_first_commitment(
-        &self,
-        ctx: &Context<'_>,
-    ) -> Result<CommitmentTx, Bolt3Error> {
-        self.first_commitment(ctx, true)
-    }
-
-    /// The peer's first commitment transaction (unsigned).
-    pub(crate) fn their_first_commitment(
-        &self,
-        ctx: &Context<'_>,
-    ) -> Result<CommitmentTx, Bolt3Error> {
-        self.first_commitment(ctx, false)
-    }
-
     /// Our signature of the peer's first commitment.
-    pub(crate) fn sign_their_commitment(&self, ctx: &Context<'_>) -> Result<Signature, Bolt3Error> {
-        self.their_first_commitment(ctx)?
+    pub(crate) fn sign_their_commitment(
+        &self,
+        ctx: &Context<'_>,
+        theirs: &SideParams,
+        outpoint: OutPoint,
+    ) -> Result<Signature, Bolt3Error> {
+        self.first_commitment(ctx, theirs, outpoint, false)?
             .sign(ctx.secp, &ctx.keys.funding_key)
     }
 
@@ -110,9 +104,10 @@ impl Channel {
     pub(crate) fn verify_our_commitment(
         &self,
         ctx: &Context<'_>,
+        theirs: &SideParams,
+        outpoint: OutPoint,
         signature: &Signature,
     ) -> Result<(), Bolt3Error> {
-        let theirs = self.theirs.as_ref().ok_or(MISSING)?;
         let mut normalized = *signature;
         normalized.normalize_s();
         if normalized != *signature {
@@ -120,8 +115,38 @@ impl Channel {
                 what: "commitment signature is not low-S",
             });
         }
-        self.our_first_commitment(ctx)?
-            .verify(ctx.secp, signature, &theirs.keys.funding_pubkey)
+        self.first_commitment(ctx, theirs, outpoint, true)?.verify(
+            ctx.secp,
+            signature,
+            &theirs.keys.funding_pubkey,
+        )
+    }
+}
+
+impl Channel {
+    fn commitment_inputs(&self) -> Result<(&SideParams, OutPoint), Bolt3Error> {
+        let theirs = self.their_params().ok_or(MISSING)?;
+        let outpoint = self.funding().ok_or(MISSING)?.outpoint;
+        Ok((theirs, outpoint))
+    }
+
+    /// Our first commitment transaction (unsigned).
+    pub(crate) fn our_first_commitment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<CommitmentTx, Bolt3Error> {
+        let (theirs, outpoint) = self.commitment_inputs()?;
+        self.params().first_commitment(ctx, theirs, outpoint, true)
+    }
+
+    /// The peer's first commitment transaction (unsigned).
+    #[cfg(test)]
+    pub(crate) fn their_first_commitment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<CommitmentTx, Bolt3Error> {
+        let (theirs, outpoint) = self.commitment_inputs()?;
+        self.params().first_commitment(ctx, theirs, outpoint, false)
     }
 
     /// Our fully signed first commitment, for a unilateral close.
@@ -129,7 +154,7 @@ impl Channel {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Transaction, Bolt3Error> {
-        let their_sig = self.their_commitment_sig.ok_or(MISSING)?;
+        let their_sig = self.their_commitment_signature().ok_or(MISSING)?;
         let commitment = self.our_first_commitment(ctx)?;
         let our_sig = commitment.sign(ctx.secp, &ctx.keys.funding_key)?;
         Ok(commitment.finalize(&our_sig, &their_sig))

@@ -20,8 +20,10 @@
 //! Phases, one file each: `open` (funder), `accept` (fundee), `commitment` (the first
 //! commitment transactions), `ready` (chain events, `channel_ready`, watchdog, reorgs),
 //! `reestablish`, `unfunded` (a fundee failed before its funding was seen), `record` (the
-//! versioned persisted form), `validate` (the peer's parameters), `action` (actions, events,
-//! the durability checker).
+//! versioned persisted form) and `fields` (its flat field set, checked into a phase on
+//! reading), `validate` (the peer's parameters), `action` (actions, events, the durability
+//! checker). `phase` holds one type per phase of the channel's life ([`Channel`] is the shared
+//! parameters plus the phase; [`ChannelState`] is a view of it).
 //!
 //! # States
 //!
@@ -75,7 +77,9 @@ mod action;
 mod announce;
 mod commitment;
 mod config;
+mod fields;
 mod open;
+mod phase;
 mod ready;
 mod record;
 mod reestablish;
@@ -85,7 +89,6 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
@@ -95,6 +98,7 @@ use crate::keys::{ChannelKeys as ChannelSecrets, KeysError, INITIAL_COMMITMENT_N
 use crate::wire::{
     ChannelAnnouncement, ChannelId, ChannelKeys, ErrorMessage, Message, ShortChannelId,
 };
+use phase::{Aborted, ChannelParams, Failed, LockIn, OpenStep, Phase};
 
 pub use action::{
     check_action_order, Action, ChannelEvent, DisconnectScope, DurabilityChecker, OrderViolation,
@@ -414,71 +418,51 @@ pub enum Input {
     },
 }
 
-/// A channel being opened (or open) with one peer, in either role. Plain data: clone it,
-/// compare it, persist it through [`ChannelRecord`].
+/// A channel being opened (or open) with one peer, in either role: the parameters every phase
+/// shares and the phase it is in (see `phase.rs`). Plain data: clone it, compare it, persist it
+/// through [`ChannelRecord`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
-    pub(crate) role: Role,
-    pub(crate) state: ChannelState,
-    pub(crate) counterparty_node_id: PublicKey,
-    pub(crate) chain_hash: ChainHash,
-    pub(crate) temporary_channel_id: ChannelId,
-    pub(crate) keys_index: u32,
-    pub(crate) funding_sat: u64,
-    pub(crate) push_msat: u64,
-    pub(crate) announce: bool,
-    pub(crate) commitment_feerate_per_kw: u32,
-    pub(crate) funding_feerate_per_kw: u32,
-    pub(crate) created_height: u32,
-    pub(crate) minimum_depth: Option<u32>,
-    pub(crate) ours: SideParams,
-    pub(crate) theirs: Option<SideParams>,
-    pub(crate) funding: Option<FundingInfo>,
-    /// The peer's signature of our first commitment transaction.
-    pub(crate) their_commitment_sig: Option<Signature>,
-    pub(crate) confirmation: Option<Confirmation>,
-    pub(crate) channel_ready_sent: bool,
-    /// The peer's `second_per_commitment_point`, once its `channel_ready` arrived.
-    pub(crate) their_second_point: Option<PublicKey>,
-    /// Public channels: our `announcement_signatures` was sent (persisted mark).
-    pub(crate) announcement_sigs_sent: bool,
-    /// Public channels: the peer's half proof (node signature, bitcoin signature).
-    pub(crate) their_announcement_sigs: Option<(Signature, Signature)>,
-    /// Public channels: the `channel_announcement`, once both halves are in and verified.
-    pub(crate) announcement: Option<ChannelAnnouncement>,
-    /// Whether our `announcement_signatures` already went out on the current connection (sent,
-    /// retransmitted or given as an answer). Reset on every (re)connection.
-    pub(crate) announcement_answered: bool,
-    pub(crate) failure_reason: Option<String>,
-    /// Transient opens: the state we are waiting in and the first tick seen in it. Never
-    /// persisted (transient channels are not), reset by every state change.
-    pub(crate) waiting_since: Option<(ChannelState, u64)>,
+    params: ChannelParams,
+    phase: Phase,
 }
 
 impl Channel {
-    /// Which side we are.
-    pub fn role(&self) -> Role {
-        self.role
+    pub(crate) fn from_parts(params: ChannelParams, phase: Phase) -> Self {
+        Channel { params, phase }
     }
 
-    /// The current state.
+    pub(crate) fn params(&self) -> &ChannelParams {
+        &self.params
+    }
+
+    pub(crate) fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Which side we are.
+    pub fn role(&self) -> Role {
+        self.params.role
+    }
+
+    /// The current state (a view of the phase).
     pub fn state(&self) -> ChannelState {
-        self.state
+        self.phase.state()
     }
 
     /// The peer.
     pub fn counterparty_node_id(&self) -> PublicKey {
-        self.counterparty_node_id
+        self.params.counterparty_node_id
     }
 
     /// The temporary channel id used until `funding_created`.
     pub fn temporary_channel_id(&self) -> ChannelId {
-        self.temporary_channel_id
+        self.params.temporary_channel_id
     }
 
     /// The final channel id, once the funding outpoint is known.
     pub fn channel_id(&self) -> Option<ChannelId> {
-        self.funding.as_ref().map(|f| {
+        self.phase.funding().map(|f| {
             let index = u16::try_from(f.outpoint.vout).unwrap_or(u16::MAX);
             ChannelId::v1_from_funding(&f.outpoint.txid, index)
         })
@@ -486,84 +470,91 @@ impl Channel {
 
     /// The id the peer knows the channel by now: the final id if known, else the temporary.
     pub fn current_id(&self) -> ChannelId {
-        self.channel_id().unwrap_or(self.temporary_channel_id)
+        self.channel_id()
+            .unwrap_or(self.params.temporary_channel_id)
     }
 
     /// Whether a message naming `id` belongs to this channel (its temporary or final id).
     pub fn is_for(&self, id: &ChannelId) -> bool {
-        *id == self.temporary_channel_id || Some(*id) == self.channel_id()
+        *id == self.params.temporary_channel_id || Some(*id) == self.channel_id()
     }
 
     /// The index of the channel's keys (see [`crate::keys::KeysManager::channel_keys`]).
     pub fn keys_index(&self) -> u32 {
-        self.keys_index
+        self.params.keys_index
     }
 
     /// The channel's size.
     pub fn funding_sat(&self) -> u64 {
-        self.funding_sat
+        self.params.funding_sat
     }
 
     /// The chain height when the channel was created (the fundee's funding timeout counts
     /// from it).
     pub fn created_height(&self) -> u32 {
-        self.created_height
+        self.params.created_height
     }
 
     /// The amount pushed to the fundee.
     pub fn push_msat(&self) -> u64 {
-        self.push_msat
+        self.params.push_msat
     }
 
     /// Our balance in msat (before fees).
     pub fn our_balance_msat(&self) -> u64 {
-        match self.role {
-            Role::Funder => (self.funding_sat * 1000).saturating_sub(self.push_msat),
-            Role::Fundee => self.push_msat,
+        let p = &self.params;
+        match p.role {
+            Role::Funder => (p.funding_sat * 1000).saturating_sub(p.push_msat),
+            Role::Fundee => p.push_msat,
         }
     }
 
     /// Whether the channel is to be announced.
     pub fn is_public(&self) -> bool {
-        self.announce
+        self.params.announce
     }
 
     /// Confirmations required before `channel_ready` (known once `accept_channel` is
     /// exchanged; at least 1).
     pub fn minimum_depth(&self) -> Option<u32> {
-        self.minimum_depth
+        self.phase.negotiated().map(|n| n.minimum_depth)
     }
 
     /// Our parameters.
     pub fn our_params(&self) -> &SideParams {
-        &self.ours
+        &self.params.ours
     }
 
     /// The peer's parameters, once known.
     pub fn their_params(&self) -> Option<&SideParams> {
-        self.theirs.as_ref()
+        self.phase.negotiated().map(|n| &n.theirs)
     }
 
     /// The funding outpoint and transaction, once known.
     pub fn funding(&self) -> Option<&FundingInfo> {
-        self.funding.as_ref()
+        self.phase.funding()
+    }
+
+    /// The peer's signature of our first commitment, once the channel is durable.
+    pub fn their_commitment_signature(&self) -> Option<Signature> {
+        self.phase.established().map(|e| e.their_commitment_sig)
     }
 
     /// Where the funding was mined, if it is in the best chain.
     pub fn confirmation(&self) -> Option<Confirmation> {
-        self.confirmation
+        self.phase.established().and_then(|e| e.confirmation)
     }
 
     /// The real short channel id, once the funding is mined.
     pub fn short_channel_id(&self) -> Option<ShortChannelId> {
-        let conf = self.confirmation?;
-        let vout = u16::try_from(self.funding.as_ref()?.outpoint.vout).ok()?;
+        let conf = self.confirmation()?;
+        let vout = u16::try_from(self.funding()?.outpoint.vout).ok()?;
         ShortChannelId::new(conf.block_height, conf.tx_index, vout)
     }
 
     /// Confirmations of the funding at tip `tip_height` (0 when unconfirmed).
     pub fn confirmations(&self, tip_height: u32) -> u32 {
-        self.confirmation.map_or(0, |c| {
+        self.confirmation().map_or(0, |c| {
             tip_height
                 .checked_sub(c.block_height)
                 .map_or(0, |d| d.saturating_add(1))
@@ -572,56 +563,66 @@ impl Channel {
 
     /// Whether our `channel_ready` was sent (persisted mark).
     pub fn channel_ready_sent(&self) -> bool {
-        self.channel_ready_sent
+        self.phase
+            .established()
+            .is_some_and(|e| e.channel_ready_sent)
     }
 
     /// Whether the peer's `channel_ready` arrived (persisted mark).
     pub fn channel_ready_received(&self) -> bool {
-        self.their_second_point.is_some()
+        self.phase
+            .established()
+            .is_some_and(|e| e.their_second_point.is_some())
     }
 
     /// Public channels: the verified `channel_announcement`, once both halves are in.
     pub fn channel_announcement(&self) -> Option<&ChannelAnnouncement> {
-        self.announcement.as_ref()
+        self.phase
+            .established()
+            .and_then(|e| e.announcement.built.as_ref())
     }
 
     /// Public channels: whether our `announcement_signatures` was sent.
     pub fn announcement_signatures_sent(&self) -> bool {
-        self.announcement_sigs_sent
+        self.phase
+            .established()
+            .is_some_and(|e| e.announcement.sigs_sent)
     }
 
     /// Public channels: whether the peer's `announcement_signatures` arrived.
     pub fn announcement_signatures_received(&self) -> bool {
-        self.their_announcement_sigs.is_some()
+        self.phase
+            .established()
+            .is_some_and(|e| e.announcement.theirs.is_some())
     }
 
     /// Whether the channel failed ([`ChannelState::Failed`] or
     /// [`ChannelState::FailedUnfunded`]).
     pub fn is_failed(&self) -> bool {
-        matches!(
-            self.state,
-            ChannelState::Failed | ChannelState::FailedUnfunded
-        )
+        matches!(self.phase, Phase::Failed(_))
     }
 
-    /// Why the channel failed, in state [`ChannelState::Failed`] or
-    /// [`ChannelState::FailedUnfunded`].
+    /// Why the channel failed (or its open was aborted).
     pub fn failure_reason(&self) -> Option<&str> {
-        self.failure_reason.as_deref()
+        match &self.phase {
+            Phase::Failed(f) => Some(&f.reason),
+            Phase::Aborted(a) => Some(&a.reason),
+            Phase::Opening(_) | Phase::Funded(_) => None,
+        }
     }
 
     /// The funding output's script (P2WSH 2-of-2), once both funding keys are known.
     pub fn funding_script_pubkey(&self) -> Option<ScriptBuf> {
-        let theirs = self.theirs.as_ref()?;
+        let theirs = self.their_params()?;
         Some(funding_script_pubkey(
-            &self.ours.keys.funding_pubkey,
+            &self.params.ours.keys.funding_pubkey,
             &theirs.keys.funding_pubkey,
         ))
     }
 
     /// The funding amount.
     pub fn funding_amount(&self) -> Amount {
-        Amount::from_sat(self.funding_sat)
+        Amount::from_sat(self.params.funding_sat)
     }
 
     /// The durable snapshot of this channel.
@@ -636,7 +637,7 @@ impl Channel {
 
     /// Feeds one input; returns the actions to perform, in order.
     pub fn handle(&mut self, input: Input, ctx: &Context<'_>) -> Vec<Action> {
-        if self.state == ChannelState::Aborted {
+        if matches!(self.phase, Phase::Aborted(_)) {
             return Vec::new();
         }
         match input {
@@ -661,45 +662,40 @@ impl Channel {
 
     /// Whether the driver should feed [`Input::Tick`]s to this channel (a transient open).
     pub fn needs_ticks(&self) -> bool {
-        !self.state.is_durable() && self.state != ChannelState::Aborted
+        matches!(self.phase, Phase::Opening(_))
     }
 
     /// Whether this channel still needs the connection to its peer: an open in progress, or a
     /// durable channel that has not failed. The driver keeps a connection that one of them
     /// needs when another channel asks for [`DisconnectScope::UnlessShared`].
     pub fn uses_connection(&self) -> bool {
-        !matches!(self.state, ChannelState::Aborted | ChannelState::Failed)
+        !matches!(self.state(), ChannelState::Aborted | ChannelState::Failed)
     }
 
     fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
-        if !self.needs_ticks() {
-            self.waiting_since = None;
+        let Phase::Opening(opening) = &mut self.phase else {
+            return Vec::new();
+        };
+        let Some(since) = opening.waiting_since else {
+            opening.waiting_since = Some(now);
+            return Vec::new();
+        };
+        if now.saturating_sub(since) < timeout_secs {
             return Vec::new();
         }
-        match self.waiting_since {
-            Some((state, since)) if state == self.state => {
-                if now.saturating_sub(since) < timeout_secs {
-                    return Vec::new();
-                }
-                let awaited = match self.state {
-                    ChannelState::OutboundAwaitingAccept => "accept_channel",
-                    ChannelState::AwaitingFundingSigned => "funding_signed",
-                    ChannelState::InboundAwaitingFundingCreated => "funding_created",
-                    _ => "the funding transaction",
-                };
-                let reason = format!("timed out: no {awaited} within {timeout_secs} s");
-                self.fail_transient(reason, true)
-            }
-            _ => {
-                self.waiting_since = Some((self.state, now));
-                Vec::new()
-            }
-        }
+        let awaited = match opening.step {
+            OpenStep::OutboundAwaitingAccept => "accept_channel",
+            OpenStep::AwaitingFundingSigned { .. } => "funding_signed",
+            OpenStep::InboundAwaitingFundingCreated(_) => "funding_created",
+            OpenStep::AwaitingFundingTx(_) => "the funding transaction",
+        };
+        let reason = format!("timed out: no {awaited} within {timeout_secs} s");
+        self.fail_transient(reason, true)
     }
 
     /// Dispatches a peer message.
     pub fn on_message(&mut self, msg: Message, ctx: &Context<'_>) -> Vec<Action> {
-        if self.state == ChannelState::Aborted {
+        if matches!(self.phase, Phase::Aborted(_)) {
             return Vec::new();
         }
         match msg {
@@ -717,7 +713,7 @@ impl Channel {
                 Vec::new()
             }
             other => {
-                tracing::debug!(channel = %self.current_id(), msg = other.name(), state = ?self.state, "ignoring unexpected message");
+                tracing::debug!(channel = %self.current_id(), msg = other.name(), state = ?self.state(), "ignoring unexpected message");
                 Vec::new()
             }
         }
@@ -727,7 +723,7 @@ impl Channel {
     /// for an unconfirmed funder channel, rebroadcast the funding transaction.
     pub fn resume_actions(&self) -> Vec<Action> {
         let mut actions = Vec::new();
-        if !self.state.is_durable() || self.state == ChannelState::Failed {
+        if !self.state().is_durable() || self.state() == ChannelState::Failed {
             return actions;
         }
         if let Some(watch) = self.watch_action() {
@@ -742,62 +738,101 @@ impl Channel {
     // --- shared helpers ---
 
     pub(crate) fn watch_action(&self) -> Option<Action> {
-        let funding = self.funding.as_ref()?;
+        let funding = self.funding()?;
         Some(Action::WatchFunding {
             channel_id: self.channel_id()?,
             outpoint: funding.outpoint,
             script_pubkey: self.funding_script_pubkey()?,
-            min_depth: self.minimum_depth.unwrap_or(1),
+            min_depth: self.minimum_depth().unwrap_or(1),
         })
     }
 
-    /// The funding tx to (re)broadcast: funder, durable, not failed, unconfirmed.
+    /// The funding tx to (re)broadcast: funder, durable, not failed, not ready, unconfirmed.
     pub(crate) fn rebroadcast_tx(&self) -> Option<Transaction> {
-        if self.role != Role::Funder
-            || self.confirmation.is_some()
-            || !self.state.is_durable()
-            || matches!(self.state, ChannelState::Failed | ChannelState::Ready)
+        let Phase::Funded(f) = &self.phase else {
+            return None;
+        };
+        if self.params.role != Role::Funder
+            || f.channel.confirmation.is_some()
+            || f.lock == LockIn::Ready
         {
             return None;
         }
-        self.funding.as_ref()?.tx.clone()
+        f.channel.funding.tx.clone()
     }
 
     pub(crate) fn error_message(&self, text: &str) -> Action {
         Action::Send(Message::Error(ErrorMessage::new(self.current_id(), text)))
     }
 
+    /// The funding transaction built for a transient open (funder, `funding_created` sent).
+    fn built_funding_txid(&self) -> Option<Txid> {
+        match (&self.params.role, &self.phase) {
+            (Role::Funder, Phase::Opening(_)) => self.funding().map(|f| f.outpoint.txid),
+            _ => None,
+        }
+    }
+
     /// Fails a transient open: tell the peer, forget the channel, unlock the coins.
     pub(crate) fn fail_transient(&mut self, reason: String, tell_peer: bool) -> Vec<Action> {
+        let funding_txid = self.built_funding_txid();
+        self.fail_open(reason, tell_peer, funding_txid)
+    }
+
+    /// [`Channel::fail_transient`] releasing `funding_txid` (a funding tx the wallet built).
+    pub(crate) fn fail_open(
+        &mut self,
+        reason: String,
+        tell_peer: bool,
+        funding_txid: Option<Txid>,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         if tell_peer {
             actions.push(self.error_message(&reason));
         }
-        let funding_txid = match self.role {
-            Role::Funder => self.funding.as_ref().map(|f| f.outpoint.txid),
-            Role::Fundee => None,
-        };
+        let p = &self.params;
         actions.push(Action::FailOpen {
-            temporary_channel_id: self.temporary_channel_id,
+            temporary_channel_id: p.temporary_channel_id,
             funding_txid,
             reason: reason.clone(),
         });
         actions.push(Action::Emit(ChannelEvent::ChannelOpenFailed {
-            counterparty_node_id: self.counterparty_node_id,
-            temporary_channel_id: self.temporary_channel_id,
+            counterparty_node_id: p.counterparty_node_id,
+            temporary_channel_id: p.temporary_channel_id,
             channel_id: None,
             reason: reason.clone(),
         }));
         if tell_peer {
             actions.push(Action::Disconnect {
-                counterparty_node_id: self.counterparty_node_id,
+                counterparty_node_id: p.counterparty_node_id,
                 reason: reason.clone(),
                 scope: DisconnectScope::UnlessShared,
             });
         }
-        self.failure_reason = Some(reason);
-        self.state = ChannelState::Aborted;
+        self.phase = Phase::Aborted(Aborted { reason });
         actions
+    }
+
+    /// Moves a durable channel (failed or not) to `Failed`, returning whether it was ready.
+    /// `None`: the channel is not durable.
+    fn enter_failed(&mut self, reason: String, unfunded: bool) -> Option<bool> {
+        let placeholder = Phase::Aborted(Aborted {
+            reason: String::new(),
+        });
+        let (channel, was_ready) = match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Funded(f) => (f.channel, f.lock == LockIn::Ready),
+            Phase::Failed(f) => (f.channel, false),
+            other => {
+                self.phase = other;
+                return None;
+            }
+        };
+        self.phase = Phase::Failed(Failed {
+            channel,
+            reason,
+            unfunded,
+        });
+        Some(was_ready)
     }
 
     /// Fails a durable channel: record it failed (persisted first), then tell the peer and the
@@ -808,30 +843,31 @@ impl Channel {
         tell_peer: bool,
         abandon_funding: bool,
     ) -> Vec<Action> {
-        let was_ready = self.state == ChannelState::Ready;
-        self.state = ChannelState::Failed;
-        self.failure_reason = Some(reason.clone());
+        let Some(was_ready) = self.enter_failed(reason.clone(), false) else {
+            return Vec::new();
+        };
         let mut actions = vec![Action::Persist(self.to_record())];
         if tell_peer {
             actions.push(self.error_message(&reason));
         }
-        if abandon_funding && self.role == Role::Funder {
-            if let Some(f) = &self.funding {
+        if abandon_funding && self.params.role == Role::Funder {
+            if let Some(f) = self.funding() {
                 actions.push(Action::AbandonFunding {
                     txid: f.outpoint.txid,
                 });
             }
         }
+        let p = &self.params;
         let event = if was_ready {
             ChannelEvent::ChannelFailed {
-                counterparty_node_id: self.counterparty_node_id,
+                counterparty_node_id: p.counterparty_node_id,
                 channel_id: self.current_id(),
                 reason,
             }
         } else {
             ChannelEvent::ChannelOpenFailed {
-                counterparty_node_id: self.counterparty_node_id,
-                temporary_channel_id: self.temporary_channel_id,
+                counterparty_node_id: p.counterparty_node_id,
+                temporary_channel_id: p.temporary_channel_id,
                 channel_id: self.channel_id(),
                 reason,
             }

@@ -4,6 +4,9 @@
 use bitcoin::{OutPoint, Transaction};
 
 use super::config::OutboundParams;
+use super::phase::{
+    ChannelParams, Established, Funded, LockIn, Negotiated, OpenStep, Opening, Phase,
+};
 use super::validate::{supported_channel_type, validate_accept, validate_command, SentOpen};
 use super::{
     Action, Channel, ChannelError, ChannelEvent, ChannelState, Context, FundingInfo, Role,
@@ -36,9 +39,8 @@ impl Channel {
             keys,
             upfront_shutdown_script: Some(Vec::new()),
         };
-        let channel = Channel {
+        let params = ChannelParams {
             role: Role::Funder,
-            state: ChannelState::OutboundAwaitingAccept,
             counterparty_node_id: params.counterparty_node_id,
             chain_hash: config.chain_hash,
             temporary_channel_id: params.temporary_channel_id,
@@ -49,21 +51,12 @@ impl Channel {
             commitment_feerate_per_kw: params.commitment_feerate_per_kw.max(config.feerate_floor()),
             funding_feerate_per_kw: params.funding_feerate_per_kw.max(config.feerate_floor()),
             created_height: params.current_height,
-            minimum_depth: None,
             ours,
-            theirs: None,
-            funding: None,
-            their_commitment_sig: None,
-            confirmation: None,
-            channel_ready_sent: false,
-            their_second_point: None,
-            announcement_sigs_sent: false,
-            their_announcement_sigs: None,
-            announcement: None,
-            announcement_answered: false,
-            failure_reason: None,
-            waiting_since: None,
         };
+        let channel = Channel::from_parts(
+            params,
+            Phase::Opening(Opening::new(OpenStep::OutboundAwaitingAccept)),
+        );
         let open = channel.open_channel_message();
         Ok((channel, vec![Action::Send(Message::OpenChannel(open))]))
     }
@@ -71,21 +64,22 @@ impl Channel {
     /// The `open_channel` we send (also usable to resend it on a new connection before
     /// `accept_channel`, which BOLT 2 allows).
     pub fn open_channel_message(&self) -> OpenChannel {
+        let p = self.params();
         OpenChannel {
-            chain_hash: self.chain_hash,
-            temporary_channel_id: self.temporary_channel_id,
-            funding_satoshis: self.funding_sat,
-            push_msat: self.push_msat,
-            dust_limit_satoshis: self.ours.dust_limit_sat,
-            max_htlc_value_in_flight_msat: self.ours.max_htlc_value_in_flight_msat,
-            channel_reserve_satoshis: self.ours.channel_reserve_sat,
-            htlc_minimum_msat: self.ours.htlc_minimum_msat,
-            feerate_per_kw: self.commitment_feerate_per_kw,
-            to_self_delay: self.ours.to_self_delay,
-            max_accepted_htlcs: self.ours.max_accepted_htlcs,
-            keys: self.ours.keys,
-            channel_flags: u8::from(self.announce),
-            upfront_shutdown_script: self.ours.upfront_shutdown_script.clone(),
+            chain_hash: p.chain_hash,
+            temporary_channel_id: p.temporary_channel_id,
+            funding_satoshis: p.funding_sat,
+            push_msat: p.push_msat,
+            dust_limit_satoshis: p.ours.dust_limit_sat,
+            max_htlc_value_in_flight_msat: p.ours.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis: p.ours.channel_reserve_sat,
+            htlc_minimum_msat: p.ours.htlc_minimum_msat,
+            feerate_per_kw: p.commitment_feerate_per_kw,
+            to_self_delay: p.ours.to_self_delay,
+            max_accepted_htlcs: p.ours.max_accepted_htlcs,
+            keys: p.ours.keys,
+            channel_flags: u8::from(p.announce),
+            upfront_shutdown_script: p.ours.upfront_shutdown_script.clone(),
             channel_type: Some(supported_channel_type()),
         }
     }
@@ -97,22 +91,23 @@ impl Channel {
         msg: &AcceptChannel,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        if self.state != ChannelState::OutboundAwaitingAccept
-            || msg.temporary_channel_id != self.temporary_channel_id
+        if self.state() != ChannelState::OutboundAwaitingAccept
+            || msg.temporary_channel_id != self.params.temporary_channel_id
         {
-            tracing::debug!(channel = %self.current_id(), state = ?self.state, "ignoring accept_channel");
+            tracing::debug!(channel = %self.current_id(), state = ?self.state(), "ignoring accept_channel");
             return Vec::new();
         }
+        let p = &self.params;
         let sent = SentOpen {
-            funding_sat: self.funding_sat,
-            dust_limit_sat: self.ours.dust_limit_sat,
-            channel_reserve_sat: self.ours.channel_reserve_sat,
+            funding_sat: p.funding_sat,
+            dust_limit_sat: p.ours.dust_limit_sat,
+            channel_reserve_sat: p.ours.channel_reserve_sat,
         };
         let minimum_depth = match validate_accept(msg, &sent, ctx.config) {
             Ok(depth) => depth,
             Err(e) => return self.fail_transient(e.to_string(), true),
         };
-        self.theirs = Some(SideParams {
+        let theirs = SideParams {
             dust_limit_sat: msg.dust_limit_satoshis,
             max_htlc_value_in_flight_msat: msg.max_htlc_value_in_flight_msat,
             channel_reserve_sat: msg.channel_reserve_satoshis,
@@ -121,15 +116,17 @@ impl Channel {
             max_accepted_htlcs: msg.max_accepted_htlcs,
             keys: msg.keys,
             upfront_shutdown_script: msg.upfront_shutdown_script.clone(),
-        });
-        self.minimum_depth = Some(minimum_depth);
-        self.state = ChannelState::AwaitingFundingTx;
+        };
+        self.phase = Phase::Opening(Opening::new(OpenStep::AwaitingFundingTx(Negotiated {
+            theirs,
+            minimum_depth,
+        })));
         match self.funding_script_pubkey() {
             Some(script_pubkey) => vec![Action::NeedFundingTx {
-                temporary_channel_id: self.temporary_channel_id,
+                temporary_channel_id: self.params.temporary_channel_id,
                 script_pubkey,
                 amount: self.funding_amount(),
-                feerate_per_kw: self.funding_feerate_per_kw,
+                feerate_per_kw: self.params.funding_feerate_per_kw,
             }],
             None => self.fail_transient("internal: funding script unavailable".into(), true),
         }
@@ -138,35 +135,35 @@ impl Channel {
     /// The wallet built the funding transaction: sign the peer's first commitment and send
     /// `funding_created`.
     pub(crate) fn on_funding_tx(&mut self, tx: Transaction, ctx: &Context<'_>) -> Vec<Action> {
-        if self.state != ChannelState::AwaitingFundingTx {
-            tracing::debug!(channel = %self.current_id(), state = ?self.state, "ignoring funding tx");
+        let Phase::Opening(Opening {
+            step: OpenStep::AwaitingFundingTx(negotiated),
+            ..
+        }) = &self.phase
+        else {
+            tracing::debug!(channel = %self.current_id(), state = ?self.state(), "ignoring funding tx");
             return Vec::new();
-        }
+        };
+        let negotiated = negotiated.clone();
         let Some(script) = self.funding_script_pubkey() else {
             return self.fail_transient("internal: funding script unavailable".into(), true);
         };
         let amount = self.funding_amount();
+        let txid = tx.compute_txid();
         let vout = tx
             .output
             .iter()
             .position(|o| o.script_pubkey == script && o.value == amount);
         let Some(index) = vout.and_then(|v| u16::try_from(v).ok()) else {
             // The wallet's fault: the transaction was built but is unusable; unlock it.
-            self.funding = Some(FundingInfo {
-                outpoint: OutPoint {
-                    txid: tx.compute_txid(),
-                    vout: 0,
-                },
-                tx: None,
-            });
-            return self.fail_transient(
+            return self.fail_open(
                 "funding transaction has no output paying the funding amount to the funding script"
                     .into(),
                 true,
+                Some(txid),
             );
         };
         let outpoint = OutPoint {
-            txid: tx.compute_txid(),
+            txid,
             vout: u32::from(index),
         };
         // BOLT 2: the funding must be non-malleable (segwit inputs only), and we broadcast it
@@ -177,23 +174,30 @@ impl Channel {
                 .iter()
                 .any(|i| !i.script_sig.is_empty() || i.witness.is_empty())
         {
-            self.funding = Some(FundingInfo { outpoint, tx: None });
-            return self.fail_transient(
+            return self.fail_open(
                 "funding transaction must be signed and spend only native segwit inputs".into(),
                 true,
+                Some(txid),
             );
         }
-        self.funding = Some(FundingInfo {
-            outpoint,
-            tx: Some(tx),
-        });
-        let signature = match self.sign_their_commitment(ctx) {
+        let signature = match self
+            .params
+            .sign_their_commitment(ctx, &negotiated.theirs, outpoint)
+        {
             Ok(sig) => sig,
-            Err(e) => return self.fail_transient(format!("cannot sign commitment: {e}"), true),
+            Err(e) => {
+                return self.fail_open(format!("cannot sign commitment: {e}"), true, Some(txid))
+            }
         };
-        self.state = ChannelState::AwaitingFundingSigned;
+        self.phase = Phase::Opening(Opening::new(OpenStep::AwaitingFundingSigned {
+            negotiated,
+            funding: FundingInfo {
+                outpoint,
+                tx: Some(tx),
+            },
+        }));
         vec![Action::Send(Message::FundingCreated(FundingCreated {
-            temporary_channel_id: self.temporary_channel_id,
+            temporary_channel_id: self.params.temporary_channel_id,
             funding_txid: outpoint.txid,
             funding_output_index: index,
             signature,
@@ -202,7 +206,7 @@ impl Channel {
 
     /// The wallet could not build the funding transaction.
     pub(crate) fn on_funding_tx_failed(&mut self, reason: &str) -> Vec<Action> {
-        if self.state != ChannelState::AwaitingFundingTx {
+        if self.state() != ChannelState::AwaitingFundingTx {
             return Vec::new();
         }
         self.fail_transient(
@@ -218,10 +222,18 @@ impl Channel {
         msg: &FundingSigned,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        if self.state != ChannelState::AwaitingFundingSigned {
-            tracing::debug!(channel = %self.current_id(), state = ?self.state, "ignoring funding_signed");
+        let Phase::Opening(Opening {
+            step:
+                OpenStep::AwaitingFundingSigned {
+                    negotiated,
+                    funding,
+                },
+            ..
+        }) = &self.phase
+        else {
+            tracing::debug!(channel = %self.current_id(), state = ?self.state(), "ignoring funding_signed");
             return Vec::new();
-        }
+        };
         if Some(msg.channel_id) != self.channel_id() {
             return self.fail_transient(
                 format!(
@@ -232,13 +244,22 @@ impl Channel {
                 true,
             );
         }
-        if let Err(e) = self.verify_our_commitment(ctx, &msg.signature) {
+        if let Err(e) = self.params.verify_our_commitment(
+            ctx,
+            &negotiated.theirs,
+            funding.outpoint,
+            &msg.signature,
+        ) {
             return self.fail_transient(format!("invalid funding_signed signature: {e}"), true);
         }
-        self.their_commitment_sig = Some(msg.signature);
-        self.state = ChannelState::AwaitingConfirmations;
+        let channel = Established::new(negotiated.clone(), funding.clone(), msg.signature);
+        let tx = channel.funding.tx.clone();
+        self.phase = Phase::Funded(Funded {
+            lock: LockIn::AwaitingConfirmations,
+            channel,
+        });
         let mut actions = vec![Action::Persist(self.to_record())];
-        if let Some(tx) = self.funding.as_ref().and_then(|f| f.tx.clone()) {
+        if let Some(tx) = tx {
             actions.push(Action::BroadcastFunding(tx));
         }
         actions.extend(self.watch_action());
@@ -248,10 +269,10 @@ impl Channel {
 
     pub(crate) fn pending_event(&self) -> Option<Action> {
         Some(Action::Emit(ChannelEvent::ChannelPending {
-            counterparty_node_id: self.counterparty_node_id,
-            temporary_channel_id: self.temporary_channel_id,
+            counterparty_node_id: self.params.counterparty_node_id,
+            temporary_channel_id: self.params.temporary_channel_id,
             channel_id: self.channel_id()?,
-            funding_txo: self.funding.as_ref()?.outpoint,
+            funding_txo: self.funding()?.outpoint,
         }))
     }
 }

@@ -4,15 +4,17 @@
 use bitcoin::{Transaction, Txid};
 
 use super::config::{FUNDEE_FUNDING_TIMEOUT_BLOCKS, WATCHDOG_EXTRA_BLOCKS};
+use super::phase::{Funded, LockIn, Phase};
 use super::{Action, Channel, ChannelEvent, ChannelState, Confirmation, Context, Role};
 use crate::wire::{ChannelReady, ErrorMessage, Message};
 
 impl Channel {
-    fn awaiting_lock_in(&self) -> bool {
-        matches!(
-            self.state,
-            ChannelState::AwaitingConfirmations | ChannelState::AwaitingChannelReady
-        )
+    /// The funded channel, if it is still locking in its funding.
+    fn locking_in(&mut self) -> Option<&mut Funded> {
+        match &mut self.phase {
+            Phase::Funded(f) if f.lock != LockIn::Ready => Some(f),
+            _ => None,
+        }
     }
 
     /// The funding transaction was mined: check it pays what was agreed, record where
@@ -24,10 +26,10 @@ impl Channel {
         tip_height: u32,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        if !self.state.is_durable() || self.state == ChannelState::Failed {
+        if !matches!(self.state(), s if s.is_durable() && s != ChannelState::Failed) {
             return Vec::new();
         }
-        let Some(outpoint) = self.funding.as_ref().map(|f| f.outpoint) else {
+        let Some(outpoint) = self.funding().map(|f| f.outpoint) else {
             return Vec::new();
         };
         if tx.compute_txid() != outpoint.txid {
@@ -49,11 +51,11 @@ impl Channel {
             );
         }
         let revived = self.revive_unfunded();
-        let changed = self.confirmation != Some(confirmation);
+        let changed = self.confirmation() != Some(confirmation);
         if changed {
-            self.confirmation = Some(confirmation);
-            if let Some(f) = self.funding.as_mut() {
-                f.tx = Some(tx);
+            if let Some(e) = self.phase.established_mut() {
+                e.confirmation = Some(confirmation);
+                e.funding.tx = Some(tx);
             }
         }
         let depth_actions = self.on_depth(tip_height, ctx);
@@ -73,16 +75,16 @@ impl Channel {
     /// reconnect the peer when its `channel_ready` is overdue, rebroadcast an unconfirmed
     /// funding (funder), forget a funding that never appeared (fundee, 2016 blocks).
     pub fn on_new_block(&mut self, height: u32, ctx: &Context<'_>) -> Vec<Action> {
-        match self.state {
+        match self.state() {
             ChannelState::Ready => return self.announce_if_due(height, ctx),
             ChannelState::FailedUnfunded => return self.on_unfunded_block(height),
             _ => {}
         }
-        if !self.awaiting_lock_in() {
+        if self.locking_in().is_none() {
             return Vec::new();
         }
-        if self.confirmation.is_none() {
-            return match self.role {
+        if self.confirmation().is_none() {
+            return match self.params.role {
                 Role::Funder => self
                     .rebroadcast_tx()
                     .map(Action::BroadcastFunding)
@@ -102,16 +104,22 @@ impl Channel {
     /// Acts on the funding's depth at `tip_height`.
     fn on_depth(&mut self, tip_height: u32, ctx: &Context<'_>) -> Vec<Action> {
         let depth = self.confirmations(tip_height);
-        let min_depth = self.minimum_depth.unwrap_or(1).max(1);
+        let min_depth = self.minimum_depth().unwrap_or(1).max(1);
         let mut actions = Vec::new();
-        if self.state == ChannelState::AwaitingConfirmations && depth >= min_depth {
-            let newly_sent = !self.channel_ready_sent;
-            self.channel_ready_sent = true;
-            self.state = if self.channel_ready_received() {
-                ChannelState::Ready
-            } else {
-                ChannelState::AwaitingChannelReady
-            };
+        let reached = match self.locking_in() {
+            Some(f) if f.lock == LockIn::AwaitingConfirmations && depth >= min_depth => {
+                let newly_sent = !f.channel.channel_ready_sent;
+                f.channel.channel_ready_sent = true;
+                f.lock = if f.channel.their_second_point.is_some() {
+                    LockIn::Ready
+                } else {
+                    LockIn::AwaitingChannelReady
+                };
+                Some(newly_sent)
+            }
+            _ => None,
+        };
+        if let Some(newly_sent) = reached {
             actions.push(Action::Persist(self.to_record()));
             if newly_sent {
                 match self.channel_ready_message(ctx) {
@@ -124,7 +132,7 @@ impl Channel {
             actions.extend(self.ready_event());
             actions.extend(self.announce_if_due(tip_height, ctx));
         }
-        if self.awaiting_lock_in()
+        if self.locking_in().is_some()
             && !self.channel_ready_received()
             && depth > min_depth.saturating_add(WATCHDOG_EXTRA_BLOCKS)
         {
@@ -134,7 +142,7 @@ impl Channel {
             );
             tracing::warn!(channel = %self.current_id(), depth, min_depth, "watchdog: reconnecting peer");
             actions.push(Action::ReconnectPeer {
-                counterparty_node_id: self.counterparty_node_id,
+                counterparty_node_id: self.params.counterparty_node_id,
                 reason,
             });
         }
@@ -142,9 +150,9 @@ impl Channel {
     }
 
     fn ready_event(&self) -> Option<Action> {
-        (self.state == ChannelState::Ready).then(|| {
+        (self.state() == ChannelState::Ready).then(|| {
             Action::Emit(ChannelEvent::ChannelReady {
-                counterparty_node_id: self.counterparty_node_id,
+                counterparty_node_id: self.params.counterparty_node_id,
                 channel_id: self.current_id(),
             })
         })
@@ -165,16 +173,17 @@ impl Channel {
         if Some(msg.channel_id) != self.channel_id() {
             return Vec::new();
         }
-        if !self.awaiting_lock_in() {
-            tracing::debug!(channel = %self.current_id(), state = ?self.state, "ignoring channel_ready");
+        let state = self.state();
+        let Some(f) = self.locking_in() else {
+            tracing::debug!(channel = %self.current_id(), ?state, "ignoring channel_ready");
+            return Vec::new();
+        };
+        if f.channel.their_second_point.is_some() {
             return Vec::new();
         }
-        if self.their_second_point.is_some() {
-            return Vec::new();
-        }
-        self.their_second_point = Some(msg.second_per_commitment_point);
-        if self.state == ChannelState::AwaitingChannelReady {
-            self.state = ChannelState::Ready;
+        f.channel.their_second_point = Some(msg.second_per_commitment_point);
+        if f.lock == LockIn::AwaitingChannelReady {
+            f.lock = LockIn::Ready;
         }
         let mut actions = vec![Action::Persist(self.to_record())];
         actions.extend(self.ready_event());
@@ -184,15 +193,17 @@ impl Channel {
     /// The funding left the best chain before the channel was ready: back to waiting for
     /// confirmations (persisted), rebroadcast (funder) and re-arm the watch.
     pub(crate) fn on_funding_reorged(&mut self) -> Vec<Action> {
-        if self.confirmation.is_none() || self.state == ChannelState::Failed {
+        let Phase::Funded(f) = &mut self.phase else {
+            return Vec::new();
+        };
+        if f.channel.confirmation.take().is_none() {
             return Vec::new();
         }
-        self.confirmation = None;
-        if self.state == ChannelState::Ready {
+        if f.lock == LockIn::Ready {
             tracing::warn!(channel = %self.current_id(), "funding of a ready channel reorged out");
             return vec![Action::Persist(self.to_record())];
         }
-        self.state = ChannelState::AwaitingConfirmations;
+        f.lock = LockIn::AwaitingConfirmations;
         let mut actions = vec![Action::Persist(self.to_record())];
         actions.extend(self.rebroadcast_tx().map(Action::BroadcastFunding));
         actions.extend(self.watch_action());
@@ -201,35 +212,35 @@ impl Channel {
 
     /// An input of the funding was spent elsewhere: the channel can never exist.
     pub(crate) fn on_funding_double_spent(&mut self, spending_txid: Txid) -> Vec<Action> {
-        if !self.state.is_durable() || self.state == ChannelState::Failed {
-            return Vec::new();
-        }
-        if self.state == ChannelState::FailedUnfunded {
+        match self.state() {
             // Failed already (the app and the peer were told): the wait ends.
-            return self.end_unfunded(format!("its funding was double-spent by {spending_txid}"));
+            ChannelState::FailedUnfunded => {
+                self.end_unfunded(format!("its funding was double-spent by {spending_txid}"))
+            }
+            s if s.is_durable() && s != ChannelState::Failed => self.fail_durable(
+                format!("funding transaction double-spent by {spending_txid}"),
+                true,
+                true,
+            ),
+            _ => Vec::new(),
         }
-        self.fail_durable(
-            format!("funding transaction double-spent by {spending_txid}"),
-            true,
-            true,
-        )
     }
 
     /// The peer sent `error` for this channel: fail it (BOLT 1). A durable channel broadcasts
     /// its commitment (and the funding first, if unconfirmed) to get the funds back.
     pub(crate) fn on_error(&mut self, msg: &ErrorMessage, ctx: &Context<'_>) -> Vec<Action> {
         let reason = format!("peer error: {}", msg.printable());
-        match self.state {
-            ChannelState::Failed | ChannelState::FailedUnfunded => Vec::new(),
-            s if !s.is_durable() => self.fail_transient(reason, false),
-            _ if self.funding_unseen() => self.fail_unfunded(
+        match &self.phase {
+            Phase::Failed(_) | Phase::Aborted(_) => Vec::new(),
+            Phase::Opening(_) => self.fail_transient(reason, false),
+            Phase::Funded(_) if self.funding_unseen() => self.fail_unfunded(
                 format!(
                     "the funder failed the open before its funding appeared on chain; \
                      nothing was committed ({reason})"
                 ),
                 false,
             ),
-            _ => self.fail_and_close(reason, false, ctx),
+            Phase::Funded(_) => self.fail_and_close(reason, false, ctx),
         }
     }
 
@@ -264,8 +275,8 @@ impl Channel {
     /// The connection dropped: a transient open is forgotten (coins unlocked, app told); a
     /// durable channel waits for the reconnection.
     pub(crate) fn on_disconnected(&mut self) -> Vec<Action> {
-        if self.state.is_durable() {
-            self.announcement_answered = false;
+        if let Some(e) = self.phase.established_mut() {
+            e.announcement.answered = false;
             return Vec::new();
         }
         self.fail_transient(

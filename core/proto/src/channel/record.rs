@@ -30,6 +30,7 @@ use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 
+use super::fields::Fields;
 use super::{Channel, ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::wire::codec::{Reader, WireWrite};
 use crate::wire::tlv::TlvStream;
@@ -254,12 +255,12 @@ impl ChannelRecord {
 
     /// The peer.
     pub fn counterparty_node_id(&self) -> bitcoin::secp256k1::PublicKey {
-        self.channel.counterparty_node_id
+        self.channel.counterparty_node_id()
     }
 
     /// The temporary channel id (stable for the channel's whole life).
     pub fn temporary_channel_id(&self) -> ChannelId {
-        self.channel.temporary_channel_id
+        self.channel.temporary_channel_id()
     }
 
     /// The final channel id, once known.
@@ -269,12 +270,12 @@ impl ChannelRecord {
 
     /// The recorded state.
     pub fn state(&self) -> ChannelState {
-        self.channel.state
+        self.channel.state()
     }
 
     /// The versioned encoding: `RECORD_VERSION` then a TLV stream.
     pub fn encode(&self) -> Vec<u8> {
-        let c = &self.channel;
+        let c = Fields::of(&self.channel);
         let mut s = TlvStream::default();
         s.push(t::ROLE, vec![u8::from(c.role == Role::Fundee)]);
         s.push(t::STATE, vec![c.state.to_u8()]);
@@ -418,7 +419,7 @@ impl ChannelRecord {
             (Some([]), ChannelState::Failed) => ChannelState::FailedUnfunded,
             (Some(_), _) => return Err(RecordError::Invalid("failed_unfunded")),
         };
-        let channel = Channel {
+        let fields = Fields {
             role,
             state,
             counterparty_node_id: required(
@@ -481,9 +482,6 @@ impl ChannelRecord {
             })
             .transpose()?,
         };
-        if channel.state == ChannelState::FailedUnfunded && !channel.funding_unseen() {
-            return Err(RecordError::Invalid("failed_unfunded"));
-        }
-        Ok(ChannelRecord::new(channel))
+        Ok(ChannelRecord::new(fields.into_channel()?))
     }
 }

@@ -5,6 +5,7 @@
 //! `next_revocation_number = 0` and a zero `your_last_per_commitment_secret`, and expect the
 //! same. `channel_ready` is retransmitted when both sides say 1 and we had sent it.
 
+use super::phase::Phase;
 use super::unfunded::FUNDER_DROPPED;
 use super::{Action, Channel, Context};
 use crate::wire::{ChannelReestablish, Message, TxAbort};
@@ -12,15 +13,15 @@ use crate::wire::{ChannelReestablish, Message, TxAbort};
 impl Channel {
     /// Our `channel_reestablish`, for a durable channel that is not failed.
     pub fn channel_reestablish(&self) -> Option<ChannelReestablish> {
-        if !self.state.is_durable() || self.is_failed() {
+        let Phase::Funded(_) = self.phase else {
             return None;
-        }
+        };
         Some(ChannelReestablish {
             channel_id: self.channel_id()?,
             next_commitment_number: 1,
             next_revocation_number: 0,
             your_last_per_commitment_secret: [0; 32],
-            my_current_per_commitment_point: self.ours.keys.first_per_commitment_point,
+            my_current_per_commitment_point: self.params.ours.keys.first_per_commitment_point,
             // v1 opens have no interactive funding; option_splice is not negotiated.
             next_funding: None,
             my_current_funding_locked: None,
@@ -30,11 +31,12 @@ impl Channel {
     /// The peer is connected again: send our `channel_reestablish` (BOLT 2: before anything
     /// else for this channel), or retransmit our `error` for a failed channel.
     pub(crate) fn on_reconnected(&mut self) -> Vec<Action> {
-        if self.is_failed() {
-            let reason = self.failure_reason.clone().unwrap_or_default();
-            return vec![self.error_message(&reason)];
+        if let Phase::Failed(f) = &self.phase {
+            return vec![self.error_message(&f.reason)];
         }
-        self.announcement_answered = false;
+        if let Some(e) = self.phase.established_mut() {
+            e.announcement.answered = false;
+        }
         self.channel_reestablish()
             .map(|m| Action::Send(Message::ChannelReestablish(m)))
             .into_iter()
@@ -47,7 +49,7 @@ impl Channel {
         msg: &ChannelReestablish,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        if Some(msg.channel_id) != self.channel_id() || !self.state.is_durable() {
+        if Some(msg.channel_id) != self.channel_id() || !self.state().is_durable() {
             return Vec::new();
         }
         if self.is_failed() {
@@ -111,11 +113,11 @@ impl Channel {
         }
         match msg.next_commitment_number {
             1 => {
-                let funding_txid = self.funding.as_ref().map(|f| f.outpoint.txid);
+                let funding_txid = self.funding().map(|f| f.outpoint.txid);
                 let splice_locked = msg
                     .my_current_funding_locked
                     .is_some_and(|f| Some(f.txid) != funding_txid);
-                if self.channel_ready_sent && !splice_locked {
+                if self.channel_ready_sent() && !splice_locked {
                     match self.channel_ready_message(ctx) {
                         Some(m) => actions.push(Action::Send(Message::ChannelReady(m))),
                         None => {

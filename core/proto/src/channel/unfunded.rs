@@ -1,5 +1,5 @@
 //! A fundee whose channel failed before its funding was ever seen on chain
-//! ([`ChannelState::FailedUnfunded`]).
+//! ([`ChannelState::FailedUnfunded`](super::ChannelState::FailedUnfunded)).
 //!
 //! BOLT 2 makes the fundee persist the channel before its `funding_signed` leaves, so a fundee
 //! killed at that moment restarts with a channel the funder never completed: the funder
@@ -14,7 +14,7 @@
 //! [`FUNDEE_FUNDING_TIMEOUT_BLOCKS`]): a funder that broadcast after all (perhaps pushing
 //! `push_msat` to us) makes a real channel, which only our commitment can close if the funder
 //! has lost it. So a confirmation brings the channel back to
-//! [`ChannelState::AwaitingConfirmations`] and the rules of every confirmed channel apply:
+//! [`ChannelState::AwaitingConfirmations`](super::ChannelState::AwaitingConfirmations) and the rules of every confirmed channel apply:
 //! `channel_ready` at depth, reestablish on reconnection, and a peer that still does not know
 //! the channel (or sends an `error`) now gets our commitment broadcast, which is valid and
 //! pays us `push_msat` after `to_self_delay`.
@@ -25,7 +25,8 @@
 //! and older builds read it as the failed channel they made of it.
 
 use super::config::FUNDEE_FUNDING_TIMEOUT_BLOCKS;
-use super::{Action, Channel, ChannelEvent, ChannelState, Role};
+use super::phase::{Aborted, Funded, LockIn, Phase};
+use super::{Action, Channel, ChannelEvent, Role};
 
 /// The reason given when the funder answers our `channel_reestablish` as for a channel it does
 /// not know, before its funding was seen.
@@ -36,14 +37,15 @@ impl Channel {
     /// Whether we are a fundee that never saw the funding transaction: nothing of ours is on
     /// chain, and our commitment spends a transaction that may not exist.
     pub(crate) fn funding_unseen(&self) -> bool {
-        self.role == Role::Fundee
-            && self.confirmation.is_none()
-            && self.funding.as_ref().is_none_or(|f| f.tx.is_none())
+        self.params.role == Role::Fundee
+            && self.confirmation().is_none()
+            && self.funding().is_none_or(|f| f.tx.is_none())
     }
 
     /// The height at which a fundee stops waiting for the funding (BOLT 2).
     pub fn fundee_funding_deadline(&self) -> u32 {
-        self.created_height
+        self.params
+            .created_height
             .saturating_add(FUNDEE_FUNDING_TIMEOUT_BLOCKS)
     }
 
@@ -51,22 +53,23 @@ impl Channel {
     /// the peer if asked, tell the app. No broadcast; the funding watch stays armed.
     pub(crate) fn fail_unfunded(&mut self, reason: String, tell_peer: bool) -> Vec<Action> {
         tracing::info!(channel = %self.current_id(), %reason, "failed before the funding was seen; watching it until block {}", self.fundee_funding_deadline());
-        self.state = ChannelState::FailedUnfunded;
-        self.failure_reason = Some(reason.clone());
+        if self.enter_failed(reason.clone(), true).is_none() {
+            return Vec::new();
+        }
         let mut actions = vec![Action::Persist(self.to_record())];
         if tell_peer {
             actions.push(self.error_message(&reason));
         }
         actions.push(Action::Emit(ChannelEvent::ChannelOpenFailed {
-            counterparty_node_id: self.counterparty_node_id,
-            temporary_channel_id: self.temporary_channel_id,
+            counterparty_node_id: self.params.counterparty_node_id,
+            temporary_channel_id: self.params.temporary_channel_id,
             channel_id: self.channel_id(),
             reason,
         }));
         actions
     }
 
-    /// A new block for a [`ChannelState::FailedUnfunded`] channel: at the fundee timeout the
+    /// A new block for a [`ChannelState::FailedUnfunded`](super::ChannelState::FailedUnfunded) channel: at the fundee timeout the
     /// funding can no longer make the channel; it becomes `Failed` (persisted; the app was told
     /// when it failed).
     pub(crate) fn on_unfunded_block(&mut self, height: u32) -> Vec<Action> {
@@ -80,37 +83,46 @@ impl Channel {
 
     /// Ends the wait for the funding: `Failed`, with `why` added to the reason.
     pub(crate) fn end_unfunded(&mut self, why: String) -> Vec<Action> {
-        let reason = match self.failure_reason.take() {
-            Some(r) => format!("{r}; {why}"),
-            None => why,
+        let Phase::Failed(f) = &mut self.phase else {
+            return Vec::new();
         };
-        self.state = ChannelState::Failed;
-        self.failure_reason = Some(reason);
+        f.reason = format!("{}; {why}", f.reason);
+        f.unfunded = false;
         vec![Action::Persist(self.to_record())]
     }
 
-    /// The funding of a [`ChannelState::FailedUnfunded`] channel confirmed and pays what was
+    /// The funding of a [`ChannelState::FailedUnfunded`](super::ChannelState::FailedUnfunded) channel confirmed and pays what was
     /// agreed: the channel exists after all. Back to `AwaitingConfirmations` for the normal
     /// confirmation path (see [`Channel::announce_revived`]). False in any other state.
     pub(crate) fn revive_unfunded(&mut self) -> bool {
-        if self.state != ChannelState::FailedUnfunded {
-            return false;
+        let placeholder = Phase::Aborted(Aborted {
+            reason: String::new(),
+        });
+        match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Failed(f) if f.unfunded => {
+                self.phase = Phase::Funded(Funded {
+                    lock: LockIn::AwaitingConfirmations,
+                    channel: f.channel,
+                });
+                tracing::info!(channel = %self.current_id(), "the funding of a channel that failed unfunded confirmed: tracking it again");
+                true
+            }
+            other => {
+                self.phase = other;
+                false
+            }
         }
-        tracing::info!(channel = %self.current_id(), "the funding of a channel that failed unfunded confirmed: tracking it again");
-        self.state = ChannelState::AwaitingConfirmations;
-        self.failure_reason = None;
-        true
     }
 
     /// Tells the app a revived channel is pending again: `ChannelPending` right after the
     /// first persist of `actions` (the confirmation always changes the record).
     pub(crate) fn announce_revived(&self, actions: &mut Vec<Action>) {
-        let (Some(f), Some(channel_id)) = (self.funding.as_ref(), self.channel_id()) else {
+        let (Some(f), Some(channel_id)) = (self.funding(), self.channel_id()) else {
             return;
         };
         let event = Action::Emit(ChannelEvent::ChannelPending {
-            counterparty_node_id: self.counterparty_node_id,
-            temporary_channel_id: self.temporary_channel_id,
+            counterparty_node_id: self.params.counterparty_node_id,
+            temporary_channel_id: self.params.temporary_channel_id,
             channel_id,
             funding_txo: f.outpoint,
         });

@@ -247,7 +247,7 @@ fn mined_transaction_must_pay_the_funding_output() {
     // The outpoint the funder named pays something else: the channel fails (simulated by
     // corrupting the value while keeping the txid the fundee expects is impossible, so corrupt
     // the fundee's view of the amount instead).
-    pair.b.channel.as_mut().expect("channel").funding_sat += 1;
+    pair.b.channel.as_mut().expect("channel").params.funding_sat += 1;
     let actions = pair.b.input(Input::FundingConfirmed {
         tx: tx.clone(),
         confirmation: conf,

@@ -116,7 +116,7 @@ fn persisting_a_transient_state_is_caught() {
 fn funding_signed_for_an_unknown_channel_is_caught() {
     let pair = Pair::open_to_pending();
     let record = pair.b.channel().to_record();
-    let sig = pair.b.channel().their_commitment_sig.expect("sig");
+    let sig = pair.b.channel().their_commitment_signature().expect("sig");
     let stray = Action::Send(Message::FundingSigned(FundingSigned {
         channel_id: super::harness::TEMP_ID,
         signature: sig,

@@ -13,6 +13,7 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
 use super::harness::{outbound_params, Pair};
+use crate::channel::fields::Fields;
 use crate::channel::{
     Channel, ChannelRecord, ChannelState, FundingInfo, Input, SideParams, RECORD_VERSION,
 };
@@ -97,7 +98,7 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
 /// against. The destructuring is exhaustive, so a new field must be added here (and to the
 /// expectations) before this compiles.
 fn fields(c: &Channel) -> Vec<(String, String)> {
-    let Channel {
+    let Fields {
         role,
         state,
         counterparty_node_id,
@@ -124,7 +125,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         announcement_answered,
         failure_reason,
         waiting_since,
-    } = c;
+    } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
     let mut out: Vec<(String, String)> = Vec::new();

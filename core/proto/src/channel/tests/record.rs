@@ -125,3 +125,91 @@ fn versions_and_malformed_records_are_refused() {
         Err(RecordError::Decode(_))
     ));
 }
+
+/// `bytes` re-encoded with the TLV records of `drop` removed and `set` put in.
+fn edited(
+    bytes: &[u8],
+    drop: &[u64],
+    set: &[(u64, Vec<u8>)],
+) -> Result<ChannelRecord, RecordError> {
+    let stream = TlvStream::decode(&bytes[1..], |_| true).expect("valid stream");
+    let mut s = TlvStream::default();
+    for r in stream
+        .records()
+        .iter()
+        .filter(|r| !drop.contains(&r.tlv_type))
+    {
+        s.push(r.tlv_type, r.value.clone());
+    }
+    for (t, v) in set {
+        s.push(*t, v.clone());
+    }
+    let mut out = vec![RECORD_VERSION];
+    s.encode_into(&mut out);
+    ChannelRecord::decode(&out)
+}
+
+#[test]
+fn impossible_phase_combinations_are_typed_errors() {
+    let pending = Pair::open_to_pending();
+    let durable = pending.a.channel().to_record().encode();
+    // A durable channel always holds the peer's signature, params and funding.
+    assert_eq!(
+        edited(&durable, &[34], &[]),
+        Err(RecordError::Missing("their_commitment_sig"))
+    );
+    assert_eq!(
+        edited(&durable, &[28], &[]),
+        Err(RecordError::Missing("their params"))
+    );
+    assert_eq!(
+        edited(&durable, &[30, 32], &[]),
+        Err(RecordError::Missing("funding"))
+    );
+    // Only a failed channel has a reason; a failed one must have one.
+    assert_eq!(
+        edited(&durable, &[], &[(42, b"why".to_vec())]),
+        Err(RecordError::Invalid("failure_reason"))
+    );
+    assert_eq!(
+        edited(&durable, &[], &[(2, vec![7])]),
+        Err(RecordError::Missing("failure_reason"))
+    );
+    // Ready needs both channel_ready marks; AwaitingChannelReady ours.
+    assert_eq!(
+        edited(&durable, &[], &[(2, vec![6])]),
+        Err(RecordError::Missing("channel_ready marks"))
+    );
+    assert_eq!(
+        edited(&durable, &[], &[(2, vec![5])]),
+        Err(RecordError::Missing("channel_ready_sent"))
+    );
+    // An open in progress holds no commitment signature, and a funder's open is no fundee's.
+    assert_eq!(
+        edited(&durable, &[], &[(2, vec![2])]),
+        Err(RecordError::Invalid("their_commitment_sig"))
+    );
+    assert_eq!(
+        edited(&durable, &[34], &[(2, vec![3])]),
+        Err(RecordError::Invalid("role"))
+    );
+    // The same record with the state changed consistently still decodes.
+    let back = edited(&durable, &[34], &[(2, vec![2])]).expect("awaiting funding_signed");
+    assert_eq!(back.state(), ChannelState::AwaitingFundingSigned);
+
+    // An open in progress round-trips with its wait.
+    let mut pair = Pair::new();
+    let peer = pair.b.node_id;
+    pair.start(super::harness::outbound_params(peer));
+    pair.a.input(crate::channel::Input::Tick { now_secs: 5 });
+    let opening = pair.a.channel();
+    assert_eq!(&round_trip(opening), opening);
+    let bytes = opening.to_record().encode();
+    // Its wait names another state: refused.
+    let mut wait = vec![1];
+    wait.extend(5u64.to_be_bytes());
+    assert_eq!(
+        edited(&bytes, &[], &[(53, wait)]),
+        Err(RecordError::Invalid("waiting_state"))
+    );
+}
