@@ -1,12 +1,12 @@
 //! Dev builds (`dev-disconnect`): the node checks what it actually did against the
 //! persist-before-act contract ([`DurabilityChecker`]). Every action is fed to the checker
-//! *after* the driver performed it; a persist is fed as the record read back from SQLite after
-//! the commit, so the check is about what is durable, not what was meant to be. Tests read
+//! *after* the driver performed it; a commit is fed as the record read back from SQLite after
+//! the transaction, so the check is about what is durable, not what was meant to be. Tests read
 //! [`super::Node::dev_durability_violations`] after every step.
 
 use super::db::Parts;
 use super::peer::PeerTask;
-use crate::proto::channel::{Action, ChannelRecord, DurabilityChecker};
+use crate::proto::channel::{Action, ChannelRecord, Commit, DurabilityChecker};
 use crate::proto::wire::ChannelId;
 use crate::store::StoreError;
 
@@ -101,12 +101,17 @@ impl super::Shared {
 }
 
 impl PeerTask {
-    /// Feeds the audit the record SQLite holds after a persist's commit.
-    pub(super) async fn audit_persist(&self, id: ChannelId, meant: &ChannelRecord) {
+    /// Feeds the audit the record SQLite holds after a commit (its events follow, as emitted).
+    pub(super) async fn audit_commit(&self, id: ChannelId, meant: &Commit) {
         let stored = self.stored_record(id).await;
         let mut audit = super::lock(&self.shared.audit);
         match stored {
-            Some(record) if &record == meant => audit.performed(&Action::Persist(record)),
+            Some(record) if record == meant.record => audit.performed(&Action::Commit(Commit {
+                record,
+                events: Vec::new(),
+                open: meant.open,
+                release: meant.release,
+            })),
             Some(_) => audit.lost_persist(format!("channel {id}: the store holds another record")),
             None => audit.lost_persist(format!("channel {id}: persisted but not in the store")),
         }

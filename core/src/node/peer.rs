@@ -120,7 +120,7 @@ impl PeerTask {
             let actions: Vec<Action> = self.channels[i]
                 .resume_actions()
                 .into_iter()
-                .filter(|a| !matches!(a, Action::WatchFunding { .. }))
+                .filter(|a| !matches!(a, Action::Watch(_)))
                 .collect();
             if let Err(failed) = self.perform(i, actions).await {
                 tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");

@@ -1,6 +1,6 @@
-//! Performing a channel's actions, in order. A persist is one store transaction with what it
-//! announces; nothing after a failed persist happens, and the caller puts the channel back to
-//! what the store holds.
+//! Performing a channel's actions, in order. A commit is one store transaction holding exactly
+//! what it states (record, events, open status, released coins); nothing after a failed commit
+//! happens, and the caller puts the channel back to what the store holds.
 
 use std::collections::VecDeque;
 
@@ -11,7 +11,8 @@ use super::peer::PeerTask;
 use super::{now, Event, NodeError};
 use crate::chain::ChainSource;
 use crate::proto::channel::{
-    Action, ChannelEvent, ChannelRecord, ChannelState, Context, DisconnectScope, Input,
+    Action, BroadcastKind, ChannelEvent, ChannelRecord, Commit, Context, DisconnectScope, FailOpen,
+    Input, OpenProgress, Release, WatchRequest,
 };
 use crate::proto::wire::ChannelId;
 use crate::store::{OpenIntentStatus, StoreError};
@@ -70,16 +71,15 @@ impl PeerTask {
             // Dev builds audit what was done, after doing it (a persist: what SQLite holds).
             #[cfg(feature = "dev-disconnect")]
             let audited = match &action {
-                Action::Persist(_) | Action::NeedFundingTx { .. } => None,
+                Action::Commit(_) | Action::NeedFundingTx { .. } => None,
                 other => Some(other.clone()),
             };
             match action {
-                Action::Persist(record) => {
-                    let events = take_events_until_persist(&mut queue);
-                    if let Err(error) = self.persist(i, &record, &events).await {
+                Action::Commit(commit) => {
+                    if let Err(error) = self.commit(i, &commit).await {
                         return Err(PersistFailed { error, stored });
                     }
-                    stored = Some(record);
+                    stored = Some(commit.record);
                 }
                 Action::Send(msg) => self.send(msg).await,
                 Action::NeedFundingTx {
@@ -124,19 +124,20 @@ impl PeerTask {
                         queue.push_front(a);
                     }
                 }
-                Action::BroadcastFunding(tx) => self.broadcast_funding(i, tx).await,
-                Action::BroadcastCommitment(tx) => {
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::Funding,
+                } => self.broadcast_funding(i, tx).await,
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::Commitment,
+                } => {
                     if let Err(e) = self.shared.source.broadcast(tx).await {
                         tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
                     }
                 }
-                Action::WatchFunding { outpoint, .. } => self.watch_funding(i, outpoint).await,
-                Action::AbandonFunding { .. } => {
-                    let temp = self.channels[i].temporary_channel_id();
-                    if let Err(e) = self.release(temp).await {
-                        // The intent stays pending on disk: the next start unlocks its coins.
-                        tracing::error!(channel = %temp, "cannot release the open's coins: {e}");
-                    }
+                Action::Watch(WatchRequest::Funding { outpoint, .. }) => {
+                    self.watch_funding(i, outpoint).await
                 }
                 Action::Emit(event) => self.emit(&event).await,
                 Action::Disconnect { reason, scope, .. } => {
@@ -155,14 +156,7 @@ impl PeerTask {
                     let _ = self.shared.net.disconnect(self.node_id);
                     let _ = self.shared.net.reconnect_now(self.node_id);
                 }
-                Action::FailOpen {
-                    temporary_channel_id,
-                    reason,
-                    ..
-                } => {
-                    let events = take_events_until_persist(&mut queue);
-                    self.fail_open(temporary_channel_id, reason, events).await;
-                }
+                Action::FailOpen(fail) => self.fail_open(fail).await,
             }
             #[cfg(feature = "dev-disconnect")]
             if let Some(done) = audited {
@@ -180,23 +174,32 @@ impl PeerTask {
         Ok(())
     }
 
-    /// Writes the record, the events announcing it, the open intent's new status and (once
-    /// ready) the release of its coin locks in one transaction: a kill can lose none of them,
-    /// nor show one early.
-    async fn persist(
-        &mut self,
-        i: usize,
-        record: &ChannelRecord,
-        events: &[ChannelEvent],
-    ) -> Result<(), NodeError> {
+    /// Writes exactly what `commit` states in one transaction: the record, the events
+    /// announcing it, the open intent's new status and the coins it releases. A kill can lose
+    /// none of them, nor show one early.
+    async fn commit(&mut self, i: usize, commit: &Commit) -> Result<(), NodeError> {
         let c = &self.channels[i];
         let id = c.current_id();
         let temp = c.temporary_channel_id();
-        let ready = c.state() == ChannelState::Ready;
         let intent = self.intents.get(&temp).copied();
+        let open = commit.open.map(|p| match p {
+            OpenProgress::Pending => OpenIntentStatus::ChannelPending,
+            OpenProgress::Ready => OpenIntentStatus::Ready,
+        });
+        // An abandoned funding: the unbroadcast transaction the wallet built for it, if any.
+        let abandoned = match commit.release {
+            Some(Release::AbandonFunding { txid }) => self
+                .built
+                .get(&temp)
+                .filter(|tx| tx.compute_txid() == txid)
+                .cloned(),
+            _ => None,
+        };
+        let release = commit.release;
         let peer = self.node_id.serialize();
-        let bytes = record.encode();
-        let encoded: Vec<Vec<u8>> = events
+        let bytes = commit.record.encode();
+        let encoded: Vec<Vec<u8>> = commit
+            .events
             .iter()
             .map(|e| Event::from_channel(e).encode())
             .collect();
@@ -213,31 +216,40 @@ impl PeerTask {
                 }
                 p.store.write(|tx| {
                     tx.put_channel(&id.0, &peer, &bytes, now())?;
-                    if let Some(intent) = intent {
-                        let status = if ready {
-                            OpenIntentStatus::Ready
-                        } else {
-                            OpenIntentStatus::ChannelPending
-                        };
+                    if let (Some(intent), Some(status)) = (intent, open) {
                         tx.update_open_intent_status(intent, status, Some(&id.0), None, now())?;
-                        if ready {
-                            tx.unlock_coins_for_intent(intent)?;
+                    }
+                    if let Some(funding) = &abandoned {
+                        for input in &funding.input {
+                            tx.unlock_coin(&input.previous_output)?;
                         }
+                    }
+                    if let (Some(intent), Some(_)) = (intent, release) {
+                        tx.unlock_coins_for_intent(intent)?;
                     }
                     for e in &encoded {
                         tx.push_event(e, now())?;
                     }
                     Ok(())
                 })?;
+                if let Some(funding) = &abandoned {
+                    // After the commit: the wallet forgets a transaction the store gave up.
+                    if let Err(e) = p.wallet.abandon(funding) {
+                        tracing::error!("cannot drop the abandoned funding from the wallet: {e}");
+                    }
+                }
                 Ok::<_, NodeError>(p.store.get_meta(&keep_addr)?)
             })
             .await?;
         #[cfg(feature = "dev-disconnect")]
-        self.audit_persist(id, record).await;
-        if ready {
+        self.audit_commit(id, commit).await;
+        if commit.open == Some(OpenProgress::Ready) {
             self.intents.remove(&temp);
         }
-        self.emitted(events);
+        if let Some(Release::AbandonFunding { .. }) = commit.release {
+            self.built.remove(&temp);
+        }
+        self.emitted(&commit.events);
         // A durable channel keeps its peer: redial it whenever the connection drops.
         if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
             let _ = self.shared.net.keep_peer(self.node_id, addr);
@@ -270,17 +282,22 @@ impl PeerTask {
         }
     }
 
-    /// A transient open failed: its coins and unbroadcast funding go back to the wallet, its
-    /// intent is marked failed and the events telling of it are queued — one store job, the
-    /// store's part in one transaction, so neither is seen without the other.
-    async fn fail_open(
-        &mut self,
-        temporary_channel_id: ChannelId,
-        reason: String,
-        events: Vec<ChannelEvent>,
-    ) {
+    /// A transient open failed: its coins and unbroadcast funding (`fail.funding_txid`) go
+    /// back to the wallet, its intent is marked failed and its events are queued — one store
+    /// job, the store's part in one transaction, so neither is seen without the other.
+    async fn fail_open(&mut self, fail: FailOpen) {
+        let FailOpen {
+            temporary_channel_id,
+            funding_txid,
+            reason,
+            events,
+        } = fail;
         tracing::info!(channel = %temporary_channel_id, "open failed: {reason}");
         let built = self.built.remove(&temporary_channel_id);
+        if built.as_ref().map(Transaction::compute_txid) != funding_txid {
+            tracing::warn!(channel = %temporary_channel_id, "the failed open names funding {funding_txid:?}, the wallet built {:?}", built.as_ref().map(Transaction::compute_txid));
+        }
+        let built = built.filter(|tx| Some(tx.compute_txid()) == funding_txid);
         let intent = self.intents.remove(&temporary_channel_id);
         let encoded: Vec<Vec<u8>> = events
             .iter()
@@ -368,33 +385,7 @@ impl PeerTask {
         }
     }
 
-    /// Gives back what an abandoned open held: its unbroadcast funding tx and locked coins.
-    async fn release(&mut self, temporary_channel_id: ChannelId) -> Result<(), NodeError> {
-        let built = self.built.remove(&temporary_channel_id);
-        let intent = self.intents.get(&temporary_channel_id).copied();
-        self.shared
-            .db
-            .run(move |p: &mut Parts| {
-                if let Some(tx) = &built {
-                    p.wallet.abandon(tx)?;
-                }
-                p.store.write(|w| {
-                    if let Some(tx) = &built {
-                        for input in &tx.input {
-                            w.unlock_coin(&input.previous_output)?;
-                        }
-                    }
-                    if let Some(intent) = intent {
-                        w.unlock_coins_for_intent(intent)?;
-                    }
-                    Ok(())
-                })?;
-                Ok::<_, NodeError>(())
-            })
-            .await
-    }
-
-    /// Queues an event that no persist carried (e.g. `ChannelOpenFailed` of a transient open).
+    /// Queues an event that no commit carried (e.g. `ChannelOpenFailed` of a transient open).
     async fn emit(&mut self, event: &ChannelEvent) {
         if let Err(e) = self.shared.push_event(&Event::from_channel(event)).await {
             tracing::error!("cannot queue event: {e}");
@@ -402,35 +393,24 @@ impl PeerTask {
     }
 }
 
-/// Removes from `queue` the events before its next persist: they are committed in the same
-/// transaction as the state (or failure) that comes before them.
-fn take_events_until_persist(queue: &mut VecDeque<Action>) -> Vec<ChannelEvent> {
-    let mut events = Vec::new();
-    let mut k = 0;
-    while k < queue.len() {
-        match &queue[k] {
-            Action::Persist(_) => break,
-            Action::Emit(_) => {
-                if let Some(Action::Emit(e)) = queue.remove(k) {
-                    events.push(e);
-                }
-            }
-            _ => k += 1,
-        }
-    }
-    events
-}
-
 /// The name of an action for [`super::Config::halt_after`].
 #[cfg(feature = "dev-disconnect")]
 fn action_label(action: &Action) -> String {
     match action {
-        Action::Persist(_) => "persist".into(),
+        Action::Commit(_) => "persist".into(),
         Action::Send(m) => format!("send:{}", m.name()),
         Action::NeedFundingTx { .. } => "need_funding_tx".into(),
-        Action::BroadcastFunding(_) => "broadcast".into(),
-        Action::WatchFunding { .. } => "watch".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::Funding,
+            ..
+        } => "broadcast".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::Commitment,
+            ..
+        } => "broadcastcommitment".into(),
+        Action::Watch(_) => "watch".into(),
         Action::Emit(_) => "emit".into(),
+        Action::FailOpen(_) => "failopen".into(),
         other => format!("{other:?}")
             .split([' ', '(', '{'])
             .next()

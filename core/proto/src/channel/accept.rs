@@ -158,13 +158,12 @@ impl Channel {
         let Some(channel_id) = self.channel_id() else {
             return self.fail_transient("internal: channel id unavailable".into(), true);
         };
-        let mut actions = vec![Action::Persist(self.to_record())];
+        let mut actions = vec![self.commit(self.pending_event().into_iter().collect())];
         actions.extend(self.watch_action());
         actions.push(Action::Send(Message::FundingSigned(FundingSigned {
             channel_id,
             signature,
         })));
-        actions.extend(self.pending_event());
         actions
     }
 }

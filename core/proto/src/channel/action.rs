@@ -1,5 +1,5 @@
-//! What the state machine asks the driver to do, and the checker of the persist-before-act
-//! contract.
+//! What the state machine asks the driver to do (durable writes stated as one [`Commit`],
+//! general broadcasts and watches), and the checker of the persist-before-act contract.
 
 use std::collections::HashMap;
 
@@ -11,15 +11,15 @@ use super::ChannelState;
 use crate::wire::{ChannelId, Message};
 
 /// One thing for the driver to do. A list of actions must be performed in order; a failed
-/// [`Action::Persist`] must stop the list (keep the input to retry) so that nothing after it
+/// [`Action::Commit`] must stop the list (keep the input to retry) so that nothing after it
 /// happens without the state it depends on being durable.
 // Most lists hold one to four actions, consumed at once: boxing messages buys nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Write the channel's record durably (replacing the previous one for this channel), then
-    /// continue. Only ever emitted for durable states.
-    Persist(ChannelRecord),
+    /// Write everything the [`Commit`] states durably, in one transaction, then continue. The
+    /// driver writes exactly that and infers nothing from the channel's state.
+    Commit(Commit),
     /// Send a message to the channel's peer. If the peer is not connected, or is connected but
     /// its `channel_reestablish` has not arrived yet, drop it: reestablishment retransmits
     /// whatever the peer still needs.
@@ -37,29 +37,16 @@ pub enum Action {
         /// Fee rate for the transaction (at least 253 sat/kw).
         feerate_per_kw: u32,
     },
-    /// Broadcast the funding transaction (also a rebroadcast: idempotent).
-    BroadcastFunding(Transaction),
-    /// Broadcast our fully signed latest commitment transaction (the channel failed).
-    BroadcastCommitment(Transaction),
-    /// Watch the funding output: report [`super::Input::FundingConfirmed`],
-    /// [`super::Input::FundingReorged`] and [`super::Input::FundingDoubleSpent`]. Idempotent.
-    WatchFunding {
-        /// The channel.
-        channel_id: ChannelId,
-        /// The funding outpoint.
-        outpoint: OutPoint,
-        /// The funding output's script.
-        script_pubkey: ScriptBuf,
-        /// Confirmations the channel waits for.
-        min_depth: u32,
+    /// Broadcast a transaction (idempotent: also the rebroadcasts).
+    Broadcast {
+        /// The fully signed transaction.
+        tx: Transaction,
+        /// What it is.
+        kind: BroadcastKind,
     },
-    /// The funding transaction will never confirm (an input was double-spent): drop it from
-    /// the wallet's pending transactions and unlock its remaining coins.
-    AbandonFunding {
-        /// The funding transaction.
-        txid: Txid,
-    },
-    /// Tell the app.
+    /// Register a chain watch (idempotent).
+    Watch(WatchRequest),
+    /// Tell the app, an event that no commit carries (persisted queue).
     Emit(ChannelEvent),
     /// Close the connection to the peer — always, or only if nothing else uses it (`scope`).
     Disconnect {
@@ -77,15 +64,88 @@ pub enum Action {
         /// Why (for logs).
         reason: String,
     },
-    /// A transient (never persisted) open failed: forget the channel and, if a funding
-    /// transaction was built for it, unlock its coins without broadcasting it.
-    FailOpen {
-        /// The channel to forget.
-        temporary_channel_id: ChannelId,
-        /// The funding transaction built for it, if any.
-        funding_txid: Option<Txid>,
-        /// Why.
-        reason: String,
+    /// A transient (never persisted) open failed: what to forget, release and tell.
+    FailOpen(FailOpen),
+}
+
+/// What one durable write holds — like a staged change set: the channel's record, the events
+/// announcing it, the progress of the user's open and the coins it gives back. The driver
+/// writes all of it in one transaction before performing the next action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The channel's new record (replacing the previous one). Only ever a durable state.
+    pub record: ChannelRecord,
+    /// Events queued for the app in the same transaction.
+    pub events: Vec<ChannelEvent>,
+    /// Funder: the new status of the open that created the channel, if it changes (the driver
+    /// applies it to the open intent it holds for the channel, if any).
+    pub open: Option<OpenProgress>,
+    /// Coins given back in the same transaction.
+    pub release: Option<Release>,
+}
+
+/// The progress of a funder's open, as the open intent records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenProgress {
+    /// The channel is durable and its funding (about to be) broadcast, not yet ready; also
+    /// what a durable open that failed before becoming ready stays at (its funding may still
+    /// be in flight, so its coins stay accounted to it).
+    Pending,
+    /// Both `channel_ready` were exchanged: the open is done.
+    Ready,
+}
+
+/// Coins a commit gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The open's coin locks: its funding is spent for good (the channel is ready).
+    OpenLocks,
+    /// The funding `txid` will never confirm (an input was double-spent): drop it from the
+    /// wallet's pending transactions and unlock its remaining coins and the open's locks.
+    AbandonFunding {
+        /// The funding transaction.
+        txid: Txid,
+    },
+}
+
+/// A transient open failed: forget the channel (nothing was persisted), give back its coins
+/// and queue its events, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailOpen {
+    /// The channel to forget.
+    pub temporary_channel_id: ChannelId,
+    /// The unbroadcast funding transaction built for it, if any: dropped from the wallet and
+    /// its coins unlocked (the open's own coin locks are always released).
+    pub funding_txid: Option<Txid>,
+    /// Why.
+    pub reason: String,
+    /// Events queued with the failure.
+    pub events: Vec<ChannelEvent>,
+}
+
+/// What a [`Action::Broadcast`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcastKind {
+    /// The channel's funding transaction (funder).
+    Funding,
+    /// Our fully signed latest commitment transaction (unilateral close).
+    Commitment,
+}
+
+/// A chain watch ([`Action::Watch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchRequest {
+    /// The funding output: report [`super::Input::FundingConfirmed`],
+    /// [`super::Input::FundingReorged`] and [`super::Input::FundingDoubleSpent`].
+    Funding {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The funding outpoint.
+        outpoint: OutPoint,
+        /// The funding output's script.
+        script_pubkey: ScriptBuf,
+        /// Confirmations the channel waits for.
+        min_depth: u32,
     },
 }
 
@@ -268,8 +328,8 @@ impl DurabilityChecker {
             let index = self.index;
             self.index += 1;
             match action {
-                Action::Persist(record) => {
-                    let c = record.channel();
+                Action::Commit(commit) => {
+                    let c = commit.record.channel();
                     if !c.state().is_durable() {
                         return Err(OrderViolation::PersistedTransient {
                             index,
@@ -277,7 +337,10 @@ impl DurabilityChecker {
                             state: c.state(),
                         });
                     }
-                    self.remember(record.clone());
+                    self.remember(commit.record.clone());
+                    for event in &commit.events {
+                        self.check_event(index, event)?;
+                    }
                 }
                 Action::Send(Message::FundingSigned(m)) => {
                     let ok = self
@@ -315,7 +378,10 @@ impl DurabilityChecker {
                         });
                     }
                 }
-                Action::BroadcastFunding(tx) => {
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::Funding,
+                } => {
                     let txid = tx.compute_txid();
                     let ok = self.by_funding_txid(&txid).is_some_and(|r| {
                         r.channel().state().is_durable()
@@ -329,7 +395,10 @@ impl DurabilityChecker {
                         });
                     }
                 }
-                Action::BroadcastCommitment(tx) => {
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::Commitment,
+                } => {
                     let spent = tx.input.first().map(|i| i.previous_output);
                     let record = self.persisted.values().find(|r| {
                         r.channel().state().is_durable()
@@ -352,32 +421,47 @@ impl DurabilityChecker {
                         Some(_) => {}
                     }
                 }
-                Action::Emit(ChannelEvent::ChannelPending { channel_id, .. }) => {
-                    let ok = self
-                        .by_id(channel_id)
-                        .is_some_and(|r| r.channel().state().is_durable());
-                    if !ok {
-                        return Err(OrderViolation::EmitBeforePersist {
-                            index,
-                            event: "ChannelPending",
-                            channel: *channel_id,
-                        });
-                    }
-                }
-                Action::Emit(ChannelEvent::ChannelReady { channel_id, .. }) => {
-                    let ok = self
-                        .by_id(channel_id)
-                        .is_some_and(|r| r.channel().state() == ChannelState::Ready);
-                    if !ok {
-                        return Err(OrderViolation::EmitBeforePersist {
-                            index,
-                            event: "ChannelReady",
-                            channel: *channel_id,
-                        });
+                Action::Emit(event) => self.check_event(index, event)?,
+                Action::FailOpen(fail) => {
+                    for event in &fail.events {
+                        self.check_event(index, event)?;
                     }
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// An event that announces a state needs that state durable (a commit carrying it has
+    /// been remembered before its events are checked).
+    fn check_event(&self, index: usize, event: &ChannelEvent) -> Result<(), OrderViolation> {
+        match event {
+            ChannelEvent::ChannelPending { channel_id, .. } => {
+                let ok = self
+                    .by_id(channel_id)
+                    .is_some_and(|r| r.channel().state().is_durable());
+                if !ok {
+                    return Err(OrderViolation::EmitBeforePersist {
+                        index,
+                        event: "ChannelPending",
+                        channel: *channel_id,
+                    });
+                }
+            }
+            ChannelEvent::ChannelReady { channel_id, .. } => {
+                let ok = self
+                    .by_id(channel_id)
+                    .is_some_and(|r| r.channel().state() == ChannelState::Ready);
+                if !ok {
+                    return Err(OrderViolation::EmitBeforePersist {
+                        index,
+                        event: "ChannelReady",
+                        channel: *channel_id,
+                    });
+                }
+            }
+            ChannelEvent::ChannelOpenFailed { .. } | ChannelEvent::ChannelFailed { .. } => {}
         }
         Ok(())
     }

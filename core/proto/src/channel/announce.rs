@@ -2,7 +2,7 @@
 //! once both `channel_ready` were exchanged and the funding has 6 confirmations, exchange
 //! `announcement_signatures`, then build and verify the `channel_announcement`. Each step is a
 //! persisted mark (our half sent, the peer's half received, the announcement built). Once a
-//! [`super::Action::Persist`] carries a record whose
+//! [`super::Action::Commit`] carries a record whose
 //! [`super::Channel::channel_announcement`] is set, the gossip layer may relay it. Private
 //! channels (the mobile default) skip all of this.
 
@@ -132,7 +132,7 @@ impl Channel {
             }
         }
         vec![
-            Action::Persist(self.to_record()),
+            self.commit(Vec::new()),
             Action::Send(Message::AnnouncementSignatures(ours)),
         ]
     }
@@ -232,7 +232,7 @@ impl Channel {
                     a.built = Some(built);
                 }
             }
-            actions.push(Action::Persist(self.to_record()));
+            actions.push(self.commit(Vec::new()));
         }
         // BOLT 7 "upon reconnection": answer with our own half, once per connection, unless
         // it already went out on this connection.

@@ -136,11 +136,11 @@ impl Fields {
                 absent(&[
                     (self.minimum_depth.is_some(), "minimum_depth"),
                     (self.theirs.is_some(), "their params"),
-                    (self.funding.is_some(), "funding"),
                     (self.waiting_since.is_some(), "waiting"),
                 ])?;
                 Phase::Aborted(Aborted {
                     reason: required(self.failure_reason, "failure_reason")?,
+                    funding: self.funding,
                 })
             }
             ChannelState::OutboundAwaitingAccept

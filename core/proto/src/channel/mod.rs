@@ -11,10 +11,10 @@
 //! [`Context`] built from the channel's keys (re-derived from the seed and
 //! [`Channel::keys_index`]).
 //!
-//! Durable points (BOLT 2): the fundee persists before sending `funding_signed`; the funder
-//! persists after receiving `funding_signed` and before broadcasting. Before them the channel is
+//! Durable points (BOLT 2): the fundee commits before sending `funding_signed`; the funder
+//! commits after receiving `funding_signed` and before broadcasting. Before them the channel is
 //! transient and a failure emits [`Action::FailOpen`]. Later marks (confirmation, channel_ready
-//! sent, channel_ready received) are persisted as they happen, always before the send that
+//! sent, channel_ready received) are committed as they happen, always before the send that
 //! depends on them. [`DurabilityChecker`] verifies that contract on any action sequence.
 //!
 //! Phases, one file each: `open` (funder), `accept` (fundee), `commitment` (the first
@@ -29,15 +29,15 @@
 //!
 //! ```text
 //! funder:  OutboundAwaitingAccept --accept_channel--> AwaitingFundingTx --FundingTxBuilt-->
-//!          AwaitingFundingSigned --funding_signed--> AwaitingConfirmations  [Persist, Broadcast]
+//!          AwaitingFundingSigned --funding_signed--> AwaitingConfirmations  [Commit, Broadcast]
 //! fundee:  (open_channel) InboundAwaitingFundingCreated --funding_created-->
-//!          AwaitingConfirmations  [Persist, then Send(funding_signed)]
+//!          AwaitingConfirmations  [Commit, then Send(funding_signed)]
 //! both:    AwaitingConfirmations --depth >= minimum_depth--> AwaitingChannelReady
-//!          [Persist(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
+//!          [Commit(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
 //!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
 //!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
 //! fundee:  peer error or refused reestablish before the funding was seen → FailedUnfunded
-//!          [Persist, no commitment]; --funding confirms--> AwaitingConfirmations;
+//!          [Commit, no commitment]; --funding confirms--> AwaitingConfirmations;
 //!          --2016 blocks after created_height--> Failed.
 //! transient failure (any of the first four states) → Aborted  [FailOpen]
 //! ```
@@ -49,21 +49,19 @@
 //! [`message_channel_id`] / [`Channel::is_for`]). After a restart, rebuild each channel with
 //! [`ChannelRecord::decode`] and perform [`Channel::resume_actions`]. Feed every event with
 //! [`Channel::handle`] and perform the returned actions in order, stopping at a failed
-//! [`Action::Persist`] (retry the input later: nothing after it may happen):
+//! [`Action::Commit`] (retry the input later: nothing after it may happen):
 //!
 //! | action | the driver |
 //! |---|---|
-//! | `Persist(record)` | stores `record.encode()` durably (fsync) under the peer and temporary id, replacing the previous one |
+//! | `Commit(commit)` | in one durable (fsync) transaction: stores `commit.record.encode()` under the peer and temporary id (replacing the previous one), queues `commit.events`, sets the open intent's status to `commit.open` (if it holds an intent for the channel) and releases `commit.release` — exactly that, nothing inferred from the state |
 //! | `Send(msg)` | sends to the peer; drops it if the peer is not connected or its `channel_reestablish` has not arrived yet |
 //! | `NeedFundingTx{..}` | has the wallet build, sign and lock (not broadcast) the funding, answers `FundingTxBuilt` / `FundingTxFailed` |
-//! | `BroadcastFunding(tx)` | broadcasts (idempotent; also the rebroadcasts on new blocks and at start) |
-//! | `BroadcastCommitment(tx)` | broadcasts our signed commitment (unilateral close) |
-//! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
-//! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
-//! | `Emit(event)` | queues the event for the app (persisted queue) |
+//! | `Broadcast{tx, kind}` | broadcasts (idempotent; also the funding's rebroadcasts on new blocks and at start; a `Commitment` is our unilateral close) |
+//! | `Watch(WatchRequest::Funding{..})` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
+//! | `Emit(event)` | queues an event no commit carries for the app (persisted queue) |
 //! | `Disconnect{..}` | closes the connection to the peer; with `DisconnectScope::UnlessShared` only if no other channel or open with the peer is alive |
 //! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
-//! | `FailOpen{..}` | forgets the transient channel (nothing was persisted), unlocks the coins of `funding_txid` if any |
+//! | `FailOpen(fail)` | forgets the transient channel (nothing was persisted); in one transaction unlocks the open's coins and those of `fail.funding_txid` (dropped from the wallet), marks the open failed and queues `fail.events` |
 //!
 //! Public channels: give the [`Context`] the node key ([`Context::with_node_key`]); once a
 //! persisted record has [`Channel::channel_announcement`], hand it to the gossip layer.
@@ -101,7 +99,8 @@ use crate::wire::{
 use phase::{Aborted, ChannelParams, Failed, LockIn, OpenStep, Phase};
 
 pub use action::{
-    check_action_order, Action, ChannelEvent, DisconnectScope, DurabilityChecker, OrderViolation,
+    check_action_order, Action, BroadcastKind, ChannelEvent, Commit, DisconnectScope,
+    DurabilityChecker, FailOpen, OpenProgress, OrderViolation, Release, WatchRequest,
 };
 pub use announce::ANNOUNCEMENT_DEPTH;
 pub use config::{
@@ -730,7 +729,7 @@ impl Channel {
             actions.push(watch);
         }
         if let Some(tx) = self.rebroadcast_tx() {
-            actions.push(Action::BroadcastFunding(tx));
+            actions.push(broadcast_funding(tx));
         }
         actions
     }
@@ -739,11 +738,43 @@ impl Channel {
 
     pub(crate) fn watch_action(&self) -> Option<Action> {
         let funding = self.funding()?;
-        Some(Action::WatchFunding {
+        Some(Action::Watch(WatchRequest::Funding {
             channel_id: self.channel_id()?,
             outpoint: funding.outpoint,
             script_pubkey: self.funding_script_pubkey()?,
             min_depth: self.minimum_depth().unwrap_or(1),
+        }))
+    }
+
+    /// A funder's open in progress, for the open intent: pending until ready.
+    fn open_progress(&self) -> Option<OpenProgress> {
+        match (self.params.role, &self.phase) {
+            (Role::Funder, Phase::Funded(f)) if f.lock != LockIn::Ready => {
+                Some(OpenProgress::Pending)
+            }
+            _ => None,
+        }
+    }
+
+    /// Commits the current state with `events`.
+    pub(crate) fn commit(&self, events: Vec<ChannelEvent>) -> Action {
+        Action::Commit(Commit {
+            record: self.to_record(),
+            events,
+            open: self.open_progress(),
+            release: None,
+        })
+    }
+
+    /// Commits the state that just became [`ChannelState::Ready`]: a funder's open is done
+    /// and its coin locks go.
+    pub(crate) fn commit_ready(&self, events: Vec<ChannelEvent>) -> Action {
+        let funder = self.params.role == Role::Funder;
+        Action::Commit(Commit {
+            record: self.to_record(),
+            events,
+            open: funder.then_some(OpenProgress::Ready),
+            release: funder.then_some(Release::OpenLocks),
         })
     }
 
@@ -791,16 +822,16 @@ impl Channel {
             actions.push(self.error_message(&reason));
         }
         let p = &self.params;
-        actions.push(Action::FailOpen {
+        actions.push(Action::FailOpen(FailOpen {
             temporary_channel_id: p.temporary_channel_id,
             funding_txid,
             reason: reason.clone(),
-        });
-        actions.push(Action::Emit(ChannelEvent::ChannelOpenFailed {
-            counterparty_node_id: p.counterparty_node_id,
-            temporary_channel_id: p.temporary_channel_id,
-            channel_id: None,
-            reason: reason.clone(),
+            events: vec![ChannelEvent::ChannelOpenFailed {
+                counterparty_node_id: p.counterparty_node_id,
+                temporary_channel_id: p.temporary_channel_id,
+                channel_id: None,
+                reason: reason.clone(),
+            }],
         }));
         if tell_peer {
             actions.push(Action::Disconnect {
@@ -809,7 +840,8 @@ impl Channel {
                 scope: DisconnectScope::UnlessShared,
             });
         }
-        self.phase = Phase::Aborted(Aborted { reason });
+        let funding = self.funding().cloned();
+        self.phase = Phase::Aborted(Aborted { reason, funding });
         actions
     }
 
@@ -818,6 +850,7 @@ impl Channel {
     fn enter_failed(&mut self, reason: String, unfunded: bool) -> Option<bool> {
         let placeholder = Phase::Aborted(Aborted {
             reason: String::new(),
+            funding: None,
         });
         let (channel, was_ready) = match std::mem::replace(&mut self.phase, placeholder) {
             Phase::Funded(f) => (f.channel, f.lock == LockIn::Ready),
@@ -846,17 +879,14 @@ impl Channel {
         let Some(was_ready) = self.enter_failed(reason.clone(), false) else {
             return Vec::new();
         };
-        let mut actions = vec![Action::Persist(self.to_record())];
-        if tell_peer {
-            actions.push(self.error_message(&reason));
-        }
-        if abandon_funding && self.params.role == Role::Funder {
-            if let Some(f) = self.funding() {
-                actions.push(Action::AbandonFunding {
-                    txid: f.outpoint.txid,
-                });
-            }
-        }
+        let funder = self.params.role == Role::Funder;
+        let release = match (abandon_funding && funder, self.funding()) {
+            (true, Some(f)) => Some(Release::AbandonFunding {
+                txid: f.outpoint.txid,
+            }),
+            _ => None,
+        };
+        let error = tell_peer.then(|| self.error_message(&reason));
         let p = &self.params;
         let event = if was_ready {
             ChannelEvent::ChannelFailed {
@@ -872,7 +902,20 @@ impl Channel {
                 reason,
             }
         };
-        actions.push(Action::Emit(event));
-        actions
+        let commit = Action::Commit(Commit {
+            record: self.to_record(),
+            events: vec![event],
+            open: (funder && !was_ready).then_some(OpenProgress::Pending),
+            release,
+        });
+        std::iter::once(commit).chain(error).collect()
+    }
+}
+
+/// Broadcasting a channel's funding transaction.
+pub(crate) fn broadcast_funding(tx: Transaction) -> Action {
+    Action::Broadcast {
+        tx,
+        kind: BroadcastKind::Funding,
     }
 }

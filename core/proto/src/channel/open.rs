@@ -9,8 +9,8 @@ use super::phase::{
 };
 use super::validate::{supported_channel_type, validate_accept, validate_command, SentOpen};
 use super::{
-    Action, Channel, ChannelError, ChannelEvent, ChannelState, Context, FundingInfo, Role,
-    SideParams,
+    broadcast_funding, Action, Channel, ChannelError, ChannelEvent, ChannelState, Context,
+    FundingInfo, Role, SideParams,
 };
 use crate::channel::config::MAX_ACCEPTED_HTLCS;
 use crate::channel::config::MIN_DUST_LIMIT_SAT;
@@ -258,21 +258,18 @@ impl Channel {
             lock: LockIn::AwaitingConfirmations,
             channel,
         });
-        let mut actions = vec![Action::Persist(self.to_record())];
-        if let Some(tx) = tx {
-            actions.push(Action::BroadcastFunding(tx));
-        }
+        let mut actions = vec![self.commit(self.pending_event().into_iter().collect())];
+        actions.extend(tx.map(broadcast_funding));
         actions.extend(self.watch_action());
-        actions.extend(self.pending_event());
         actions
     }
 
-    pub(crate) fn pending_event(&self) -> Option<Action> {
-        Some(Action::Emit(ChannelEvent::ChannelPending {
+    pub(crate) fn pending_event(&self) -> Option<ChannelEvent> {
+        Some(ChannelEvent::ChannelPending {
             counterparty_node_id: self.params.counterparty_node_id,
             temporary_channel_id: self.params.temporary_channel_id,
             channel_id: self.channel_id()?,
             funding_txo: self.funding()?.outpoint,
-        }))
+        })
     }
 }

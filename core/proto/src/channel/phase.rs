@@ -11,7 +11,7 @@
 //! Phase::Funded(Funded { lock: LockIn, channel: Established })  durable
 //! Phase::Failed(Failed { channel: Established, reason, unfunded })  durable, terminal unless
 //!        `unfunded` and the funding confirms after all
-//! Phase::Aborted(Aborted { reason })   a transient open failed: forgotten
+//! Phase::Aborted(Aborted { reason, funding })   a transient open failed: forgotten
 //! ```
 //!
 //! Transitions move the channel from one phase value to the next (`Channel::set_phase` and
@@ -208,6 +208,9 @@ pub(crate) struct Failed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Aborted {
     pub(super) reason: String,
+    /// The funding the open had reached (`funding_created` sent), if any: the channel keeps
+    /// the id the peer and the driver knew it by.
+    pub(super) funding: Option<FundingInfo>,
 }
 
 impl Phase {
@@ -252,6 +255,7 @@ impl Phase {
                 step: OpenStep::AwaitingFundingSigned { funding, .. },
                 ..
             }) => Some(funding),
+            Phase::Aborted(a) => a.funding.as_ref(),
             _ => self.established().map(|e| &e.funding),
         }
     }

@@ -5,7 +5,10 @@ use bitcoin::{Transaction, Txid};
 
 use super::config::{FUNDEE_FUNDING_TIMEOUT_BLOCKS, WATCHDOG_EXTRA_BLOCKS};
 use super::phase::{Funded, LockIn, Phase};
-use super::{Action, Channel, ChannelEvent, ChannelState, Confirmation, Context, Role};
+use super::{
+    broadcast_funding, Action, BroadcastKind, Channel, ChannelEvent, ChannelState, Confirmation,
+    Context, Role,
+};
 use crate::wire::{ChannelReady, ErrorMessage, Message};
 
 impl Channel {
@@ -61,8 +64,8 @@ impl Channel {
         let depth_actions = self.on_depth(tip_height, ctx);
         let mut actions = Vec::new();
         // One write covers the confirmation mark, unless reaching depth writes it anyway.
-        if changed && !matches!(depth_actions.first(), Some(Action::Persist(_))) {
-            actions.push(Action::Persist(self.to_record()));
+        if changed && !matches!(depth_actions.first(), Some(Action::Commit(_))) {
+            actions.push(self.commit(Vec::new()));
         }
         actions.extend(depth_actions);
         if revived {
@@ -87,7 +90,7 @@ impl Channel {
             return match self.params.role {
                 Role::Funder => self
                     .rebroadcast_tx()
-                    .map(Action::BroadcastFunding)
+                    .map(broadcast_funding)
                     .into_iter()
                     .collect(),
                 Role::Fundee if height >= self.fundee_funding_deadline() => self.fail_durable(
@@ -120,7 +123,12 @@ impl Channel {
             _ => None,
         };
         if let Some(newly_sent) = reached {
-            actions.push(Action::Persist(self.to_record()));
+            let events = self.ready_event().into_iter().collect();
+            actions.push(if self.state() == ChannelState::Ready {
+                self.commit_ready(events)
+            } else {
+                self.commit(events)
+            });
             if newly_sent {
                 match self.channel_ready_message(ctx) {
                     Some(msg) => actions.push(Action::Send(Message::ChannelReady(msg))),
@@ -129,7 +137,6 @@ impl Channel {
                     }
                 }
             }
-            actions.extend(self.ready_event());
             actions.extend(self.announce_if_due(tip_height, ctx));
         }
         if self.locking_in().is_some()
@@ -149,12 +156,10 @@ impl Channel {
         actions
     }
 
-    fn ready_event(&self) -> Option<Action> {
-        (self.state() == ChannelState::Ready).then(|| {
-            Action::Emit(ChannelEvent::ChannelReady {
-                counterparty_node_id: self.params.counterparty_node_id,
-                channel_id: self.current_id(),
-            })
+    fn ready_event(&self) -> Option<ChannelEvent> {
+        (self.state() == ChannelState::Ready).then(|| ChannelEvent::ChannelReady {
+            counterparty_node_id: self.params.counterparty_node_id,
+            channel_id: self.current_id(),
         })
     }
 
@@ -182,12 +187,11 @@ impl Channel {
             return Vec::new();
         }
         f.channel.their_second_point = Some(msg.second_per_commitment_point);
-        if f.lock == LockIn::AwaitingChannelReady {
-            f.lock = LockIn::Ready;
+        if f.lock != LockIn::AwaitingChannelReady {
+            return vec![self.commit(Vec::new())];
         }
-        let mut actions = vec![Action::Persist(self.to_record())];
-        actions.extend(self.ready_event());
-        actions
+        f.lock = LockIn::Ready;
+        vec![self.commit_ready(self.ready_event().into_iter().collect())]
     }
 
     /// The funding left the best chain before the channel was ready: back to waiting for
@@ -201,11 +205,11 @@ impl Channel {
         }
         if f.lock == LockIn::Ready {
             tracing::warn!(channel = %self.current_id(), "funding of a ready channel reorged out");
-            return vec![Action::Persist(self.to_record())];
+            return vec![self.commit(Vec::new())];
         }
         f.lock = LockIn::AwaitingConfirmations;
-        let mut actions = vec![Action::Persist(self.to_record())];
-        actions.extend(self.rebroadcast_tx().map(Action::BroadcastFunding));
+        let mut actions = vec![self.commit(Vec::new())];
+        actions.extend(self.rebroadcast_tx().map(broadcast_funding));
         actions.extend(self.watch_action());
         actions
     }
@@ -262,9 +266,12 @@ impl Channel {
         let funding = self.rebroadcast_tx();
         let commitment = self.signed_our_commitment(ctx);
         let mut actions = self.fail_durable(reason, tell_peer, false);
-        actions.extend(funding.map(Action::BroadcastFunding));
+        actions.extend(funding.map(broadcast_funding));
         match commitment {
-            Ok(tx) => actions.push(Action::BroadcastCommitment(tx)),
+            Ok(tx) => actions.push(Action::Broadcast {
+                tx,
+                kind: BroadcastKind::Commitment,
+            }),
             Err(e) => {
                 tracing::error!(channel = %self.current_id(), error = %e, "cannot sign our commitment")
             }

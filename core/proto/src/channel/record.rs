@@ -59,7 +59,7 @@ pub enum RecordError {
     Invalid(&'static str),
 }
 
-/// A channel snapshot to store durably ([`super::Action::Persist`]). The store keys it by
+/// A channel snapshot to store durably ([`super::Action::Commit`]). The store keys it by
 /// [`ChannelRecord::counterparty_node_id`] and [`ChannelRecord::temporary_channel_id`] (or
 /// the final channel id) and saves [`ChannelRecord::encode`].
 #[derive(Debug, Clone, PartialEq, Eq)]

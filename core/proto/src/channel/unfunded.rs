@@ -56,17 +56,16 @@ impl Channel {
         if self.enter_failed(reason.clone(), true).is_none() {
             return Vec::new();
         }
-        let mut actions = vec![Action::Persist(self.to_record())];
-        if tell_peer {
-            actions.push(self.error_message(&reason));
-        }
-        actions.push(Action::Emit(ChannelEvent::ChannelOpenFailed {
+        let error = tell_peer.then(|| self.error_message(&reason));
+        let event = ChannelEvent::ChannelOpenFailed {
             counterparty_node_id: self.params.counterparty_node_id,
             temporary_channel_id: self.params.temporary_channel_id,
             channel_id: self.channel_id(),
             reason,
-        }));
-        actions
+        };
+        std::iter::once(self.commit(vec![event]))
+            .chain(error)
+            .collect()
     }
 
     /// A new block for a [`ChannelState::FailedUnfunded`](super::ChannelState::FailedUnfunded) channel: at the fundee timeout the
@@ -88,7 +87,7 @@ impl Channel {
         };
         f.reason = format!("{}; {why}", f.reason);
         f.unfunded = false;
-        vec![Action::Persist(self.to_record())]
+        vec![self.commit(Vec::new())]
     }
 
     /// The funding of a [`ChannelState::FailedUnfunded`](super::ChannelState::FailedUnfunded) channel confirmed and pays what was
@@ -97,6 +96,7 @@ impl Channel {
     pub(crate) fn revive_unfunded(&mut self) -> bool {
         let placeholder = Phase::Aborted(Aborted {
             reason: String::new(),
+            funding: None,
         });
         match std::mem::replace(&mut self.phase, placeholder) {
             Phase::Failed(f) if f.unfunded => {
@@ -115,21 +115,23 @@ impl Channel {
     }
 
     /// Tells the app a revived channel is pending again: `ChannelPending` right after the
-    /// first persist of `actions` (the confirmation always changes the record).
+    /// first commit of `actions` (the confirmation always changes the record).
     pub(crate) fn announce_revived(&self, actions: &mut Vec<Action>) {
         let (Some(f), Some(channel_id)) = (self.funding(), self.channel_id()) else {
             return;
         };
-        let event = Action::Emit(ChannelEvent::ChannelPending {
+        let event = ChannelEvent::ChannelPending {
             counterparty_node_id: self.params.counterparty_node_id,
             temporary_channel_id: self.params.temporary_channel_id,
             channel_id,
             funding_txo: f.outpoint,
-        });
-        let at = actions
-            .iter()
-            .position(|a| matches!(a, Action::Persist(_)))
-            .map_or(actions.len(), |i| i + 1);
-        actions.insert(at, event);
+        };
+        match actions.iter_mut().find_map(|a| match a {
+            Action::Commit(c) => Some(c),
+            _ => None,
+        }) {
+            Some(commit) => commit.events.insert(0, event),
+            None => actions.push(Action::Emit(event)),
+        }
     }
 }

@@ -142,7 +142,7 @@ fn early_peer_half_is_kept_and_completed_when_we_send_ours() {
         kinds(&actions),
         ["Persist", "Send(announcement_signatures)"]
     );
-    let Some(Action::Persist(record)) = actions.first() else {
+    let Some(Action::Commit(crate::channel::Commit { record, .. })) = actions.first() else {
         panic!("persist first");
     };
     assert!(

@@ -38,7 +38,7 @@ fn early_channel_ready_from_the_peer_is_remembered() {
     let step = pair.a.history.last().cloned().expect("acted");
     assert_eq!(
         kinds(&step),
-        ["Persist", "Send(channel_ready)", "Emit(ChannelReady)"]
+        ["Persist", "Emit(ChannelReady)", "Send(channel_ready)"]
     );
     assert_eq!(pair.a.state(), ChannelState::Ready);
 }
@@ -143,13 +143,19 @@ fn double_spent_funding_fails_the_channel_and_returns_the_coins() {
         kinds(&a),
         [
             "Persist",
-            "Send(error)",
+            "Emit(ChannelOpenFailed)",
             "AbandonFunding",
-            "Emit(ChannelOpenFailed)"
+            "Send(error)"
         ]
     );
     let funding_txid = pair.funding().compute_txid();
-    assert!(matches!(&a[2], Action::AbandonFunding { txid } if *txid == funding_txid));
+    assert!(matches!(
+        &a[0],
+        Action::Commit(crate::channel::Commit {
+            release: Some(crate::channel::Release::AbandonFunding { txid }),
+            ..
+        }) if *txid == funding_txid
+    ));
     assert_eq!(pair.a.state(), ChannelState::Failed);
     assert!(pair
         .a
@@ -162,7 +168,7 @@ fn double_spent_funding_fails_the_channel_and_returns_the_coins() {
     });
     assert_eq!(
         kinds(&b),
-        ["Persist", "Send(error)", "Emit(ChannelOpenFailed)"]
+        ["Persist", "Emit(ChannelOpenFailed)", "Send(error)"]
     );
     // Failed is terminal: no more rebroadcasts, no restart actions.
     pair.height += 1;
@@ -212,7 +218,7 @@ fn fundee_forgets_a_funding_that_never_confirms() {
     });
     assert_eq!(
         kinds(&actions),
-        ["Persist", "Send(error)", "Emit(ChannelOpenFailed)"]
+        ["Persist", "Emit(ChannelOpenFailed)", "Send(error)"]
     );
     assert_eq!(pair.b.state(), ChannelState::Failed);
     // The funder never gives up on its own funding (it rebroadcasts instead).
@@ -255,7 +261,7 @@ fn mined_transaction_must_pay_the_funding_output() {
     });
     assert_eq!(
         kinds(&actions),
-        ["Persist", "Send(error)", "Emit(ChannelOpenFailed)"]
+        ["Persist", "Emit(ChannelOpenFailed)", "Send(error)"]
     );
     assert_eq!(pair.b.state(), ChannelState::Failed);
     // The funder's correct view accepts it, once (a repeated report persists nothing new).

@@ -1,8 +1,21 @@
 //! The durability checker catches every kind of persist-before-act breach.
 
 use super::harness::Pair;
-use crate::channel::{check_action_order, Action, ChannelEvent, DurabilityChecker, OrderViolation};
+use crate::channel::{
+    check_action_order, Action, ChannelEvent, ChannelRecord, Commit, DurabilityChecker,
+    OrderViolation,
+};
 use crate::wire::{FundingSigned, Message};
+
+/// A commit of `record` alone.
+fn commit_of(record: ChannelRecord) -> Action {
+    Action::Commit(Commit {
+        record,
+        events: Vec::new(),
+        open: None,
+        release: None,
+    })
+}
 
 /// The actions of the step that produced `name` on a node's history.
 fn step_with(history: &[Vec<Action>], pred: impl Fn(&Action) -> bool) -> Vec<Action> {
@@ -35,12 +48,18 @@ fn real_steps_pass_and_reordered_steps_fail() {
 
     // The funder's funding_signed step: broadcast before persist is caught.
     let step = step_with(&pair.a.history, |a| {
-        matches!(a, Action::BroadcastFunding(_))
+        matches!(
+            a,
+            Action::Broadcast {
+                kind: crate::channel::BroadcastKind::Funding,
+                ..
+            }
+        )
     });
     check_action_order(&step, None).expect("funder step is ordered");
     let without_persist: Vec<Action> = step
         .iter()
-        .filter(|a| !matches!(a, Action::Persist(_)))
+        .filter(|a| !matches!(a, Action::Commit(_)))
         .cloned()
         .collect();
     assert!(matches!(
@@ -63,11 +82,17 @@ fn real_steps_pass_and_reordered_steps_fail() {
         .collect();
     // Only an earlier record *with* the mark makes it valid.
     let pending_record = step_with(&pair.a.history, |a| {
-        matches!(a, Action::BroadcastFunding(_))
+        matches!(
+            a,
+            Action::Broadcast {
+                kind: crate::channel::BroadcastKind::Funding,
+                ..
+            }
+        )
     })
     .into_iter()
     .find_map(|a| match a {
-        Action::Persist(r) => Some(r),
+        Action::Commit(crate::channel::Commit { record: r, .. }) => Some(r),
         _ => None,
     })
     .expect("pending record");
@@ -79,16 +104,36 @@ fn real_steps_pass_and_reordered_steps_fail() {
         })
     ));
 
-    // The ready event needs a persisted Ready state.
-    let ready_event: Vec<Action> = pair
+    // The ready event needs a persisted Ready state (as a plain emit, or carried by a commit
+    // of a state that is not Ready).
+    let ready_events: Vec<ChannelEvent> = pair
         .a
         .history
         .iter()
         .flatten()
-        .filter(|a| matches!(a, Action::Emit(ChannelEvent::ChannelReady { .. })))
-        .cloned()
+        .flat_map(|a| match a {
+            Action::Commit(c) => c.events.clone(),
+            Action::Emit(e) => vec![e.clone()],
+            _ => Vec::new(),
+        })
+        .filter(|e| matches!(e, ChannelEvent::ChannelReady { .. }))
         .collect();
+    let ready_event: Vec<Action> = ready_events.iter().cloned().map(Action::Emit).collect();
     assert_eq!(ready_event.len(), 1);
+    let early = Action::Commit(Commit {
+        events: ready_events,
+        ..match commit_of(pending_record.clone()) {
+            Action::Commit(c) => c,
+            _ => unreachable!("a commit"),
+        }
+    });
+    assert!(matches!(
+        check_action_order(&[early], None),
+        Err(OrderViolation::EmitBeforePersist {
+            event: "ChannelReady",
+            ..
+        })
+    ));
     assert!(matches!(
         check_action_order(&ready_event, Some(&pending_record)),
         Err(OrderViolation::EmitBeforePersist {
@@ -107,7 +152,7 @@ fn persisting_a_transient_state_is_caught() {
     pair.start(super::harness::outbound_params(peer));
     let record = pair.a.channel().to_record();
     assert!(matches!(
-        check_action_order(&[Action::Persist(record)], None),
+        check_action_order(&[commit_of(record)], None),
         Err(OrderViolation::PersistedTransient { .. })
     ));
 }
@@ -126,7 +171,7 @@ fn funding_signed_for_an_unknown_channel_is_caught() {
     let mut checker = DurabilityChecker::new();
     checker.observe(&[]).expect("empty");
     checker
-        .observe(&[Action::Persist(record)])
+        .observe(&[commit_of(record)])
         .expect("durable persist");
     match checker.observe(&[stray]) {
         Err(OrderViolation::SendBeforePersist { index, .. }) => assert_eq!(index, 1),
@@ -142,7 +187,10 @@ fn commitment_broadcast_needs_a_durable_channel() {
         .channel()
         .signed_our_commitment(&pair.a.ctx())
         .expect("signed");
-    let action = Action::BroadcastCommitment(tx);
+    let action = Action::Broadcast {
+        tx,
+        kind: crate::channel::BroadcastKind::Commitment,
+    };
     assert!(matches!(
         check_action_order(std::slice::from_ref(&action), None),
         Err(OrderViolation::BroadcastBeforePersist {
@@ -162,7 +210,10 @@ fn a_fundees_commitment_needs_a_funding_seen_on_chain() {
         .channel()
         .signed_our_commitment(&pair.b.ctx())
         .expect("signed");
-    let action = Action::BroadcastCommitment(tx);
+    let action = Action::Broadcast {
+        tx,
+        kind: crate::channel::BroadcastKind::Commitment,
+    };
     let record = pair.b.channel().to_record();
     assert!(matches!(
         check_action_order(std::slice::from_ref(&action), Some(&record)),

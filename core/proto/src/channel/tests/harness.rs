@@ -11,8 +11,9 @@ use bitcoin::{
 };
 
 use crate::channel::{
-    Action, Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelRecord, ChannelState,
-    Confirmation, Context, DurabilityChecker, InboundParams, Input, OutboundParams,
+    Action, BroadcastKind, Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelRecord,
+    ChannelState, Confirmation, Context, DurabilityChecker, InboundParams, Input, OutboundParams,
+    Release, WatchRequest,
 };
 use crate::keys::{ChannelKeys as ChannelSecrets, KeysManager};
 use crate::wire::{ChannelId, Message};
@@ -82,17 +83,17 @@ impl Node {
             .unwrap_or_else(|e| panic!("durability violated: {e}\nactions: {actions:#?}"));
         for action in actions {
             match action {
-                Action::Persist(record) => {
-                    let bytes = record.encode();
+                Action::Commit(commit) => {
+                    let bytes = commit.record.encode();
                     let back = ChannelRecord::decode(&bytes).expect("persisted record decodes");
-                    assert_eq!(&back, record, "persisted record round-trips");
+                    assert_eq!(back, commit.record, "persisted record round-trips");
                     self.stored = Some(bytes);
+                    self.events.extend(commit.events.iter().cloned());
                 }
                 Action::Send(msg) => self.outbox.push_back(msg.clone()),
-                Action::BroadcastFunding(tx) | Action::BroadcastCommitment(tx) => {
-                    self.broadcasts.push(tx.clone())
-                }
+                Action::Broadcast { tx, .. } => self.broadcasts.push(tx.clone()),
                 Action::Emit(e) => self.events.push(e.clone()),
+                Action::FailOpen(fail) => self.events.extend(fail.events.iter().cloned()),
                 Action::NeedFundingTx {
                     script_pubkey,
                     amount,
@@ -359,30 +360,51 @@ impl Pair {
     }
 }
 
-/// The names of the actions of a list, for order assertions.
+fn event_kind(e: &ChannelEvent) -> String {
+    format!(
+        "Emit({})",
+        match e {
+            ChannelEvent::ChannelPending { .. } => "ChannelPending",
+            ChannelEvent::ChannelReady { .. } => "ChannelReady",
+            ChannelEvent::ChannelOpenFailed { .. } => "ChannelOpenFailed",
+            ChannelEvent::ChannelFailed { .. } => "ChannelFailed",
+        }
+    )
+}
+
+/// The names of the actions of a list, for order assertions. A commit is `Persist` followed
+/// by what it carries (its events, then `AbandonFunding` for a funding it gives up); a
+/// `FailOpen` is followed by its events.
 pub fn kinds(actions: &[Action]) -> Vec<String> {
-    actions
-        .iter()
-        .map(|a| match a {
-            Action::Persist(_) => "Persist".to_string(),
-            Action::Send(m) => format!("Send({})", m.name()),
-            Action::NeedFundingTx { .. } => "NeedFundingTx".into(),
-            Action::BroadcastFunding(_) => "BroadcastFunding".into(),
-            Action::BroadcastCommitment(_) => "BroadcastCommitment".into(),
-            Action::WatchFunding { .. } => "WatchFunding".into(),
-            Action::AbandonFunding { .. } => "AbandonFunding".into(),
-            Action::Emit(e) => format!(
-                "Emit({})",
-                match e {
-                    ChannelEvent::ChannelPending { .. } => "ChannelPending",
-                    ChannelEvent::ChannelReady { .. } => "ChannelReady",
-                    ChannelEvent::ChannelOpenFailed { .. } => "ChannelOpenFailed",
-                    ChannelEvent::ChannelFailed { .. } => "ChannelFailed",
+    let mut out = Vec::new();
+    for a in actions {
+        match a {
+            Action::Commit(c) => {
+                out.push("Persist".to_string());
+                out.extend(c.events.iter().map(event_kind));
+                if let Some(Release::AbandonFunding { .. }) = c.release {
+                    out.push("AbandonFunding".into());
                 }
-            ),
-            Action::Disconnect { .. } => "Disconnect".into(),
-            Action::ReconnectPeer { .. } => "ReconnectPeer".into(),
-            Action::FailOpen { .. } => "FailOpen".into(),
-        })
-        .collect()
+            }
+            Action::Send(m) => out.push(format!("Send({})", m.name())),
+            Action::NeedFundingTx { .. } => out.push("NeedFundingTx".into()),
+            Action::Broadcast {
+                kind: BroadcastKind::Funding,
+                ..
+            } => out.push("BroadcastFunding".into()),
+            Action::Broadcast {
+                kind: BroadcastKind::Commitment,
+                ..
+            } => out.push("BroadcastCommitment".into()),
+            Action::Watch(WatchRequest::Funding { .. }) => out.push("WatchFunding".into()),
+            Action::Emit(e) => out.push(event_kind(e)),
+            Action::Disconnect { .. } => out.push("Disconnect".into()),
+            Action::ReconnectPeer { .. } => out.push("ReconnectPeer".into()),
+            Action::FailOpen(f) => {
+                out.push("FailOpen".into());
+                out.extend(f.events.iter().map(event_kind));
+            }
+        }
+    }
+    out
 }

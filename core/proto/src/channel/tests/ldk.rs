@@ -637,7 +637,13 @@ fn ldk_funder_that_dropped_the_open_fails_tern_fundee_without_a_broadcast() {
     );
     assert!(!tern.history.iter().flatten().any(|a| matches!(
         a,
-        Action::BroadcastCommitment(_) | Action::BroadcastFunding(_)
+        Action::Broadcast {
+            kind: crate::channel::BroadcastKind::Commitment,
+            ..
+        } | Action::Broadcast {
+            kind: crate::channel::BroadcastKind::Funding,
+            ..
+        }
     )));
     assert!(tern.broadcasts.is_empty());
     assert!(tern
@@ -650,6 +656,6 @@ fn ldk_funder_that_dropped_the_open_fails_tern_fundee_without_a_broadcast() {
     // The funding is still watched.
     assert!(matches!(
         tern.channel().resume_actions().as_slice(),
-        [Action::WatchFunding { .. }]
+        [Action::Watch(crate::channel::WatchRequest::Funding { .. })]
     ));
 }

@@ -5,6 +5,7 @@
 mod announce;
 mod chain;
 mod checker;
+mod commit;
 mod golden;
 mod harness;
 mod ldk;

@@ -57,9 +57,9 @@ fn full_open_reaches_ready_on_both_sides_with_valid_signatures() {
         kinds(&fundee_step),
         [
             "Persist",
+            "Emit(ChannelPending)",
             "WatchFunding",
-            "Send(funding_signed)",
-            "Emit(ChannelPending)"
+            "Send(funding_signed)"
         ]
     );
     assert_eq!(pair.b.state(), ChannelState::AwaitingConfirmations);
@@ -106,9 +106,9 @@ fn full_open_reaches_ready_on_both_sides_with_valid_signatures() {
         kinds(&funder_step),
         [
             "Persist",
+            "Emit(ChannelPending)",
             "BroadcastFunding",
-            "WatchFunding",
-            "Emit(ChannelPending)"
+            "WatchFunding"
         ]
     );
     assert_eq!(pair.a.broadcasts, vec![tx.clone()]);
@@ -240,7 +240,7 @@ fn disconnect_before_durable_point_forgets_and_unlocks() {
     assert_eq!(kinds(&actions), ["FailOpen", "Emit(ChannelOpenFailed)"]);
     assert!(matches!(
         &actions[0],
-        Action::FailOpen { temporary_channel_id, funding_txid: Some(txid), .. }
+        Action::FailOpen(crate::channel::FailOpen { temporary_channel_id, funding_txid: Some(txid), .. })
             if *temporary_channel_id == TEMP_ID && *txid == tx.compute_txid()
     ));
     assert!(pair.a.broadcasts.is_empty() && pair.a.stored.is_none());
@@ -249,13 +249,11 @@ fn disconnect_before_durable_point_forgets_and_unlocks() {
     let actions = pair.b.input(Input::PeerDisconnected);
     assert!(matches!(
         actions.as_slice(),
-        [
-            Action::FailOpen {
-                funding_txid: None,
-                ..
-            },
-            Action::Emit(ChannelEvent::ChannelOpenFailed { .. })
-        ]
+        [Action::FailOpen(crate::channel::FailOpen {
+            funding_txid: None,
+            events,
+            ..
+        })] if matches!(events.as_slice(), [ChannelEvent::ChannelOpenFailed { .. }])
     ));
     assert!(pair.b.stored.is_none());
 
@@ -265,13 +263,11 @@ fn disconnect_before_durable_point_forgets_and_unlocks() {
     let actions = pair.a.input(Input::PeerDisconnected);
     assert!(matches!(
         actions.as_slice(),
-        [
-            Action::FailOpen {
-                funding_txid: None,
-                ..
-            },
-            Action::Emit(_)
-        ]
+        [Action::FailOpen(crate::channel::FailOpen {
+            funding_txid: None,
+            events,
+            ..
+        })] if events.len() == 1
     ));
 }
 
@@ -410,7 +406,7 @@ fn funding_tx_without_the_funding_output_fails_the_open() {
     );
     assert!(matches!(
         &actions[1],
-        Action::FailOpen { funding_txid: Some(t), .. } if *t == wrong.compute_txid()
+        Action::FailOpen(crate::channel::FailOpen { funding_txid: Some(t), .. }) if *t == wrong.compute_txid()
     ));
 }
 
@@ -441,7 +437,7 @@ fn unsigned_or_non_segwit_funding_tx_fails_the_open() {
         );
         assert!(matches!(
             &actions[1],
-            Action::FailOpen { funding_txid: Some(t), .. } if *t == tx.compute_txid()
+            Action::FailOpen(crate::channel::FailOpen { funding_txid: Some(t), .. }) if *t == tx.compute_txid()
         ));
         assert_eq!(pair.a.state(), ChannelState::Aborted);
     }
@@ -525,7 +521,10 @@ fn wallet_failure_fails_the_open() {
             "Disconnect"
         ]
     );
-    let Action::Emit(ChannelEvent::ChannelOpenFailed { reason, .. }) = &actions[2] else {
+    let Action::FailOpen(fail) = &actions[1] else {
+        panic!("fail open");
+    };
+    let [ChannelEvent::ChannelOpenFailed { reason, .. }] = fail.events.as_slice() else {
         panic!("event");
     };
     assert!(reason.contains("insufficient funds"));
@@ -574,7 +573,10 @@ fn peer_error_during_the_open_forgets_the_channel() {
             "no thanks",
         ))));
     assert_eq!(kinds(&actions), ["FailOpen", "Emit(ChannelOpenFailed)"]);
-    let Action::Emit(ChannelEvent::ChannelOpenFailed { reason, .. }) = &actions[1] else {
+    let Action::FailOpen(fail) = &actions[0] else {
+        panic!("fail open");
+    };
+    let [ChannelEvent::ChannelOpenFailed { reason, .. }] = fail.events.as_slice() else {
         panic!("event");
     };
     assert!(reason.contains("no thanks"));
@@ -597,7 +599,11 @@ fn peer_error_after_durable_point_fails_and_broadcasts_commitment() {
         ]
     );
     assert_eq!(pair.a.state(), ChannelState::Failed);
-    let Some(Action::BroadcastCommitment(tx)) = actions.last() else {
+    let Some(Action::Broadcast {
+        tx,
+        kind: crate::channel::BroadcastKind::Commitment,
+    }) = actions.last()
+    else {
         panic!("commitment");
     };
     let expected = pair

@@ -23,7 +23,10 @@ fn every_state_of_a_full_open_round_trips() {
     for node in [&pair.a, &pair.b] {
         for step in &node.history {
             for action in step {
-                if let crate::channel::Action::Persist(r) = action {
+                if let crate::channel::Action::Commit(crate::channel::Commit {
+                    record: r, ..
+                }) = action
+                {
                     let back = ChannelRecord::decode(&r.encode()).expect("decodes");
                     assert_eq!(&back, r);
                     states.push(r.state());

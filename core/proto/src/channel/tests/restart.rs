@@ -155,12 +155,13 @@ fn matrix(restart: bool) {
                     // It never saw the funding: it never broadcasts a commitment, and keeps
                     // watching the funding until the BOLT 2 timeout.
                     assert!(
-                        !pair
-                            .b
-                            .history
-                            .iter()
-                            .flatten()
-                            .any(|a| matches!(a, Action::BroadcastCommitment(_))),
+                        !pair.b.history.iter().flatten().any(|a| matches!(
+                            a,
+                            Action::Broadcast {
+                                kind: crate::channel::BroadcastKind::Commitment,
+                                ..
+                            }
+                        )),
                         "{case}: the fundee broadcast a commitment of an unseen funding"
                     );
                     let outcome = if pair.b.state() == ChannelState::FailedUnfunded {

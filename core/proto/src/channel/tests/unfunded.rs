@@ -59,7 +59,15 @@ fn broadcast_commitments(pair: &Pair) -> usize {
         .history
         .iter()
         .flatten()
-        .filter(|a| matches!(a, Action::BroadcastCommitment(_)))
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Broadcast {
+                    kind: crate::channel::BroadcastKind::Commitment,
+                    ..
+                }
+            )
+        })
         .count()
 }
 
@@ -113,7 +121,7 @@ fn ldk_placeholder_reestablish_and_error_fail_the_fundee_without_a_broadcast() {
     let actions = pair.b.input(Input::Message(msg));
     assert_eq!(
         kinds(&actions),
-        ["Persist", "Send(error)", "Emit(ChannelOpenFailed)"]
+        ["Persist", "Emit(ChannelOpenFailed)", "Send(error)"]
     );
     assert_eq!(pair.b.state(), ChannelState::FailedUnfunded);
     assert_eq!(pair.b.channel().failure_reason(), Some(FUNDER_DROPPED));
@@ -254,12 +262,16 @@ fn a_late_funding_brings_the_channel_back_and_then_it_can_be_closed() {
         kinds(&actions),
         [
             "Persist",
-            "Send(error)",
             "Emit(ChannelOpenFailed)",
+            "Send(error)",
             "BroadcastCommitment"
         ]
     );
-    let Some(Action::BroadcastCommitment(tx)) = actions.last() else {
+    let Some(Action::Broadcast {
+        tx,
+        kind: crate::channel::BroadcastKind::Commitment,
+    }) = actions.last()
+    else {
         panic!("commitment");
     };
     let funding = pair.b.channel().funding().expect("funding").outpoint;
