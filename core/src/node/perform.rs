@@ -1,12 +1,13 @@
-//! Performing a channel's actions, in order. A persist is one store transaction with what it
+//! Performing a channel's actions, in order, one function per action kind. A persist is one store transaction with what it
 //! announces; nothing after a failed persist happens, and the caller puts the channel back to
 //! what the store holds.
 
 use std::collections::VecDeque;
 
-use bitcoin::{FeeRate, OutPoint, Transaction};
+use bitcoin::{Amount, FeeRate, OutPoint, ScriptBuf, Transaction};
 
 use super::db::Parts;
+use super::observer::Flow;
 use super::peer::PeerTask;
 use super::{now, Event, NodeError};
 use crate::chain::ChainSource;
@@ -15,6 +16,14 @@ use crate::proto::channel::{
 };
 use crate::proto::wire::ChannelId;
 use crate::store::{OpenIntentStatus, StoreError};
+
+/// What [`Action::NeedFundingTx`] asks for.
+struct FundingRequest {
+    temporary_channel_id: ChannelId,
+    script_pubkey: ScriptBuf,
+    amount: Amount,
+    feerate_per_kw: u32,
+}
 
 /// A persist that did not happen. `stored` is the last record of this channel a persist of the
 /// same action list did write (the state to go back to), if any.
@@ -55,8 +64,9 @@ impl PersistFailed {
 }
 
 impl PeerTask {
-    /// Performs channel `i`'s actions in order. A failed persist stops the list: nothing that
-    /// depends on it may happen.
+    /// Performs channel `i`'s actions in order, one function per kind. A failed persist stops
+    /// the list: nothing that depends on it may happen. The node's [`Observer`] sees each
+    /// performed action and may halt the node (dev builds); nothing else watches here.
     pub(super) async fn perform(
         &mut self,
         i: usize,
@@ -65,14 +75,7 @@ impl PeerTask {
         let mut queue: VecDeque<Action> = actions.into();
         let mut stored: Option<ChannelRecord> = None;
         while let Some(action) = queue.pop_front() {
-            #[cfg(feature = "dev-disconnect")]
-            let label = action_label(&action);
-            // Dev builds audit what was done, after doing it (a persist: what SQLite holds).
-            #[cfg(feature = "dev-disconnect")]
-            let audited = match &action {
-                Action::Persist(_) | Action::NeedFundingTx { .. } => None,
-                other => Some(other.clone()),
-            };
+            let seen = self.shared.observer.watching().then(|| action.clone());
             match action {
                 Action::Persist(record) => {
                     let events = take_events_until_persist(&mut queue);
@@ -88,73 +91,24 @@ impl PeerTask {
                     amount,
                     feerate_per_kw,
                 } => {
-                    let Some(input) = self
-                        .build_funding(
-                            temporary_channel_id,
-                            script_pubkey.clone(),
-                            amount,
-                            feerate_per_kw,
-                        )
-                        .await
-                    else {
-                        // Waits for a sibling's funding (funds.rs); asked again after it.
-                        let again = Action::NeedFundingTx {
-                            temporary_channel_id,
-                            script_pubkey,
-                            amount,
-                            feerate_per_kw,
-                        };
-                        self.parked.push((temporary_channel_id, again));
-                        continue;
+                    let request = FundingRequest {
+                        temporary_channel_id,
+                        script_pubkey,
+                        amount,
+                        feerate_per_kw,
                     };
-                    let keys = match self.context_keys(self.channels[i].keys_index()) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            tracing::error!(channel = %temporary_channel_id, "{e}");
-                            return Ok(());
-                        }
-                    };
-                    let next = {
-                        let ctx =
-                            Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
-                                .with_node_key(&self.shared.node_secret);
-                        self.channels[i].handle(input, &ctx)
-                    };
+                    let next = self.need_funding(i, request).await;
                     for a in next.into_iter().rev() {
                         queue.push_front(a);
                     }
                 }
                 Action::BroadcastFunding(tx) => self.broadcast_funding(i, tx).await,
-                Action::BroadcastCommitment(tx) => {
-                    if let Err(e) = self.shared.source.broadcast(tx).await {
-                        tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
-                    }
-                }
+                Action::BroadcastCommitment(tx) => self.broadcast_commitment(i, tx).await,
                 Action::WatchFunding { outpoint, .. } => self.watch_funding(i, outpoint).await,
-                Action::AbandonFunding { .. } => {
-                    let temp = self.channels[i].temporary_channel_id();
-                    if let Err(e) = self.release(temp).await {
-                        // The intent stays pending on disk: the next start unlocks its coins.
-                        tracing::error!(channel = %temp, "cannot release the open's coins: {e}");
-                    }
-                }
+                Action::AbandonFunding { .. } => self.abandon_funding(i).await,
                 Action::Emit(event) => self.emit(&event).await,
-                Action::Disconnect { reason, scope, .. } => {
-                    let id = self.channels[i].current_id();
-                    // The peer task owns all the peer's channels: it alone knows whether
-                    // another one still needs the connection (BOLT 1: the error named one).
-                    if scope == DisconnectScope::UnlessShared && self.connection_shared(Some(i)) {
-                        tracing::info!(channel = %id, "keeping the connection for the other channels: {reason}");
-                    } else {
-                        tracing::info!(channel = %id, "disconnecting: {reason}");
-                        let _ = self.shared.net.disconnect(self.node_id);
-                    }
-                }
-                Action::ReconnectPeer { reason, .. } => {
-                    tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
-                    let _ = self.shared.net.disconnect(self.node_id);
-                    let _ = self.shared.net.reconnect_now(self.node_id);
-                }
+                Action::Disconnect { reason, scope, .. } => self.disconnect(i, &reason, scope),
+                Action::ReconnectPeer { reason, .. } => self.reconnect(i, &reason),
                 Action::FailOpen {
                     temporary_channel_id,
                     reason,
@@ -164,20 +118,77 @@ impl PeerTask {
                     self.fail_open(temporary_channel_id, reason, events).await;
                 }
             }
-            #[cfg(feature = "dev-disconnect")]
-            if let Some(done) = audited {
-                super::lock(&self.shared.audit).performed(&done);
-            }
-            #[cfg(feature = "dev-disconnect")]
-            if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
-                // The view shows the state the channel was in when the node stopped.
-                self.register(i);
-                self.shared.kill();
-                return Ok(());
+            if let Some(done) = seen {
+                if self.shared.observer.performed(&done) == Flow::Halt {
+                    // The view shows the state the channel was in when the node stopped.
+                    self.register(i);
+                    self.shared.kill();
+                    return Ok(());
+                }
             }
         }
         self.register(i);
         Ok(())
+    }
+
+    /// The channel asked for its funding transaction: build it (coins locked) and feed the
+    /// answer back; the actions that answer returns go first in the queue. Nothing when the
+    /// request must wait for a sibling's funding (parked; asked again after it).
+    async fn need_funding(&mut self, i: usize, request: FundingRequest) -> Vec<Action> {
+        let temporary_channel_id = request.temporary_channel_id;
+        let Some(input) = self.build_funding(&request).await else {
+            let again = Action::NeedFundingTx {
+                temporary_channel_id,
+                script_pubkey: request.script_pubkey,
+                amount: request.amount,
+                feerate_per_kw: request.feerate_per_kw,
+            };
+            self.parked.push((temporary_channel_id, again));
+            return Vec::new();
+        };
+        let keys = match self.context_keys(self.channels[i].keys_index()) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(channel = %temporary_channel_id, "{e}");
+                return Vec::new();
+            }
+        };
+        let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+            .with_node_key(&self.shared.node_secret);
+        self.channels[i].handle(input, &ctx)
+    }
+
+    async fn broadcast_commitment(&self, i: usize, tx: Transaction) {
+        if let Err(e) = self.shared.source.broadcast(tx).await {
+            tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
+        }
+    }
+
+    /// The funding will never confirm: its unbroadcast tx and locked coins go back.
+    async fn abandon_funding(&mut self, i: usize) {
+        let temp = self.channels[i].temporary_channel_id();
+        if let Err(e) = self.release(temp).await {
+            // The intent stays pending on disk: the next start unlocks its coins.
+            tracing::error!(channel = %temp, "cannot release the open's coins: {e}");
+        }
+    }
+
+    fn disconnect(&self, i: usize, reason: &str, scope: DisconnectScope) {
+        let id = self.channels[i].current_id();
+        // The peer task owns all the peer's channels: it alone knows whether another one
+        // still needs the connection (BOLT 1: the error named one).
+        if scope == DisconnectScope::UnlessShared && self.connection_shared(Some(i)) {
+            tracing::info!(channel = %id, "keeping the connection for the other channels: {reason}");
+        } else {
+            tracing::info!(channel = %id, "disconnecting: {reason}");
+            let _ = self.shared.net.disconnect(self.node_id);
+        }
+    }
+
+    fn reconnect(&self, i: usize, reason: &str) {
+        tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
+        let _ = self.shared.net.disconnect(self.node_id);
+        let _ = self.shared.net.reconnect_now(self.node_id);
     }
 
     /// Writes the record, the events announcing it, the open intent's new status and (once
@@ -200,14 +211,14 @@ impl PeerTask {
             .iter()
             .map(|e| Event::from_channel(e).encode())
             .collect();
-        #[cfg(feature = "dev-disconnect")]
-        let injected = self.shared.dev_store_fault();
+        let injected = self.shared.observer.persist_fault();
+        let observer = self.shared.observer.clone();
+        let (meant, announced) = (record.clone(), events.to_vec());
         let keep_addr = super::peer_addr_key(&self.node_id);
         let addr = self
             .shared
             .db
             .run(move |p: &mut Parts| {
-                #[cfg(feature = "dev-disconnect")]
                 if let Some(fault) = injected {
                     return Err(fault);
                 }
@@ -229,15 +240,14 @@ impl PeerTask {
                     }
                     Ok(())
                 })?;
+                observer.committed(&p.store, id, &meant, &announced);
                 Ok::<_, NodeError>(p.store.get_meta(&keep_addr)?)
             })
             .await?;
-        #[cfg(feature = "dev-disconnect")]
-        self.audit_persist(id, record).await;
         if ready {
             self.intents.remove(&temp);
         }
-        self.emitted(events);
+        self.wake_event_waiters(events);
         // A durable channel keeps its peer: redial it whenever the connection drops.
         if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
             let _ = self.shared.net.keep_peer(self.node_id, addr);
@@ -318,7 +328,10 @@ impl PeerTask {
             })
             .await;
         match result {
-            Ok(()) => self.emitted(&events),
+            Ok(()) => {
+                self.shared.observer.emitted(&events);
+                self.wake_event_waiters(&events);
+            }
             // The intent stays pending on disk: the next start fails it and unlocks its coins.
             Err(e) => {
                 tracing::error!(channel = %temporary_channel_id, "cannot record the failed open: {e}")
@@ -326,13 +339,8 @@ impl PeerTask {
         }
     }
 
-    /// Events just committed to the queue (with a state or a failure): wake the waiters, and
-    /// in dev builds count them as emitted now.
-    fn emitted(&self, events: &[ChannelEvent]) {
-        #[cfg(feature = "dev-disconnect")]
-        for e in events {
-            super::lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
-        }
+    /// Events just committed to the queue (with a state or a failure): wake the waiters.
+    fn wake_event_waiters(&self, events: &[ChannelEvent]) {
         if !events.is_empty() {
             self.shared.events.notify_waiters();
         }
@@ -340,15 +348,11 @@ impl PeerTask {
 
     /// The channel's answer to its funding request (built, coins locked, in one store job:
     /// no other open can pick the same coins in between); `None`: wait for a sibling's funding.
-    async fn build_funding(
-        &mut self,
-        temporary_channel_id: ChannelId,
-        script: bitcoin::ScriptBuf,
-        amount: bitcoin::Amount,
-        feerate_per_kw: u32,
-    ) -> Option<Input> {
+    async fn build_funding(&mut self, request: &FundingRequest) -> Option<Input> {
         use super::funds::Funding;
-        let fee = FeeRate::from_sat_per_kwu(u64::from(feerate_per_kw));
+        let temporary_channel_id = request.temporary_channel_id;
+        let (script, amount) = (request.script_pubkey.clone(), request.amount);
+        let fee = FeeRate::from_sat_per_kwu(u64::from(request.feerate_per_kw));
         let intent = self.intents.get(&temporary_channel_id).copied();
         let built = self
             .shared
@@ -394,6 +398,26 @@ impl PeerTask {
             .await
     }
 
+    /// After a failed persist put channel `i` back: the observer checks, on the store thread,
+    /// that memory is what the store holds (nothing, for a channel that never became durable).
+    pub(super) async fn observe_restored(&self, i: usize) {
+        if !self.shared.observer.watching() {
+            return;
+        }
+        let channel = &self.channels[i];
+        let (id, memory, durable) = (
+            channel.current_id(),
+            channel.to_record(),
+            channel.state().is_durable(),
+        );
+        let observer = self.shared.observer.clone();
+        let _ = self
+            .shared
+            .db
+            .call(move |p: &mut Parts| observer.restored(&p.store, id, &memory, durable))
+            .await;
+    }
+
     /// Queues an event that no persist carried (e.g. `ChannelOpenFailed` of a transient open).
     async fn emit(&mut self, event: &ChannelEvent) {
         if let Err(e) = self.shared.push_event(&Event::from_channel(event)).await {
@@ -419,22 +443,4 @@ fn take_events_until_persist(queue: &mut VecDeque<Action>) -> Vec<ChannelEvent> 
         }
     }
     events
-}
-
-/// The name of an action for [`super::Config::halt_after`].
-#[cfg(feature = "dev-disconnect")]
-fn action_label(action: &Action) -> String {
-    match action {
-        Action::Persist(_) => "persist".into(),
-        Action::Send(m) => format!("send:{}", m.name()),
-        Action::NeedFundingTx { .. } => "need_funding_tx".into(),
-        Action::BroadcastFunding(_) => "broadcast".into(),
-        Action::WatchFunding { .. } => "watch".into(),
-        Action::Emit(_) => "emit".into(),
-        other => format!("{other:?}")
-            .split([' ', '(', '{'])
-            .next()
-            .unwrap_or("")
-            .to_lowercase(),
-    }
 }
