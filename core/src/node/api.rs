@@ -300,18 +300,18 @@ impl Node {
     /// is well.
     #[cfg(feature = "dev-disconnect")]
     pub fn dev_durability_violations(&self) -> Vec<String> {
-        lock(&self.shared.audit).violations()
+        self.shared.dev.audit().violations()
     }
 
     /// Dev builds: how many channel persists failed on purpose ([`super::StoreFaults`]).
     #[cfg(feature = "dev-disconnect")]
     pub fn dev_injected_store_failures(&self) -> u32 {
-        lock(&self.shared.audit).injected_count()
+        self.shared.dev.audit().injected_count()
     }
 
     /// Dev builds: how many channel actions the node performed and checked.
     #[cfg(feature = "dev-disconnect")]
     pub fn dev_audited_actions(&self) -> u64 {
-        lock(&self.shared.audit).performed_count()
+        self.shared.dev.audit().performed_count()
     }
 }

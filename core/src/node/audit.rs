@@ -1,14 +1,19 @@
 //! Dev builds (`dev-disconnect`): the node checks what it actually did against the
 //! persist-before-act contract ([`DurabilityChecker`]). Every action is fed to the checker
-//! *after* the driver performed it; a commit is fed as the record read back from SQLite after
-//! the transaction, so the check is about what is durable, not what was meant to be. Tests read
-//! [`super::Node::dev_durability_violations`] after every step.
+//! *after* the driver performed it; a persist is fed as the record read back from SQLite after
+//! the commit, so the check is about what is durable, not what was meant to be. Tests read
+//! [`super::Node::dev_durability_violations`] after every step. It reaches the action loop only
+//! as its [`Observer`] ([`DevObserver`]).
 
-use super::db::Parts;
-use super::peer::PeerTask;
-use crate::proto::channel::{Action, ChannelRecord, Commit, DurabilityChecker};
+use std::sync::{Mutex, MutexGuard};
+
+use super::observer::{Flow, Observer};
+use super::NodeError;
+use crate::proto::channel::{
+    Action, BroadcastKind, ChannelEvent, ChannelRecord, Commit, DurabilityChecker,
+};
 use crate::proto::wire::ChannelId;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Default)]
 pub(crate) struct Audit {
@@ -91,60 +96,125 @@ impl Audit {
     }
 }
 
-impl super::Shared {
-    /// The injected failure of the next channel persist, if the plan says so.
-    pub(crate) fn dev_store_fault(&self) -> Option<super::NodeError> {
+/// The dev builds' [`Observer`]: the audit, the planned store faults and the halt point.
+pub(crate) struct DevObserver {
+    audit: Mutex<Audit>,
+    faults: StoreFaults,
+    halt_after: Option<String>,
+}
+
+impl DevObserver {
+    pub(crate) fn new(audit: Audit, faults: StoreFaults, halt_after: Option<String>) -> Self {
+        DevObserver {
+            audit: Mutex::new(audit),
+            faults,
+            halt_after,
+        }
+    }
+
+    pub(crate) fn audit(&self) -> MutexGuard<'_, Audit> {
         super::lock(&self.audit)
-            .next_persist(&self.config.store_faults)
-            .map(super::NodeError::Storage)
     }
 }
 
-impl PeerTask {
-    /// Feeds the audit the record SQLite holds after a commit (its events follow, as emitted).
-    pub(super) async fn audit_commit(&self, id: ChannelId, meant: &Commit) {
-        let stored = self.stored_record(id).await;
-        let mut audit = super::lock(&self.shared.audit);
+impl Observer for DevObserver {
+    fn watching(&self) -> bool {
+        true
+    }
+
+    fn persist_fault(&self) -> Option<NodeError> {
+        self.audit()
+            .next_persist(&self.faults)
+            .map(NodeError::Storage)
+    }
+
+    fn committed(
+        &self,
+        store: &Store,
+        id: ChannelId,
+        meant: &ChannelRecord,
+        events: &[ChannelEvent],
+    ) {
+        let stored = stored_record(store, id);
+        let mut audit = self.audit();
         match stored {
-            Some(record) if record == meant.record => audit.performed(&Action::Commit(Commit {
+            // The commit as SQLite holds it; its events follow as emitted.
+            Some(record) if &record == meant => audit.performed(&Action::Commit(Commit {
                 record,
                 events: Vec::new(),
-                open: meant.open,
-                release: meant.release,
+                open: None,
+                release: None,
             })),
             Some(_) => audit.lost_persist(format!("channel {id}: the store holds another record")),
             None => audit.lost_persist(format!("channel {id}: persisted but not in the store")),
         }
+        for e in events {
+            audit.performed(&Action::Emit(e.clone()));
+        }
     }
 
-    /// After a failed persist: channel `i` in memory must be what the store holds (nothing,
-    /// for a channel that never became durable).
-    pub(super) async fn audit_memory_matches_disk(&self, i: usize) {
-        let channel = &self.channels[i];
-        let id = channel.current_id();
-        let stored = self.stored_record(id).await;
-        let memory = channel.to_record();
+    fn emitted(&self, events: &[ChannelEvent]) {
+        let mut audit = self.audit();
+        for e in events {
+            audit.performed(&Action::Emit(e.clone()));
+        }
+    }
+
+    fn performed(&self, action: &Action) -> Flow {
+        // A persist was checked as read back from SQLite (`committed`); a funding request is
+        // not an effect.
+        if !matches!(action, Action::Commit(_) | Action::NeedFundingTx { .. }) {
+            self.audit().performed(action);
+        }
+        if self.halt_after.as_deref() == Some(action_label(action).as_str()) {
+            Flow::Halt
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn restored(&self, store: &Store, id: ChannelId, memory: &ChannelRecord, durable: bool) {
+        let stored = stored_record(store, id);
         let ok = match &stored {
-            Some(record) => record == &memory,
-            None => !channel.state().is_durable(),
+            Some(record) => record == memory,
+            None => !durable,
         };
         if !ok {
-            super::lock(&self.shared.audit).lost_persist(format!(
+            self.audit().lost_persist(format!(
                 "channel {id}: after a failed persist memory is {:?}, the store holds {:?}",
-                channel.state(),
+                memory.state(),
                 stored.map(|r| r.state())
             ));
         }
     }
+}
 
-    async fn stored_record(&self, id: ChannelId) -> Option<ChannelRecord> {
-        self.shared
-            .db
-            .call(move |p: &mut Parts| p.store.get_channel(&id.0))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
-            .and_then(|row| ChannelRecord::decode(&row.record).ok())
+fn stored_record(store: &Store, id: ChannelId) -> Option<ChannelRecord> {
+    store
+        .get_channel(&id.0)
+        .ok()
+        .flatten()
+        .and_then(|row| ChannelRecord::decode(&row.record).ok())
+}
+
+/// The name of an action for [`super::Config::halt_after`].
+fn action_label(action: &Action) -> String {
+    match action {
+        Action::Commit(_) => "persist".into(),
+        Action::Send(m) => format!("send:{}", m.name()),
+        Action::NeedFundingTx { .. } => "need_funding_tx".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::Funding,
+            ..
+        } => "broadcast".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::Commitment,
+            ..
+        } => "broadcastcommitment".into(),
+        Action::Watch(_) => "watch".into(),
+        Action::Emit(_) => "emit".into(),
+        Action::Disconnect { .. } => "disconnect".into(),
+        Action::ReconnectPeer { .. } => "reconnectpeer".into(),
+        Action::FailOpen(_) => "failopen".into(),
     }
 }

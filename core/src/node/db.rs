@@ -156,7 +156,6 @@ impl Db {
     /// A simulated kill, as faithful as a process death: every job queued and not yet
     /// started is dropped unrun, and no later call runs (they get `Stopped`); the running job,
     /// if any, finishes (its commit happened or not, as a real kill would leave it).
-    #[cfg(feature = "dev-disconnect")]
     pub(crate) fn kill(&self) {
         self.closed.store(true, Ordering::SeqCst);
         drop(lock(&self.jobs).take());

@@ -24,6 +24,7 @@ mod dirlock;
 mod error;
 mod events;
 mod funds;
+mod observer;
 mod onchain;
 mod peer;
 mod peer_chain;
@@ -88,9 +89,11 @@ pub(crate) struct Shared {
     pub(crate) fresh_addresses: AtomicBool,
     /// The data-dir lock, released last by `stop`.
     dir_lock: Mutex<Option<DirLock>>,
-    /// Dev builds: every performed action checked against persist-before-act.
+    /// What watches the action loop ([`observer::Quiet`] in release builds).
+    pub(crate) observer: Arc<dyn observer::Observer>,
+    /// Dev builds: the same observer, typed, for the `dev_` accessors of the audit.
     #[cfg(feature = "dev-disconnect")]
-    pub(crate) audit: Mutex<audit::Audit>,
+    pub(crate) dev: Arc<audit::DevObserver>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -277,7 +280,6 @@ impl Shared {
     /// Ends the node abruptly, as a killed process would: every task is aborted at its next
     /// await point and nothing more is written (queued store jobs are dropped); connections
     /// close; the data-dir lock goes as the kernel would drop it.
-    #[cfg(feature = "dev-disconnect")]
     pub(crate) fn kill(self: &Arc<Self>) {
         tracing::warn!("dev: killing the node");
         self.stopped.send_replace(true);
@@ -391,7 +393,15 @@ impl Node {
         }
         let (net, net_events) = ConnectionManager::start(net_config);
         #[cfg(feature = "dev-disconnect")]
-        let audit = audit::Audit::new(stored.channels.iter().map(|(_, r)| r));
+        let dev = Arc::new(audit::DevObserver::new(
+            audit::Audit::new(stored.channels.iter().map(|(_, r)| r)),
+            config.store_faults.clone(),
+            config.halt_after.clone(),
+        ));
+        #[cfg(feature = "dev-disconnect")]
+        let observer: Arc<dyn observer::Observer> = dev.clone();
+        #[cfg(not(feature = "dev-disconnect"))]
+        let observer: Arc<dyn observer::Observer> = Arc::new(observer::Quiet);
         let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             config,
@@ -411,8 +421,9 @@ impl Node {
             tasks: Mutex::new(Vec::new()),
             fresh_addresses: AtomicBool::new(false),
             dir_lock: Mutex::new(Some(dir_lock)),
+            observer,
             #[cfg(feature = "dev-disconnect")]
-            audit: Mutex::new(audit),
+            dev,
         });
         match Node::resume(&shared, stored, net_events).await {
             Ok(listen_addr) => Ok(Node {

@@ -498,8 +498,7 @@ impl PeerTask {
         }
         self.channels[i] = channel;
         self.register(i);
-        #[cfg(feature = "dev-disconnect")]
-        self.audit_memory_matches_disk(i).await;
+        self.observe_restored(i).await;
         // The input may have been a chain event the watcher reports only once (a
         // confirmation): reconcile this funding with the watcher as a restart does, so the
         // next sync reports it again.

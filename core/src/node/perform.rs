@@ -1,12 +1,14 @@
-//! Performing a channel's actions, in order. A commit is one store transaction holding exactly
-//! what it states (record, events, open status, released coins); nothing after a failed commit
-//! happens, and the caller puts the channel back to what the store holds.
+//! Performing a channel's actions, in order, one function per action kind. A commit is one
+//! store transaction holding exactly what it states (record, events, open status, released
+//! coins); nothing after a failed commit happens, and the caller puts the channel back to what
+//! the store holds.
 
 use std::collections::VecDeque;
 
-use bitcoin::{FeeRate, OutPoint, Transaction};
+use bitcoin::{Amount, FeeRate, OutPoint, ScriptBuf, Transaction};
 
 use super::db::Parts;
+use super::observer::Flow;
 use super::peer::PeerTask;
 use super::{now, Event, NodeError};
 use crate::chain::ChainSource;
@@ -16,6 +18,14 @@ use crate::proto::channel::{
 };
 use crate::proto::wire::ChannelId;
 use crate::store::{OpenIntentStatus, StoreError};
+
+/// What [`Action::NeedFundingTx`] asks for.
+struct FundingRequest {
+    temporary_channel_id: ChannelId,
+    script_pubkey: ScriptBuf,
+    amount: Amount,
+    feerate_per_kw: u32,
+}
 
 /// A persist that did not happen. `stored` is the last record of this channel a persist of the
 /// same action list did write (the state to go back to), if any.
@@ -56,8 +66,9 @@ impl PersistFailed {
 }
 
 impl PeerTask {
-    /// Performs channel `i`'s actions in order. A failed persist stops the list: nothing that
-    /// depends on it may happen.
+    /// Performs channel `i`'s actions in order, one function per kind. A failed persist stops
+    /// the list: nothing that depends on it may happen. The node's [`Observer`] sees each
+    /// performed action and may halt the node (dev builds); nothing else watches here.
     pub(super) async fn perform(
         &mut self,
         i: usize,
@@ -66,14 +77,7 @@ impl PeerTask {
         let mut queue: VecDeque<Action> = actions.into();
         let mut stored: Option<ChannelRecord> = None;
         while let Some(action) = queue.pop_front() {
-            #[cfg(feature = "dev-disconnect")]
-            let label = action_label(&action);
-            // Dev builds audit what was done, after doing it (a persist: what SQLite holds).
-            #[cfg(feature = "dev-disconnect")]
-            let audited = match &action {
-                Action::Commit(_) | Action::NeedFundingTx { .. } => None,
-                other => Some(other.clone()),
-            };
+            let seen = self.shared.observer.watching().then(|| action.clone());
             match action {
                 Action::Commit(commit) => {
                     if let Err(error) = self.commit(i, &commit).await {
@@ -88,90 +92,93 @@ impl PeerTask {
                     amount,
                     feerate_per_kw,
                 } => {
-                    let Some(input) = self
-                        .build_funding(
-                            temporary_channel_id,
-                            script_pubkey.clone(),
-                            amount,
-                            feerate_per_kw,
-                        )
-                        .await
-                    else {
-                        // Waits for a sibling's funding (funds.rs); asked again after it.
-                        let again = Action::NeedFundingTx {
-                            temporary_channel_id,
-                            script_pubkey,
-                            amount,
-                            feerate_per_kw,
-                        };
-                        self.parked.push((temporary_channel_id, again));
-                        continue;
+                    let request = FundingRequest {
+                        temporary_channel_id,
+                        script_pubkey,
+                        amount,
+                        feerate_per_kw,
                     };
-                    let keys = match self.context_keys(self.channels[i].keys_index()) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            tracing::error!(channel = %temporary_channel_id, "{e}");
-                            return Ok(());
-                        }
-                    };
-                    let next = {
-                        let ctx =
-                            Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
-                                .with_node_key(&self.shared.node_secret);
-                        self.channels[i].handle(input, &ctx)
-                    };
+                    let next = self.need_funding(i, request).await;
                     for a in next.into_iter().rev() {
                         queue.push_front(a);
                     }
                 }
-                Action::Broadcast {
-                    tx,
-                    kind: BroadcastKind::Funding,
-                } => self.broadcast_funding(i, tx).await,
-                Action::Broadcast {
-                    tx,
-                    kind: BroadcastKind::Commitment,
-                } => {
-                    if let Err(e) = self.shared.source.broadcast(tx).await {
-                        tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
-                    }
-                }
+                Action::Broadcast { tx, kind } => self.broadcast(i, tx, kind).await,
                 Action::Watch(WatchRequest::Funding { outpoint, .. }) => {
                     self.watch_funding(i, outpoint).await
                 }
                 Action::Emit(event) => self.emit(&event).await,
-                Action::Disconnect { reason, scope, .. } => {
-                    let id = self.channels[i].current_id();
-                    // The peer task owns all the peer's channels: it alone knows whether
-                    // another one still needs the connection (BOLT 1: the error named one).
-                    if scope == DisconnectScope::UnlessShared && self.connection_shared(Some(i)) {
-                        tracing::info!(channel = %id, "keeping the connection for the other channels: {reason}");
-                    } else {
-                        tracing::info!(channel = %id, "disconnecting: {reason}");
-                        let _ = self.shared.net.disconnect(self.node_id);
-                    }
-                }
-                Action::ReconnectPeer { reason, .. } => {
-                    tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
-                    let _ = self.shared.net.disconnect(self.node_id);
-                    let _ = self.shared.net.reconnect_now(self.node_id);
-                }
+                Action::Disconnect { reason, scope, .. } => self.disconnect(i, &reason, scope),
+                Action::ReconnectPeer { reason, .. } => self.reconnect(i, &reason),
                 Action::FailOpen(fail) => self.fail_open(fail).await,
             }
-            #[cfg(feature = "dev-disconnect")]
-            if let Some(done) = audited {
-                super::lock(&self.shared.audit).performed(&done);
-            }
-            #[cfg(feature = "dev-disconnect")]
-            if self.shared.config.halt_after.as_deref() == Some(label.as_str()) {
-                // The view shows the state the channel was in when the node stopped.
-                self.register(i);
-                self.shared.kill();
-                return Ok(());
+            if let Some(done) = seen {
+                if self.shared.observer.performed(&done) == Flow::Halt {
+                    // The view shows the state the channel was in when the node stopped.
+                    self.register(i);
+                    self.shared.kill();
+                    return Ok(());
+                }
             }
         }
         self.register(i);
         Ok(())
+    }
+
+    /// The channel asked for its funding transaction: build it (coins locked) and feed the
+    /// answer back; the actions that answer returns go first in the queue. Nothing when the
+    /// request must wait for a sibling's funding (parked; asked again after it).
+    async fn need_funding(&mut self, i: usize, request: FundingRequest) -> Vec<Action> {
+        let temporary_channel_id = request.temporary_channel_id;
+        let Some(input) = self.build_funding(&request).await else {
+            let again = Action::NeedFundingTx {
+                temporary_channel_id,
+                script_pubkey: request.script_pubkey,
+                amount: request.amount,
+                feerate_per_kw: request.feerate_per_kw,
+            };
+            self.parked.push((temporary_channel_id, again));
+            return Vec::new();
+        };
+        let keys = match self.context_keys(self.channels[i].keys_index()) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(channel = %temporary_channel_id, "{e}");
+                return Vec::new();
+            }
+        };
+        let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+            .with_node_key(&self.shared.node_secret);
+        self.channels[i].handle(input, &ctx)
+    }
+
+    async fn broadcast(&mut self, i: usize, tx: Transaction, kind: BroadcastKind) {
+        match kind {
+            BroadcastKind::Funding => self.broadcast_funding(i, tx).await,
+            BroadcastKind::Commitment => {
+                if let Err(e) = self.shared.source.broadcast(tx).await {
+                    tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
+                }
+            }
+        }
+    }
+
+    fn disconnect(&self, i: usize, reason: &str, scope: DisconnectScope) {
+        let id = self.channels[i].current_id();
+        // The peer task owns all the peer's channels: it alone knows whether another one
+        // still needs the connection (BOLT 1: the error named one).
+        if scope == DisconnectScope::UnlessShared && self.connection_shared(Some(i)) {
+            tracing::info!(channel = %id, "keeping the connection for the other channels: {reason}");
+        } else {
+            tracing::info!(channel = %id, "disconnecting: {reason}");
+            let _ = self.shared.net.disconnect(self.node_id);
+        }
+    }
+
+    fn reconnect(&self, i: usize, reason: &str) {
+        tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
+        let _ = self.shared.net.disconnect(self.node_id);
+        let _ = self.shared.net.reconnect_now(self.node_id);
     }
 
     /// Writes exactly what `commit` states in one transaction: the record, the events
@@ -186,8 +193,9 @@ impl PeerTask {
             OpenProgress::Pending => OpenIntentStatus::ChannelPending,
             OpenProgress::Ready => OpenIntentStatus::Ready,
         });
+        let release = commit.release;
         // An abandoned funding: the unbroadcast transaction the wallet built for it, if any.
-        let abandoned = match commit.release {
+        let abandoned = match release {
             Some(Release::AbandonFunding { txid }) => self
                 .built
                 .get(&temp)
@@ -195,7 +203,6 @@ impl PeerTask {
                 .cloned(),
             _ => None,
         };
-        let release = commit.release;
         let peer = self.node_id.serialize();
         let bytes = commit.record.encode();
         let encoded: Vec<Vec<u8>> = commit
@@ -203,14 +210,14 @@ impl PeerTask {
             .iter()
             .map(|e| Event::from_channel(e).encode())
             .collect();
-        #[cfg(feature = "dev-disconnect")]
-        let injected = self.shared.dev_store_fault();
+        let injected = self.shared.observer.persist_fault();
+        let observer = self.shared.observer.clone();
+        let (meant, announced) = (commit.record.clone(), commit.events.clone());
         let keep_addr = super::peer_addr_key(&self.node_id);
         let addr = self
             .shared
             .db
             .run(move |p: &mut Parts| {
-                #[cfg(feature = "dev-disconnect")]
                 if let Some(fault) = injected {
                     return Err(fault);
                 }
@@ -238,18 +245,17 @@ impl PeerTask {
                         tracing::error!("cannot drop the abandoned funding from the wallet: {e}");
                     }
                 }
+                observer.committed(&p.store, id, &meant, &announced);
                 Ok::<_, NodeError>(p.store.get_meta(&keep_addr)?)
             })
             .await?;
-        #[cfg(feature = "dev-disconnect")]
-        self.audit_commit(id, commit).await;
         if commit.open == Some(OpenProgress::Ready) {
             self.intents.remove(&temp);
         }
-        if let Some(Release::AbandonFunding { .. }) = commit.release {
+        if let Some(Release::AbandonFunding { .. }) = release {
             self.built.remove(&temp);
         }
-        self.emitted(&commit.events);
+        self.wake_event_waiters(&commit.events);
         // A durable channel keeps its peer: redial it whenever the connection drops.
         if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
             let _ = self.shared.net.keep_peer(self.node_id, addr);
@@ -282,9 +288,9 @@ impl PeerTask {
         }
     }
 
-    /// A transient open failed: its coins and unbroadcast funding (`fail.funding_txid`) go
-    /// back to the wallet, its intent is marked failed and its events are queued — one store
-    /// job, the store's part in one transaction, so neither is seen without the other.
+    /// A transient open failed: its coins and unbroadcast funding (`funding_txid`) go back to
+    /// the wallet, its intent is marked failed and its events are queued — one store job, the
+    /// store's part in one transaction, so neither is seen without the other.
     async fn fail_open(&mut self, fail: FailOpen) {
         let FailOpen {
             temporary_channel_id,
@@ -294,8 +300,9 @@ impl PeerTask {
         } = fail;
         tracing::info!(channel = %temporary_channel_id, "open failed: {reason}");
         let built = self.built.remove(&temporary_channel_id);
-        if built.as_ref().map(Transaction::compute_txid) != funding_txid {
-            tracing::warn!(channel = %temporary_channel_id, "the failed open names funding {funding_txid:?}, the wallet built {:?}", built.as_ref().map(Transaction::compute_txid));
+        let built_txid = built.as_ref().map(Transaction::compute_txid);
+        if built_txid != funding_txid {
+            tracing::warn!(channel = %temporary_channel_id, "the failed open names funding {funding_txid:?}, the wallet built {built_txid:?}");
         }
         let built = built.filter(|tx| Some(tx.compute_txid()) == funding_txid);
         let intent = self.intents.remove(&temporary_channel_id);
@@ -335,7 +342,10 @@ impl PeerTask {
             })
             .await;
         match result {
-            Ok(()) => self.emitted(&events),
+            Ok(()) => {
+                self.shared.observer.emitted(&events);
+                self.wake_event_waiters(&events);
+            }
             // The intent stays pending on disk: the next start fails it and unlocks its coins.
             Err(e) => {
                 tracing::error!(channel = %temporary_channel_id, "cannot record the failed open: {e}")
@@ -343,13 +353,8 @@ impl PeerTask {
         }
     }
 
-    /// Events just committed to the queue (with a state or a failure): wake the waiters, and
-    /// in dev builds count them as emitted now.
-    fn emitted(&self, events: &[ChannelEvent]) {
-        #[cfg(feature = "dev-disconnect")]
-        for e in events {
-            super::lock(&self.shared.audit).performed(&Action::Emit(e.clone()));
-        }
+    /// Events just committed to the queue (with a state or a failure): wake the waiters.
+    fn wake_event_waiters(&self, events: &[ChannelEvent]) {
         if !events.is_empty() {
             self.shared.events.notify_waiters();
         }
@@ -357,15 +362,11 @@ impl PeerTask {
 
     /// The channel's answer to its funding request (built, coins locked, in one store job:
     /// no other open can pick the same coins in between); `None`: wait for a sibling's funding.
-    async fn build_funding(
-        &mut self,
-        temporary_channel_id: ChannelId,
-        script: bitcoin::ScriptBuf,
-        amount: bitcoin::Amount,
-        feerate_per_kw: u32,
-    ) -> Option<Input> {
+    async fn build_funding(&mut self, request: &FundingRequest) -> Option<Input> {
         use super::funds::Funding;
-        let fee = FeeRate::from_sat_per_kwu(u64::from(feerate_per_kw));
+        let temporary_channel_id = request.temporary_channel_id;
+        let (script, amount) = (request.script_pubkey.clone(), request.amount);
+        let fee = FeeRate::from_sat_per_kwu(u64::from(request.feerate_per_kw));
         let intent = self.intents.get(&temporary_channel_id).copied();
         let built = self
             .shared
@@ -385,36 +386,30 @@ impl PeerTask {
         }
     }
 
+    /// After a failed persist put channel `i` back: the observer checks, on the store thread,
+    /// that memory is what the store holds (nothing, for a channel that never became durable).
+    pub(super) async fn observe_restored(&self, i: usize) {
+        if !self.shared.observer.watching() {
+            return;
+        }
+        let channel = &self.channels[i];
+        let (id, memory, durable) = (
+            channel.current_id(),
+            channel.to_record(),
+            channel.state().is_durable(),
+        );
+        let observer = self.shared.observer.clone();
+        let _ = self
+            .shared
+            .db
+            .call(move |p: &mut Parts| observer.restored(&p.store, id, &memory, durable))
+            .await;
+    }
+
     /// Queues an event that no commit carried (e.g. `ChannelOpenFailed` of a transient open).
     async fn emit(&mut self, event: &ChannelEvent) {
         if let Err(e) = self.shared.push_event(&Event::from_channel(event)).await {
             tracing::error!("cannot queue event: {e}");
         }
-    }
-}
-
-/// The name of an action for [`super::Config::halt_after`].
-#[cfg(feature = "dev-disconnect")]
-fn action_label(action: &Action) -> String {
-    match action {
-        Action::Commit(_) => "persist".into(),
-        Action::Send(m) => format!("send:{}", m.name()),
-        Action::NeedFundingTx { .. } => "need_funding_tx".into(),
-        Action::Broadcast {
-            kind: BroadcastKind::Funding,
-            ..
-        } => "broadcast".into(),
-        Action::Broadcast {
-            kind: BroadcastKind::Commitment,
-            ..
-        } => "broadcastcommitment".into(),
-        Action::Watch(_) => "watch".into(),
-        Action::Emit(_) => "emit".into(),
-        Action::FailOpen(_) => "failopen".into(),
-        other => format!("{other:?}")
-            .split([' ', '(', '{'])
-            .next()
-            .unwrap_or("")
-            .to_lowercase(),
     }
 }
