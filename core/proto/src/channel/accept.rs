@@ -17,7 +17,7 @@ use crate::wire::{
 
 impl Channel {
     /// Starts an inbound open from a received `open_channel` (we are the fundee). On success
-    /// the channel is in [`ChannelState::InboundAwaitingFundingCreated`] and the actions are
+    /// the channel is in [`super::ChannelState::InboundAwaitingFundingCreated`] and the actions are
     /// `[Send(accept_channel)]`; a refusal is [`ChannelError::Rejected`] carrying the `error`
     /// to send (naming the field) and a disconnect.
     pub fn new_inbound(
