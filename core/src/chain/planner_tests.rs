@@ -502,7 +502,9 @@ fn a_spend_is_seen_at_the_first_due_block_and_the_interval_is_capped() {
     assert!(s.outpoints[&op].check_now && s.outpoints[&op].spend.is_none());
     let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
     assert_eq!(n, 2, "tip + outspend");
-    assert!(matches!(&events[..], [ChainEvent::OutpointSpent { spend, .. }] if spend.txid == spender.compute_txid()));
+    assert!(
+        matches!(&events[..], [ChainEvent::OutpointSpent { spend, .. }] if spend.txid == spender.compute_txid())
+    );
     assert!(!s.outpoints[&op].check_now);
     // A watch stored with a longer interval (before the cap) is read with the cap: checked
     // once in any MAX_OUTPOINT_INTERVAL blocks, not once in 504.

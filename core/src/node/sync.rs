@@ -104,6 +104,18 @@ impl Node {
                         by: *by,
                     },
                 ),
+                ChainEvent::OutpointSpent { outpoint, spend } => (
+                    outpoint.txid,
+                    ChainInput::FundingSpent {
+                        outpoint: *outpoint,
+                        spend: spend.clone(),
+                    },
+                ),
+                ChainEvent::OutpointUnspent { outpoint } => {
+                    // The closing issue acts on it; a failed channel stays failed.
+                    tracing::warn!(%outpoint, "the spend of a funding output left the chain");
+                    continue;
+                }
                 _ => continue,
             };
             let owner = lock(&self.shared.fundings).get(&txid).copied();

@@ -59,7 +59,8 @@ impl Channel {
             Some(h) => format!("confirmed at height {h}"),
             None => "unconfirmed".into(),
         };
-        let reason = format!("funding output spent by {txid} ({at}): the channel is closed on chain");
+        let reason =
+            format!("funding output spent by {txid} ({at}): the channel is closed on chain");
         match self.state {
             // Told already (and perhaps our commitment broadcast): keep the spend.
             ChannelState::Failed => vec![Action::Persist(self.to_record())],

@@ -48,7 +48,8 @@ fn the_peers_commitment_fails_a_ready_channel_without_a_broadcast_and_is_kept() 
         matches!(pair.a.events.last(), Some(ChannelEvent::ChannelFailed { reason: r, .. }) if r == reason)
     );
     // The spend is in the persisted record (odd field 57), for the closing to come.
-    let stored = ChannelRecord::decode(pair.a.stored.as_ref().expect("persisted")).expect("decodes");
+    let stored =
+        ChannelRecord::decode(pair.a.stored.as_ref().expect("persisted")).expect("decodes");
     assert_eq!(stored.channel().funding_spend(), Some(&theirs));
     assert_eq!(stored.state(), ChannelState::Failed);
     // Nothing afterwards broadcasts a commitment over the spent funding: the same report,
@@ -63,9 +64,14 @@ fn the_peers_commitment_fails_a_ready_channel_without_a_broadcast_and_is_kept() 
     let id = pair.a.channel().channel_id().expect("id");
     let on_error = pair
         .a
-        .input(Input::Message(Message::Error(ErrorMessage::new(id, "closing"))));
+        .input(Input::Message(Message::Error(ErrorMessage::new(
+            id, "closing",
+        ))));
     assert!(on_error.is_empty(), "{on_error:?}");
-    assert_eq!(kinds(&pair.a.input(Input::PeerReconnected)), ["Send(error)"]);
+    assert_eq!(
+        kinds(&pair.a.input(Input::PeerReconnected)),
+        ["Send(error)"]
+    );
     pair.mine(1);
     assert!(pair.a.restart().is_empty());
     assert_eq!(broadcasts_since(&pair, start), 0);
@@ -114,7 +120,10 @@ fn a_channel_failed_already_only_records_the_spend() {
     });
     assert_eq!(kinds(&actions), ["Persist"]);
     assert_eq!(pair.a.channel().funding_spend(), Some(&theirs));
-    assert_eq!(pair.a.channel().failure_reason().map(str::to_string), reason);
+    assert_eq!(
+        pair.a.channel().failure_reason().map(str::to_string),
+        reason
+    );
     assert_eq!(pair.a.events.len(), events);
     assert_eq!(broadcasts_since(&pair, start), 0);
 }
