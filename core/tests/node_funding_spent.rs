@@ -29,12 +29,18 @@ const PHONE_SEED: u8 = 2;
 const OUTSPEND: &str = "GET /tx/:txid/outspend/:vout";
 const RAW_TX: &str = "GET /tx/:txid/raw";
 
-async fn node(devnet: &Devnet, dir: &std::path::Path, seed: u8, listen: bool) -> Node {
+async fn node(devnet: &Devnet, dir: &std::path::Path, seed: u8, listen: Option<&str>) -> Node {
     let mut b = Builder::new(Network::Regtest, dir, &devnet.base_url()).seed([seed; 32]);
-    if listen {
-        b = b.listen("127.0.0.1:0");
+    if let Some(addr) = listen {
+        b = b.listen(addr);
     }
     b.start().await.expect("node starts")
+}
+
+/// A local address nobody listens on now (for an LSP that restarts on the same port).
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
@@ -65,10 +71,15 @@ async fn channel_where(
     panic!("{what}: {:?}", node.list_channels().await);
 }
 
-/// Phone (funder) and LSP (fundee) with a ready 200_000 sat channel; returns its funding.
-async fn ready_pair(devnet: &Devnet, dir: &std::path::Path) -> (Node, Node, OutPoint) {
-    let lsp = node(devnet, &dir.join("lsp"), LSP_SEED, true).await;
-    let phone = node(devnet, &dir.join("phone"), PHONE_SEED, false).await;
+/// Phone (funder) and LSP (fundee, listening on `lsp_addr`) with a ready 200_000 sat
+/// channel; returns its funding.
+async fn ready_pair_at(
+    devnet: &Devnet,
+    dir: &std::path::Path,
+    lsp_addr: &str,
+) -> (Node, Node, OutPoint) {
+    let lsp = node(devnet, &dir.join("lsp"), LSP_SEED, Some(lsp_addr)).await;
+    let phone = node(devnet, &dir.join("phone"), PHONE_SEED, None).await;
     common::node::fund(devnet, &phone, 1_000_000).await;
     let addr = lsp.listen_addr().expect("listening").to_string();
     phone
@@ -84,6 +95,10 @@ async fn ready_pair(devnet: &Devnet, dir: &std::path::Path) -> (Node, Node, OutP
     let c = only_channel(&phone).await;
     assert_eq!(c.state, ChannelState::Ready);
     (phone, lsp, c.funding_txo.expect("funding"))
+}
+
+async fn ready_pair(devnet: &Devnet, dir: &std::path::Path) -> (Node, Node, OutPoint) {
+    ready_pair_at(devnet, dir, "127.0.0.1:0").await
 }
 
 /// What the stopped LSP broadcasts when its peer sends an `error`: its signed commitment.
@@ -323,12 +338,90 @@ async fn a_spend_the_watcher_saw_but_the_channel_missed_is_reported_again_after_
             .put_meta(CHAIN_STATE_KEY, &state.encode())
             .expect("write");
     }
-    let phone = node(&devnet, &dir.join("phone"), PHONE_SEED, false).await;
+    let phone = node(&devnet, &dir.join("phone"), PHONE_SEED, None).await;
     assert_eq!(only_channel(&phone).await.state, ChannelState::Ready);
     // Same tip: only the replayed check costs anything.
     let counts = counted_sync(&devnet, &phone).await;
     assert_eq!(counts.route(OUTSPEND), 1, "{counts:?}");
     assert_failed_by(&devnet, &phone, &commitment).await;
     phone.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The LSP's commitment confirms in a block the phone's schedule skips; then the LSP, restarted
+/// without the channel, answers the phone's `channel_reestablish` with an `error`. The phone
+/// fails the channel (its own commitment broadcast is refused: the funding is spent) and its
+/// next sync, at the same tip, checks the funding: the channel records the LSP's commitment.
+#[tokio::test]
+async fn a_peer_error_checks_the_funding_and_the_failed_channel_records_the_spend() {
+    let dir = temp_dir("error");
+    let devnet = Devnet::start().await.expect("devnet");
+    let lsp_addr = free_addr();
+    let (phone, lsp, funding) = ready_pair_at(&devnet, &dir, &lsp_addr).await;
+    let interval = OutpointWatch::interval_for(144);
+    mine_until_next_not_due(&devnet, &funding, interval);
+    counted_sync(&devnet, &phone).await;
+    stop_lsp(&phone, lsp).await;
+    // The disconnection's check, consumed while nothing is spent.
+    let mut forced = 0;
+    for _ in 0..50 {
+        forced += counted_sync(&devnet, &phone).await.route(OUTSPEND);
+        if forced > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(forced, 1);
+    let commitment = lsp_commitment(&dir.join("lsp"));
+    devnet.broadcast(&commitment).expect("valid");
+    devnet.mine(1);
+    let tip = devnet.tip().0;
+    assert!(!OutpointWatch::due(&funding, interval, tip - 1, tip));
+    let counts = counted_sync(&devnet, &phone).await;
+    assert_eq!(counts.route(OUTSPEND), 0, "not due: {counts:?}");
+    assert_eq!(only_channel(&phone).await.state, ChannelState::Ready);
+    // The LSP forgets the channel and comes back on the same address.
+    {
+        let mut store = Store::open(dir.join("lsp").join("tern.sqlite")).expect("lsp store");
+        let rows = store.list_channels().expect("channels");
+        assert!(store.delete_channel(&rows[0].channel_id).expect("delete"));
+    }
+    let lsp = node(&devnet, &dir.join("lsp"), LSP_SEED, Some(&lsp_addr)).await;
+    let failed = channel_where(&phone, "the peer's error", |c| {
+        c.state == ChannelState::Failed
+    })
+    .await;
+    assert!(failed.status.contains("peer error"), "{}", failed.status);
+    // Its next sync, at the same tip, checks the funding because of the error.
+    let mut learnt = None;
+    for _ in 0..50 {
+        let counts = counted_sync(&devnet, &phone).await;
+        if counts.route(OUTSPEND) > 0 {
+            learnt = Some(counts);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(devnet.tip().0, tip, "no block mined meanwhile");
+    let counts = learnt.expect("the funding was checked after the error");
+    assert_eq!(counts.route(OUTSPEND), 1, "{counts:?}");
+    // The failed channel keeps the spend (persisted), and the reason of its failure.
+    let mut kept = None;
+    for _ in 0..100 {
+        let store = Store::open(dir.join("phone").join("tern.sqlite")).expect("phone store");
+        let rows = store.list_channels().expect("channels");
+        let c = Channel::from_record(ChannelRecord::decode(&rows[0].record).expect("record"));
+        if c.funding_spend().is_some() {
+            kept = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = kept.expect("the spend is recorded");
+    assert_eq!(c.funding_spend(), Some(&commitment));
+    assert_eq!(c.state(), ChannelState::Failed);
+    assert!(c.failure_reason().is_some_and(|r| r.contains("peer error")));
+    phone.stop().await;
+    lsp.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
