@@ -33,7 +33,8 @@
 //! both:    AwaitingConfirmations --depth >= minimum_depth--> AwaitingChannelReady
 //!          [Persist(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
 //!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
-//!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
+//!          double-spend, funding output spent, peer error, bad reestablish, fundee timeout
+//!          → Failed.
 //! fundee:  peer error or refused reestablish before the funding was seen → FailedUnfunded
 //!          [Persist, no commitment]; --funding confirms--> AwaitingConfirmations;
 //!          --2016 blocks after created_height--> Failed.
