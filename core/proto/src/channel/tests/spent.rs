@@ -159,3 +159,50 @@ fn the_fundee_sees_the_funders_commitment_too() {
     assert_eq!(kinds(&actions), ["Persist", "Emit(ChannelFailed)"]);
     assert_eq!(pair.b.channel().funding_spend(), Some(&ours));
 }
+
+/// On disk the spend is odd field 57 (the consensus encoding), within version 1: a record
+/// without it is the failed channel older builds made; a malformed one is refused.
+#[test]
+fn the_spend_is_odd_field_57_of_a_version_1_record() {
+    use crate::channel::{RecordError, RECORD_VERSION};
+    use crate::wire::tlv::TlvStream;
+    let mut pair = Pair::open_to_ready();
+    let theirs = fundee_commitment(&pair);
+    pair.a.input(Input::FundingSpent {
+        spending_tx: theirs.clone(),
+        confirmation_height: None,
+    });
+    let bytes = pair.a.stored.clone().expect("persisted");
+    assert_eq!(bytes[0], RECORD_VERSION);
+    assert_eq!(RECORD_VERSION, 1);
+    let stream = TlvStream::decode(&bytes[1..], |_| true).expect("stream");
+    assert_eq!(
+        stream.get(57),
+        Some(&bitcoin::consensus::serialize(&theirs)[..])
+    );
+    let rebuild = |f: &dyn Fn(&mut TlvStream)| {
+        let mut s = TlvStream::default();
+        for r in stream.records() {
+            s.push(r.tlv_type, r.value.clone());
+        }
+        f(&mut s);
+        let mut out = vec![RECORD_VERSION];
+        s.encode_into(&mut out);
+        ChannelRecord::decode(&out)
+    };
+    let without = {
+        let mut s = TlvStream::default();
+        for r in stream.records().iter().filter(|r| r.tlv_type != 57) {
+            s.push(r.tlv_type, r.value.clone());
+        }
+        let mut out = vec![RECORD_VERSION];
+        s.encode_into(&mut out);
+        ChannelRecord::decode(&out).expect("decodes")
+    };
+    assert_eq!(without.state(), ChannelState::Failed);
+    assert_eq!(without.channel().funding_spend(), None);
+    assert_eq!(
+        rebuild(&|s| s.push(57, vec![1, 2, 3])),
+        Err(RecordError::Invalid("funding_spend"))
+    );
+}
