@@ -94,6 +94,7 @@ impl Channel {
             announcement: None,
             announcement_answered: false,
             failure_reason: None,
+            funding_spend: None,
             waiting_since: None,
         };
         let accept = channel.accept_channel_message();

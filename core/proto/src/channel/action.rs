@@ -42,7 +42,8 @@ pub enum Action {
     /// Broadcast our fully signed latest commitment transaction (the channel failed).
     BroadcastCommitment(Transaction),
     /// Watch the funding output: report [`super::Input::FundingConfirmed`],
-    /// [`super::Input::FundingReorged`] and [`super::Input::FundingDoubleSpent`]. Idempotent.
+    /// [`super::Input::FundingReorged`], [`super::Input::FundingDoubleSpent`] and
+    /// [`super::Input::FundingSpent`]. Idempotent.
     WatchFunding {
         /// The channel.
         channel_id: ChannelId,

@@ -33,7 +33,8 @@
 //! both:    AwaitingConfirmations --depth >= minimum_depth--> AwaitingChannelReady
 //!          [Persist(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
 //!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
-//!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
+//!          double-spend, funding output spent, peer error, bad reestablish, fundee timeout
+//!          → Failed.
 //! fundee:  peer error or refused reestablish before the funding was seen → FailedUnfunded
 //!          [Persist, no commitment]; --funding confirms--> AwaitingConfirmations;
 //!          --2016 blocks after created_height--> Failed.
@@ -56,7 +57,7 @@
 //! | `NeedFundingTx{..}` | has the wallet build, sign and lock (not broadcast) the funding, answers `FundingTxBuilt` / `FundingTxFailed` |
 //! | `BroadcastFunding(tx)` | broadcasts (idempotent; also the rebroadcasts on new blocks and at start) |
 //! | `BroadcastCommitment(tx)` | broadcasts our signed commitment (unilateral close) |
-//! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
+//! | `WatchFunding{..}` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent`, `FundingSpent` |
 //! | `AbandonFunding{txid}` | has the wallet drop the funding tx and unlock its coins |
 //! | `Emit(event)` | queues the event for the app (persisted queue) |
 //! | `Disconnect{..}` | closes the connection to the peer; with `DisconnectScope::UnlessShared` only if no other channel or open with the peer is alive |
@@ -79,6 +80,7 @@ mod open;
 mod ready;
 mod record;
 mod reestablish;
+mod spent;
 mod unfunded;
 mod validate;
 
@@ -396,6 +398,15 @@ pub enum Input {
         /// The conflicting transaction.
         spending_txid: Txid,
     },
+    /// The funding *output* was spent (a commitment or a close, in a block or the mempool):
+    /// the channel is closed on chain. It fails without broadcasting and keeps the spend
+    /// (`spent.rs`).
+    FundingSpent {
+        /// The transaction spending the funding output.
+        spending_tx: Transaction,
+        /// Where it confirmed, `None` while in the mempool.
+        confirmation_height: Option<u32>,
+    },
     /// A new best block.
     NewBlock {
         /// Its height.
@@ -450,6 +461,8 @@ pub struct Channel {
     /// retransmitted or given as an answer). Reset on every (re)connection.
     pub(crate) announcement_answered: bool,
     pub(crate) failure_reason: Option<String>,
+    /// The transaction that spent the funding output, once seen (`spent.rs`).
+    pub(crate) funding_spend: Option<Transaction>,
     /// Transient opens: the state we are waiting in and the first tick seen in it. Never
     /// persisted (transient channels are not), reset by every state change.
     pub(crate) waiting_since: Option<(ChannelState, u64)>,
@@ -652,6 +665,10 @@ impl Channel {
             Input::FundingDoubleSpent { spending_txid } => {
                 self.on_funding_double_spent(spending_txid)
             }
+            Input::FundingSpent {
+                spending_tx,
+                confirmation_height,
+            } => self.on_funding_spent(spending_tx, confirmation_height),
             Input::NewBlock { height } => self.on_new_block(height, ctx),
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),

@@ -62,6 +62,7 @@ impl Channel {
             announcement: None,
             announcement_answered: false,
             failure_reason: None,
+            funding_spend: None,
             waiting_since: None,
         };
         let open = channel.open_channel_message();

@@ -123,6 +123,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         announcement,
         announcement_answered,
         failure_reason,
+        funding_spend,
         waiting_since,
     } = c;
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
@@ -293,6 +294,12 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
     }
     put("announcement_answered", announcement_answered.to_string());
     put("failure_reason", format!("{failure_reason:?}"));
+    put(
+        "funding_spend",
+        funding_spend.as_ref().map_or("None".into(), |tx| {
+            format!("txid {} wtxid {}", tx.compute_txid(), tx.compute_wtxid())
+        }),
+    );
     put("waiting_since", format!("{waiting_since:?}"));
     out
 }
@@ -422,6 +429,7 @@ const FUNDEE: &[(&str, &str)] = &[
     ("announcement.excess_data", "None"),
     ("announcement_answered", "false"),
     ("failure_reason", "None"),
+    ("funding_spend", "None"),
     ("waiting_since", "None"),
 ];
 
