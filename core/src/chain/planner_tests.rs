@@ -435,3 +435,89 @@ fn forced_outpoint_check_without_new_tip() {
     );
     assert!(!s.outpoints[&op].check_now);
 }
+
+/// The funding-spend schedule with a large `to_self_delay` (2016, the largest a peer may
+/// ask): capped at `MAX_OUTPOINT_INTERVAL` blocks, one outspend request per sync where the
+/// outpoint is due and none otherwise, and the spend reported at the first due block after it.
+#[test]
+fn a_spend_is_seen_at_the_first_due_block_and_the_interval_is_capped() {
+    use crate::chain::state::{OutpointWatch, MAX_OUTPOINT_INTERVAL};
+    assert_eq!(OutpointWatch::interval_for(2016), MAX_OUTPOINT_INTERVAL);
+    assert_eq!(OutpointWatch::interval_for(144), 36);
+    assert_eq!(OutpointWatch::interval_for(40), 10);
+    assert_eq!(OutpointWatch::interval_for(3), 1);
+    let mut fake = Fake::new(300);
+    let mut state = synced(&mut fake);
+    let op = OutPoint::new(Txid::from_byte_array([0x5a; 32]), 1);
+    state.watch_outpoint(op, 2016);
+    let interval = state.outpoints[&op].interval;
+    assert_eq!(interval, MAX_OUTPOINT_INTERVAL);
+    let (s, _, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert_eq!(n, 2, "checked at once when added");
+    state = s;
+    let due = |h: u32| OutpointWatch::due(&op, interval, h - 1, h);
+    // Mine the spend in a block where the outpoint is not due.
+    while due(fake.tip().height + 1) {
+        fake.mine(vec![]);
+    }
+    let spender = tx(&[op], 77);
+    fake.mempool.push(spender.clone());
+    fake.mine_mempool();
+    let spent_at = fake.tip().height;
+    let (s, events, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    state = s;
+    assert_eq!(n, 2, "tip + header, no outspend: not due");
+    assert!(events
+        .iter()
+        .all(|e| !matches!(e, ChainEvent::OutpointSpent { .. })));
+    let mut seen_at = None;
+    for _ in 0..interval {
+        fake.mine(vec![]);
+        let h = fake.tip().height;
+        let (s, events, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+        state = s;
+        let outspends = fake.requests.get("outspend").copied().unwrap_or(0);
+        assert_eq!(outspends, usize::from(due(h)), "height {h}");
+        assert_eq!(n, 2 + outspends);
+        let spent = events.iter().any(|e| {
+            matches!(e, ChainEvent::OutpointSpent { outpoint, spend }
+                if *outpoint == op && spend.txid == spender.compute_txid()
+                    && spend.confirmed.map(|c| c.height) == Some(spent_at))
+        });
+        assert_eq!(spent, due(h), "reported exactly when due (height {h})");
+        if spent {
+            seen_at = Some(h);
+            break;
+        }
+    }
+    let seen_at = seen_at.expect("seen within one capped interval");
+    assert!(seen_at - spent_at <= MAX_OUTPOINT_INTERVAL);
+    // A confirmed spend is not asked about again.
+    fake.mine(vec![]);
+    let (s, _, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert_eq!(n, 2);
+    // Its consumer missed it: forgotten, it is checked and reported again at the same tip.
+    let mut s = s;
+    s.report_spend_again(&op);
+    assert!(s.outpoints[&op].check_now && s.outpoints[&op].spend.is_none());
+    let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert_eq!(n, 2, "tip + outspend");
+    assert!(
+        matches!(&events[..], [ChainEvent::OutpointSpent { spend, .. }] if spend.txid == spender.compute_txid())
+    );
+    assert!(!s.outpoints[&op].check_now);
+    // A watch stored with a longer interval (before the cap) is read with the cap: checked
+    // once in any MAX_OUTPOINT_INTERVAL blocks, not once in 504.
+    let mut state = s;
+    let w = state.outpoints.get_mut(&op).expect("watched");
+    w.interval = 504;
+    w.spend = None;
+    let mut outspends = 0;
+    for _ in 0..MAX_OUTPOINT_INTERVAL {
+        fake.mine(vec![]);
+        let (s, _, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+        state = s;
+        outspends += fake.requests.get("outspend").copied().unwrap_or(0);
+    }
+    assert_eq!(outspends, 1);
+}

@@ -56,10 +56,23 @@ pub struct TxWatch {
     pub state: TxWatchState,
 }
 
+/// The longest a watched outpoint goes unchecked, in blocks: 36 blocks, about six hours.
+///
+/// A funding outpoint is checked every `to_self_delay / 4` blocks (the delay we impose on the
+/// peer's `to_local`, i.e. our time to punish a revoked commitment: a spend is seen with at
+/// least ¾ of it left), but never less often than this, whatever `to_self_delay` is: a
+/// channel the peer closed must be noticed within hours, not days, even when nothing can be
+/// stolen (the app must stop offering it and its `to_remote` is ours to sweep, and HTLC
+/// deadlines, counted in tens of blocks, will be shorter than any `to_self_delay`). 36 is
+/// what the default `to_self_delay` of 144 gives, so the cap only shortens larger delays
+/// (2016, the largest we accept, would give 504 blocks: three and a half days).
+pub const MAX_OUTPOINT_INTERVAL: u32 = 36;
+
 /// An outpoint whose spend we must see (a channel's funding outpoint), checked on a schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutpointWatch {
-    /// Checked at least once every `interval` blocks (`to_self_delay / 4`).
+    /// Checked at least once every `interval` blocks (`to_self_delay / 4`, at most
+    /// [`MAX_OUTPOINT_INTERVAL`]; a larger stored value is capped when the schedule is read).
     pub interval: u32,
     /// Check at the next sync whatever the schedule (peer disconnected unexpectedly or sent an
     /// error).
@@ -69,6 +82,12 @@ pub struct OutpointWatch {
 }
 
 impl OutpointWatch {
+    /// The check interval for a channel whose peer's `to_self_delay` (the one we impose) is
+    /// `to_self_delay`: `to_self_delay / 4` blocks, within `1..=MAX_OUTPOINT_INTERVAL`.
+    pub fn interval_for(to_self_delay: u16) -> u32 {
+        (u32::from(to_self_delay) / 4).clamp(1, MAX_OUTPOINT_INTERVAL)
+    }
+
     /// Offset of this outpoint in the schedule, so checks of many channels spread over blocks.
     pub fn stagger(outpoint: &OutPoint, interval: u32) -> u32 {
         let bytes = bitcoin::hashes::Hash::as_byte_array(&outpoint.txid);
@@ -78,7 +97,7 @@ impl OutpointWatch {
 
     /// Whether a check is due for some height in `(from, to]`.
     pub fn due(outpoint: &OutPoint, interval: u32, from: u32, to: u32) -> bool {
-        let interval = interval.max(1);
+        let interval = interval.clamp(1, MAX_OUTPOINT_INTERVAL);
         if to.saturating_sub(from) >= interval {
             return true;
         }
@@ -131,14 +150,26 @@ impl ChainState {
         self.txs.remove(txid);
     }
 
-    /// Starts watching an outpoint's spend, checked every `to_self_delay / 4` blocks.
+    /// Starts watching an outpoint's spend, checked every `to_self_delay / 4` blocks (at most
+    /// [`MAX_OUTPOINT_INTERVAL`]), and at the next sync. No-op if already watched.
     pub fn watch_outpoint(&mut self, outpoint: OutPoint, to_self_delay: u16) {
-        let interval = u32::from(to_self_delay / 4).max(1);
+        let interval = OutpointWatch::interval_for(to_self_delay);
         self.outpoints.entry(outpoint).or_insert(OutpointWatch {
             interval,
             check_now: true,
             spend: None,
         });
+    }
+
+    /// Forgets the spend seen of a watched outpoint and checks it at the next sync, which
+    /// reports it again (its consumer missed it: a kill between the watcher's persist and the
+    /// channel's, a failed fetch of the spending transaction).
+    pub fn report_spend_again(&mut self, outpoint: &OutPoint) {
+        if let Some(w) = self.outpoints.get_mut(outpoint) {
+            if w.spend.take().is_some() {
+                w.check_now = true;
+            }
+        }
     }
 
     /// Stops watching an outpoint.

@@ -521,7 +521,10 @@ async fn net_loop(shared: Arc<Shared>, mut events: mpsc::UnboundedReceiver<NetEv
                 }
             }
             NetEvent::PeerDisconnected { node_id, reason } => {
-                let _ = shared.peer_sender(node_id).send(PeerCommand::Disconnected);
+                let unexpected = peer_chain::unexpected(&reason);
+                let _ = shared
+                    .peer_sender(node_id)
+                    .send(PeerCommand::Disconnected { unexpected });
                 let event = Event::PeerDisconnected {
                     node_id,
                     reason: reason.to_string(),

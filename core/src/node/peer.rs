@@ -32,8 +32,9 @@ pub(crate) enum PeerCommand {
         sender: PeerSender,
         receiver: mpsc::Receiver<Message>,
     },
-    /// The connection is gone.
-    Disconnected,
+    /// The connection is gone; `unexpected` when we did not ask for it (the funding outputs
+    /// are then checked at the next sync).
+    Disconnected { unexpected: bool },
     /// The user opens a channel.
     Open {
         intent_id: i64,
@@ -155,7 +156,11 @@ impl PeerTask {
                             let _ = d.reply.send(result);
                         }
                     }
-                    Some(PeerCommand::Disconnected) => {
+                    Some(PeerCommand::Disconnected { unexpected }) => {
+                        if unexpected {
+                            let all: Vec<usize> = (0..self.channels.len()).collect();
+                            self.check_fundings_now(&all, "peer disconnected unexpectedly").await;
+                        }
                         self.sender = None;
                         receiver = None;
                         // Unanswered inbound requests die with the connection (the funder
@@ -379,6 +384,11 @@ impl PeerTask {
             }
             return;
         }
+        if matches!(msg, Message::Error(_)) {
+            // A peer that closes a channel on chain says so with an `error`.
+            self.check_fundings_now(&targets, "peer sent an error")
+                .await;
+        }
         for i in targets {
             self.feed(i, Input::Message(msg.clone())).await;
         }
@@ -508,6 +518,8 @@ impl PeerTask {
             if let Err(e) = super::sync::reconcile_chain_watches(&self.shared, funding).await {
                 tracing::error!(channel = %id, "cannot reconcile the funding watch: {e}");
             }
+            // Or a funding spend, which the watcher also reports once.
+            self.replay_missed_spend(i).await;
         }
         if gone {
             self.shared.halt("the database cannot be written");

@@ -1,11 +1,18 @@
 //! What a peer task does with the chain: the funding events the sync routes to it, new
-//! blocks, and the funding watches it re-arms when the node starts.
+//! blocks, the funding watches it arms (the funding transaction, and its output's spend on
+//! the `to_self_delay / 4` schedule capped at `MAX_OUTPOINT_INTERVAL`), and the immediate
+//! checks of the funding outputs when the peer disconnects unexpectedly or sends an `error`.
 
-use bitcoin::Txid;
+use std::sync::Arc;
 
+use bitcoin::{OutPoint, Txid};
+
+use super::db::Parts;
 use super::peer::PeerTask;
-use crate::chain::{ChainSource, Confirmation as ChainConfirmation};
-use crate::proto::channel::{Action, Confirmation, Input};
+use super::Shared;
+use crate::chain::{ChainSource, ChainState, Confirmation as ChainConfirmation, Spend};
+use crate::net::DisconnectReason;
+use crate::proto::channel::{Action, ChannelState, Confirmation, Input};
 
 /// Chain events routed to a peer task.
 #[derive(Debug, Clone)]
@@ -23,9 +30,56 @@ pub(crate) enum ChainInput {
         txid: Txid,
         by: Txid,
     },
+    /// A funding output was spent (the watcher's `OutpointSpent`).
+    FundingSpent {
+        outpoint: OutPoint,
+        spend: Spend,
+    },
     NewBlock {
         height: u32,
     },
+}
+
+/// Whether a lost connection is one we did not ask for: the peer may have closed the
+/// channel on chain, so its funding is checked at the next sync.
+pub(super) fn unexpected(reason: &DisconnectReason) -> bool {
+    !matches!(
+        reason,
+        DisconnectReason::Requested | DisconnectReason::Shutdown | DisconnectReason::Replaced
+    )
+}
+
+/// Changes the chain watches between syncs: a sync in flight runs on a copy of them, and its
+/// outcome would undo a check flag set or a spend forgotten meanwhile (`ChainState::absorb`
+/// takes the synced flags). At once when no sync runs, else by a task that waits for it.
+pub(super) async fn change_watches(
+    shared: &Arc<Shared>,
+    what: &'static str,
+    change: impl FnOnce(&mut ChainState) + Send + 'static,
+) {
+    async fn apply(
+        shared: &Shared,
+        what: &'static str,
+        change: impl FnOnce(&mut ChainState) + Send + 'static,
+    ) {
+        let result = shared
+            .db
+            .run(move |p: &mut Parts| p.watcher.update(&mut p.store, change))
+            .await;
+        if let Err(e) = result {
+            tracing::error!("cannot {what}: {e}");
+        }
+    }
+    match shared.sync_lock.try_lock() {
+        Ok(_no_sync) => apply(shared, what, change).await,
+        Err(_) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let _no_sync = shared.sync_lock.lock().await;
+                apply(&shared, what, change).await;
+            });
+        }
+    }
 }
 
 impl PeerTask {
@@ -43,6 +97,76 @@ impl PeerTask {
                 tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");
             }
         }
+    }
+
+    /// `Action::Watch(WatchRequest::Funding)`: watches the funding transaction (confirmation, reorg, double
+    /// spend of its inputs) and its output's spend, in one write. A spend the watcher saw
+    /// that the channel never recorded (a kill between the two persists) is reported again
+    /// at the next sync.
+    pub(super) async fn watch_funding(&mut self, i: usize, outpoint: OutPoint) {
+        let c = &self.channels[i];
+        let id = c.current_id();
+        let inputs: Vec<OutPoint> = c
+            .funding()
+            .and_then(|f| f.tx.as_ref())
+            .map(|tx| tx.input.iter().map(|x| x.previous_output).collect())
+            .unwrap_or_default();
+        // The delay we impose on the peer's `to_local`: our time to answer its commitment.
+        let to_self_delay = c.our_params().to_self_delay;
+        super::lock(&self.shared.fundings).insert(outpoint.txid, self.node_id);
+        let result = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| {
+                p.watcher.update(&mut p.store, |s| {
+                    s.watch_tx(outpoint.txid, inputs);
+                    s.watch_outpoint(outpoint, to_self_delay);
+                })
+            })
+            .await;
+        if let Err(e) = result {
+            // The channel is durable: the next start re-arms the watch from its record.
+            tracing::error!(channel = %id, "cannot watch the funding: {e}");
+        }
+        self.replay_missed_spend(i).await;
+    }
+
+    /// If channel `i` has not recorded a spend of its funding the watcher holds, the next
+    /// sync reports it again (the watcher reports a change once).
+    pub(super) async fn replay_missed_spend(&self, i: usize) {
+        let c = &self.channels[i];
+        let Some(outpoint) = c.funding().map(|f| f.outpoint) else {
+            return;
+        };
+        if c.funding_spend().is_some() {
+            return;
+        }
+        change_watches(&self.shared, "replay a funding spend", move |s| {
+            s.report_spend_again(&outpoint)
+        })
+        .await;
+    }
+
+    /// Checks the funding outputs of `channels` (those that are durable and not failed) at
+    /// the next sync, whatever their schedule: the peer disconnected unexpectedly or sent an
+    /// `error`, as it does when it closes the channel on chain.
+    pub(super) async fn check_fundings_now(&self, channels: &[usize], why: &'static str) {
+        let outpoints: Vec<OutPoint> = channels
+            .iter()
+            .filter_map(|&i| self.channels.get(i))
+            .filter(|c| c.state().is_durable() && !c.is_failed())
+            .filter_map(|c| c.funding().map(|f| f.outpoint))
+            .collect();
+        if outpoints.is_empty() {
+            return;
+        }
+        tracing::info!(peer = %self.node_id, ?outpoints, "{why}: checking the funding outputs at the next sync");
+        change_watches(&self.shared, "check the funding outputs now", move |s| {
+            for op in &outpoints {
+                s.check_outpoint_now(op);
+            }
+        })
+        .await;
     }
 
     pub(super) async fn on_chain(&mut self, input: ChainInput) {
@@ -91,6 +215,49 @@ impl PeerTask {
                 if let Some(i) = self.by_funding(&txid) {
                     self.feed(i, Input::FundingDoubleSpent { spending_txid: by })
                         .await;
+                    if let (ChannelState::Failed, Some(f)) =
+                        (self.channels[i].state(), self.channels[i].funding())
+                    {
+                        // That funding can never exist: its output needs no more checks.
+                        let outpoint = f.outpoint;
+                        change_watches(&self.shared, "unwatch a dead funding", move |s| {
+                            s.unwatch_outpoint(&outpoint)
+                        })
+                        .await;
+                    }
+                }
+            }
+            ChainInput::FundingSpent { outpoint, spend } => {
+                let Some(i) = self
+                    .channels
+                    .iter()
+                    .position(|c| c.funding().is_some_and(|f| f.outpoint == outpoint))
+                else {
+                    return;
+                };
+                match self.shared.source.raw_tx(spend.txid).await {
+                    Ok(Some(spending_tx)) => {
+                        let confirmation_height = spend.confirmed.map(|c| c.height);
+                        self.feed(
+                            i,
+                            Input::FundingSpent {
+                                spending_tx,
+                                confirmation_height,
+                            },
+                        )
+                        .await;
+                    }
+                    other => {
+                        let why = match other {
+                            Err(e) => e.to_string(),
+                            _ => "unknown to the server".into(),
+                        };
+                        tracing::warn!(%outpoint, spending_txid = %spend.txid, "funding spend could not be fetched ({why}); asking again at the next sync");
+                        change_watches(&self.shared, "ask again for a funding spend", move |s| {
+                            s.report_spend_again(&outpoint)
+                        })
+                        .await;
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use bitcoin::{Amount, FeeRate, OutPoint, ScriptBuf, Transaction};
+use bitcoin::{Amount, FeeRate, ScriptBuf, Transaction};
 
 use super::db::Parts;
 use super::observer::Flow;
@@ -267,25 +267,6 @@ impl PeerTask {
         self.built.remove(&self.channels[i].temporary_channel_id());
         // Recorded in the wallet, sent after any unconfirmed parent (funds.rs).
         super::funds::broadcast_funding(&self.shared, tx).await;
-    }
-
-    async fn watch_funding(&mut self, i: usize, outpoint: OutPoint) {
-        let id = self.channels[i].current_id();
-        let inputs: Vec<OutPoint> = self.channels[i]
-            .funding()
-            .and_then(|f| f.tx.as_ref())
-            .map(|tx| tx.input.iter().map(|x| x.previous_output).collect())
-            .unwrap_or_default();
-        super::lock(&self.shared.fundings).insert(outpoint.txid, self.node_id);
-        let result = self
-            .shared
-            .db
-            .run(move |p: &mut Parts| p.watcher.watch_tx(&mut p.store, outpoint.txid, inputs))
-            .await;
-        if let Err(e) = result {
-            // The channel is durable: the next start re-arms the watch from its record.
-            tracing::error!(channel = %id, "cannot watch the funding: {e}");
-        }
     }
 
     /// A transient open failed: its coins and unbroadcast funding (`funding_txid`) go back to

@@ -104,6 +104,18 @@ impl Node {
                         by: *by,
                     },
                 ),
+                ChainEvent::OutpointSpent { outpoint, spend } => (
+                    outpoint.txid,
+                    ChainInput::FundingSpent {
+                        outpoint: *outpoint,
+                        spend: spend.clone(),
+                    },
+                ),
+                ChainEvent::OutpointUnspent { outpoint } => {
+                    // The closing issue acts on it; a failed channel stays failed.
+                    tracing::warn!(%outpoint, "the spend of a funding output left the chain");
+                    continue;
+                }
                 _ => continue,
             };
             let owner = lock(&self.shared.fundings).get(&txid).copied();
@@ -143,6 +155,10 @@ impl Node {
 ///   the next sync reports it again with its proof (the channel needs the tx index);
 /// - double-spent, or unconfirmed/gone while the channel has a confirmation: the event is
 ///   sent to the peer task again, which handles it before anything else.
+///
+/// A funding output's spend the channel never recorded is handled by the watch itself: each
+/// `WatchFunding` (re-armed at start) has the next sync report it again
+/// (`PeerTask::replay_missed_spend`).
 pub(super) async fn reconcile_chain_watches(
     shared: &Shared,
     fundings: Vec<(PublicKey, Txid, bool)>,

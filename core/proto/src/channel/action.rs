@@ -135,8 +135,9 @@ pub enum BroadcastKind {
 /// A chain watch ([`Action::Watch`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchRequest {
-    /// The funding output: report [`super::Input::FundingConfirmed`],
-    /// [`super::Input::FundingReorged`] and [`super::Input::FundingDoubleSpent`].
+    /// The funding transaction and output: report [`super::Input::FundingConfirmed`],
+    /// [`super::Input::FundingReorged`], [`super::Input::FundingDoubleSpent`] and
+    /// [`super::Input::FundingSpent`].
     Funding {
         /// The channel.
         channel_id: ChannelId,

@@ -122,23 +122,32 @@ impl Channel {
 
     /// Moves a durable channel (failed or not) to `Failed`, returning whether it was ready.
     /// `None`: the channel is not durable.
-    pub(super) fn enter_failed(&mut self, reason: String, unfunded: bool) -> Option<bool> {
+    /// `spend`: the transaction that spent the funding output, if that is why (a spend
+    /// recorded earlier is kept).
+    pub(super) fn enter_failed(
+        &mut self,
+        reason: String,
+        unfunded: bool,
+        spend: Option<Transaction>,
+    ) -> Option<bool> {
         let placeholder = Phase::Aborted(Aborted {
             reason: String::new(),
             funding: None,
         });
-        let (channel, was_ready) = match std::mem::replace(&mut self.phase, placeholder) {
-            Phase::Funded(f) => (f.channel, f.lock == LockIn::Ready),
-            Phase::Failed(f) => (f.channel, false),
-            other => {
-                self.phase = other;
-                return None;
-            }
-        };
+        let (channel, was_ready, funding_spend) =
+            match std::mem::replace(&mut self.phase, placeholder) {
+                Phase::Funded(f) => (f.channel, f.lock == LockIn::Ready, None),
+                Phase::Failed(f) => (f.channel, false, f.funding_spend),
+                other => {
+                    self.phase = other;
+                    return None;
+                }
+            };
         self.phase = Phase::Failed(Failed {
             channel,
             reason,
             unfunded,
+            funding_spend: spend.or(funding_spend).filter(|_| !unfunded),
         });
         Some(was_ready)
     }
@@ -151,7 +160,18 @@ impl Channel {
         tell_peer: bool,
         abandon_funding: bool,
     ) -> Vec<Action> {
-        let Some(was_ready) = self.enter_failed(reason.clone(), false) else {
+        self.fail_durable_spent(reason, tell_peer, abandon_funding, None)
+    }
+
+    /// [`Channel::fail_durable`], recording `spend` as the spend of the funding output.
+    pub(crate) fn fail_durable_spent(
+        &mut self,
+        reason: String,
+        tell_peer: bool,
+        abandon_funding: bool,
+        spend: Option<Transaction>,
+    ) -> Vec<Action> {
+        let Some(was_ready) = self.enter_failed(reason.clone(), false, spend) else {
             return Vec::new();
         };
         let funder = self.params.role == Role::Funder;

@@ -7,6 +7,7 @@
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::Transaction;
 
 use super::phase::{
     Aborted, Announcement, ChannelParams, Established, Failed, Funded, LockIn, Negotiated,
@@ -44,6 +45,7 @@ pub(crate) struct Fields {
     pub(crate) announcement: Option<ChannelAnnouncement>,
     pub(crate) announcement_answered: bool,
     pub(crate) failure_reason: Option<String>,
+    pub(crate) funding_spend: Option<Transaction>,
     pub(crate) waiting_since: Option<(ChannelState, u64)>,
 }
 
@@ -96,6 +98,7 @@ impl Fields {
             announcement: announcement.and_then(|a| a.built.clone()),
             announcement_answered: announcement.is_some_and(|a| a.answered),
             failure_reason: channel.failure_reason().map(str::to_owned),
+            funding_spend: channel.funding_spend().cloned(),
             waiting_since,
         }
     }
@@ -130,6 +133,10 @@ impl Fields {
             (self.announcement_answered, "announcement_answered"),
         ];
         let state = self.state;
+        if state != ChannelState::Failed && self.funding_spend.is_some() {
+            // Only a failed channel records the spend of its funding output.
+            return Err(RecordError::Invalid("funding_spend"));
+        }
         let phase = match state {
             ChannelState::Aborted => {
                 absent(&durable_marks)?;
@@ -232,6 +239,7 @@ impl Fields {
                         channel,
                         reason: required(self.failure_reason, "failure_reason")?,
                         unfunded: state == ChannelState::FailedUnfunded,
+                        funding_spend: self.funding_spend,
                     }),
                     Some(lock) => {
                         absent(&[(self.failure_reason.is_some(), "failure_reason")])?;

@@ -35,7 +35,8 @@
 //! both:    AwaitingConfirmations --depth >= minimum_depth--> AwaitingChannelReady
 //!          [Commit(ready sent), Send(channel_ready)] --peer's channel_ready--> Ready
 //!          (or straight to Ready if the peer's came first); reorg → AwaitingConfirmations;
-//!          double-spend, peer error, bad reestablish, fundee timeout → Failed.
+//!          double-spend, funding output spent, peer error, bad reestablish, fundee timeout
+//!          → Failed.
 //! fundee:  peer error or refused reestablish before the funding was seen → FailedUnfunded
 //!          [Commit, no commitment]; --funding confirms--> AwaitingConfirmations;
 //!          --2016 blocks after created_height--> Failed.
@@ -57,7 +58,7 @@
 //! | `Send(msg)` | sends to the peer; drops it if the peer is not connected or its `channel_reestablish` has not arrived yet |
 //! | `NeedFundingTx{..}` | has the wallet build, sign and lock (not broadcast) the funding, answers `FundingTxBuilt` / `FundingTxFailed` |
 //! | `Broadcast{tx, kind}` | broadcasts (idempotent; also the funding's rebroadcasts on new blocks and at start; a `Commitment` is our unilateral close) |
-//! | `Watch(WatchRequest::Funding{..})` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent` |
+//! | `Watch(WatchRequest::Funding{..})` | registers the outpoint with the chain source; reports `FundingConfirmed`, `FundingReorged`, `FundingDoubleSpent`, `FundingSpent` |
 //! | `Emit(event)` | queues an event no commit carries for the app (persisted queue) |
 //! | `Disconnect{..}` | closes the connection to the peer; with `DisconnectScope::UnlessShared` only if no other channel or open with the peer is alive |
 //! | `ReconnectPeer{..}` | watchdog: logs the reason, disconnects and reconnects the peer |
@@ -82,6 +83,7 @@ mod phase;
 mod ready;
 mod record;
 mod reestablish;
+mod spent;
 mod unfunded;
 mod validate;
 
@@ -399,6 +401,15 @@ pub enum Input {
         /// The conflicting transaction.
         spending_txid: Txid,
     },
+    /// The funding *output* was spent (a commitment or a close, in a block or the mempool):
+    /// the channel is closed on chain. It fails without broadcasting and keeps the spend
+    /// (`spent.rs`).
+    FundingSpent {
+        /// The transaction spending the funding output.
+        spending_tx: Transaction,
+        /// Where it confirmed, `None` while in the mempool.
+        confirmation_height: Option<u32>,
+    },
     /// A new best block.
     NewBlock {
         /// Its height.
@@ -652,6 +663,10 @@ impl Channel {
             Input::FundingDoubleSpent { spending_txid } => {
                 self.on_funding_double_spent(spending_txid)
             }
+            Input::FundingSpent {
+                spending_tx,
+                confirmation_height,
+            } => self.on_funding_spent(spending_tx, confirmation_height),
             Input::NewBlock { height } => self.on_new_block(height, ctx),
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),

@@ -9,7 +9,7 @@
 //!        OpenStep::{OutboundAwaitingAccept, AwaitingFundingTx, AwaitingFundingSigned,
 //!                   InboundAwaitingFundingCreated}
 //! Phase::Funded(Funded { lock: LockIn, channel: Established })  durable
-//! Phase::Failed(Failed { channel: Established, reason, unfunded })  durable, terminal unless
+//! Phase::Failed(Failed { channel: Established, reason, unfunded, funding_spend })  durable, terminal unless
 //!        `unfunded` and the funding confirms after all
 //! Phase::Aborted(Aborted { reason, funding })   a transient open failed: forgotten
 //! ```
@@ -21,6 +21,7 @@
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::Transaction;
 
 use super::{ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::wire::{ChannelAnnouncement, ChannelId};
@@ -202,6 +203,9 @@ pub(crate) struct Failed {
     /// A fundee failed before its funding was ever seen ([`ChannelState::FailedUnfunded`]):
     /// still watched, revived if it confirms.
     pub(super) unfunded: bool,
+    /// The transaction that spent the funding output, once seen (`spent.rs`); never set on
+    /// an unfunded one (a spend ends the wait).
+    pub(super) funding_spend: Option<Transaction>,
 }
 
 /// A transient open that failed.

@@ -19,11 +19,13 @@
 //! | 44 | announcement_signatures sent | | 46 | their announcement signatures (opt) |
 //! | 48 | channel_announcement (opt, wire payload) | | 50 | announcement answered on this connection |
 //! | 53 | transient wait: state, first tick (opt; odd, transient records are never stored) | | 55 | failed before the funding was seen (opt; odd, empty) |
+//! | 57 | the transaction that spent the funding output (opt; odd, consensus encoding) | | | |
 //!
 //! Field 55 marks a [`ChannelState::FailedUnfunded`] channel, stored with state `Failed`: it
 //! is odd so that builds before it read such a record as the `Failed` channel they made of
 //! it, and the version stays 1 (the golden fixtures in `core/tests/fixtures/records` decode
-//! unchanged).
+//! unchanged). Field 57 is odd for the same reason: a build before it reads the record as
+//! the `Failed` channel it is, without the spend.
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::constants::ChainHash;
@@ -96,9 +98,11 @@ mod t {
     pub const ANN_ANSWERED: u64 = 50;
     pub const WAITING: u64 = 53;
     pub const UNFUNDED: u64 = 55;
-    pub const ALL: [u64; 28] = [
+    pub const SPENT: u64 = 57;
+    pub const ALL: [u64; 29] = [
         WAITING,
         UNFUNDED,
+        SPENT,
         ANN_SENT,
         ANN_THEIRS,
         ANNOUNCEMENT,
@@ -347,6 +351,9 @@ impl ChannelRecord {
         if c.state == ChannelState::FailedUnfunded {
             s.push(t::UNFUNDED, Vec::new());
         }
+        if let Some(tx) = &c.funding_spend {
+            s.push(t::SPENT, serialize(tx));
+        }
         let mut out = vec![RECORD_VERSION];
         s.encode_into(&mut out);
         out
@@ -414,6 +421,12 @@ impl ChannelRecord {
                     .map_err(|_| RecordError::Invalid("failure_reason"))?,
             ),
         };
+        let funding_spend = match s.get(t::SPENT) {
+            None => None,
+            Some(b) => Some(
+                deserialize::<Transaction>(b).map_err(|_| RecordError::Invalid("funding_spend"))?,
+            ),
+        };
         let state = match (s.get(t::UNFUNDED), state) {
             (None, state) => state,
             (Some([]), ChannelState::Failed) => ChannelState::FailedUnfunded,
@@ -472,6 +485,7 @@ impl ChannelRecord {
                 .transpose()?,
             announcement_answered: flag(t::ANN_ANSWERED, "announcement_answered")?.unwrap_or(false),
             failure_reason,
+            funding_spend,
             waiting_since: field(&s, t::WAITING, "waiting", |r| {
                 Ok((r.read_u8("waiting_state")?, r.read_u64("waiting_since")?))
             })?

@@ -53,7 +53,7 @@ impl Channel {
     /// the peer if asked, tell the app. No broadcast; the funding watch stays armed.
     pub(crate) fn fail_unfunded(&mut self, reason: String, tell_peer: bool) -> Vec<Action> {
         tracing::info!(channel = %self.current_id(), %reason, "failed before the funding was seen; watching it until block {}", self.fundee_funding_deadline());
-        if self.enter_failed(reason.clone(), true).is_none() {
+        if self.enter_failed(reason.clone(), true, None).is_none() {
             return Vec::new();
         }
         let error = tell_peer.then(|| self.error_message(&reason));

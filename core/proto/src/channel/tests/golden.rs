@@ -124,6 +124,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         announcement,
         announcement_answered,
         failure_reason,
+        funding_spend,
         waiting_since,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
@@ -294,6 +295,12 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
     }
     put("announcement_answered", announcement_answered.to_string());
     put("failure_reason", format!("{failure_reason:?}"));
+    put(
+        "funding_spend",
+        funding_spend.as_ref().map_or("None".into(), |tx| {
+            format!("txid {} wtxid {}", tx.compute_txid(), tx.compute_wtxid())
+        }),
+    );
     put("waiting_since", format!("{waiting_since:?}"));
     out
 }
@@ -423,6 +430,7 @@ const FUNDEE: &[(&str, &str)] = &[
     ("announcement.excess_data", "None"),
     ("announcement_answered", "false"),
     ("failure_reason", "None"),
+    ("funding_spend", "None"),
     ("waiting_since", "None"),
 ];
 

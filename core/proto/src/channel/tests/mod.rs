@@ -13,6 +13,7 @@ mod open;
 mod record;
 mod reestablish;
 mod restart;
+mod spent;
 mod timeout;
 mod unfunded;
 mod validation;

@@ -196,6 +196,12 @@ fn impossible_phase_combinations_are_typed_errors() {
         edited(&durable, &[34], &[(2, vec![3])]),
         Err(RecordError::Invalid("role"))
     );
+    // Only a failed channel records the spend of its funding output.
+    let spend = bitcoin::consensus::serialize(&pending.funding());
+    assert_eq!(
+        edited(&durable, &[], &[(57, spend)]),
+        Err(RecordError::Invalid("funding_spend"))
+    );
     // The same record with the state changed consistently still decodes.
     let back = edited(&durable, &[34], &[(2, vec![2])]).expect("awaiting funding_signed");
     assert_eq!(back.state(), ChannelState::AwaitingFundingSigned);
