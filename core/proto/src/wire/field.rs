@@ -12,7 +12,7 @@ use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::Txid;
+use bitcoin::{BlockHash, Txid};
 
 use super::codec::{Reader, WireWrite};
 use super::error::DecodeError;
@@ -57,6 +57,33 @@ int_field! {
     u16 => put_u16, read_u16;
     u32 => put_u32, read_u32;
     u64 => put_u64, read_u64;
+}
+
+/// A flag: one byte, 0 or 1.
+impl WireField for bool {
+    type Value = bool;
+    fn write(value: &bool, out: &mut Vec<u8>) {
+        out.put_u8(u8::from(*value));
+    }
+    fn read(r: &mut Reader<'_>, field: &'static str) -> Result<bool, DecodeError> {
+        match r.read_u8(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::InvalidValue {
+                field,
+                reason: "a flag must be 0 or 1",
+            }),
+        }
+    }
+}
+
+/// Nothing: a TLV record whose presence is the information (its value must be empty).
+impl WireField for () {
+    type Value = ();
+    fn write(_value: &(), _out: &mut Vec<u8>) {}
+    fn read(_r: &mut Reader<'_>, _field: &'static str) -> Result<(), DecodeError> {
+        Ok(())
+    }
 }
 
 impl<const N: usize> WireField for [u8; N] {
@@ -107,6 +134,17 @@ impl WireField for Txid {
     }
     fn read(r: &mut Reader<'_>, field: &'static str) -> Result<Txid, DecodeError> {
         Ok(Txid::from_byte_array(r.read_array(field)?))
+    }
+}
+
+/// A block hash in internal byte order.
+impl WireField for BlockHash {
+    type Value = BlockHash;
+    fn write(value: &BlockHash, out: &mut Vec<u8>) {
+        out.put_bytes(value.as_byte_array());
+    }
+    fn read(r: &mut Reader<'_>, field: &'static str) -> Result<BlockHash, DecodeError> {
+        Ok(BlockHash::from_byte_array(r.read_array(field)?))
     }
 }
 

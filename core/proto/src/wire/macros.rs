@@ -4,14 +4,19 @@
 /// Declares the wire form of a message (or of a fixed-layout value) once, generating both
 /// directions from the one list so that they cannot disagree.
 ///
-/// Two forms:
+/// Three forms:
 ///
 /// - `Type = type_number "bolt_name" { fixed fields } tlvs { records }` implements
 ///   [`WireMessage`](crate::wire::WireMessage) for a message: the fixed fields in wire order,
-///   then its TLV extension stream.
+///   then its TLV extension stream. (It also implements the next form's `WireField`, so a
+///   message's payload can be a TLV value elsewhere, e.g. in a stored record.)
+/// - `struct Type { fixed fields } tlvs { records }` implements
+///   [`WireField`](crate::wire::WireField) for fixed fields followed by a TLV stream that
+///   fills the rest; with no fixed fields, `struct Type {} tlvs { ... }` is a plain TLV stream
+///   (a stored record, or a nested stream inside one record).
 /// - `struct Type { fixed fields }` implements [`WireField`](crate::wire::WireField) for a
-///   value made of fixed fields (e.g. [`ChannelKeys`](crate::wire::ChannelKeys)), so it can be
-///   a field of a message or a TLV record.
+///   value made of fixed fields only (e.g. [`ChannelKeys`](crate::wire::ChannelKeys)), so it
+///   can be a field of a message or a TLV value.
 ///
 /// A fixed field is `name: Form`, a [`WireField`](crate::wire::WireField) whose `Value` is the
 /// struct field's type (`u64`, `PublicKey`, [`U16Bytes`](crate::wire::U16Bytes) for a
@@ -149,31 +154,27 @@ macro_rules! wire_message {
     };
 
     (
-        $ty:ident = $msg_type:literal $name:literal {
+        struct $ty:ident {
             $($field:ident : $form:ty),* $(,)?
         }
         tlvs {
             $($tlv_type:literal => $tlv_field:ident : $presence:ident $tlv_form:ty),* $(,)?
         }
     ) => {
-        impl $crate::wire::WireMessage for $ty {
-            const TYPE: u16 = $msg_type;
-            const NAME: &'static str = $name;
+        impl $crate::wire::WireField for $ty {
+            type Value = $ty;
 
-            fn encode_payload(&self, out: &mut ::std::vec::Vec<u8>) {
-                let $ty { $($field,)* $($tlv_field,)* } = self;
+            fn write(value: &$ty, out: &mut ::std::vec::Vec<u8>) {
+                let $ty { $($field,)* $($tlv_field,)* } = value;
                 $(<$form as $crate::wire::WireField>::write($field, out);)*
                 $($crate::wire_message!(@write $presence $tlv_form, $tlv_type, $tlv_field, out);)*
             }
 
-            fn decode_payload(
-                payload: &[u8],
-            ) -> ::std::result::Result<Self, $crate::wire::DecodeError> {
-                let mut r = $crate::wire::Reader::new(payload);
-                $(let $field = <$form as $crate::wire::WireField>::read(
-                    &mut r,
-                    stringify!($field),
-                )?;)*
+            fn read(
+                r: &mut $crate::wire::Reader<'_>,
+                _field: &'static str,
+            ) -> ::std::result::Result<$ty, $crate::wire::DecodeError> {
+                $(let $field = <$form as $crate::wire::WireField>::read(r, stringify!($field))?;)*
                 const KNOWN: &[u64] = &[$($tlv_type),*];
                 let tlvs = $crate::wire::TlvStream::decode(r.read_rest(), |t| KNOWN.contains(&t))?;
                 $(let $tlv_field = $crate::wire_message!(
@@ -188,6 +189,40 @@ macro_rules! wire_message {
             $crate::wire::tlv::strictly_increasing(&[$($tlv_type),*]),
             concat!("the TLV types of ", stringify!($ty), " must strictly increase"),
         );
+    };
+
+    (
+        $ty:ident = $msg_type:literal $name:literal {
+            $($field:ident : $form:ty),* $(,)?
+        }
+        tlvs {
+            $($tlvs:tt)*
+        }
+    ) => {
+        $crate::wire_message! {
+            struct $ty {
+                $($field : $form),*
+            }
+            tlvs {
+                $($tlvs)*
+            }
+        }
+
+        impl $crate::wire::WireMessage for $ty {
+            const TYPE: u16 = $msg_type;
+            const NAME: &'static str = $name;
+
+            fn encode_payload(&self, out: &mut ::std::vec::Vec<u8>) {
+                <$ty as $crate::wire::WireField>::write(self, out);
+            }
+
+            fn decode_payload(
+                payload: &[u8],
+            ) -> ::std::result::Result<Self, $crate::wire::DecodeError> {
+                let mut r = $crate::wire::Reader::new(payload);
+                <$ty as $crate::wire::WireField>::read(&mut r, $name)
+            }
+        }
     };
 }
 
