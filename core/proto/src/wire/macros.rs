@@ -67,7 +67,9 @@
 /// ```
 ///
 /// A field added to the struct but forgotten in the list is a compile error (E0027, "pattern
-/// does not mention field `flags`", from the encoder; E0063 from the decoder):
+/// does not mention field `flags`", from the encoder; E0063 from the decoder). Each
+/// `compile_fail` block below is the example above with one defect, so fixing that defect
+/// makes it compile (stable rustdoc does not check the error code):
 ///
 /// ```compile_fail,E0027
 /// use tern_proto::wire::{ChannelId, ShortChannelId, U16Bytes, WireMessage};

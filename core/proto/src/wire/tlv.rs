@@ -102,14 +102,6 @@ impl TlvStream {
     }
 }
 
-/// Decodes a TLV value that must be exactly `N` bytes.
-pub fn fixed_value<const N: usize>(tlv_type: u64, value: &[u8]) -> Result<[u8; N], DecodeError> {
-    <[u8; N]>::try_from(value).map_err(|_| DecodeError::InvalidTlvLength {
-        tlv_type,
-        len: value.len(),
-    })
-}
-
 /// Appends one record of type `tlv_type` whose value is `value` in form `C`. The generated
 /// encoders of [`wire_message!`](crate::wire_message) call this in increasing type order.
 pub fn write_tlv<C: WireField>(tlv_type: u64, value: &C::Value, out: &mut Vec<u8>) {
