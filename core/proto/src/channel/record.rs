@@ -159,17 +159,8 @@ fn encode_side(p: &SideParams) -> Vec<u8> {
     s.push(HTLC_MIN, be(p.htlc_minimum_msat.to_be_bytes()));
     s.push(DELAY, be(p.to_self_delay.to_be_bytes()));
     s.push(MAX_HTLCS, be(p.max_accepted_htlcs.to_be_bytes()));
-    let mut keys = Vec::with_capacity(6 * 33);
-    for k in [
-        &p.keys.funding_pubkey,
-        &p.keys.revocation_basepoint,
-        &p.keys.payment_basepoint,
-        &p.keys.delayed_payment_basepoint,
-        &p.keys.htlc_basepoint,
-        &p.keys.first_per_commitment_point,
-    ] {
-        keys.put_point(k);
-    }
+    let mut keys = Vec::with_capacity(ChannelKeys::LEN);
+    p.keys.encode(&mut keys);
     s.push(KEYS, keys);
     if let Some(script) = &p.upfront_shutdown_script {
         s.push(SHUTDOWN, script.clone());
@@ -200,16 +191,7 @@ fn required<T>(v: Option<T>, name: &'static str) -> Result<T, RecordError> {
 fn decode_side(bytes: &[u8]) -> Result<SideParams, RecordError> {
     use t::side::*;
     let s = TlvStream::decode(bytes, |ty| ALL.contains(&ty))?;
-    let keys = field(&s, KEYS, "keys", |r| {
-        Ok(ChannelKeys {
-            funding_pubkey: r.read_point("funding_pubkey")?,
-            revocation_basepoint: r.read_point("revocation_basepoint")?,
-            payment_basepoint: r.read_point("payment_basepoint")?,
-            delayed_payment_basepoint: r.read_point("delayed_payment_basepoint")?,
-            htlc_basepoint: r.read_point("htlc_basepoint")?,
-            first_per_commitment_point: r.read_point("first_per_commitment_point")?,
-        })
-    })?;
+    let keys = field(&s, KEYS, "keys", ChannelKeys::decode)?;
     Ok(SideParams {
         dust_limit_sat: required(
             field(&s, DUST, "dust", |r| r.read_u64("dust"))?,

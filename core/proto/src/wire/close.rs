@@ -2,10 +2,7 @@
 
 use bitcoin::secp256k1::ecdsa::Signature;
 
-use super::codec::{Reader, WireWrite};
-use super::error::DecodeError;
-use super::message::WireMessage;
-use super::tlv::{fixed_value, TlvStream};
+use super::field::U16Bytes;
 use super::types::ChannelId;
 
 /// `shutdown` ([BOLT 2: Closing Initiation: `shutdown`](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#closing-initiation-shutdown)).
@@ -17,25 +14,12 @@ pub struct Shutdown {
     pub scriptpubkey: Vec<u8>,
 }
 
-impl WireMessage for Shutdown {
-    const TYPE: u16 = 38;
-    const NAME: &'static str = "shutdown";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_bytes(&self.channel_id.0);
-        out.put_u16_prefixed(&self.scriptpubkey);
+crate::wire_message! {
+    Shutdown = 38 "shutdown" {
+        channel_id: ChannelId,
+        scriptpubkey: U16Bytes,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        let channel_id = ChannelId(r.read_array("channel_id")?);
-        let scriptpubkey = r.read_u16_prefixed("scriptpubkey")?.to_vec();
-        TlvStream::decode(r.read_rest(), |_| false)?;
-        Ok(Shutdown {
-            channel_id,
-            scriptpubkey,
-        })
-    }
+    tlvs {}
 }
 
 /// The `fee_range` TLV of `closing_signed`: the fees the sender accepts.
@@ -45,6 +29,13 @@ pub struct FeeRange {
     pub min_fee_satoshis: u64,
     /// Highest acceptable fee.
     pub max_fee_satoshis: u64,
+}
+
+crate::wire_message! {
+    struct FeeRange {
+        min_fee_satoshis: u64,
+        max_fee_satoshis: u64,
+    }
 }
 
 /// `closing_signed` ([BOLT 2: Closing Negotiation: `closing_signed`](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#legacy-closing-negotiation-closing_signed)).
@@ -60,50 +51,13 @@ pub struct ClosingSigned {
     pub fee_range: Option<FeeRange>,
 }
 
-impl ClosingSigned {
-    const TLV_FEE_RANGE: u64 = 1;
-}
-
-impl WireMessage for ClosingSigned {
-    const TYPE: u16 = 39;
-    const NAME: &'static str = "closing_signed";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_bytes(&self.channel_id.0);
-        out.put_u64(self.fee_satoshis);
-        out.put_signature(&self.signature);
-        let mut tlvs = TlvStream::default();
-        if let Some(range) = self.fee_range {
-            let mut v = Vec::with_capacity(16);
-            v.put_u64(range.min_fee_satoshis);
-            v.put_u64(range.max_fee_satoshis);
-            tlvs.push(Self::TLV_FEE_RANGE, v);
-        }
-        tlvs.encode_into(out);
+crate::wire_message! {
+    ClosingSigned = 39 "closing_signed" {
+        channel_id: ChannelId,
+        fee_satoshis: u64,
+        signature: Signature,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        let channel_id = ChannelId(r.read_array("channel_id")?);
-        let fee_satoshis = r.read_u64("fee_satoshis")?;
-        let signature = r.read_signature("signature")?;
-        let tlvs = TlvStream::decode(r.read_rest(), |t| t == Self::TLV_FEE_RANGE)?;
-        let fee_range = match tlvs.get(Self::TLV_FEE_RANGE) {
-            Some(v) => {
-                let bytes: [u8; 16] = fixed_value(Self::TLV_FEE_RANGE, v)?;
-                let mut r = Reader::new(&bytes);
-                Some(FeeRange {
-                    min_fee_satoshis: r.read_u64("min_fee_satoshis")?,
-                    max_fee_satoshis: r.read_u64("max_fee_satoshis")?,
-                })
-            }
-            None => None,
-        };
-        Ok(ClosingSigned {
-            channel_id,
-            fee_satoshis,
-            signature,
-            fee_range,
-        })
+    tlvs {
+        1 => fee_range: option FeeRange,
     }
 }

@@ -41,6 +41,14 @@ pub enum DecodeError {
     /// A TLV record of an unknown even type ("it's ok to be odd").
     #[error("unknown even tlv type {0}")]
     UnknownEvenTlvType(u64),
+    /// A TLV record the message requires was absent.
+    #[error("required tlv type {tlv_type} ({field}) is missing")]
+    MissingTlv {
+        /// The record's type.
+        tlv_type: u64,
+        /// The field it holds.
+        field: &'static str,
+    },
     /// A known TLV record's value had the wrong length for its contents.
     #[error("tlv type {tlv_type} has a value of {len} bytes, which is invalid for its contents")]
     InvalidTlvLength {

@@ -6,12 +6,13 @@ use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
-use super::codec::{Reader, WireWrite};
-use super::error::DecodeError;
 use super::features::Features;
+use super::field::{Bytes, U16Bytes};
 use super::message::WireMessage;
-use super::tlv::TlvStream;
 use super::types::{ChannelId, ShortChannelId};
+
+/// A compact signature's length: the signed part of a gossip message starts after them.
+const SIGNATURE_LEN: usize = 64;
 
 /// `announcement_signatures` ([BOLT 7: The `announcement_signatures` Message](https://github.com/lightning/bolts/blob/master/07-routing-gossip.md#the-announcement_signatures-message)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,31 +27,14 @@ pub struct AnnouncementSignatures {
     pub bitcoin_signature: Signature,
 }
 
-impl WireMessage for AnnouncementSignatures {
-    const TYPE: u16 = 259;
-    const NAME: &'static str = "announcement_signatures";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_bytes(&self.channel_id.0);
-        out.put_u64(self.short_channel_id.0);
-        out.put_signature(&self.node_signature);
-        out.put_signature(&self.bitcoin_signature);
+crate::wire_message! {
+    AnnouncementSignatures = 259 "announcement_signatures" {
+        channel_id: ChannelId,
+        short_channel_id: ShortChannelId,
+        node_signature: Signature,
+        bitcoin_signature: Signature,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        let channel_id = ChannelId(r.read_array("channel_id")?);
-        let short_channel_id = ShortChannelId(r.read_u64("short_channel_id")?);
-        let node_signature = r.read_signature("node_signature")?;
-        let bitcoin_signature = r.read_signature("bitcoin_signature")?;
-        TlvStream::decode(r.read_rest(), |_| false)?;
-        Ok(AnnouncementSignatures {
-            channel_id,
-            short_channel_id,
-            node_signature,
-            bitcoin_signature,
-        })
-    }
+    tlvs {}
 }
 
 /// `channel_announcement` ([BOLT 7: The `channel_announcement` Message](https://github.com/lightning/bolts/blob/master/07-routing-gossip.md#the-channel_announcement-message)).
@@ -95,51 +79,27 @@ impl ChannelAnnouncement {
     /// signatures.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_unsigned(&mut out);
-        out
-    }
-
-    fn encode_unsigned(&self, out: &mut Vec<u8>) {
-        out.put_u16_prefixed(&self.features);
-        out.put_bytes(self.chain_hash.as_bytes());
-        out.put_u64(self.short_channel_id.0);
-        out.put_point(&self.node_id_1);
-        out.put_point(&self.node_id_2);
-        out.put_point(&self.bitcoin_key_1);
-        out.put_point(&self.bitcoin_key_2);
-        out.put_bytes(&self.excess_data);
+        self.encode_payload(&mut out);
+        out.split_off(4 * SIGNATURE_LEN)
     }
 }
 
-impl WireMessage for ChannelAnnouncement {
-    const TYPE: u16 = 256;
-    const NAME: &'static str = "channel_announcement";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_signature(&self.node_signature_1);
-        out.put_signature(&self.node_signature_2);
-        out.put_signature(&self.bitcoin_signature_1);
-        out.put_signature(&self.bitcoin_signature_2);
-        self.encode_unsigned(out);
+crate::wire_message! {
+    ChannelAnnouncement = 256 "channel_announcement" {
+        node_signature_1: Signature,
+        node_signature_2: Signature,
+        bitcoin_signature_1: Signature,
+        bitcoin_signature_2: Signature,
+        features: U16Bytes,
+        chain_hash: ChainHash,
+        short_channel_id: ShortChannelId,
+        node_id_1: PublicKey,
+        node_id_2: PublicKey,
+        bitcoin_key_1: PublicKey,
+        bitcoin_key_2: PublicKey,
+        excess_data: Bytes,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        Ok(ChannelAnnouncement {
-            node_signature_1: r.read_signature("node_signature_1")?,
-            node_signature_2: r.read_signature("node_signature_2")?,
-            bitcoin_signature_1: r.read_signature("bitcoin_signature_1")?,
-            bitcoin_signature_2: r.read_signature("bitcoin_signature_2")?,
-            features: r.read_u16_prefixed("features")?.to_vec(),
-            chain_hash: ChainHash::from(r.read_array::<32>("chain_hash")?),
-            short_channel_id: ShortChannelId(r.read_u64("short_channel_id")?),
-            node_id_1: r.read_point("node_id_1")?,
-            node_id_2: r.read_point("node_id_2")?,
-            bitcoin_key_1: r.read_point("bitcoin_key_1")?,
-            bitcoin_key_2: r.read_point("bitcoin_key_2")?,
-            excess_data: r.read_rest().to_vec(),
-        })
-    }
+    tlvs {}
 }
 
 /// `channel_update` ([BOLT 7: The `channel_update` Message](https://github.com/lightning/bolts/blob/master/07-routing-gossip.md#the-channel_update-message)).
@@ -179,49 +139,25 @@ impl ChannelUpdate {
     /// The bytes the signature signs (double-SHA256 of these): everything after it.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_unsigned(&mut out);
-        out
-    }
-
-    fn encode_unsigned(&self, out: &mut Vec<u8>) {
-        out.put_bytes(self.chain_hash.as_bytes());
-        out.put_u64(self.short_channel_id.0);
-        out.put_u32(self.timestamp);
-        out.put_u8(self.message_flags);
-        out.put_u8(self.channel_flags);
-        out.put_u16(self.cltv_expiry_delta);
-        out.put_u64(self.htlc_minimum_msat);
-        out.put_u32(self.fee_base_msat);
-        out.put_u32(self.fee_proportional_millionths);
-        out.put_u64(self.htlc_maximum_msat);
-        out.put_bytes(&self.excess_data);
+        self.encode_payload(&mut out);
+        out.split_off(SIGNATURE_LEN)
     }
 }
 
-impl WireMessage for ChannelUpdate {
-    const TYPE: u16 = 258;
-    const NAME: &'static str = "channel_update";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_signature(&self.signature);
-        self.encode_unsigned(out);
+crate::wire_message! {
+    ChannelUpdate = 258 "channel_update" {
+        signature: Signature,
+        chain_hash: ChainHash,
+        short_channel_id: ShortChannelId,
+        timestamp: u32,
+        message_flags: u8,
+        channel_flags: u8,
+        cltv_expiry_delta: u16,
+        htlc_minimum_msat: u64,
+        fee_base_msat: u32,
+        fee_proportional_millionths: u32,
+        htlc_maximum_msat: u64,
+        excess_data: Bytes,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        Ok(ChannelUpdate {
-            signature: r.read_signature("signature")?,
-            chain_hash: ChainHash::from(r.read_array::<32>("chain_hash")?),
-            short_channel_id: ShortChannelId(r.read_u64("short_channel_id")?),
-            timestamp: r.read_u32("timestamp")?,
-            message_flags: r.read_u8("message_flags")?,
-            channel_flags: r.read_u8("channel_flags")?,
-            cltv_expiry_delta: r.read_u16("cltv_expiry_delta")?,
-            htlc_minimum_msat: r.read_u64("htlc_minimum_msat")?,
-            fee_base_msat: r.read_u32("fee_base_msat")?,
-            fee_proportional_millionths: r.read_u32("fee_proportional_millionths")?,
-            htlc_maximum_msat: r.read_u64("htlc_maximum_msat")?,
-            excess_data: r.read_rest().to_vec(),
-        })
-    }
+    tlvs {}
 }

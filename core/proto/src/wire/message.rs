@@ -111,6 +111,11 @@ macro_rules! messages {
             }
         }
 
+        const _: () = assert!(
+            distinct(&[$(<$ty>::TYPE),*]),
+            "two messages share a type number",
+        );
+
         $(
             impl From<$ty> for Message {
                 fn from(m: $ty) -> Message {
@@ -139,6 +144,22 @@ messages! {
     AnnouncementSignatures(AnnouncementSignatures),
     ChannelAnnouncement(ChannelAnnouncement),
     ChannelUpdate(ChannelUpdate),
+}
+
+/// Whether no two of `types` are equal.
+const fn distinct(types: &[u16]) -> bool {
+    let mut i = 0;
+    while i < types.len() {
+        let mut j = i + 1;
+        while j < types.len() {
+            if types[i] == types[j] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// The type number at the start of an encoded message, if it has one. Lets a caller route or

@@ -4,7 +4,8 @@
 //!
 //! Entry points: [`Message::decode`] / [`Message::encode`] for whole messages, the
 //! [`WireMessage`] trait for single message types, [`TlvStream`] and [`Reader`] for the
-//! building blocks. All decoding is bounds-checked and returns [`DecodeError`]; nothing here
+//! building blocks. Every message's codec is declared once with
+//! [`wire_message!`](crate::wire_message) from its field list ([`WireField`] forms). All decoding is bounds-checked and returns [`DecodeError`]; nothing here
 //! panics on bad input.
 
 mod close;
@@ -12,8 +13,12 @@ pub mod codec;
 mod error;
 mod establish;
 pub mod features;
+mod field;
 mod gossip;
+mod macros;
 mod message;
+#[cfg(test)]
+mod record_sketch;
 mod reestablish;
 mod setup;
 pub mod tlv;
@@ -22,13 +27,12 @@ mod types;
 pub use close::{ClosingSigned, FeeRange, Shutdown};
 pub use codec::{Reader, WireWrite};
 pub use error::DecodeError;
-pub use establish::{
-    AcceptChannel, ChannelKeys, ChannelReady, FundingCreated, FundingSigned, OpenChannel,
-};
+pub use establish::{AcceptChannel, ChannelReady, FundingCreated, FundingSigned, OpenChannel};
 pub use features::{ChannelType, Feature, FeatureError, Features};
+pub use field::{Bytes, Repeated, U16Bytes, WireField};
 pub use gossip::{AnnouncementSignatures, ChannelAnnouncement, ChannelUpdate};
 pub use message::{peek_type, Message, WireMessage, MAX_MESSAGE_LEN};
 pub use reestablish::{ChannelReestablish, FundingRetransmit};
 pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
 pub use tlv::{TlvRecord, TlvStream};
-pub use types::{ChannelId, ParseChannelIdError, ShortChannelId};
+pub use types::{ChannelId, ChannelKeys, ParseChannelIdError, ShortChannelId};

@@ -5,8 +5,7 @@ use bitcoin::constants::ChainHash;
 use super::codec::{Reader, WireWrite};
 use super::error::DecodeError;
 use super::features::Features;
-use super::message::WireMessage;
-use super::tlv::TlvStream;
+use super::field::{Bytes, Repeated, U16Bytes, WireField};
 use super::types::ChannelId;
 
 /// `init` ([BOLT 1: The `init` Message](https://github.com/lightning/bolts/blob/master/01-messaging.md#the-init-message)).
@@ -25,9 +24,6 @@ pub struct Init {
 }
 
 impl Init {
-    const TLV_NETWORKS: u64 = 1;
-    const TLV_REMOTE_ADDR: u64 = 3;
-
     /// Whether the two `networks` lists (absent = any chain) have a chain in common with
     /// `chain`.
     pub fn accepts_chain(&self, chain: &ChainHash) -> bool {
@@ -37,56 +33,30 @@ impl Init {
     }
 }
 
-impl WireMessage for Init {
-    const TYPE: u16 = 16;
-    const NAME: &'static str = "init";
+/// The two feature fields of `init`: `globalfeatures` is sent empty and, on receipt, OR-ed
+/// into `features`.
+enum InitFeatures {}
 
-    fn encode_payload(&self, out: &mut Vec<u8>) {
+impl WireField for InitFeatures {
+    type Value = Features;
+    fn write(value: &Features, out: &mut Vec<u8>) {
         out.put_u16_prefixed(&[]);
-        out.put_u16_prefixed(&self.features.to_be_bytes());
-        let mut tlvs = TlvStream::default();
-        if let Some(networks) = &self.networks {
-            let mut v = Vec::with_capacity(networks.len() * 32);
-            for c in networks {
-                v.extend_from_slice(c.as_bytes());
-            }
-            tlvs.push(Self::TLV_NETWORKS, v);
-        }
-        if let Some(addr) = &self.remote_addr {
-            tlvs.push(Self::TLV_REMOTE_ADDR, addr.clone());
-        }
-        tlvs.encode_into(out);
+        out.put_u16_prefixed(&value.to_be_bytes());
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
+    fn read(r: &mut Reader<'_>, _field: &'static str) -> Result<Features, DecodeError> {
         let global = Features::from_be_bytes(r.read_u16_prefixed("globalfeatures")?);
         let local = Features::from_be_bytes(r.read_u16_prefixed("features")?);
-        let tlvs = TlvStream::decode(r.read_rest(), |t| {
-            t == Self::TLV_NETWORKS || t == Self::TLV_REMOTE_ADDR
-        })?;
-        let networks = match tlvs.get(Self::TLV_NETWORKS) {
-            None => None,
-            Some(v) => {
-                if v.len() % 32 != 0 {
-                    return Err(DecodeError::InvalidTlvLength {
-                        tlv_type: Self::TLV_NETWORKS,
-                        len: v.len(),
-                    });
-                }
-                let mut nets = Vec::with_capacity(v.len() / 32);
-                let mut r = Reader::new(v);
-                while !r.is_empty() {
-                    nets.push(ChainHash::from(r.read_array::<32>("networks")?));
-                }
-                Some(nets)
-            }
-        };
-        Ok(Init {
-            features: global.union(&local),
-            networks,
-            remote_addr: tlvs.get(Self::TLV_REMOTE_ADDR).map(<[u8]>::to_vec),
-        })
+        Ok(global.union(&local))
+    }
+}
+
+crate::wire_message! {
+    Init = 16 "init" {
+        features: InitFeatures,
+    }
+    tlvs {
+        1 => networks: option Repeated<ChainHash>,
+        3 => remote_addr: option Bytes,
     }
 }
 
@@ -130,7 +100,7 @@ pub fn printable_data(data: &[u8]) -> String {
 }
 
 macro_rules! channel_text_message {
-    ($ty:ident, $code:expr, $name:expr) => {
+    ($ty:ident, $code:literal, $name:literal) => {
         impl $ty {
             /// A message about `channel_id` carrying `text`.
             pub fn new(channel_id: ChannelId, text: &str) -> Self {
@@ -146,22 +116,12 @@ macro_rules! channel_text_message {
             }
         }
 
-        impl WireMessage for $ty {
-            const TYPE: u16 = $code;
-            const NAME: &'static str = $name;
-
-            fn encode_payload(&self, out: &mut Vec<u8>) {
-                out.put_bytes(&self.channel_id.0);
-                out.put_u16_prefixed(&self.data);
+        crate::wire_message! {
+            $ty = $code $name {
+                channel_id: ChannelId,
+                data: U16Bytes,
             }
-
-            fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-                let mut r = Reader::new(payload);
-                let channel_id = ChannelId(r.read_array("channel_id")?);
-                let data = r.read_u16_prefixed("data")?.to_vec();
-                TlvStream::decode(r.read_rest(), |_| false)?;
-                Ok($ty { channel_id, data })
-            }
+            tlvs {}
         }
     };
 }
@@ -197,25 +157,12 @@ impl Ping {
     }
 }
 
-impl WireMessage for Ping {
-    const TYPE: u16 = 18;
-    const NAME: &'static str = "ping";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_u16(self.num_pong_bytes);
-        out.put_u16_prefixed(&self.ignored);
+crate::wire_message! {
+    Ping = 18 "ping" {
+        num_pong_bytes: u16,
+        ignored: U16Bytes,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        let num_pong_bytes = r.read_u16("num_pong_bytes")?;
-        let ignored = r.read_u16_prefixed("ignored")?.to_vec();
-        TlvStream::decode(r.read_rest(), |_| false)?;
-        Ok(Ping {
-            num_pong_bytes,
-            ignored,
-        })
-    }
+    tlvs {}
 }
 
 /// `pong` ([BOLT 1: The `ping` and `pong` Messages](https://github.com/lightning/bolts/blob/master/01-messaging.md#the-ping-and-pong-messages)).
@@ -225,25 +172,17 @@ pub struct Pong {
     pub ignored: Vec<u8>,
 }
 
-impl WireMessage for Pong {
-    const TYPE: u16 = 19;
-    const NAME: &'static str = "pong";
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        out.put_u16_prefixed(&self.ignored);
+crate::wire_message! {
+    Pong = 19 "pong" {
+        ignored: U16Bytes,
     }
-
-    fn decode_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(payload);
-        let ignored = r.read_u16_prefixed("ignored")?.to_vec();
-        TlvStream::decode(r.read_rest(), |_| false)?;
-        Ok(Pong { ignored })
-    }
+    tlvs {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::WireMessage;
 
     #[test]
     fn init_combines_global_features() {

@@ -6,6 +6,7 @@
 
 use super::codec::{Reader, WireWrite};
 use super::error::DecodeError;
+use super::field::WireField;
 
 /// One TLV record: its type and raw value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +102,62 @@ impl TlvStream {
     }
 }
 
-/// Decodes a TLV value that must be exactly `N` bytes.
-pub fn fixed_value<const N: usize>(tlv_type: u64, value: &[u8]) -> Result<[u8; N], DecodeError> {
-    <[u8; N]>::try_from(value).map_err(|_| DecodeError::InvalidTlvLength {
+/// Appends one record of type `tlv_type` whose value is `value` in form `C`. The generated
+/// encoders of [`wire_message!`](crate::wire_message) call this in increasing type order.
+pub fn write_tlv<C: WireField>(tlv_type: u64, value: &C::Value, out: &mut Vec<u8>) {
+    let mut v = Vec::new();
+    C::write(value, &mut v);
+    out.put_bigsize(tlv_type);
+    out.put_bigsize(v.len() as u64);
+    out.put_bytes(&v);
+}
+
+/// Reads a whole TLV value in form `C`: a value too short or too long for it is
+/// [`DecodeError::InvalidTlvLength`]; other errors (an invalid point, …) pass through.
+pub fn tlv_value<C: WireField>(
+    tlv_type: u64,
+    value: &[u8],
+    field: &'static str,
+) -> Result<C::Value, DecodeError> {
+    let bad_len = DecodeError::InvalidTlvLength {
         tlv_type,
         len: value.len(),
-    })
+    };
+    let mut r = Reader::new(value);
+    let v = C::read(&mut r, field).map_err(|e| match e {
+        DecodeError::UnexpectedEof { .. } => bad_len.clone(),
+        e => e,
+    })?;
+    if r.is_empty() {
+        Ok(v)
+    } else {
+        Err(bad_len)
+    }
+}
+
+/// The record of type `tlv_type` of a decoded stream, read in form `C`, if present.
+pub fn read_tlv<C: WireField>(
+    stream: &TlvStream,
+    tlv_type: u64,
+    field: &'static str,
+) -> Result<Option<C::Value>, DecodeError> {
+    stream
+        .get(tlv_type)
+        .map(|v| tlv_value::<C>(tlv_type, v, field))
+        .transpose()
+}
+
+/// Whether `types` strictly increase (so are also distinct): the order BOLT 1 requires of a
+/// stream, checked at compile time on the record lists of [`wire_message!`](crate::wire_message).
+pub const fn strictly_increasing(types: &[u64]) -> bool {
+    let mut i = 1;
+    while i < types.len() {
+        if types[i] <= types[i - 1] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 #[cfg(test)]

@@ -1,7 +1,14 @@
-//! Identifier types of BOLT 1/2/7: `channel_id` and `short_channel_id`.
-//! `chain_hash` is [`bitcoin::constants::ChainHash`].
+//! Identifier types of BOLT 1/2/7: `channel_id` and `short_channel_id`
+//! (`chain_hash` is [`bitcoin::constants::ChainHash`]), and the [`ChannelKeys`] a side
+//! announces when a channel opens.
 
 use std::fmt;
+
+use bitcoin::secp256k1::PublicKey;
+
+use super::codec::Reader;
+use super::error::DecodeError;
+use super::field::WireField;
 
 /// A `channel_id` (BOLT 2 [Definition of `channel_id`](https://github.com/lightning/bolts/blob/master/02-peer-protocol.md#definition-of-channel_id)),
 /// also used for `temporary_channel_id`. All zeros in `error`/`warning` means "all channels".
@@ -97,6 +104,53 @@ impl fmt::Debug for ShortChannelId {
 impl fmt::Display for ShortChannelId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}x{}x{}", self.block(), self.tx_index(), self.output())
+    }
+}
+
+/// The basepoints and first per-commitment point a side sends in `open_channel` and
+/// `accept_channel`.
+///
+/// Its one encoding (six compressed points in this order, 198 bytes) is also how the channel
+/// record stores each side's keys: [`ChannelKeys::encode`] / [`ChannelKeys::decode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelKeys {
+    /// `funding_pubkey`.
+    pub funding_pubkey: PublicKey,
+    /// `revocation_basepoint`.
+    pub revocation_basepoint: PublicKey,
+    /// `payment_basepoint`.
+    pub payment_basepoint: PublicKey,
+    /// `delayed_payment_basepoint`.
+    pub delayed_payment_basepoint: PublicKey,
+    /// `htlc_basepoint`.
+    pub htlc_basepoint: PublicKey,
+    /// `first_per_commitment_point`.
+    pub first_per_commitment_point: PublicKey,
+}
+
+crate::wire_message! {
+    struct ChannelKeys {
+        funding_pubkey: PublicKey,
+        revocation_basepoint: PublicKey,
+        payment_basepoint: PublicKey,
+        delayed_payment_basepoint: PublicKey,
+        htlc_basepoint: PublicKey,
+        first_per_commitment_point: PublicKey,
+    }
+}
+
+impl ChannelKeys {
+    /// The encoded length: six compressed points.
+    pub const LEN: usize = 6 * 33;
+
+    /// Appends the six points, in wire order.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        <ChannelKeys as WireField>::write(self, out);
+    }
+
+    /// Reads the six points, in wire order; errors name the point that is short or invalid.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        <ChannelKeys as WireField>::read(r, "channel keys")
     }
 }
 
