@@ -3,7 +3,7 @@
 //! One task per peer owns that peer's channels (no lock across peers); the connection manager
 //! (`net`) hands it the peer's message stream; the chain watcher's sync routes funding events
 //! to the owning peer task. Every action list a channel returns is performed in order, and a
-//! send, broadcast or event that depends on a state only happens after that state's `Persist`
+//! send, broadcast or event that depends on a state only happens after that state's `Commit`
 //! succeeded (the store commits with fsync) — BOLT 2's durable points. A persist that fails
 //! puts the channel back to the state the store holds and disconnects the peer (the node halts
 //! if the storage itself is gone).

@@ -157,7 +157,7 @@ impl Node {
 ///   sent to the peer task again, which handles it before anything else.
 ///
 /// A funding output's spend the channel never recorded is handled by the watch itself: each
-/// `WatchFunding` (re-armed at start) has the next sync report it again
+/// `Watch(WatchRequest::Funding)` (re-armed at start) has the next sync report it again
 /// (`PeerTask::replay_missed_spend`).
 pub(super) async fn reconcile_chain_watches(
     shared: &Shared,
