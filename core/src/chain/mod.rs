@@ -4,6 +4,8 @@
 //!   status, merkle proofs, outspends, script histories, broadcast, fee estimates).
 //! - [`EsploraSource`]: the implementation on `esplora-client`, with timeouts, bounded retries
 //!   and typed errors.
+//! - [`DynSource`]: any source behind one pointer type (what the node holds, so it runs on
+//!   Esplora or on a test's in-memory chain alike).
 //! - [`planner`]: the sans-IO sync planner. It decides which requests a sync makes and consumes
 //!   the answers, so request budgets are unit-tested without HTTP.
 //! - [`sync`]: the async driver that runs a plan against a source, with bounded concurrency.
@@ -12,6 +14,7 @@
 //! process that loads it knows what it knew, and a sync where the tip did not move costs one
 //! request.
 
+mod dyn_source;
 mod esplora;
 mod fees;
 pub mod planner;
@@ -24,6 +27,7 @@ use std::future::Future;
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
+pub use dyn_source::DynSource;
 pub use esplora::{EsploraConfig, EsploraSource};
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
