@@ -249,3 +249,61 @@ async fn a_ready_channel_survives_a_restart_of_both_nodes_on_the_in_memory_chain
     phone.stop().await;
     lsp.stop().await;
 }
+
+/// The wallet's own chain paths on the in-memory chain too: a wallet restored from seed finds
+/// every coin with a full scan (one script with more confirmed payments than a page of its
+/// history), and after a reorg drops a payment its resync forgets the coin.
+#[tokio::test]
+async fn a_restored_wallet_scans_and_resyncs_through_the_chain_source() {
+    use tern_core::proto::keys::KeysManager;
+    use tern_core::wallet::OnchainWallet;
+
+    let chain = DevChain::new();
+    let source = DevnetSource::new(chain.clone());
+    let keys = KeysManager::new(&[7; 32], Network::Regtest).expect("keys");
+    let open = || {
+        let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+        OnchainWallet::open(conn, &keys.wallet_descriptors(), Network::Regtest)
+            .expect("wallet")
+            .0
+    };
+    let mut payer = open();
+    let addresses: Vec<_> = (0..3)
+        .map(|_| payer.new_address().expect("address"))
+        .collect();
+    chain
+        .faucet(&addresses[0], Amount::from_sat(100_000))
+        .expect("faucet");
+    chain
+        .faucet(&addresses[2], Amount::from_sat(200_000))
+        .expect("faucet");
+    // 27 payments to one script: more than the 25 of its history's first page.
+    for _ in 0..27 {
+        chain
+            .faucet(&addresses[1], Amount::from_sat(1_000))
+            .expect("faucet");
+        chain.mine(1);
+    }
+    let last = chain
+        .faucet(&addresses[0], Amount::from_sat(50_000))
+        .expect("faucet");
+    chain.mine(1);
+
+    let mut restored = open();
+    restored.full_scan(&source, 20).await.expect("full scan");
+    let b = restored.balances(&[]);
+    assert_eq!(b.confirmed.to_sat(), 100_000 + 200_000 + 27_000 + 50_000);
+    assert_eq!(b.unconfirmed.to_sat(), 0);
+
+    // The last payment's block leaves the best chain and the payment the mempool.
+    chain.reorg(1, 2).expect("reorg");
+    chain.drop_mempool_tx(&last).expect("drop");
+    restored.resync(&source).await.expect("resync");
+    let b = restored.balances(&[]);
+    assert_eq!(b.confirmed.to_sat(), 100_000 + 200_000 + 27_000, "{b:?}");
+    assert_eq!(b.unconfirmed.to_sat(), 0, "{b:?}");
+    assert!(
+        source.requests() > 0,
+        "the scans went through the chain source"
+    );
+}

@@ -28,6 +28,8 @@ trait ObjectSource: Send + Sync {
     fn merkle_block(&self, txid: Txid) -> Answer<'_, Option<MerkleBlock>>;
     fn outspend(&self, outpoint: OutPoint) -> Answer<'_, Option<Spend>>;
     fn script_txs(&self, script: ScriptBuf) -> Answer<'_, Vec<ScriptTx>>;
+    fn script_txs_after(&self, script: ScriptBuf, last_seen: Txid) -> Answer<'_, Vec<ScriptTx>>;
+    fn block_hash_at(&self, height: u32) -> Answer<'_, Option<BlockHash>>;
     fn raw_tx(&self, txid: Txid) -> Answer<'_, Option<Transaction>>;
     fn broadcast(&self, tx: Transaction) -> Answer<'_, ()>;
     fn fee_estimates(&self) -> Answer<'_, BTreeMap<u16, f64>>;
@@ -54,6 +56,12 @@ impl<S: ChainSource> ObjectSource for S {
     }
     fn script_txs(&self, script: ScriptBuf) -> Answer<'_, Vec<ScriptTx>> {
         Box::pin(ChainSource::script_txs(self, script))
+    }
+    fn script_txs_after(&self, script: ScriptBuf, last_seen: Txid) -> Answer<'_, Vec<ScriptTx>> {
+        Box::pin(ChainSource::script_txs_after(self, script, last_seen))
+    }
+    fn block_hash_at(&self, height: u32) -> Answer<'_, Option<BlockHash>> {
+        Box::pin(ChainSource::block_hash_at(self, height))
     }
     fn raw_tx(&self, txid: Txid) -> Answer<'_, Option<Transaction>> {
         Box::pin(ChainSource::raw_tx(self, txid))
@@ -116,6 +124,19 @@ impl ChainSource for DynSource {
         script: ScriptBuf,
     ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send {
         self.0.script_txs(script)
+    }
+    fn script_txs_after(
+        &self,
+        script: ScriptBuf,
+        last_seen: Txid,
+    ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send {
+        self.0.script_txs_after(script, last_seen)
+    }
+    fn block_hash_at(
+        &self,
+        height: u32,
+    ) -> impl Future<Output = Result<Option<BlockHash>, ChainError>> + Send {
+        self.0.block_hash_at(height)
     }
     fn raw_tx(
         &self,

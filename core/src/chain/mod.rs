@@ -130,6 +130,9 @@ pub struct ScriptTx {
     pub status: TxStatus,
 }
 
+/// Confirmed transactions per page of a script's history (Esplora's page size).
+pub const SCRIPT_PAGE: usize = 25;
+
 /// What Tern needs from a chain backend. Implemented over Esplora by [`EsploraSource`].
 pub trait ChainSource: Send + Sync {
     /// Hash of the best tip.
@@ -153,11 +156,24 @@ pub trait ChainSource: Send + Sync {
         &self,
         outpoint: OutPoint,
     ) -> impl Future<Output = Result<Option<Spend>, ChainError>> + Send;
-    /// Transactions touching a script: mempool first, then confirmed, newest first.
+    /// Transactions touching a script: mempool first, then the first [`SCRIPT_PAGE`]
+    /// confirmed ones, newest first.
     fn script_txs(
         &self,
         script: ScriptBuf,
     ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send;
+    /// The next page of a script's confirmed history after `last_seen` (a confirmed txid of
+    /// the page before), newest first; a page shorter than [`SCRIPT_PAGE`] is the last.
+    fn script_txs_after(
+        &self,
+        script: ScriptBuf,
+        last_seen: Txid,
+    ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send;
+    /// The hash of the best chain's block at `height` (`None` above the tip).
+    fn block_hash_at(
+        &self,
+        height: u32,
+    ) -> impl Future<Output = Result<Option<BlockHash>, ChainError>> + Send;
     /// A transaction by txid (`None` when the server does not have it).
     fn raw_tx(
         &self,

@@ -33,6 +33,15 @@ fn confirmation(c: tern_devnet::Confirmed) -> Confirmation {
     }
 }
 
+fn script_tx(t: tern_devnet::ScriptTx) -> ScriptTx {
+    ScriptTx {
+        tx: t.tx,
+        status: t.confirmed.map_or(TxStatus::Unconfirmed, |c| {
+            TxStatus::Confirmed(confirmation(c))
+        }),
+    }
+}
+
 /// What `EsploraSource` returns for a 404 on an endpoint that must answer.
 fn not_found(what: String, message: &str) -> ChainError {
     ChainError::Http {
@@ -116,6 +125,23 @@ impl ChainSource for DevnetSource {
                 }),
             })
             .collect())
+    }
+
+    async fn script_txs_after(
+        &self,
+        script: ScriptBuf,
+        last_seen: Txid,
+    ) -> Result<Vec<ScriptTx>, ChainError> {
+        Ok(self
+            .count()
+            .script_txs_after(&script, &last_seen)
+            .into_iter()
+            .map(script_tx)
+            .collect())
+    }
+
+    async fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
+        Ok(self.count().block_hash_at(height))
     }
 
     async fn raw_tx(&self, txid: Txid) -> Result<Option<Transaction>, ChainError> {

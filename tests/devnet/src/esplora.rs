@@ -479,6 +479,24 @@ pub fn script_txs_page<'a>(chain: &'a ChainState, sh: &'a sha256::Hash) -> Vec<&
     list
 }
 
+/// What `/scripthash/:hash/txs/chain[/:last_seen]` lists: the 25 confirmed transactions after
+/// `last_seen`, newest first (like electrs, an unknown `last_seen` yields an empty page).
+pub fn chain_page<'a>(
+    chain: &'a ChainState,
+    sh: &sha256::Hash,
+    last_seen: Option<&Txid>,
+) -> Vec<&'a Transaction> {
+    let confirmed = confirmed_txs_of(chain, sh);
+    let start = match last_seen {
+        None => 0,
+        Some(last) => confirmed
+            .iter()
+            .position(|tx| tx.compute_txid() == *last)
+            .map_or(confirmed.len(), |p| p + 1),
+    };
+    confirmed.into_iter().skip(start).take(CHAIN_PAGE).collect()
+}
+
 /// `/scripthash/:hash[/...]` and `/address/:address[/...]`.
 pub fn script(
     chain: &ChainState,
@@ -507,24 +525,12 @@ pub fn script(
                 .map(json_of)
                 .collect(),
         )),
-        ScriptQuery::TxsChain(last_seen) => {
-            let start = match last_seen {
-                None => 0,
-                // Like electrs: an unknown `last_seen` yields an empty page.
-                Some(last) => confirmed
-                    .iter()
-                    .position(|tx| tx.compute_txid() == *last)
-                    .map_or(confirmed.len(), |p| p + 1),
-            };
-            Reply::Json(Value::Array(
-                confirmed
-                    .iter()
-                    .skip(start)
-                    .take(CHAIN_PAGE)
-                    .map(|tx| json_of(tx))
-                    .collect(),
-            ))
-        }
+        ScriptQuery::TxsChain(last_seen) => Reply::Json(Value::Array(
+            chain_page(chain, sh, last_seen.as_ref())
+                .into_iter()
+                .map(json_of)
+                .collect(),
+        )),
         ScriptQuery::TxsMempool => Reply::Json(Value::Array(
             mempool_txs_of(chain, sh)
                 .take(MEMPOOL_PAGE)

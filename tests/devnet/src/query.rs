@@ -8,7 +8,7 @@ use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, Script, Transaction, Txid};
 
 use crate::chain::{script_hash, ChainState};
-use crate::esplora::{known_tx, script_txs_page, spender};
+use crate::esplora::{chain_page, known_tx, script_txs_page, spender};
 use crate::http::lock;
 use crate::DevChain;
 
@@ -154,6 +154,21 @@ impl DevChain {
         let sh = script_hash(script);
         self.read(|c| {
             script_txs_page(c, &sh)
+                .into_iter()
+                .map(|tx| ScriptTx {
+                    tx: tx.clone(),
+                    confirmed: confirmed(c, &tx.compute_txid()),
+                })
+                .collect()
+        })
+    }
+
+    /// `/scripthash/:hash/txs/chain/:last_seen`: the 25 confirmed transactions touching
+    /// `script` after `last_seen`, newest first.
+    pub fn script_txs_after(&self, script: &Script, last_seen: &Txid) -> Vec<ScriptTx> {
+        let sh = script_hash(script);
+        self.read(|c| {
+            chain_page(c, &sh, Some(last_seen))
                 .into_iter()
                 .map(|tx| ScriptTx {
                     tx: tx.clone(),
