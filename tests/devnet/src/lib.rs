@@ -7,6 +7,10 @@
 //! `esplora-client`, BDK and LDK speak, plus a `/devnet/` control API (mine, faucet, reorg,
 //! drop a mempool transaction, fee estimates, fault injection, request counts).
 //!
+//! The same chain without a server is a [`DevChain`]: driven and queried in process (the read
+//! side of the Esplora API with plain types, computed by the same functions as the HTTP
+//! answers), for whole-node tests with no HTTP. A [`Devnet`] derefs to the `DevChain` it serves.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), tern_devnet::DevnetError> {
 //! let devnet = tern_devnet::Devnet::start().await?;
