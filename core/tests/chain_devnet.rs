@@ -117,9 +117,7 @@ async fn funding_tx_depth_reorg_and_double_spend() {
         .any(|e| matches!(e, ChainEvent::NewTip { reorg: true, .. })));
     state = out.state;
     assert_eq!(state.txs[&txid].state, TxWatchState::Unconfirmed);
-    w.resync(src.client())
-        .await
-        .expect("wallet resync after reorg");
+    w.resync(&src).await.expect("wallet resync after reorg");
     let second = devnet.mine(1)[0];
     let out = sync_all(&src, &state, &mut w).await;
     assert!(out.events.iter().any(|e| matches!(e, ChainEvent::TxConfirmed { confirmation, .. } if confirmation.block_hash == second)));

@@ -207,9 +207,10 @@ async fn funding_double_spent_fails_the_channel_and_the_coins_come_back() {
     let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
     let (mut twin, _) =
         OnchainWallet::open(conn, &keys.wallet_descriptors(), Network::Regtest).expect("twin");
-    let client = esplora_client::Builder::new(&devnet.base_url())
-        .build_async()
-        .expect("client");
+    let client = tern_core::chain::EsploraSource::new(&tern_core::chain::EsploraConfig::new(
+        devnet.base_url(),
+    ))
+    .expect("client");
     twin.full_scan(&client, 20).await.expect("full scan");
     let pay_to = devnet.faucet_address();
     let conflict = twin

@@ -99,7 +99,7 @@ impl EsploraSource {
         })
     }
 
-    /// The underlying esplora-client (for bdk_esplora's full scan on restore).
+    /// The underlying esplora-client.
     pub fn client(&self) -> &AsyncClient {
         &self.client
     }
@@ -206,6 +206,35 @@ impl ChainSource for EsploraSource {
                 status: tx_status(&t.status),
             })
             .collect())
+    }
+
+    async fn script_txs_after(
+        &self,
+        script: ScriptBuf,
+        last_seen: Txid,
+    ) -> Result<Vec<ScriptTx>, ChainError> {
+        self.count();
+        let txs = self
+            .client
+            .scripthash_txs(&script, Some(last_seen))
+            .await
+            .map_err(|e| map_err(format!("script history {script} after {last_seen}"), e))?;
+        Ok(txs
+            .iter()
+            .map(|t| ScriptTx {
+                tx: t.to_tx(),
+                status: tx_status(&t.status),
+            })
+            .collect())
+    }
+
+    async fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
+        self.count();
+        match self.client.get_block_hash(height).await {
+            Ok(hash) => Ok(Some(hash)),
+            Err(esplora_client::Error::HttpResponse { status: 404, .. }) => Ok(None),
+            Err(e) => Err(map_err(format!("block at height {height}"), e)),
+        }
     }
 
     async fn raw_tx(&self, txid: Txid) -> Result<Option<Transaction>, ChainError> {

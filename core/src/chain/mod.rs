@@ -4,6 +4,8 @@
 //!   status, merkle proofs, outspends, script histories, broadcast, fee estimates).
 //! - [`EsploraSource`]: the implementation on `esplora-client`, with timeouts, bounded retries
 //!   and typed errors.
+//! - [`DynSource`]: any source behind one pointer type (what the node holds, so it runs on
+//!   Esplora or on a test's in-memory chain alike).
 //! - [`planner`]: the sans-IO sync planner. It decides which requests a sync makes and consumes
 //!   the answers, so request budgets are unit-tested without HTTP.
 //! - [`sync`]: the async driver that runs a plan against a source, with bounded concurrency.
@@ -12,6 +14,7 @@
 //! process that loads it knows what it knew, and a sync where the tip did not move costs one
 //! request.
 
+mod dyn_source;
 mod esplora;
 mod fees;
 pub mod planner;
@@ -24,6 +27,7 @@ use std::future::Future;
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
+pub use dyn_source::DynSource;
 pub use esplora::{EsploraConfig, EsploraSource};
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
@@ -126,6 +130,9 @@ pub struct ScriptTx {
     pub status: TxStatus,
 }
 
+/// Confirmed transactions per page of a script's history (Esplora's page size).
+pub const SCRIPT_PAGE: usize = 25;
+
 /// What Tern needs from a chain backend. Implemented over Esplora by [`EsploraSource`].
 pub trait ChainSource: Send + Sync {
     /// Hash of the best tip.
@@ -149,11 +156,24 @@ pub trait ChainSource: Send + Sync {
         &self,
         outpoint: OutPoint,
     ) -> impl Future<Output = Result<Option<Spend>, ChainError>> + Send;
-    /// Transactions touching a script: mempool first, then confirmed, newest first.
+    /// Transactions touching a script: mempool first, then the first [`SCRIPT_PAGE`]
+    /// confirmed ones, newest first.
     fn script_txs(
         &self,
         script: ScriptBuf,
     ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send;
+    /// The next page of a script's confirmed history after `last_seen` (a confirmed txid of
+    /// the page before), newest first; a page shorter than [`SCRIPT_PAGE`] is the last.
+    fn script_txs_after(
+        &self,
+        script: ScriptBuf,
+        last_seen: Txid,
+    ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send;
+    /// The hash of the best chain's block at `height` (`None` above the tip).
+    fn block_hash_at(
+        &self,
+        height: u32,
+    ) -> impl Future<Output = Result<Option<BlockHash>, ChainError>> + Send;
     /// A transaction by txid (`None` when the server does not have it).
     fn raw_tx(
         &self,

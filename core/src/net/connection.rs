@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn, Instrument};
 
+use super::io::{dial, Stream};
 use super::manager::Command;
 use super::{DisconnectReason, NetConfig, PeerSender};
 use crate::proto::transport::{
@@ -61,7 +60,7 @@ async fn write_message(
 
 /// Runs the handshake; `remote` is the node dialled (outbound) or `None` (inbound).
 async fn handshake(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     node_secret: SecretKey,
     remote: Option<PublicKey>,
 ) -> Result<(Transport, PublicKey), DisconnectReason> {
@@ -94,16 +93,18 @@ async fn handshake(
     }
 }
 
-/// Handshake then `init` both ways, with the feature and chain checks.
+/// Handshake then `init` both ways, with the feature and chain checks; `peer` is the
+/// address of the other end.
 async fn establish(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     cfg: &NetConfig,
     remote: Option<PublicKey>,
+    peer: SocketAddr,
 ) -> Result<(Transport, PublicKey, Init), DisconnectReason> {
     let (mut transport, node_id) = handshake(stream, cfg.node_secret, remote).await?;
     // BOLT 1: the receiver of a connection SHOULD tell the peer its public address.
     let remote_addr = match remote {
-        None => stream.peer_addr().ok().and_then(address_descriptor),
+        None => address_descriptor(peer),
         Some(_) => None,
     };
     let ours = Init {
@@ -166,10 +167,8 @@ pub(super) fn address_descriptor(addr: SocketAddr) -> Option<Vec<u8>> {
 pub(super) async fn run_outbound(ctx: ConnCtx, conn_id: u64, node_id: PublicKey, addr: String) {
     let cfg = ctx.cfg.clone();
     let attempt = async {
-        let mut stream = TcpStream::connect(addr.as_str()).await?;
-        stream.set_nodelay(true)?;
-        let remote_addr = stream.peer_addr()?;
-        let (t, id, init) = establish(&mut stream, &cfg, Some(node_id)).await?;
+        let (mut stream, remote_addr) = dial(&cfg, &addr).await?;
+        let (t, id, init) = establish(&mut stream, &cfg, Some(node_id), remote_addr).await?;
         Ok::<_, DisconnectReason>((stream, remote_addr, t, id, init))
     };
     match tokio::time::timeout(cfg.init_timeout, attempt).await {
@@ -192,15 +191,10 @@ pub(super) async fn run_outbound(ctx: ConnCtx, conn_id: u64, node_id: PublicKey,
 }
 
 /// Runs an accepted connection until it ends.
-pub(super) async fn run_inbound(
-    ctx: ConnCtx,
-    conn_id: u64,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-) {
+pub(super) async fn run_inbound(ctx: ConnCtx, conn_id: u64, mut stream: Stream, peer: SocketAddr) {
     let cfg = ctx.cfg.clone();
-    let _ = stream.set_nodelay(true);
-    match tokio::time::timeout(cfg.init_timeout, establish(&mut stream, &cfg, None)).await {
+    let established = establish(&mut stream, &cfg, None, peer);
+    match tokio::time::timeout(cfg.init_timeout, established).await {
         Ok(Ok((transport, id, init))) => {
             run_established(ctx, conn_id, stream, peer, true, transport, id, init).await
         }
@@ -222,7 +216,7 @@ fn fail(ctx: &ConnCtx, node_id: Option<PublicKey>, addr: String, reason: Disconn
 async fn run_established(
     ctx: ConnCtx,
     conn_id: u64,
-    stream: TcpStream,
+    stream: Stream,
     remote_addr: SocketAddr,
     inbound: bool,
     transport: Transport,
@@ -247,7 +241,7 @@ async fn run_established(
 async fn run_connection(
     ctx: ConnCtx,
     conn_id: u64,
-    stream: TcpStream,
+    stream: Stream,
     remote_addr: SocketAddr,
     inbound: bool,
     transport: Transport,
@@ -257,7 +251,7 @@ async fn run_connection(
     let cfg = ctx.cfg.clone();
     info!(inbound, %remote_addr, "peer connected");
 
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = tokio::io::split(stream);
     let (enc, dec) = transport.split();
     let (out_tx, out_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
     let (in_tx, in_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
@@ -363,7 +357,7 @@ async fn run_connection(
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn write_loop(
-    mut wr: OwnedWriteHalf,
+    mut wr: WriteHalf<Stream>,
     mut enc: Encryptor,
     mut out_rx: mpsc::Receiver<Message>,
     mut drain: oneshot::Receiver<()>,
@@ -396,7 +390,7 @@ async fn write_loop(
 /// Writes one message, applying the fault-injection rules in test builds. An error means the
 /// connection must close.
 async fn send_one(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut WriteHalf<Stream>,
     enc: &mut Encryptor,
     msg: &Message,
     cfg: &NetConfig,
@@ -430,7 +424,7 @@ async fn send_one(
 }
 
 async fn read_loop(
-    mut rd: OwnedReadHalf,
+    mut rd: ReadHalf<Stream>,
     mut dec: Decryptor,
     in_tx: mpsc::Sender<Message>,
     out_tx: mpsc::Sender<Message>,

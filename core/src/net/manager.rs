@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::connection::{run_inbound, run_outbound, ConnCtx, Established};
+use super::io::Listener;
 use super::{DisconnectReason, NetConfig, NetError, NetEvent};
 
 /// Messages to the manager actor.
@@ -157,12 +157,9 @@ impl ConnectionManager {
     /// Listens on `addr` (`host:port`, IPv4 or IPv6; port 0 picks one) and returns the bound
     /// address. Accepted connections run the responder handshake.
     pub async fn listen(&self, addr: &str) -> Result<std::net::SocketAddr, NetError> {
-        let listener = TcpListener::bind(addr)
+        let (mut listener, local) = Listener::bind(&self.ctx_cfg, addr)
             .await
-            .map_err(|e| NetError::Listen(e.to_string()))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| NetError::Listen(e.to_string()))?;
+            .map_err(NetError::Listen)?;
         let ctx = ConnCtx {
             cfg: self.ctx_cfg.clone(),
             cmd: self.cmd.clone(),

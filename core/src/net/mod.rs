@@ -13,7 +13,9 @@
 //! ([`ConnectionManager::reconnect_now`]).
 //!
 //! In test builds (or with the `dev-disconnect` feature) `NetConfig::faults` injects
-//! Core Lightning-style `dev-disconnect` faults (see `faults`).
+//! Core Lightning-style `dev-disconnect` faults (see `faults`), and `NetConfig::memory_net`
+//! runs every connection over an in-memory [`MemoryNet`] instead of TCP (the streams are
+//! chosen in `io`; nothing else knows which carries them).
 //!
 //! All protocol logic is in [`crate::proto::wire`] and [`crate::proto::transport`]; this
 //! module only moves bytes and keeps time.
@@ -21,7 +23,10 @@
 mod connection;
 #[cfg(any(test, feature = "dev-disconnect"))]
 pub mod faults;
+mod io;
 mod manager;
+#[cfg(any(test, feature = "dev-disconnect"))]
+mod memory;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +41,8 @@ use crate::proto::transport::{HandshakeError, TransportError};
 use crate::proto::wire::{DecodeError, FeatureError, Features, Init, Message};
 
 pub use manager::ConnectionManager;
+#[cfg(any(test, feature = "dev-disconnect"))]
+pub use memory::MemoryNet;
 
 /// Settings of a [`ConnectionManager`].
 #[derive(Debug, Clone)]
@@ -62,6 +69,9 @@ pub struct NetConfig {
     /// Fault-injection rules (test builds only).
     #[cfg(any(test, feature = "dev-disconnect"))]
     pub faults: faults::FaultPlan,
+    /// Listen and dial on this in-memory network instead of TCP (test builds only).
+    #[cfg(any(test, feature = "dev-disconnect"))]
+    pub memory_net: Option<MemoryNet>,
 }
 
 impl NetConfig {
@@ -80,6 +90,8 @@ impl NetConfig {
             queue_len: 64,
             #[cfg(any(test, feature = "dev-disconnect"))]
             faults: faults::FaultPlan::default(),
+            #[cfg(any(test, feature = "dev-disconnect"))]
+            memory_net: None,
         }
     }
 }

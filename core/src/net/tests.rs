@@ -495,3 +495,64 @@ async fn disconnect_flushes_queued_messages() {
         Err(NetError::Disconnected)
     );
 }
+
+/// The in-memory network: the same handshake, `init` and messages with no socket, on a paused
+/// clock; an address nothing listens on refuses the dial; an address in use refuses a second
+/// listener until the first is gone.
+#[tokio::test(start_paused = true)]
+async fn two_managers_talk_over_a_memory_net() {
+    let net = MemoryNet::new();
+    let on = |seed| {
+        let mut cfg = config(seed);
+        cfg.memory_net = Some(net.clone());
+        cfg
+    };
+    let (a, mut a_ev) = ConnectionManager::start(on(1));
+    let (b, mut b_ev) = ConnectionManager::start(on(2));
+    let addr = a.listen("127.0.0.1:9735").await.expect("bind");
+    assert_eq!(addr.to_string(), "127.0.0.1:9735");
+    assert!(
+        matches!(b.listen("127.0.0.1:9735").await, Err(NetError::Listen(_))),
+        "the address is in use"
+    );
+
+    b.connect(a.node_id(), "127.0.0.1:1").expect("running");
+    match next(&mut b_ev).await {
+        NetEvent::ConnectFailed {
+            node_id, reason, ..
+        } => {
+            assert_eq!(node_id, Some(a.node_id()));
+            assert!(matches!(reason, DisconnectReason::Io(_)), "{reason:?}");
+        }
+        other => panic!("expected ConnectFailed, got {other:?}"),
+    }
+
+    b.connect(a.node_id(), addr.to_string()).expect("running");
+    let mut a_conn = expect_connected(&mut a_ev).await;
+    let b_conn = expect_connected(&mut b_ev).await;
+    assert_eq!((a_conn.node_id, b_conn.node_id), (b.node_id(), a.node_id()));
+    assert!(a_conn.inbound && !b_conn.inbound);
+    b_conn.sender.send(shutdown_msg(9)).await.expect("open");
+    let got = tokio::time::timeout(WAIT, a_conn.receiver.recv())
+        .await
+        .expect("in time");
+    assert_eq!(got, Some(shutdown_msg(9)));
+
+    // B goes away: A sees the pipe close.
+    b.shutdown().await;
+    let (gone, reason) = expect_disconnected(&mut a_ev).await;
+    assert_eq!(gone, b.node_id());
+    assert_eq!(reason, DisconnectReason::RemoteClosed);
+    // A goes away too: its address can be listened on again.
+    a.shutdown().await;
+    let (c, _c_ev) = ConnectionManager::start(on(3));
+    let mut bound = c.listen("127.0.0.1:9735").await;
+    for _ in 0..10 {
+        if bound.is_ok() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        bound = c.listen("127.0.0.1:9735").await;
+    }
+    assert_eq!(bound.map(|a| a.to_string()), Ok("127.0.0.1:9735".into()));
+}

@@ -7,7 +7,7 @@ use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 
 use super::{Node, NodeError};
-use crate::chain::EsploraConfig;
+use crate::chain::{ChainSource, DynSource, EsploraConfig};
 use crate::proto::channel::ChannelConfig;
 use crate::proto::keys::NodeSeed;
 
@@ -62,6 +62,11 @@ pub struct Config {
 pub struct Builder {
     pub(crate) config: Config,
     seed: Option<NodeSeed>,
+    /// The chain source given with [`Builder::chain_source`] (else Esplora at the URL).
+    source: Option<DynSource>,
+    /// Test-only run-time seams (in-memory network, paused clock).
+    #[cfg(feature = "dev-disconnect")]
+    dev: super::DevSeams,
 }
 
 impl Builder {
@@ -86,6 +91,9 @@ impl Builder {
                 store_faults: super::audit::StoreFaults::default(),
             },
             seed: None,
+            source: None,
+            #[cfg(feature = "dev-disconnect")]
+            dev: super::DevSeams::default(),
         }
     }
 
@@ -150,6 +158,32 @@ impl Builder {
         self
     }
 
+    /// Watches the chain through `source` instead of the Esplora server named in
+    /// [`Builder::new`] (whose URL is then unused): another backend, or a test's in-memory
+    /// chain.
+    pub fn chain_source(mut self, source: impl ChainSource + 'static) -> Self {
+        self.source = Some(DynSource::new(source));
+        self
+    }
+
+    /// Connects to peers over `net`, an in-memory network, instead of TCP: `listen` and the
+    /// peer addresses name places on `net` (tests; `dev-disconnect`).
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_memory_net(mut self, net: crate::net::MemoryNet) -> Self {
+        self.dev.memory_net = Some(net);
+        self
+    }
+
+    /// For tests on a paused tokio clock (`tokio::time::pause`, current-thread runtime): while
+    /// the store thread runs a job for the node, the waiting task holds the clock (it waits in
+    /// a blocking-pool task, which keeps tokio from auto-advancing), so no timer fires because
+    /// the runtime idled waiting for an fsync (`dev-disconnect`).
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_hold_clock_during_store_jobs(mut self) -> Self {
+        self.dev.hold_clock = true;
+        self
+    }
+
     /// Syncs in the background at this interval.
     pub fn sync_interval(mut self, every: Duration) -> Self {
         self.config.sync_interval = Some(every);
@@ -162,6 +196,13 @@ impl Builder {
         let seed = self
             .seed
             .ok_or_else(|| NodeError::invalid("seed", "no seed given"))?;
-        Node::start(self.config, seed).await
+        Node::start(
+            self.config,
+            seed,
+            self.source,
+            #[cfg(feature = "dev-disconnect")]
+            self.dev,
+        )
+        .await
     }
 }

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::{lock, NodeError};
-use crate::chain::{ChainWatcher, EsploraSource};
+use crate::chain::{ChainWatcher, DynSource};
 use crate::store::Store;
 use crate::wallet::OnchainWallet;
 
@@ -23,7 +23,7 @@ use crate::wallet::OnchainWallet;
 pub(crate) struct Parts {
     pub(crate) store: Store,
     pub(crate) wallet: OnchainWallet,
-    pub(crate) watcher: ChainWatcher<EsploraSource>,
+    pub(crate) watcher: ChainWatcher<DynSource>,
 }
 
 type Job = Box<dyn FnOnce(&mut Parts) + Send>;
@@ -37,11 +37,29 @@ pub(crate) struct Db {
     /// The watcher's synced tip height + 1 (0: none yet), refreshed after every job, so pure
     /// getters read it without a round trip.
     tip: Arc<AtomicU64>,
+    /// Wait for replies in a blocking-pool task (tests on a paused clock; see [`wait`]).
+    hold_clock: bool,
+}
+
+/// Waits for the store thread's reply. With `hold_clock`, the wait runs in a blocking-pool
+/// task: a paused tokio clock (tests) auto-advances to the next timer whenever the runtime has
+/// nothing to run, and waiting on another thread looks like nothing to run, so every timeout
+/// pending in the node or the test would fire while an fsync is under way. A blocking task in
+/// flight inhibits that auto-advance; the clock moves again once the reply is in.
+async fn wait<T: Send + 'static>(answer: oneshot::Receiver<T>, hold_clock: bool) -> Option<T> {
+    if !hold_clock {
+        return answer.await.ok();
+    }
+    tokio::task::spawn_blocking(move || answer.blocking_recv().ok())
+        .await
+        .ok()
+        .flatten()
 }
 
 impl Db {
     /// Starts the thread and builds its parts there (opening the database fsyncs).
     pub(crate) async fn start(
+        hold_clock: bool,
         open: impl FnOnce() -> Result<Parts, NodeError> + Send + 'static,
     ) -> Result<Db, NodeError> {
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -78,14 +96,15 @@ impl Db {
             thread: Mutex::new(Some(thread)),
             closed,
             tip,
+            hold_clock,
         };
-        match answer.await {
-            Ok(Ok(())) => Ok(db),
-            Ok(Err(e)) => {
+        match wait(answer, hold_clock).await {
+            Some(Ok(())) => Ok(db),
+            Some(Err(e)) => {
                 db.close().await;
                 Err(e)
             }
-            Err(_) => {
+            None => {
                 db.close().await;
                 Err(NodeError::Internal(
                     "the store thread ended while opening".into(),
@@ -113,7 +132,7 @@ impl Db {
             let sender = jobs.as_ref().ok_or(NodeError::Stopped)?;
             sender.send(job).map_err(|_| NodeError::Stopped)?;
         }
-        answer.await.map_err(|_| {
+        wait(answer, self.hold_clock).await.ok_or_else(|| {
             if self.closed.load(Ordering::SeqCst) {
                 NodeError::Stopped
             } else {

@@ -24,7 +24,7 @@ use bitcoin::{Amount, FeeRate, OutPoint, ScriptBuf, Transaction};
 use super::db::Parts;
 use super::{now, NodeError, Shared};
 use crate::chain::FeeTarget;
-use crate::chain::{ChainSource, ChainWatcher, EsploraSource};
+use crate::chain::{ChainSource, ChainWatcher, DynSource};
 use crate::store::{NewOpenIntent, OpenIntent, OpenIntentStatus, Store};
 use crate::wallet::{funding_fee, SpendableCoin, WalletError};
 
@@ -120,7 +120,7 @@ pub(crate) fn check(
 
 /// The fee rate of funding transactions (what `PeerTask::open` gives the channel).
 fn funding_fee_rate(store: &Store) -> Result<FeeRate, NodeError> {
-    let fees = ChainWatcher::<EsploraSource>::fee_cache(store)?;
+    let fees = ChainWatcher::<DynSource>::fee_cache(store)?;
     Ok(fees.fee_rate(FeeTarget::Normal))
 }
 

@@ -42,7 +42,7 @@ use bitcoin::Txid;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
 
-use crate::chain::{ChainWatcher, EsploraSource};
+use crate::chain::{ChainWatcher, DynSource, EsploraSource};
 use crate::net::{ConnectionManager, NetConfig, NetEvent};
 use crate::proto::channel::{ChannelRecord, ChannelState};
 use crate::proto::keys::{KeysManager, NodeSeed, WalletDescriptors};
@@ -73,7 +73,8 @@ pub(crate) struct Shared {
     pub(crate) node_secret: bitcoin::secp256k1::SecretKey,
     /// The store, wallet and chain watcher, on their own thread.
     pub(crate) db: Db,
-    pub(crate) source: EsploraSource,
+    /// The chain backend: Esplora, or what [`Builder::chain_source`] gave.
+    pub(crate) source: DynSource,
     pub(crate) net: ConnectionManager,
     pub(crate) peers: Mutex<HashMap<PublicKey, mpsc::UnboundedSender<PeerCommand>>>,
     /// Funding txid -> the peer owning the channel.
@@ -294,6 +295,17 @@ impl Shared {
     }
 }
 
+/// Test-only run-time seams of a node (`dev-disconnect`): see
+/// [`Builder::dev_memory_net`] and [`Builder::dev_hold_clock_during_store_jobs`].
+#[cfg(feature = "dev-disconnect")]
+#[derive(Debug, Default)]
+pub(crate) struct DevSeams {
+    /// Peers over this in-memory network instead of TCP.
+    pub(crate) memory_net: Option<crate::net::MemoryNet>,
+    /// Callers of the store thread hold a paused tokio clock while they wait.
+    pub(crate) hold_clock: bool,
+}
+
 /// The span of a peer's task: every log line it writes names the peer.
 pub(crate) fn peer_span(node_id: &PublicKey) -> tracing::Span {
     tracing::info_span!("peer", id = %node_id)
@@ -324,7 +336,7 @@ struct Stored {
 fn open_parts(
     config: &Config,
     descriptors: &WalletDescriptors,
-    source: EsploraSource,
+    source: DynSource,
 ) -> Result<(Parts, Stored), NodeError> {
     let mut store = Store::open(config.data_dir.join(DB_FILE))?;
     store.guard_async_commits();
@@ -354,7 +366,12 @@ fn open_parts(
 }
 
 impl Node {
-    pub(crate) async fn start(config: Config, seed: NodeSeed) -> Result<Node, NodeError> {
+    pub(crate) async fn start(
+        config: Config,
+        seed: NodeSeed,
+        source: Option<DynSource>,
+        #[cfg(feature = "dev-disconnect")] dev: DevSeams,
+    ) -> Result<Node, NodeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::invalid("data_dir", format!("{}: {e}", config.data_dir.display()))
         })?;
@@ -366,13 +383,20 @@ impl Node {
             .node_secret_key()
             .map_err(|e| NodeError::invalid("seed", e.to_string()))?;
         let node_id = PublicKey::from_secret_key(&secp, &node_secret);
-        let source = EsploraSource::new(&config.esplora)?;
+        let source = match source {
+            Some(source) => source,
+            None => DynSource::new(EsploraSource::new(&config.esplora)?),
+        };
+        #[cfg(not(feature = "dev-disconnect"))]
+        let hold_clock = false;
+        #[cfg(feature = "dev-disconnect")]
+        let hold_clock = dev.hold_clock;
         // The database is opened on the store thread (opening fsyncs); start-up's reads come
         // back with it.
         let (stored_tx, stored_rx) = tokio::sync::oneshot::channel();
         let (open_config, descriptors, open_source) =
             (config.clone(), keys.wallet_descriptors(), source.clone());
-        let db = Db::start(move || {
+        let db = Db::start(hold_clock, move || {
             let (parts, stored) = open_parts(&open_config, &descriptors, open_source)?;
             let _ = stored_tx.send(stored);
             Ok(parts)
@@ -390,6 +414,7 @@ impl Node {
         #[cfg(feature = "dev-disconnect")]
         {
             net_config.faults = config.faults.clone();
+            net_config.memory_net = dev.memory_net;
         }
         let (net, net_events) = ConnectionManager::start(net_config);
         #[cfg(feature = "dev-disconnect")]

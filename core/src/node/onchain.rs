@@ -9,7 +9,7 @@ use bitcoin::{FeeRate, Txid};
 
 use super::db::Parts;
 use super::{now, Node, NodeError};
-use crate::chain::{ChainError, ChainSource, ChainWatcher, EsploraSource, FEE_CACHE_KEY};
+use crate::chain::{ChainError, ChainSource, ChainWatcher, DynSource, FEE_CACHE_KEY};
 use crate::chain::{FeeCache, FeeTarget};
 use crate::wallet::check_send_fee_rate;
 
@@ -78,7 +78,7 @@ impl Node {
         let cache = self
             .shared
             .db
-            .run(|p: &mut Parts| ChainWatcher::<EsploraSource>::fee_cache(&p.store))
+            .run(|p: &mut Parts| ChainWatcher::<DynSource>::fee_cache(&p.store))
             .await?;
         if !cache.is_stale(now(), FEE_MAX_AGE_SECS) {
             return Ok(cache.fee_rate(FeeTarget::Normal));

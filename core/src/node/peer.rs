@@ -15,7 +15,7 @@ use super::peer_chain::ChainInput;
 use super::perform::PersistFailed;
 use super::{lock, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::FeeTarget;
-use crate::chain::{ChainWatcher, EsploraSource};
+use crate::chain::{ChainWatcher, DynSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
@@ -315,7 +315,7 @@ impl PeerTask {
         let fees = self
             .shared
             .db
-            .run(|p: &mut Parts| ChainWatcher::<EsploraSource>::fee_cache(&p.store))
+            .run(|p: &mut Parts| ChainWatcher::<DynSource>::fee_cache(&p.store))
             .await?;
         let feerate = |target| {
             let rate: bitcoin::FeeRate = fees.fee_rate(target);

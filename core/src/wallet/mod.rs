@@ -7,8 +7,10 @@
 //! (addresses handed out and not yet paid, scripts of unconfirmed wallet transactions), the
 //! chain planner fetches them on a new tip, and [`OnchainWallet::apply_sync`] turns the answers
 //! and the chain events into a BDK update. A full scan of the lookahead happens only on restore
-//! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]).
+//! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]); both
+//! go through the same [`crate::chain::ChainSource`] as the sync (`scan`).
 
+mod scan;
 mod send;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -511,39 +513,6 @@ impl OnchainWallet {
     /// Whether the wallet knows this transaction.
     pub fn knows(&self, txid: &Txid) -> bool {
         self.wallet.get_tx(*txid).is_some()
-    }
-
-    /// Full scan of both keychains' lookahead (restore from seed), through bdk_esplora.
-    pub async fn full_scan(
-        &mut self,
-        client: &esplora_client::AsyncClient,
-        stop_gap: usize,
-    ) -> Result<(), WalletError> {
-        use bdk_esplora::EsploraAsyncExt;
-        let request = self.wallet.start_full_scan().build();
-        let update = client
-            .full_scan(request, stop_gap, 4)
-            .await
-            .map_err(bdk("full scan"))?;
-        self.wallet
-            .apply_update(update)
-            .map_err(bdk("apply full scan"))?;
-        self.persist()
-    }
-
-    /// Re-syncs every revealed script through bdk_esplora (after a reorg, which Tern's light
-    /// update cannot unwind).
-    pub async fn resync(
-        &mut self,
-        client: &esplora_client::AsyncClient,
-    ) -> Result<(), WalletError> {
-        use bdk_esplora::EsploraAsyncExt;
-        let request = self.wallet.start_sync_with_revealed_spks().build();
-        let update = client.sync(request, 4).await.map_err(bdk("resync"))?;
-        self.wallet
-            .apply_update(update)
-            .map_err(bdk("apply resync"))?;
-        self.persist()
     }
 
     /// The wallet's transactions with their confirmation height (None = unconfirmed).

@@ -1,6 +1,8 @@
-//! Shared helpers for integration tests: vector loading and hex parsing.
+//! Shared helpers for integration tests: vector loading and hex parsing, driving nodes, and
+//! the devnet's chain as an in-process chain source.
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod node;
 
 use bitcoin::hex::{DisplayHex, FromHex};

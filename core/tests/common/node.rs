@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bitcoin::Amount;
 use tern_core::node::{Event, Node};
-use tern_devnet::Devnet;
+use tern_devnet::DevChain;
 
 /// How an open ended.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,7 @@ impl OpenEnd {
 /// Handles both nodes' events, mining a block and syncing both every third round (reconnect
 /// backoff starts at 1 s), until the open is ready on both sides or failed on the funder, or
 /// `rounds` rounds of 150 ms passed.
-pub async fn drive_open(devnet: &Devnet, funder: &Node, fundee: &Node, rounds: u32) -> OpenEnd {
+pub async fn drive_open(devnet: &DevChain, funder: &Node, fundee: &Node, rounds: u32) -> OpenEnd {
     let mut end = OpenEnd::default();
     for round in 0..rounds {
         check_durability(funder, "funder");
@@ -84,7 +84,7 @@ pub fn check_durability(node: &Node, who: &str) {
 
 /// Pays `sat` to a fresh address of `node` in one coin, mines it and syncs: the node then holds
 /// exactly that much more, confirmed.
-pub async fn fund(devnet: &Devnet, node: &Node, sat: u64) {
+pub async fn fund(devnet: &DevChain, node: &Node, sat: u64) {
     let before = node.list_balances().await.expect("balances").confirmed;
     let address = node.new_address().await.expect("address");
     devnet

@@ -293,7 +293,7 @@ pub fn tx_json(chain: &ChainState, tx: &Transaction, status: Value) -> Value {
 }
 
 /// A transaction the API knows: confirmed in the best chain, or in the mempool.
-fn known_tx<'a>(chain: &'a ChainState, txid: &Txid) -> Option<&'a Transaction> {
+pub fn known_tx<'a>(chain: &'a ChainState, txid: &Txid) -> Option<&'a Transaction> {
     if chain.confirmed.contains_key(txid) {
         return chain.txs.get(txid);
     }
@@ -380,15 +380,19 @@ pub fn merkleblock_proof(chain: &ChainState, txid: &Txid) -> Reply {
     Reply::Text(serialize_hex(&mb))
 }
 
-fn outspend_json(chain: &ChainState, op: &OutPoint) -> Value {
-    let spender = chain.spends.get(op).copied().or_else(|| {
+/// The transaction spending `op` and its input index: in the best chain, else in the mempool.
+pub fn spender(chain: &ChainState, op: &OutPoint) -> Option<(Txid, u32)> {
+    chain.spends.get(op).copied().or_else(|| {
         chain.mempool.spends.get(op).and_then(|t| {
             let e = chain.mempool.entries.get(t)?;
             let vin = e.tx.input.iter().position(|i| i.previous_output == *op)?;
             Some((*t, vin as u32))
         })
-    });
-    match spender {
+    })
+}
+
+fn outspend_json(chain: &ChainState, op: &OutPoint) -> Value {
+    match spender(chain, op) {
         Some((txid, vin)) => json!({"spent": true, "txid": txid.to_string(), "vin": vin,
             "status": tx_status_json(chain, &txid)}),
         None => json!({"spent": false}),
@@ -458,6 +462,41 @@ fn stats(chain: &ChainState, sh: &sha256::Hash, txs: &[&Transaction]) -> Value {
            "spent_txo_count": spent, "spent_txo_sum": spent_sum, "tx_count": txs.len()})
 }
 
+/// The confirmed history of a script, newest first.
+fn confirmed_txs_of<'a>(chain: &'a ChainState, sh: &sha256::Hash) -> Vec<&'a Transaction> {
+    chain
+        .history
+        .get(sh)
+        .map(|h| h.iter().rev().filter_map(|t| chain.txs.get(t)).collect())
+        .unwrap_or_default()
+}
+
+/// What `/scripthash/:hash/txs` lists: up to 50 mempool transactions, newest first, then the
+/// first page of 25 confirmed ones, newest first.
+pub fn script_txs_page<'a>(chain: &'a ChainState, sh: &'a sha256::Hash) -> Vec<&'a Transaction> {
+    let mut list: Vec<&Transaction> = mempool_txs_of(chain, sh).take(MEMPOOL_PAGE).collect();
+    list.extend(confirmed_txs_of(chain, sh).into_iter().take(CHAIN_PAGE));
+    list
+}
+
+/// What `/scripthash/:hash/txs/chain[/:last_seen]` lists: the 25 confirmed transactions after
+/// `last_seen`, newest first (like electrs, an unknown `last_seen` yields an empty page).
+pub fn chain_page<'a>(
+    chain: &'a ChainState,
+    sh: &sha256::Hash,
+    last_seen: Option<&Txid>,
+) -> Vec<&'a Transaction> {
+    let confirmed = confirmed_txs_of(chain, sh);
+    let start = match last_seen {
+        None => 0,
+        Some(last) => confirmed
+            .iter()
+            .position(|tx| tx.compute_txid() == *last)
+            .map_or(confirmed.len(), |p| p + 1),
+    };
+    confirmed.into_iter().skip(start).take(CHAIN_PAGE).collect()
+}
+
 /// `/scripthash/:hash[/...]` and `/address/:address[/...]`.
 pub fn script(
     chain: &ChainState,
@@ -465,11 +504,7 @@ pub fn script(
     address: Option<&str>,
     q: &ScriptQuery,
 ) -> Reply {
-    let confirmed: Vec<&Transaction> = chain
-        .history
-        .get(sh)
-        .map(|h| h.iter().rev().filter_map(|t| chain.txs.get(t)).collect())
-        .unwrap_or_default();
+    let confirmed = confirmed_txs_of(chain, sh);
     let json_of = |tx: &Transaction| tx_json(chain, tx, tx_status_json(chain, &tx.compute_txid()));
     match q {
         ScriptQuery::Stats => {
@@ -484,32 +519,18 @@ pub fn script(
             }
             Reply::Json(v)
         }
-        ScriptQuery::Txs => {
-            let mut list: Vec<Value> = mempool_txs_of(chain, sh)
-                .take(MEMPOOL_PAGE)
+        ScriptQuery::Txs => Reply::Json(Value::Array(
+            script_txs_page(chain, sh)
+                .into_iter()
                 .map(json_of)
-                .collect();
-            list.extend(confirmed.iter().take(CHAIN_PAGE).map(|tx| json_of(tx)));
-            Reply::Json(Value::Array(list))
-        }
-        ScriptQuery::TxsChain(last_seen) => {
-            let start = match last_seen {
-                None => 0,
-                // Like electrs: an unknown `last_seen` yields an empty page.
-                Some(last) => confirmed
-                    .iter()
-                    .position(|tx| tx.compute_txid() == *last)
-                    .map_or(confirmed.len(), |p| p + 1),
-            };
-            Reply::Json(Value::Array(
-                confirmed
-                    .iter()
-                    .skip(start)
-                    .take(CHAIN_PAGE)
-                    .map(|tx| json_of(tx))
-                    .collect(),
-            ))
-        }
+                .collect(),
+        )),
+        ScriptQuery::TxsChain(last_seen) => Reply::Json(Value::Array(
+            chain_page(chain, sh, last_seen.as_ref())
+                .into_iter()
+                .map(json_of)
+                .collect(),
+        )),
         ScriptQuery::TxsMempool => Reply::Json(Value::Array(
             mempool_txs_of(chain, sh)
                 .take(MEMPOOL_PAGE)

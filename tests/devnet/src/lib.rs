@@ -7,6 +7,10 @@
 //! `esplora-client`, BDK and LDK speak, plus a `/devnet/` control API (mine, faucet, reorg,
 //! drop a mempool transaction, fee estimates, fault injection, request counts).
 //!
+//! The same chain without a server is a [`DevChain`]: driven and queried in process (the read
+//! side of the Esplora API with plain types, computed by the same functions as the HTTP
+//! answers), for whole-node tests with no HTTP. A [`Devnet`] derefs to the `DevChain` it serves.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), tern_devnet::DevnetError> {
 //! let devnet = tern_devnet::Devnet::start().await?;
@@ -20,6 +24,7 @@ mod esplora;
 mod faucet;
 mod http;
 mod mempool;
+mod query;
 mod state;
 
 use std::net::SocketAddr;
@@ -32,6 +37,7 @@ use tokio::sync::watch;
 
 pub use http::{FaultKind, FaultRule, RequestCounts};
 pub use mempool::Policy;
+pub use query::{BlockStatus, Confirmed, Outspend, ScriptTx, TxStatus};
 pub use state::ReorgOutcome;
 
 use http::{lock, Shared};
@@ -99,10 +105,20 @@ pub enum TxState {
     },
 }
 
-/// A running devnet. Dropping it stops the server.
+/// The devnet's chain, mempool, faucet and fee estimates, without a server: what a
+/// [`Devnet`] serves over HTTP, to drive and query in process (a test's in-memory chain
+/// source). Cheap to clone: clones are the same chain. Broadcasts go through the same
+/// mempool acceptance rules as `POST /tx`.
+#[derive(Debug, Clone)]
+pub struct DevChain {
+    shared: Arc<Shared>,
+}
+
+/// A running devnet: a [`DevChain`] served over the Esplora HTTP API (it derefs to its
+/// chain). Dropping it stops the server.
 #[derive(Debug)]
 pub struct Devnet {
-    shared: Arc<Shared>,
+    chain: DevChain,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
 }
@@ -126,15 +142,10 @@ impl Devnet {
             addr: config.listen,
             source,
         })?;
-        let inner = Inner::open(config.data_dir, config.policy, config.initial_blocks)?;
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(inner),
-            counts: Mutex::new(RequestCounts::default()),
-            faults: Mutex::new(Vec::new()),
-        });
+        let chain = DevChain::with(config)?;
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(http::serve(listener, shared.clone(), stopped));
-        Ok(Devnet { shared, addr, stop })
+        tokio::spawn(http::serve(listener, chain.shared.clone(), stopped));
+        Ok(Devnet { chain, addr, stop })
     }
 
     /// Base URL of the Esplora API, without a trailing slash.
@@ -145,6 +156,65 @@ impl Devnet {
     /// The socket address served.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The chain served (a handle on the same chain).
+    pub fn chain(&self) -> DevChain {
+        self.chain.clone()
+    }
+
+    /// Request counts since start or the last [`Devnet::reset_requests`].
+    pub fn requests(&self) -> RequestCounts {
+        lock(&self.chain.shared.counts).clone()
+    }
+
+    /// Zeroes the request counts.
+    pub fn reset_requests(&self) {
+        *lock(&self.chain.shared.counts) = RequestCounts::default();
+    }
+
+    /// Adds a fault rule.
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.chain.shared.faults).push(rule);
+    }
+
+    /// Stops serving. Also happens on drop.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl std::ops::Deref for Devnet {
+    type Target = DevChain;
+
+    fn deref(&self) -> &DevChain {
+        &self.chain
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl DevChain {
+    /// A fresh chain with default settings (110 blocks mined to the faucet), in memory.
+    pub fn new() -> DevChain {
+        // Only a data dir can fail, and the default has none.
+        Self::with(DevnetConfig::default()).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    /// A chain with `config` (its `listen` address is not used: nothing is served).
+    pub fn with(config: DevnetConfig) -> Result<DevChain, DevnetError> {
+        let inner = Inner::open(config.data_dir, config.policy, config.initial_blocks)?;
+        Ok(DevChain {
+            shared: Arc::new(Shared {
+                inner: Mutex::new(inner),
+                counts: Mutex::new(RequestCounts::default()),
+                faults: Mutex::new(Vec::new()),
+            }),
+        })
     }
 
     /// Mines `n` blocks (with the whole mempool) paying the faucet.
@@ -205,34 +275,14 @@ impl Devnet {
             .map_err(DevnetError::Reorg)
     }
 
-    /// Request counts since start or the last [`Devnet::reset_requests`].
-    pub fn requests(&self) -> RequestCounts {
-        lock(&self.shared.counts).clone()
-    }
-
-    /// Zeroes the request counts.
-    pub fn reset_requests(&self) {
-        *lock(&self.shared.counts) = RequestCounts::default();
-    }
-
-    /// Adds a fault rule.
-    pub fn add_fault(&self, rule: FaultRule) {
-        lock(&self.shared.faults).push(rule);
-    }
-
     /// The faucet's address.
     pub fn faucet_address(&self) -> Address {
         lock(&self.shared.inner).faucet.address()
     }
-
-    /// Stops serving. Also happens on drop.
-    pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
-    }
 }
 
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        self.shutdown();
+impl Default for DevChain {
+    fn default() -> Self {
+        DevChain::new()
     }
 }

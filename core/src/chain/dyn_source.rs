@@ -1,0 +1,153 @@
+//! [`DynSource`]: any [`ChainSource`] behind one pointer type.
+//!
+//! [`ChainSource`]'s methods are `async fn`s in a trait, so the trait is not object safe. The
+//! node holds its source in many places (its shared state, the chain watcher on the store
+//! thread, every broadcast path); making all of them generic would put a type parameter on
+//! `Node`, its shared state, every peer task and every file of the node driver. Instead the
+//! node holds a `DynSource`: the source's futures are boxed, one allocation per request,
+//! which is nothing beside a network round trip.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bitcoin::block::Header;
+use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
+
+use super::{BlockStatus, ChainError, ChainSource, ScriptTx, Spend, TxStatus};
+
+type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + Send + 'a>>;
+
+/// The object-safe mirror of [`ChainSource`], implemented for every `ChainSource`.
+trait ObjectSource: Send + Sync {
+    fn tip_hash(&self) -> Answer<'_, BlockHash>;
+    fn header(&self, hash: BlockHash) -> Answer<'_, Header>;
+    fn block_status(&self, hash: BlockHash) -> Answer<'_, BlockStatus>;
+    fn tx_status(&self, txid: Txid) -> Answer<'_, TxStatus>;
+    fn merkle_block(&self, txid: Txid) -> Answer<'_, Option<MerkleBlock>>;
+    fn outspend(&self, outpoint: OutPoint) -> Answer<'_, Option<Spend>>;
+    fn script_txs(&self, script: ScriptBuf) -> Answer<'_, Vec<ScriptTx>>;
+    fn script_txs_after(&self, script: ScriptBuf, last_seen: Txid) -> Answer<'_, Vec<ScriptTx>>;
+    fn block_hash_at(&self, height: u32) -> Answer<'_, Option<BlockHash>>;
+    fn raw_tx(&self, txid: Txid) -> Answer<'_, Option<Transaction>>;
+    fn broadcast(&self, tx: Transaction) -> Answer<'_, ()>;
+    fn fee_estimates(&self) -> Answer<'_, BTreeMap<u16, f64>>;
+}
+
+impl<S: ChainSource> ObjectSource for S {
+    fn tip_hash(&self) -> Answer<'_, BlockHash> {
+        Box::pin(ChainSource::tip_hash(self))
+    }
+    fn header(&self, hash: BlockHash) -> Answer<'_, Header> {
+        Box::pin(ChainSource::header(self, hash))
+    }
+    fn block_status(&self, hash: BlockHash) -> Answer<'_, BlockStatus> {
+        Box::pin(ChainSource::block_status(self, hash))
+    }
+    fn tx_status(&self, txid: Txid) -> Answer<'_, TxStatus> {
+        Box::pin(ChainSource::tx_status(self, txid))
+    }
+    fn merkle_block(&self, txid: Txid) -> Answer<'_, Option<MerkleBlock>> {
+        Box::pin(ChainSource::merkle_block(self, txid))
+    }
+    fn outspend(&self, outpoint: OutPoint) -> Answer<'_, Option<Spend>> {
+        Box::pin(ChainSource::outspend(self, outpoint))
+    }
+    fn script_txs(&self, script: ScriptBuf) -> Answer<'_, Vec<ScriptTx>> {
+        Box::pin(ChainSource::script_txs(self, script))
+    }
+    fn script_txs_after(&self, script: ScriptBuf, last_seen: Txid) -> Answer<'_, Vec<ScriptTx>> {
+        Box::pin(ChainSource::script_txs_after(self, script, last_seen))
+    }
+    fn block_hash_at(&self, height: u32) -> Answer<'_, Option<BlockHash>> {
+        Box::pin(ChainSource::block_hash_at(self, height))
+    }
+    fn raw_tx(&self, txid: Txid) -> Answer<'_, Option<Transaction>> {
+        Box::pin(ChainSource::raw_tx(self, txid))
+    }
+    fn broadcast(&self, tx: Transaction) -> Answer<'_, ()> {
+        Box::pin(ChainSource::broadcast(self, tx))
+    }
+    fn fee_estimates(&self) -> Answer<'_, BTreeMap<u16, f64>> {
+        Box::pin(ChainSource::fee_estimates(self))
+    }
+}
+
+/// Any [`ChainSource`], type-erased. Cheap to clone (one `Arc`); itself a `ChainSource`.
+#[derive(Clone)]
+pub struct DynSource(Arc<dyn ObjectSource>);
+
+impl DynSource {
+    /// Wraps `source`.
+    pub fn new(source: impl ChainSource + 'static) -> Self {
+        DynSource(Arc::new(source))
+    }
+}
+
+impl std::fmt::Debug for DynSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynSource")
+    }
+}
+
+impl ChainSource for DynSource {
+    fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
+        self.0.tip_hash()
+    }
+    fn header(&self, hash: BlockHash) -> impl Future<Output = Result<Header, ChainError>> + Send {
+        self.0.header(hash)
+    }
+    fn block_status(
+        &self,
+        hash: BlockHash,
+    ) -> impl Future<Output = Result<BlockStatus, ChainError>> + Send {
+        self.0.block_status(hash)
+    }
+    fn tx_status(&self, txid: Txid) -> impl Future<Output = Result<TxStatus, ChainError>> + Send {
+        self.0.tx_status(txid)
+    }
+    fn merkle_block(
+        &self,
+        txid: Txid,
+    ) -> impl Future<Output = Result<Option<MerkleBlock>, ChainError>> + Send {
+        self.0.merkle_block(txid)
+    }
+    fn outspend(
+        &self,
+        outpoint: OutPoint,
+    ) -> impl Future<Output = Result<Option<Spend>, ChainError>> + Send {
+        self.0.outspend(outpoint)
+    }
+    fn script_txs(
+        &self,
+        script: ScriptBuf,
+    ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send {
+        self.0.script_txs(script)
+    }
+    fn script_txs_after(
+        &self,
+        script: ScriptBuf,
+        last_seen: Txid,
+    ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send {
+        self.0.script_txs_after(script, last_seen)
+    }
+    fn block_hash_at(
+        &self,
+        height: u32,
+    ) -> impl Future<Output = Result<Option<BlockHash>, ChainError>> + Send {
+        self.0.block_hash_at(height)
+    }
+    fn raw_tx(
+        &self,
+        txid: Txid,
+    ) -> impl Future<Output = Result<Option<Transaction>, ChainError>> + Send {
+        self.0.raw_tx(txid)
+    }
+    fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send {
+        self.0.broadcast(tx)
+    }
+    fn fee_estimates(&self) -> impl Future<Output = Result<BTreeMap<u16, f64>, ChainError>> + Send {
+        self.0.fee_estimates()
+    }
+}
