@@ -1,0 +1,262 @@
+//! Starting a node: the data-dir lock, the store thread with the store, wallet and watcher,
+//! the connection manager, every stored channel back in its peer's task (watches re-armed,
+//! interrupted opens failed), and the loop that hands connection events to peer tasks.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use bitcoin::secp256k1::{PublicKey, Secp256k1};
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::Instrument;
+
+use super::db::{Db, Parts};
+use super::*;
+use crate::chain::{ChainWatcher, DynSource, EsploraSource};
+use crate::net::{ConnectionManager, NetConfig, NetEvent};
+use crate::proto::channel::{ChannelRecord, ChannelState};
+use crate::proto::keys::{KeysManager, WalletDescriptors};
+use crate::store::{OpenIntent, Store};
+use crate::wallet::OnchainWallet;
+
+/// What start-up reads from the store, once.
+struct Stored {
+    channels: Vec<(PublicKey, ChannelRecord)>,
+    intents: Vec<OpenIntent>,
+}
+
+fn open_parts(
+    config: &Config,
+    descriptors: &WalletDescriptors,
+    source: DynSource,
+) -> Result<(Parts, Stored), NodeError> {
+    let mut store = Store::open(config.data_dir.join(DB_FILE))?;
+    store.guard_async_commits();
+    let (mut wallet, _created) =
+        OnchainWallet::open(store.open_connection()?, descriptors, config.network)?;
+    wallet.guard_async_commits();
+    let watcher = ChainWatcher::load(&store, source)?;
+    // Every stored channel, decoded once: for the audit, the start-up reconciliation with the
+    // chain watcher, and the peer tasks.
+    let mut channels = Vec::new();
+    for row in store.list_channels()? {
+        let peer = PublicKey::from_slice(&row.peer_id)
+            .map_err(|e| NodeError::corrupt("channels", format!("peer id: {e}")))?;
+        let record = ChannelRecord::decode(&row.record)
+            .map_err(|e| NodeError::corrupt("channels", format!("channel record: {e}")))?;
+        channels.push((peer, record));
+    }
+    let intents = store.list_open_intents()?;
+    Ok((
+        Parts {
+            store,
+            wallet,
+            watcher,
+        },
+        Stored { channels, intents },
+    ))
+}
+
+impl Node {
+    pub(crate) async fn start(
+        config: Config,
+        seed: NodeSeed,
+        source: Option<DynSource>,
+        #[cfg(feature = "dev-disconnect")] dev: DevSeams,
+    ) -> Result<Node, NodeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            NodeError::invalid("data_dir", format!("{}: {e}", config.data_dir.display()))
+        })?;
+        let dir_lock = DirLock::acquire(&config.data_dir)?;
+        let keys = KeysManager::from_seed(&seed, config.network)
+            .map_err(|e| NodeError::invalid("seed", e.to_string()))?;
+        let secp = Secp256k1::new();
+        let node_secret = keys
+            .node_secret_key()
+            .map_err(|e| NodeError::invalid("seed", e.to_string()))?;
+        let node_id = PublicKey::from_secret_key(&secp, &node_secret);
+        let source = match source {
+            Some(source) => source,
+            None => DynSource::new(EsploraSource::new(&config.esplora)?),
+        };
+        #[cfg(not(feature = "dev-disconnect"))]
+        let hold_clock = false;
+        #[cfg(feature = "dev-disconnect")]
+        let hold_clock = dev.hold_clock;
+        // The database is opened on the store thread (opening fsyncs); start-up's reads come
+        // back with it.
+        let (stored_tx, stored_rx) = tokio::sync::oneshot::channel();
+        let (open_config, descriptors, open_source) =
+            (config.clone(), keys.wallet_descriptors(), source.clone());
+        let db = Db::start(hold_clock, move || {
+            let (parts, stored) = open_parts(&open_config, &descriptors, open_source)?;
+            let _ = stored_tx.send(stored);
+            Ok(parts)
+        })
+        .await?;
+        let stored = match stored_rx.await {
+            Ok(stored) => stored,
+            Err(_) => {
+                db.close().await;
+                return Err(NodeError::Internal("start-up read nothing".into()));
+            }
+        };
+        let mut net_config = NetConfig::new(node_secret, config.channel.chain_hash);
+        net_config.init_timeout = config.connect_timeout;
+        #[cfg(feature = "dev-disconnect")]
+        {
+            net_config.faults = config.faults.clone();
+            net_config.memory_net = dev.memory_net;
+        }
+        let (net, net_events) = ConnectionManager::start(net_config);
+        #[cfg(feature = "dev-disconnect")]
+        let dev = Arc::new(audit::DevObserver::new(
+            audit::Audit::new(stored.channels.iter().map(|(_, r)| r)),
+            config.store_faults.clone(),
+            config.halt_after.clone(),
+        ));
+        #[cfg(feature = "dev-disconnect")]
+        let observer: Arc<dyn observer::Observer> = dev.clone();
+        #[cfg(not(feature = "dev-disconnect"))]
+        let observer: Arc<dyn observer::Observer> = Arc::new(observer::Quiet);
+        let (stopped, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config,
+            keys,
+            secp,
+            node_id,
+            node_secret,
+            db,
+            source,
+            net,
+            peers: Mutex::new(HashMap::new()),
+            fundings: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
+            events: Notify::new(),
+            sync_lock: tokio::sync::Mutex::new(()),
+            stopped,
+            tasks: Mutex::new(Vec::new()),
+            fresh_addresses: AtomicBool::new(false),
+            dir_lock: Mutex::new(Some(dir_lock)),
+            observer,
+            #[cfg(feature = "dev-disconnect")]
+            dev,
+        });
+        match Node::resume(&shared, stored, net_events).await {
+            Ok(listen_addr) => Ok(Node {
+                shared,
+                listen_addr,
+            }),
+            Err(e) => {
+                shared.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Fails interrupted opens, resumes every stored channel in its peer's task, redials the
+    /// kept peers, reconciles the fundings with the chain watcher, starts listening.
+    async fn resume(
+        shared: &Arc<Shared>,
+        stored: Stored,
+        net_events: mpsc::UnboundedReceiver<NetEvent>,
+    ) -> Result<Option<std::net::SocketAddr>, NodeError> {
+        shared.fail_interrupted_intents(&stored.intents).await?;
+        let fundings: Vec<(PublicKey, Txid, bool)> = stored
+            .channels
+            .iter()
+            .filter(|(_, r)| r.channel().state() != ChannelState::Failed)
+            .filter_map(|(peer, r)| {
+                let c = r.channel();
+                c.funding()
+                    .map(|f| (*peer, f.outpoint.txid, c.confirmation().is_some()))
+            })
+            .collect();
+        let mut by_peer: HashMap<PublicKey, Vec<ChannelRecord>> = HashMap::new();
+        for (peer, record) in stored.channels {
+            by_peer.entry(peer).or_default().push(record);
+        }
+        for (peer, records) in by_peer {
+            let (tx, rx) = mpsc::unbounded_channel();
+            lock(&shared.peers).insert(peer, tx);
+            let mut task = PeerTask::new(shared.clone(), peer, records, &stored.intents);
+            task.register_all();
+            task.rearm_watches().await;
+            shared.spawn(task.run(rx).instrument(peer_span(&peer)));
+            if let Some(addr) = shared.peer_addr(&peer).await? {
+                shared.net.keep_peer(peer, addr)?;
+            }
+        }
+        sync::reconcile_chain_watches(shared, fundings).await?;
+        let listen_addr = match &shared.config.listen {
+            Some(addr) => Some(shared.net.listen(addr).await?),
+            None => None,
+        };
+        shared.spawn(net_loop(shared.clone(), net_events));
+        if let Some(every) = shared.config.sync_interval {
+            let node = Node {
+                shared: shared.clone(),
+                listen_addr,
+            };
+            shared.spawn(async move {
+                let mut stopped = node.shared.stopped.subscribe();
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stopped.changed() => return,
+                    }
+                    if let Err(e) = node.sync(Some(every)).await {
+                        tracing::warn!("background sync failed: {e}");
+                    }
+                }
+            });
+        }
+        Ok(listen_addr)
+    }
+}
+
+/// Hands established connections to their peer task and reports (dis)connections.
+async fn net_loop(shared: Arc<Shared>, mut events: mpsc::UnboundedReceiver<NetEvent>) {
+    let mut stopped = shared.stopped.subscribe();
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => match e { Some(e) => e, None => return },
+            _ = stopped.changed() => return,
+        };
+        match event {
+            NetEvent::PeerConnected {
+                node_id,
+                sender,
+                receiver,
+                ..
+            } => {
+                let _ = shared
+                    .peer_sender(node_id)
+                    .send(PeerCommand::Connected { sender, receiver });
+                if let Err(e) = shared.push_event(&Event::PeerConnected { node_id }).await {
+                    tracing::warn!(peer = %node_id, "cannot queue event: {e}");
+                }
+            }
+            NetEvent::PeerDisconnected { node_id, reason } => {
+                let unexpected = peer_chain::unexpected(&reason);
+                let _ = shared
+                    .peer_sender(node_id)
+                    .send(PeerCommand::Disconnected { unexpected });
+                let event = Event::PeerDisconnected {
+                    node_id,
+                    reason: reason.to_string(),
+                };
+                if let Err(e) = shared.push_event(&event).await {
+                    tracing::warn!(peer = %node_id, "cannot queue event: {e}");
+                }
+            }
+            NetEvent::ConnectFailed {
+                node_id,
+                addr,
+                reason,
+            } => {
+                tracing::debug!(peer = ?node_id, %addr, "connect failed: {reason}");
+            }
+        }
+    }
+}
