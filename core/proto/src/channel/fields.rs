@@ -241,7 +241,7 @@ impl Fields {
                 ])?;
                 Phase::Aborted(Aborted {
                     reason: required(failure_reason, "failure_reason")?,
-                    funding: funding,
+                    funding,
                 })
             }
             ChannelState::OutboundAwaitingAccept
@@ -309,9 +309,9 @@ impl Fields {
                     },
                     funding: required(funding, "funding")?,
                     their_commitment_sig: required(their_commitment_sig, "their_commitment_sig")?,
-                    confirmation: confirmation,
-                    channel_ready_sent: channel_ready_sent,
-                    their_second_point: their_second_point,
+                    confirmation,
+                    channel_ready_sent,
+                    their_second_point,
                     announcement: Announcement {
                         sigs_sent: announcement_sigs_sent,
                         theirs: their_announcement_sigs,
@@ -330,7 +330,7 @@ impl Fields {
                         channel,
                         reason: required(failure_reason, "failure_reason")?,
                         unfunded: state == ChannelState::FailedUnfunded,
-                        funding_spend: funding_spend,
+                        funding_spend,
                     }),
                     Some(lock) => {
                         absent(&[(failure_reason.is_some(), "failure_reason")])?;
