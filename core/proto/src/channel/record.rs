@@ -28,11 +28,11 @@
 //! the `Failed` channel it is, without the spend.
 //!
 //! The layout is declared once, with [`wire_message!`](crate::wire_message), on the flat field
-//! set [`Fields`] (in `fields.rs`, next to its struct): encoding is the version byte then that
-//! layout's write, decoding its read then [`Fields::into_channel`], which checks that the
+//! set `Fields` (in `fields.rs`, next to its struct): encoding is the version byte then that
+//! layout's write, decoding its read then `Fields::into_channel`, which checks that the
 //! fields make a phase. The forms below are the record's own value encodings (a state byte, a
 //! consensus-encoded transaction, ...); the nested parameter stream of records 26/28 is the
-//! layout of [`SideParams`] itself.
+//! layout of `SideParams` itself.
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::secp256k1::ecdsa::Signature;
