@@ -1,5 +1,7 @@
-//! The flat field set of a version-1 channel record (one value per record field, as
-//! `record.rs` lists them) and its mapping to and from the phase types. Writing flattens the
+//! The flat field set of a version-1 channel record (one value per record field), its
+//! layout (the record types and forms, declared once for both directions: a struct field
+//! missing from the layout, from [`Fields::of`] or from [`Fields::into_channel`] does not
+//! compile) and its mapping to and from the phase types. Writing flattens the
 //! phase; reading checks that the fields make a phase — a combination no phase can hold (a
 //! funded channel without the peer's signature, a reason on a live channel, a commitment
 //! signature on an open in progress...) is a [`RecordError`], never a panic.
@@ -7,13 +9,15 @@
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::Transaction;
+use bitcoin::{OutPoint, Transaction};
 
 use super::phase::{
     Aborted, Announcement, ChannelParams, Established, Failed, Funded, LockIn, Negotiated,
     OpenStep, Opening, Phase,
 };
-use super::record::RecordError;
+use super::record::{
+    ConsensusTx, FundeeFlag, Marker, RecordError, SignaturePair, StateByte, Utf8, Waiting,
+};
 use super::{Channel, ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::wire::{ChannelAnnouncement, ChannelId};
 
@@ -35,18 +39,62 @@ pub(crate) struct Fields {
     pub(crate) minimum_depth: Option<u32>,
     pub(crate) ours: SideParams,
     pub(crate) theirs: Option<SideParams>,
-    pub(crate) funding: Option<FundingInfo>,
+    pub(crate) funding_outpoint: Option<OutPoint>,
+    /// Read only with an outpoint (a record with a transaction but no outpoint has none).
+    pub(crate) funding_tx: Option<Transaction>,
     pub(crate) their_commitment_sig: Option<Signature>,
     pub(crate) confirmation: Option<Confirmation>,
     pub(crate) channel_ready_sent: bool,
     pub(crate) their_second_point: Option<PublicKey>,
-    pub(crate) announcement_sigs_sent: bool,
+    pub(crate) failure_reason: Option<String>,
+    /// Always written; a record without it reads as `false`.
+    pub(crate) announcement_sigs_sent: Option<bool>,
     pub(crate) their_announcement_sigs: Option<(Signature, Signature)>,
     pub(crate) announcement: Option<ChannelAnnouncement>,
-    pub(crate) announcement_answered: bool,
-    pub(crate) failure_reason: Option<String>,
-    pub(crate) funding_spend: Option<Transaction>,
+    /// Always written; a record without it reads as `false`.
+    pub(crate) announcement_answered: Option<bool>,
     pub(crate) waiting_since: Option<(ChannelState, u64)>,
+    /// Set (empty) on a [`ChannelState::FailedUnfunded`] channel, whose `state` is stored as
+    /// `Failed`.
+    pub(crate) failed_unfunded: Option<()>,
+    pub(crate) funding_spend: Option<Transaction>,
+}
+
+// The record after its version byte. Record types strictly increase (checked at compile
+// time); see the table in `record.rs` for what each holds.
+crate::wire_message! {
+    struct Fields {}
+    tlvs {
+        0 => role: required FundeeFlag,
+        2 => state: required StateByte,
+        4 => counterparty_node_id: required PublicKey,
+        6 => chain_hash: required ChainHash,
+        8 => temporary_channel_id: required ChannelId,
+        10 => keys_index: required u32,
+        12 => funding_sat: required u64,
+        14 => push_msat: required u64,
+        16 => announce: required bool,
+        18 => commitment_feerate_per_kw: required u32,
+        20 => funding_feerate_per_kw: required u32,
+        22 => created_height: required u32,
+        24 => minimum_depth: option u32,
+        26 => ours: required SideParams,
+        28 => theirs: option SideParams,
+        30 => funding_outpoint: option OutPoint,
+        32 => funding_tx: option ConsensusTx,
+        34 => their_commitment_sig: option Signature,
+        36 => confirmation: option Confirmation,
+        38 => channel_ready_sent: required bool,
+        40 => their_second_point: option PublicKey,
+        42 => failure_reason: option Utf8,
+        44 => announcement_sigs_sent: option bool,
+        46 => their_announcement_sigs: option SignaturePair,
+        48 => announcement: option ChannelAnnouncement,
+        50 => announcement_answered: option bool,
+        53 => waiting_since: option Waiting,
+        55 => failed_unfunded: option Marker,
+        57 => funding_spend: option ConsensusTx,
+    }
 }
 
 fn required<T>(v: Option<T>, name: &'static str) -> Result<T, RecordError> {
@@ -88,52 +136,98 @@ impl Fields {
             minimum_depth: channel.minimum_depth(),
             ours: p.ours.clone(),
             theirs: channel.their_params().cloned(),
-            funding: channel.funding().cloned(),
+            funding_outpoint: channel.funding().map(|f| f.outpoint),
+            funding_tx: channel.funding().and_then(|f| f.tx.clone()),
             their_commitment_sig: channel.their_commitment_signature(),
             confirmation: channel.confirmation(),
             channel_ready_sent: channel.channel_ready_sent(),
             their_second_point: established.and_then(|e| e.their_second_point),
-            announcement_sigs_sent: announcement.is_some_and(|a| a.sigs_sent),
+            failure_reason: channel.failure_reason().map(str::to_owned),
+            announcement_sigs_sent: Some(announcement.is_some_and(|a| a.sigs_sent)),
             their_announcement_sigs: announcement.and_then(|a| a.theirs),
             announcement: announcement.and_then(|a| a.built.clone()),
-            announcement_answered: announcement.is_some_and(|a| a.answered),
-            failure_reason: channel.failure_reason().map(str::to_owned),
-            funding_spend: channel.funding_spend().cloned(),
+            announcement_answered: Some(announcement.is_some_and(|a| a.answered)),
             waiting_since,
+            failed_unfunded: (state == ChannelState::FailedUnfunded).then_some(()),
+            funding_spend: channel.funding_spend().cloned(),
         }
     }
 
     /// The channel these fields describe, or why no phase holds them.
     pub(crate) fn into_channel(self) -> Result<Channel, RecordError> {
+        let Fields {
+            role,
+            state,
+            counterparty_node_id,
+            chain_hash,
+            temporary_channel_id,
+            keys_index,
+            funding_sat,
+            push_msat,
+            announce,
+            commitment_feerate_per_kw,
+            funding_feerate_per_kw,
+            created_height,
+            minimum_depth,
+            ours,
+            theirs,
+            funding_outpoint,
+            funding_tx,
+            their_commitment_sig,
+            confirmation,
+            channel_ready_sent,
+            their_second_point,
+            failure_reason,
+            announcement_sigs_sent,
+            their_announcement_sigs,
+            announcement,
+            announcement_answered,
+            waiting_since,
+            failed_unfunded,
+            funding_spend,
+        } = self;
+        let funding = match funding_outpoint {
+            None => None,
+            Some(outpoint) if u16::try_from(outpoint.vout).is_err() => {
+                return Err(RecordError::Invalid("outpoint"))
+            }
+            Some(outpoint) => Some(FundingInfo {
+                outpoint,
+                tx: funding_tx,
+            }),
+        };
+        let state = match (failed_unfunded, state) {
+            (None, state) => state,
+            (Some(()), ChannelState::Failed) => ChannelState::FailedUnfunded,
+            (Some(()), _) => return Err(RecordError::Invalid("failed_unfunded")),
+        };
+        let announcement_sigs_sent = announcement_sigs_sent.unwrap_or(false);
+        let announcement_answered = announcement_answered.unwrap_or(false);
         let params = ChannelParams {
-            role: self.role,
-            counterparty_node_id: self.counterparty_node_id,
-            chain_hash: self.chain_hash,
-            temporary_channel_id: self.temporary_channel_id,
-            keys_index: self.keys_index,
-            funding_sat: self.funding_sat,
-            push_msat: self.push_msat,
-            announce: self.announce,
-            commitment_feerate_per_kw: self.commitment_feerate_per_kw,
-            funding_feerate_per_kw: self.funding_feerate_per_kw,
-            created_height: self.created_height,
-            ours: self.ours,
+            role,
+            counterparty_node_id,
+            chain_hash,
+            temporary_channel_id,
+            keys_index,
+            funding_sat,
+            push_msat,
+            announce,
+            commitment_feerate_per_kw,
+            funding_feerate_per_kw,
+            created_height,
+            ours,
         };
         let durable_marks = [
-            (self.their_commitment_sig.is_some(), "their_commitment_sig"),
-            (self.confirmation.is_some(), "confirmation"),
-            (self.channel_ready_sent, "channel_ready_sent"),
-            (self.their_second_point.is_some(), "their_second_point"),
-            (self.announcement_sigs_sent, "announcement_sigs_sent"),
-            (
-                self.their_announcement_sigs.is_some(),
-                "their_announcement_sigs",
-            ),
-            (self.announcement.is_some(), "announcement"),
-            (self.announcement_answered, "announcement_answered"),
+            (their_commitment_sig.is_some(), "their_commitment_sig"),
+            (confirmation.is_some(), "confirmation"),
+            (channel_ready_sent, "channel_ready_sent"),
+            (their_second_point.is_some(), "their_second_point"),
+            (announcement_sigs_sent, "announcement_sigs_sent"),
+            (their_announcement_sigs.is_some(), "their_announcement_sigs"),
+            (announcement.is_some(), "announcement"),
+            (announcement_answered, "announcement_answered"),
         ];
-        let state = self.state;
-        if state != ChannelState::Failed && self.funding_spend.is_some() {
+        if state != ChannelState::Failed && funding_spend.is_some() {
             // Only a failed channel records the spend of its funding output.
             return Err(RecordError::Invalid("funding_spend"));
         }
@@ -141,13 +235,13 @@ impl Fields {
             ChannelState::Aborted => {
                 absent(&durable_marks)?;
                 absent(&[
-                    (self.minimum_depth.is_some(), "minimum_depth"),
-                    (self.theirs.is_some(), "their params"),
-                    (self.waiting_since.is_some(), "waiting"),
+                    (minimum_depth.is_some(), "minimum_depth"),
+                    (theirs.is_some(), "their params"),
+                    (waiting_since.is_some(), "waiting"),
                 ])?;
                 Phase::Aborted(Aborted {
-                    reason: required(self.failure_reason, "failure_reason")?,
-                    funding: self.funding,
+                    reason: required(failure_reason, "failure_reason")?,
+                    funding,
                 })
             }
             ChannelState::OutboundAwaitingAccept
@@ -155,29 +249,29 @@ impl Fields {
             | ChannelState::AwaitingFundingSigned
             | ChannelState::InboundAwaitingFundingCreated => {
                 absent(&durable_marks)?;
-                absent(&[(self.failure_reason.is_some(), "failure_reason")])?;
+                absent(&[(failure_reason.is_some(), "failure_reason")])?;
                 let fundee = state == ChannelState::InboundAwaitingFundingCreated;
                 if fundee != (params.role == Role::Fundee) {
                     return Err(RecordError::Invalid("role"));
                 }
-                let waiting_since = match self.waiting_since {
+                let waiting_since = match waiting_since {
                     None => None,
                     Some((s, since)) if s == state => Some(since),
                     Some(_) => return Err(RecordError::Invalid("waiting_state")),
                 };
                 let step = if state == ChannelState::OutboundAwaitingAccept {
                     absent(&[
-                        (self.minimum_depth.is_some(), "minimum_depth"),
-                        (self.theirs.is_some(), "their params"),
-                        (self.funding.is_some(), "funding"),
+                        (minimum_depth.is_some(), "minimum_depth"),
+                        (theirs.is_some(), "their params"),
+                        (funding.is_some(), "funding"),
                     ])?;
                     OpenStep::OutboundAwaitingAccept
                 } else {
                     let negotiated = Negotiated {
-                        theirs: required(self.theirs, "their params")?,
-                        minimum_depth: required(self.minimum_depth, "minimum_depth")?,
+                        theirs: required(theirs, "their params")?,
+                        minimum_depth: required(minimum_depth, "minimum_depth")?,
                     };
-                    match (state, self.funding) {
+                    match (state, funding) {
                         (ChannelState::AwaitingFundingSigned, Some(funding)) => {
                             if funding.tx.is_none() {
                                 return Err(RecordError::Missing("funding_tx"));
@@ -207,25 +301,22 @@ impl Fields {
             | ChannelState::Ready
             | ChannelState::Failed
             | ChannelState::FailedUnfunded => {
-                absent(&[(self.waiting_since.is_some(), "waiting")])?;
+                absent(&[(waiting_since.is_some(), "waiting")])?;
                 let channel = Established {
                     negotiated: Negotiated {
-                        theirs: required(self.theirs, "their params")?,
-                        minimum_depth: required(self.minimum_depth, "minimum_depth")?,
+                        theirs: required(theirs, "their params")?,
+                        minimum_depth: required(minimum_depth, "minimum_depth")?,
                     },
-                    funding: required(self.funding, "funding")?,
-                    their_commitment_sig: required(
-                        self.their_commitment_sig,
-                        "their_commitment_sig",
-                    )?,
-                    confirmation: self.confirmation,
-                    channel_ready_sent: self.channel_ready_sent,
-                    their_second_point: self.their_second_point,
+                    funding: required(funding, "funding")?,
+                    their_commitment_sig: required(their_commitment_sig, "their_commitment_sig")?,
+                    confirmation,
+                    channel_ready_sent,
+                    their_second_point,
                     announcement: Announcement {
-                        sigs_sent: self.announcement_sigs_sent,
-                        theirs: self.their_announcement_sigs,
-                        built: self.announcement,
-                        answered: self.announcement_answered,
+                        sigs_sent: announcement_sigs_sent,
+                        theirs: their_announcement_sigs,
+                        built: announcement,
+                        answered: announcement_answered,
                     },
                 };
                 let lock = match state {
@@ -237,12 +328,12 @@ impl Fields {
                 match lock {
                     None => Phase::Failed(Failed {
                         channel,
-                        reason: required(self.failure_reason, "failure_reason")?,
+                        reason: required(failure_reason, "failure_reason")?,
                         unfunded: state == ChannelState::FailedUnfunded,
-                        funding_spend: self.funding_spend,
+                        funding_spend,
                     }),
                     Some(lock) => {
-                        absent(&[(self.failure_reason.is_some(), "failure_reason")])?;
+                        absent(&[(failure_reason.is_some(), "failure_reason")])?;
                         let ready_sent = channel.channel_ready_sent;
                         let received = channel.their_second_point.is_some();
                         match lock {

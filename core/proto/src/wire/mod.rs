@@ -17,8 +17,6 @@ mod field;
 mod gossip;
 mod macros;
 mod message;
-#[cfg(test)]
-mod record_sketch;
 mod reestablish;
 mod setup;
 pub mod tlv;

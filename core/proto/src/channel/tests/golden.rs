@@ -14,9 +14,7 @@ use bitcoin::secp256k1::PublicKey;
 
 use super::harness::{outbound_params, Pair};
 use crate::channel::fields::Fields;
-use crate::channel::{
-    Channel, ChannelRecord, ChannelState, FundingInfo, Input, SideParams, RECORD_VERSION,
-};
+use crate::channel::{Channel, ChannelRecord, ChannelState, Input, SideParams, RECORD_VERSION};
 use crate::wire::{ErrorMessage, Message};
 
 fn fixture_dir() -> PathBuf {
@@ -114,7 +112,8 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         minimum_depth,
         ours,
         theirs,
-        funding,
+        funding_outpoint,
+        funding_tx,
         their_commitment_sig,
         confirmation,
         channel_ready_sent,
@@ -126,6 +125,8 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         failure_reason,
         funding_spend,
         waiting_since,
+        // Stored with `state` as Failed; `state` above already says FailedUnfunded.
+        failed_unfunded: _,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
@@ -211,9 +212,10 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
             ),
         );
     }
-    match funding {
+    match funding_outpoint {
         None => put("funding", "None".into()),
-        Some(FundingInfo { outpoint, tx }) => {
+        Some(outpoint) => {
+            let tx = funding_tx;
             put("funding.outpoint", outpoint.to_string());
             put(
                 "funding.tx",
@@ -238,7 +240,10 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         "their_second_point",
         their_second_point.as_ref().map_or("None".into(), pk),
     );
-    put("announcement_sigs_sent", announcement_sigs_sent.to_string());
+    put(
+        "announcement_sigs_sent",
+        announcement_sigs_sent.unwrap_or(false).to_string(),
+    );
     put(
         "their_announcement_sigs",
         their_announcement_sigs
@@ -293,7 +298,10 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
             );
         }
     }
-    put("announcement_answered", announcement_answered.to_string());
+    put(
+        "announcement_answered",
+        announcement_answered.unwrap_or(false).to_string(),
+    );
     put("failure_reason", format!("{failure_reason:?}"));
     put(
         "funding_spend",

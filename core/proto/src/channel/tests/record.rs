@@ -262,3 +262,30 @@ fn any_state_byte_or_missing_field_is_a_channel_or_a_typed_error() {
     }
     assert!(decoded > records.len(), "some variants are channels");
 }
+
+/// What the layout refuses inside a nested stream and at the top: our params without their
+/// keys (type 12 of record 26) are missing keys; an unknown even record is malformed, an
+/// unknown odd one skipped.
+#[test]
+fn nested_and_unknown_records_are_typed() {
+    let pair = Pair::open_to_pending();
+    let bytes = pair.a.channel().to_record().encode();
+    let stream = TlvStream::decode(&bytes[1..], |_| true).expect("valid stream");
+    let ours = TlvStream::decode(stream.get(26).expect("our params"), |_| true).expect("side");
+    let mut without_keys = TlvStream::default();
+    for r in ours.records().iter().filter(|r| r.tlv_type != 12) {
+        without_keys.push(r.tlv_type, r.value.clone());
+    }
+    assert_eq!(
+        edited(&bytes, &[], &[(26, without_keys.encode())]),
+        Err(RecordError::Missing("keys"))
+    );
+    assert_eq!(
+        edited(&bytes, &[], &[(256, Vec::new())]),
+        Err(RecordError::Decode(
+            crate::wire::DecodeError::UnknownEvenTlvType(256)
+        ))
+    );
+    let back = edited(&bytes, &[], &[(257, Vec::new())]).expect("odd record skipped");
+    assert_eq!(back.channel(), pair.a.channel());
+}
