@@ -29,6 +29,12 @@ enum Side {
 
 /// How long a transient open waits for a silent peer in these tests.
 const OPEN_TIMEOUT_SECS: u64 = 4;
+/// The fundee waits longer: where both sides wait for each other (e.g. its `accept_channel`
+/// dropped: the funder waits for it, the fundee for `funding_created`), the funder's clock
+/// started a network hop earlier and fires first by only milliseconds — under load the fundee's
+/// could win and the test would not know which side reports the timeout. With 2 s between them
+/// the funder's fires first, always; the fundee then drops its half on the funder's `error`.
+const FUNDEE_OPEN_TIMEOUT_SECS: u64 = OPEN_TIMEOUT_SECS + 2;
 
 async fn run(side: Side, rule: &str, expected: Outcome) {
     run_with(side, rule, expected, None).await
@@ -58,7 +64,7 @@ async fn run_with(side: Side, rule: &str, expected: Outcome, timeout_in: Option<
     let lsp = Builder::new(Network::Regtest, dir.join("lsp"), &devnet.base_url())
         .seed([1; 32])
         .listen("127.0.0.1:0")
-        .channel_config(|c| c.open_timeout_secs = OPEN_TIMEOUT_SECS)
+        .channel_config(|c| c.open_timeout_secs = FUNDEE_OPEN_TIMEOUT_SECS)
         .dev_faults(plan(Side::Fundee))
         .start()
         .await
