@@ -49,6 +49,16 @@ pub struct FeeCache {
 }
 
 impl FeeCache {
+    /// The cache to keep after fetching `estimates` at `now`: the fresh one, or `None` when the
+    /// server had no estimates (keep this one). The one rule of both refreshes (the watcher's
+    /// and the node's send feerate, which fetches off the store thread).
+    pub fn refreshed(estimates: BTreeMap<u16, f64>, now: u64) -> Option<FeeCache> {
+        (!estimates.is_empty()).then_some(FeeCache {
+            fetched_at: now,
+            estimates,
+        })
+    }
+
     /// Whether a refresh is due at `now`.
     pub fn is_stale(&self, now: u64, max_age_secs: u64) -> bool {
         self.estimates.is_empty() || now.saturating_sub(self.fetched_at) > max_age_secs

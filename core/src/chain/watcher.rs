@@ -158,17 +158,13 @@ impl<S: ChainSource> ChainWatcher<S> {
             return (cache, None);
         }
         match self.source.fee_estimates().await {
-            Ok(estimates) if !estimates.is_empty() => {
-                let fresh = FeeCache {
-                    fetched_at: now,
-                    estimates,
-                };
-                match store.put_meta(FEE_CACHE_KEY, &fresh.encode()) {
+            Ok(estimates) => match FeeCache::refreshed(estimates, now) {
+                Some(fresh) => match store.put_meta(FEE_CACHE_KEY, &fresh.encode()) {
                     Ok(()) => (fresh, None),
                     Err(e) => (fresh, Some(e.into())),
-                }
-            }
-            Ok(_) => (cache, None),
+                },
+                None => (cache, None),
+            },
             Err(e) => (cache, Some(e.into())),
         }
     }

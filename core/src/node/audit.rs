@@ -148,9 +148,8 @@ impl Observer for DevObserver {
             Some(_) => audit.lost_persist(format!("channel {id}: the store holds another record")),
             None => audit.lost_persist(format!("channel {id}: persisted but not in the store")),
         }
-        for e in events {
-            audit.performed(&Action::Emit(e.clone()));
-        }
+        drop(audit);
+        self.emitted(events);
     }
 
     fn emitted(&self, events: &[ChannelEvent]) {

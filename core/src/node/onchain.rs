@@ -84,10 +84,9 @@ impl Node {
             return Ok(cache.fee_rate(FeeTarget::Normal));
         }
         match self.shared.source.fee_estimates().await {
-            Ok(estimates) if !estimates.is_empty() => {
-                let fresh = FeeCache {
-                    fetched_at: now(),
-                    estimates,
+            Ok(estimates) => {
+                let Some(fresh) = FeeCache::refreshed(estimates, now()) else {
+                    return Ok(cache.fee_rate(FeeTarget::Normal));
                 };
                 let record = fresh.encode();
                 self.shared
@@ -96,7 +95,6 @@ impl Node {
                     .await?;
                 Ok(fresh.fee_rate(FeeTarget::Normal))
             }
-            Ok(_) => Ok(cache.fee_rate(FeeTarget::Normal)),
             Err(e) => {
                 tracing::warn!("fee estimates unavailable, using the cached ones: {e}");
                 Ok(cache.fee_rate(FeeTarget::Normal))
