@@ -419,6 +419,13 @@ pub enum Input {
     PeerDisconnected,
     /// The connection to the peer is back (after `init`): send our `channel_reestablish`.
     PeerReconnected,
+    /// Funder of a ready channel: move the commitment feerate to `feerate_per_kw` (sends
+    /// `update_fee` and signs a new commitment). The driver decides when with the fee policy
+    /// (`fee_policy.rs`); a fundee, or a channel that is not ready, ignores it.
+    SetFeerate {
+        /// The new commitment feerate.
+        feerate_per_kw: u32,
+    },
     /// The driver's clock, in seconds (any monotonic origin). A transient open that stays in one
     /// state for [`ChannelConfig::open_timeout_secs`] of ticks — the peer connected but silent —
     /// is failed. Durable channels ignore it (their timeouts count blocks).
@@ -635,6 +642,22 @@ impl Channel {
         Amount::from_sat(self.params.funding_sat)
     }
 
+    /// The number of our current commitment (0 = the first), the one we would broadcast.
+    pub fn commitment_number(&self) -> u64 {
+        0
+    }
+
+    /// The feerate of our current commitment, in sat per 1000 weight units.
+    pub fn commitment_feerate_per_kw(&self) -> u32 {
+        self.params.commitment_feerate_per_kw
+    }
+
+    /// Whether a commitment update is in flight: proposed, signed or not yet revoked by one
+    /// side. The peer must be connected for it to finish.
+    pub fn update_pending(&self) -> bool {
+        false
+    }
+
     /// The durable snapshot of this channel.
     pub fn to_record(&self) -> ChannelRecord {
         ChannelRecord::new(self.clone())
@@ -671,6 +694,7 @@ impl Channel {
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),
             Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
+            Input::SetFeerate { feerate_per_kw } => self.on_set_feerate(feerate_per_kw, ctx),
         }
     }
 
@@ -684,6 +708,11 @@ impl Channel {
     /// needs when another channel asks for [`DisconnectScope::UnlessShared`].
     pub fn uses_connection(&self) -> bool {
         !matches!(self.state(), ChannelState::Aborted | ChannelState::Failed)
+    }
+
+    fn on_set_feerate(&mut self, feerate_per_kw: u32, _ctx: &Context<'_>) -> Vec<Action> {
+        tracing::debug!(channel = %self.current_id(), feerate_per_kw, "commitment updates not implemented yet");
+        Vec::new()
     }
 
     fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
