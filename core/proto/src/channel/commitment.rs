@@ -3,6 +3,7 @@
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::{Amount, OutPoint, Transaction};
 
+use super::commitments::Spec;
 use super::phase::ChannelParams;
 use super::{Channel, Context, Role, SideParams};
 use crate::bolt3::{
@@ -25,6 +26,16 @@ fn public_keys(k: &ChannelKeys) -> ChannelPublicKeys {
     }
 }
 
+/// Which commitment to build: whose, its number, the per-commitment point it uses and what it
+/// pays.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Which {
+    pub(crate) ours: bool,
+    pub(crate) number: u64,
+    pub(crate) point: bitcoin::secp256k1::PublicKey,
+    pub(crate) spec: Spec,
+}
+
 const MISSING: Bolt3Error = Bolt3Error::Amount {
     reason: "channel parameters or funding outpoint not known yet",
 };
@@ -41,6 +52,20 @@ impl ChannelParams {
         )
     }
 
+    /// What the first commitments (number 0) pay, from our side.
+    pub(crate) fn initial_spec(&self) -> Spec {
+        let funder_msat = (self.funding_sat * 1000).saturating_sub(self.push_msat);
+        let (our_msat, their_msat) = match self.role {
+            Role::Funder => (funder_msat, self.push_msat),
+            Role::Fundee => (self.push_msat, funder_msat),
+        };
+        Spec {
+            feerate_per_kw: self.commitment_feerate_per_kw,
+            our_msat,
+            their_msat,
+        }
+    }
+
     /// Builds the first commitment of `us` (true: ours, false: theirs) spending `outpoint`.
     fn first_commitment(
         &self,
@@ -49,23 +74,44 @@ impl ChannelParams {
         outpoint: OutPoint,
         us: bool,
     ) -> Result<CommitmentTx, Bolt3Error> {
-        let (local, remote) = if us {
+        let point = if us {
+            self.ours.keys.first_per_commitment_point
+        } else {
+            theirs.keys.first_per_commitment_point
+        };
+        let which = Which {
+            ours: us,
+            number: 0,
+            point,
+            spec: self.initial_spec(),
+        };
+        self.build_commitment(ctx, theirs, outpoint, &which)
+    }
+
+    /// Builds commitment `which` (ours or the peer's) spending `outpoint`.
+    pub(crate) fn build_commitment(
+        &self,
+        ctx: &Context<'_>,
+        theirs: &SideParams,
+        outpoint: OutPoint,
+        which: &Which,
+    ) -> Result<CommitmentTx, Bolt3Error> {
+        let (local, remote) = if which.ours {
             (&self.ours, theirs)
         } else {
             (theirs, &self.ours)
         };
         let keys = CommitmentKeys::derive(
             ctx.secp,
-            &local.keys.first_per_commitment_point,
+            &which.point,
             &public_keys(&local.keys),
             &public_keys(&remote.keys),
         )?;
-        let funder_msat = (self.funding_sat * 1000).saturating_sub(self.push_msat);
-        let local_is_funder = (self.role == Role::Funder) == us;
-        let (to_local_msat, to_remote_msat) = if local_is_funder {
-            (funder_msat, self.push_msat)
+        let local_is_funder = (self.role == Role::Funder) == which.ours;
+        let (to_local_msat, to_remote_msat) = if which.ours {
+            (which.spec.our_msat, which.spec.their_msat)
         } else {
-            (self.push_msat, funder_msat)
+            (which.spec.their_msat, which.spec.our_msat)
         };
         build_commitment_tx(&CommitmentParams {
             funding: FundingInput {
@@ -74,12 +120,12 @@ impl ChannelParams {
                 local_funding_pubkey: local.keys.funding_pubkey,
                 remote_funding_pubkey: remote.keys.funding_pubkey,
             },
-            commitment_number: 0,
+            commitment_number: which.number,
             obscure_factor: self.obscure(theirs),
             // The delay on the owner's outputs is the one the other side asked for.
             to_self_delay: remote.to_self_delay,
             dust_limit: Amount::from_sat(local.dust_limit_sat),
-            feerate_per_kw: self.commitment_feerate_per_kw,
+            feerate_per_kw: which.spec.feerate_per_kw,
             local_is_funder,
             to_local_msat,
             to_remote_msat,
@@ -124,7 +170,7 @@ impl ChannelParams {
 }
 
 impl Channel {
-    fn commitment_inputs(&self) -> Result<(&SideParams, OutPoint), Bolt3Error> {
+    pub(crate) fn commitment_inputs(&self) -> Result<(&SideParams, OutPoint), Bolt3Error> {
         let theirs = self.their_params().ok_or(MISSING)?;
         let outpoint = self.funding().ok_or(MISSING)?.outpoint;
         Ok((theirs, outpoint))
@@ -149,14 +195,26 @@ impl Channel {
         self.params().first_commitment(ctx, theirs, outpoint, false)
     }
 
-    /// Our fully signed first commitment, for a unilateral close.
+    /// Our fully signed latest commitment, for a unilateral close.
     pub(crate) fn signed_our_commitment(
         &self,
         ctx: &Context<'_>,
     ) -> Result<Transaction, Bolt3Error> {
-        let their_sig = self.their_commitment_signature().ok_or(MISSING)?;
-        let commitment = self.our_first_commitment(ctx)?;
+        let local = self.local_commit().ok_or(MISSING)?;
+        let (theirs, outpoint) = self.commitment_inputs()?;
+        let point = ctx.point(local.number)?;
+        let commitment = self.params().build_commitment(
+            ctx,
+            theirs,
+            outpoint,
+            &Which {
+                ours: true,
+                number: local.number,
+                point,
+                spec: local.spec,
+            },
+        )?;
         let our_sig = commitment.sign(ctx.secp, &ctx.keys.funding_key)?;
-        Ok(commitment.finalize(&our_sig, &their_sig))
+        Ok(commitment.finalize(&our_sig, &local.their_sig))
     }
 }

@@ -11,8 +11,9 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{OutPoint, Transaction};
 
+use super::commitments::{Commitments, CommitmentsForm};
 use super::phase::{
-    Aborted, Announcement, ChannelParams, Established, Failed, Funded, LockIn, Negotiated,
+    Aborted, Announcement, ChannelParams, Commits, Established, Failed, Funded, LockIn, Negotiated,
     OpenStep, Opening, Phase,
 };
 use super::record::{
@@ -58,6 +59,9 @@ pub(crate) struct Fields {
     /// `Failed`.
     pub(crate) failed_unfunded: Option<()>,
     pub(crate) funding_spend: Option<Transaction>,
+    /// The commitment state once a channel was updated (even: a build that does not know it
+    /// must not read such a record as a channel at commitment 0).
+    pub(crate) commitments: Option<Commitments>,
 }
 
 // The record after its version byte. Record types strictly increase (checked at compile
@@ -94,6 +98,7 @@ crate::wire_message! {
         53 => waiting_since: option Waiting,
         55 => failed_unfunded: option Marker,
         57 => funding_spend: option ConsensusTx,
+        60 => commitments: option CommitmentsForm,
     }
 }
 
@@ -150,6 +155,10 @@ impl Fields {
             waiting_since,
             failed_unfunded: (state == ChannelState::FailedUnfunded).then_some(()),
             funding_spend: channel.funding_spend().cloned(),
+            commitments: match established.map(|e| &e.commits) {
+                Some(Commits::Updated(c)) => Some((**c).clone()),
+                _ => None,
+            },
         }
     }
 
@@ -185,6 +194,7 @@ impl Fields {
             waiting_since,
             failed_unfunded,
             funding_spend,
+            commitments,
         } = self;
         let funding = match funding_outpoint {
             None => None,
@@ -227,6 +237,10 @@ impl Fields {
             (announcement.is_some(), "announcement"),
             (announcement_answered, "announcement_answered"),
         ];
+        if commitments.is_some() && !matches!(state, ChannelState::Ready | ChannelState::Failed) {
+            // Updates start once both `channel_ready` were exchanged.
+            return Err(RecordError::Invalid("commitments"));
+        }
         if state != ChannelState::Failed && funding_spend.is_some() {
             // Only a failed channel records the spend of its funding output.
             return Err(RecordError::Invalid("funding_spend"));
@@ -317,6 +331,10 @@ impl Fields {
                         theirs: their_announcement_sigs,
                         built: announcement,
                         answered: announcement_answered,
+                    },
+                    commits: match commitments {
+                        Some(c) => Commits::Updated(Box::new(c)),
+                        None => Commits::Initial,
                     },
                 };
                 let lock = match state {

@@ -75,6 +75,7 @@ mod accept;
 mod action;
 mod announce;
 mod commitment;
+mod commitments;
 mod config;
 mod effects;
 mod fields;
@@ -85,6 +86,7 @@ mod record;
 mod reestablish;
 mod spent;
 mod unfunded;
+mod update;
 mod validate;
 
 #[cfg(test)]
@@ -358,6 +360,13 @@ pub fn message_channel_id(msg: &Message) -> Option<ChannelId> {
         Message::Shutdown(m) => m.channel_id,
         Message::ClosingSigned(m) => m.channel_id,
         Message::AnnouncementSignatures(m) => m.channel_id,
+        Message::UpdateAddHtlc(m) => m.channel_id,
+        Message::UpdateFulfillHtlc(m) => m.channel_id,
+        Message::UpdateFailHtlc(m) => m.channel_id,
+        Message::UpdateFailMalformedHtlc(m) => m.channel_id,
+        Message::CommitmentSigned(m) => m.channel_id,
+        Message::RevokeAndAck(m) => m.channel_id,
+        Message::UpdateFee(m) => m.channel_id,
         Message::Init(_)
         | Message::Ping(_)
         | Message::Pong(_)
@@ -644,18 +653,21 @@ impl Channel {
 
     /// The number of our current commitment (0 = the first), the one we would broadcast.
     pub fn commitment_number(&self) -> u64 {
-        0
+        self.local_commit().map_or(0, |c| c.number)
     }
 
     /// The feerate of our current commitment, in sat per 1000 weight units.
     pub fn commitment_feerate_per_kw(&self) -> u32 {
-        self.params.commitment_feerate_per_kw
+        self.local_commit()
+            .map_or(self.params.commitment_feerate_per_kw, |c| {
+                c.spec.feerate_per_kw
+            })
     }
 
     /// Whether a commitment update is in flight: proposed, signed or not yet revoked by one
     /// side. The peer must be connected for it to finish.
     pub fn update_pending(&self) -> bool {
-        false
+        self.commitments().is_some_and(|c| c.pending())
     }
 
     /// The durable snapshot of this channel.
@@ -710,11 +722,6 @@ impl Channel {
         !matches!(self.state(), ChannelState::Aborted | ChannelState::Failed)
     }
 
-    fn on_set_feerate(&mut self, feerate_per_kw: u32, _ctx: &Context<'_>) -> Vec<Action> {
-        tracing::debug!(channel = %self.current_id(), feerate_per_kw, "commitment updates not implemented yet");
-        Vec::new()
-    }
-
     fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
         let Phase::Opening(opening) = &mut self.phase else {
             return Vec::new();
@@ -748,6 +755,16 @@ impl Channel {
             Message::ChannelReady(m) => self.on_channel_ready(&m),
             Message::ChannelReestablish(m) => self.on_channel_reestablish(&m, ctx),
             Message::AnnouncementSignatures(m) => self.on_announcement_signatures(&m, ctx),
+            Message::UpdateFee(m) => self.on_update_fee(&m, ctx),
+            Message::CommitmentSigned(m) => self.on_commitment_signed(&m, ctx),
+            Message::RevokeAndAck(m) => self.on_revoke_and_ack(&m, ctx),
+            Message::UpdateAddHtlc(_)
+            | Message::UpdateFulfillHtlc(_)
+            | Message::UpdateFailHtlc(_)
+            | Message::UpdateFailMalformedHtlc(_) => {
+                let name = msg.name();
+                self.on_htlc_update(name, ctx)
+            }
             Message::Error(m) if m.channel_id == ChannelId::ALL || self.is_for(&m.channel_id) => {
                 self.on_error(&m, ctx)
             }

@@ -23,6 +23,7 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::Transaction;
 
+use super::commitments::Commitments;
 use super::{ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::wire::{ChannelAnnouncement, ChannelId};
 
@@ -161,6 +162,18 @@ pub(crate) struct Established {
     /// The peer's `second_per_commitment_point`, once its `channel_ready` arrived.
     pub(super) their_second_point: Option<PublicKey>,
     pub(super) announcement: Announcement,
+    /// The commitment updates since the open (`commitments.rs`).
+    pub(super) commits: Commits,
+}
+
+/// A durable channel's commitments: untouched since the open — both sides at number 0, which
+/// the open's own fields describe (the peer's signature, their second point) — or updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Commits {
+    /// No update yet.
+    Initial,
+    /// At least one update was made or started.
+    Updated(Box<Commitments>),
 }
 
 impl Established {
@@ -177,6 +190,7 @@ impl Established {
             channel_ready_sent: false,
             their_second_point: None,
             announcement: Announcement::default(),
+            commits: Commits::Initial,
         }
     }
 }

@@ -282,6 +282,7 @@ impl Channel {
     /// The connection dropped: a transient open is forgotten (coins unlocked, app told); a
     /// durable channel waits for the reconnection.
     pub(crate) fn on_disconnected(&mut self) -> Vec<Action> {
+        self.drop_unsigned_updates();
         if let Some(e) = self.phase.established_mut() {
             e.announcement.answered = false;
             return Vec::new();

@@ -228,3 +228,27 @@ impl<C: WireField> WireField for Repeated<C> {
         Ok(values)
     }
 }
+
+/// A `u16` count followed by that many values of form `C` (`u16 num || num*C`). At most 65535
+/// values are written (the count saturates; senders never build more).
+#[derive(Debug)]
+pub struct U16Counted<C>(PhantomData<C>);
+
+impl<C: WireField> WireField for U16Counted<C> {
+    type Value = Vec<C::Value>;
+    fn write(value: &Vec<C::Value>, out: &mut Vec<u8>) {
+        let n = u16::try_from(value.len()).unwrap_or(u16::MAX);
+        out.put_u16(n);
+        for v in value.iter().take(usize::from(n)) {
+            C::write(v, out);
+        }
+    }
+    fn read(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<C::Value>, DecodeError> {
+        let n = r.read_u16(field)?;
+        let mut values = Vec::with_capacity(usize::from(n).min(r.remaining()));
+        for _ in 0..n {
+            values.push(C::read(r, field)?);
+        }
+        Ok(values)
+    }
+}

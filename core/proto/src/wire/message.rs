@@ -8,6 +8,10 @@ use super::establish::{AcceptChannel, ChannelReady, FundingCreated, FundingSigne
 use super::gossip::{AnnouncementSignatures, ChannelAnnouncement, ChannelUpdate};
 use super::reestablish::ChannelReestablish;
 use super::setup::{ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
+use super::update::{
+    CommitmentSigned, RevokeAndAck, UpdateAddHtlc, UpdateFailHtlc, UpdateFailMalformedHtlc,
+    UpdateFee, UpdateFulfillHtlc,
+};
 
 /// The largest message the transport carries (BOLT 8: 2-byte length).
 pub const MAX_MESSAGE_LEN: usize = 65535;
@@ -141,6 +145,13 @@ messages! {
     TxAbort(TxAbort),
     Shutdown(Shutdown),
     ClosingSigned(ClosingSigned),
+    UpdateAddHtlc(UpdateAddHtlc),
+    UpdateFulfillHtlc(UpdateFulfillHtlc),
+    UpdateFailHtlc(UpdateFailHtlc),
+    UpdateFailMalformedHtlc(UpdateFailMalformedHtlc),
+    CommitmentSigned(CommitmentSigned),
+    RevokeAndAck(RevokeAndAck),
+    UpdateFee(UpdateFee),
     AnnouncementSignatures(AnnouncementSignatures),
     ChannelAnnouncement(ChannelAnnouncement),
     ChannelUpdate(ChannelUpdate),

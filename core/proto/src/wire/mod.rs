@@ -21,16 +21,21 @@ mod reestablish;
 mod setup;
 pub mod tlv;
 mod types;
+mod update;
 
 pub use close::{ClosingSigned, FeeRange, Shutdown};
 pub use codec::{Reader, WireWrite};
 pub use error::DecodeError;
 pub use establish::{AcceptChannel, ChannelReady, FundingCreated, FundingSigned, OpenChannel};
 pub use features::{ChannelType, Feature, FeatureError, Features};
-pub use field::{Bytes, Repeated, U16Bytes, WireField};
+pub use field::{Bytes, Repeated, U16Bytes, U16Counted, WireField};
 pub use gossip::{AnnouncementSignatures, ChannelAnnouncement, ChannelUpdate};
 pub use message::{peek_type, Message, WireMessage, MAX_MESSAGE_LEN};
 pub use reestablish::{ChannelReestablish, FundingRetransmit};
 pub use setup::{printable_data, ErrorMessage, Init, Ping, Pong, TxAbort, Warning};
 pub use tlv::{TlvRecord, TlvStream};
 pub use types::{ChannelId, ChannelKeys, ParseChannelIdError, ShortChannelId};
+pub use update::{
+    CommitmentSigned, RevokeAndAck, UpdateAddHtlc, UpdateFailHtlc, UpdateFailMalformedHtlc,
+    UpdateFee, UpdateFulfillHtlc, ONION_PACKET_LEN,
+};

@@ -13,6 +13,7 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
 use super::harness::{outbound_params, Pair};
+use crate::channel::commitments::RemoteNext;
 use crate::channel::fields::Fields;
 use crate::channel::{Channel, ChannelRecord, ChannelState, Input, SideParams, RECORD_VERSION};
 use crate::wire::{ErrorMessage, Message};
@@ -125,6 +126,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         failure_reason,
         funding_spend,
         waiting_since,
+        commitments,
         // Stored with `state` as Failed; `state` above already says FailedUnfunded.
         failed_unfunded: _,
     } = &Fields::of(c);
@@ -310,6 +312,41 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         }),
     );
     put("waiting_since", format!("{waiting_since:?}"));
+    put(
+        "commitments",
+        commitments.as_ref().map_or("None".into(), |c| {
+            let next = match c.next {
+                RemoteNext::Point(p) => format!("point {}", pk(&p)),
+                RemoteNext::Signed(s) => format!(
+                    "signed {} at {} sat/kw after local {} sig {}",
+                    s.commit.number,
+                    s.commit.spec.feerate_per_kw,
+                    s.sent_after_local,
+                    sig(&s.our_sig)
+                ),
+            };
+            format!(
+                "local {} at {} sat/kw ({}/{} msat) sig {}; remote {} at {} sat/kw point {}; next {}; \
+                 ours {:?}/{:?}/{:?}; theirs {:?}/{:?}/{:?}; secrets from {:?}",
+                c.local.number,
+                c.local.spec.feerate_per_kw,
+                c.local.spec.our_msat,
+                c.local.spec.their_msat,
+                sig(&c.local.their_sig),
+                c.remote.number,
+                c.remote.spec.feerate_per_kw,
+                pk(&c.remote.point),
+                next,
+                c.ours.proposed,
+                c.ours.signed,
+                c.ours.acked,
+                c.theirs.proposed,
+                c.theirs.acked,
+                c.theirs.signed,
+                c.their_secrets.lowest_index(),
+            )
+        }),
+    );
     out
 }
 
@@ -440,6 +477,7 @@ const FUNDEE: &[(&str, &str)] = &[
     ("failure_reason", "None"),
     ("funding_spend", "None"),
     ("waiting_since", "None"),
+    ("commitments", "None"),
 ];
 
 /// The same channel seen by its funder: keys swapped, its own funding tx, the peer's signature.
