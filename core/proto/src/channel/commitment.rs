@@ -177,6 +177,7 @@ impl Channel {
     }
 
     /// Our first commitment transaction (unsigned).
+    #[cfg(test)]
     pub(crate) fn our_first_commitment(
         &self,
         ctx: &Context<'_>,

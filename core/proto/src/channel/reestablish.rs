@@ -100,6 +100,9 @@ impl Channel {
         let Some(local) = self.local_commit() else {
             return actions;
         };
+        // Updates proposed but unsigned before this point never reached the peer (nothing is
+        // sent before its channel_reestablish) or belong to the last connection: forget them.
+        self.drop_unsigned_updates();
         let commitments = self.commitments();
         let l = local.number;
         // The revocation side: the peer's next_revocation_number against our commitment.

@@ -19,6 +19,7 @@ use crate::keys::{ChannelKeys as ChannelSecrets, KeysManager};
 use crate::wire::{ChannelId, Message};
 
 /// One side: its keys, config, channel, and everything its actions produced.
+#[derive(Clone)]
 pub struct Node {
     pub secp: Secp256k1<All>,
     pub keys: ChannelSecrets,
@@ -35,6 +36,10 @@ pub struct Node {
     /// Every action list performed, in order.
     pub history: Vec<Vec<Action>>,
     pub funding_request: Option<(ScriptBuf, Amount, u32)>,
+    /// Whether the peer's `channel_reestablish` arrived on this connection (true until a
+    /// disconnect): like the driver, sends other than `channel_reestablish`, `error` and
+    /// `warning` are dropped until it does.
+    pub reestablished: bool,
 }
 
 pub fn regtest_config() -> ChannelConfig {
@@ -60,6 +65,7 @@ impl Node {
             events: Vec::new(),
             history: Vec::new(),
             funding_request: None,
+            reestablished: true,
         }
     }
 
@@ -90,7 +96,15 @@ impl Node {
                     self.stored = Some(bytes);
                     self.events.extend(commit.events.iter().cloned());
                 }
-                Action::Send(msg) => self.outbox.push_back(msg.clone()),
+                Action::Send(msg) => {
+                    let always = matches!(
+                        msg,
+                        Message::ChannelReestablish(_) | Message::Error(_) | Message::Warning(_)
+                    );
+                    if self.reestablished || always {
+                        self.outbox.push_back(msg.clone());
+                    }
+                }
                 Action::Broadcast { tx, .. } => self.broadcasts.push(tx.clone()),
                 Action::Emit(e) => self.events.push(e.clone()),
                 Action::FailOpen(fail) => self.events.extend(fail.events.iter().cloned()),
@@ -116,6 +130,11 @@ impl Node {
             .into_channel();
         assert_eq!(twin, channel, "rebuilt channel equals the original");
         let ctx = Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
+        match &input {
+            Input::PeerDisconnected => self.reestablished = false,
+            Input::Message(Message::ChannelReestablish(_)) => self.reestablished = true,
+            _ => {}
+        }
         let actions = channel.handle(input.clone(), &ctx);
         let twin_actions = twin.handle(input, &ctx);
         assert_eq!(actions, twin_actions, "rebuilt channel acts identically");
@@ -145,6 +164,7 @@ impl Node {
 }
 
 /// Funder (`a`) and fundee (`b`) with a virtual chain.
+#[derive(Clone)]
 pub struct Pair {
     pub a: Node,
     pub b: Node,

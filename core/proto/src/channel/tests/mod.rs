@@ -16,4 +16,5 @@ mod restart;
 mod spent;
 mod timeout;
 mod unfunded;
+mod update;
 mod validation;
