@@ -1,11 +1,12 @@
 //! What the state machine asks the driver to do (durable writes stated as one [`Commit`],
 //! general broadcasts and watches), and the checker of the persist-before-act contract.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 
+use super::commitments::RemoteNext;
 use super::record::ChannelRecord;
 use super::ChannelState;
 use crate::wire::{ChannelId, Message};
@@ -271,6 +272,11 @@ pub enum OrderViolation {
 ///   commitment signature and that funding outpoint; a commitment only after a durable record
 ///   of its channel, and by a fundee only once it has seen the funding on chain;
 /// - `announcement_signatures` leaves only after a record with the "sent" mark;
+/// - `commitment_signed` leaves only after a record holding that signature as the peer's
+///   unrevoked next commitment (number, updates, feerate, point);
+/// - `revoke_and_ack` leaves only after a record whose own commitment number is at least the
+///   count of distinct secrets revealed (the new commitment and the peer's signature of it are
+///   durable before the old secret goes);
 /// - `ChannelPending` / `ChannelReady` events follow the matching durable record.
 ///
 /// Usable by the driver's tests: feed it every action list the node performs.
@@ -278,6 +284,8 @@ pub enum OrderViolation {
 pub struct DurabilityChecker {
     /// Last persisted record per (peer, temporary channel id).
     persisted: HashMap<(PublicKey, ChannelId), ChannelRecord>,
+    /// The distinct per-commitment secrets each channel revealed in `revoke_and_ack`s.
+    revealed: HashMap<ChannelId, HashSet<[u8; 32]>>,
     index: usize,
 }
 
@@ -363,6 +371,35 @@ impl DurabilityChecker {
                         return Err(OrderViolation::SendBeforePersist {
                             index,
                             message: "channel_ready",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Send(Message::CommitmentSigned(m)) => {
+                    let ok = self.by_id(&m.channel_id).is_some_and(|r| {
+                        r.channel().commitments().is_some_and(|c| {
+                            matches!(c.next, RemoteNext::Signed(s) if s.our_sig == m.signature)
+                        })
+                    });
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "commitment_signed",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Send(Message::RevokeAndAck(m)) => {
+                    let revealed = self.revealed.entry(m.channel_id).or_default();
+                    revealed.insert(m.per_commitment_secret);
+                    let count = revealed.len() as u64;
+                    let ok = self
+                        .by_id(&m.channel_id)
+                        .is_some_and(|r| r.channel().commitment_number() >= count);
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "revoke_and_ack",
                             channel: m.channel_id,
                         });
                     }

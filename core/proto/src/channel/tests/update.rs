@@ -386,3 +386,66 @@ fn every_update_sequence_with_disconnects_and_restarts_ends_in_agreement() {
     );
     assert!(count > 1_000, "{count}");
 }
+
+#[test]
+fn the_checker_catches_update_messages_sent_before_their_commit() {
+    use crate::channel::{DurabilityChecker, OrderViolation};
+    let mut pair = Pair::open_to_ready();
+    let before_a = pair.a.channel().to_record();
+    let actions = set_feerate(&mut pair.a, 5_000);
+    // commitment_signed ahead of the commit that holds it.
+    let mut swapped = actions.clone();
+    swapped.swap(0, 2);
+    let err = DurabilityChecker::with_persisted([&before_a])
+        .observe(&swapped)
+        .expect_err("commitment_signed before its commit");
+    assert!(matches!(
+        err,
+        OrderViolation::SendBeforePersist { message: "commitment_signed", .. }
+    ));
+    // revoke_and_ack ahead of the commit of the new local commitment.
+    let before_b = pair.b.channel().to_record();
+    pair.deliver(true);
+    pair.deliver(true);
+    let actions = pair.b.history.last().expect("b acted").clone();
+    assert_eq!(
+        kinds(&actions),
+        ["Persist", "Send(revoke_and_ack)", "Send(commitment_signed)"]
+    );
+    let err = DurabilityChecker::with_persisted([&before_b])
+        .observe(&actions[1..])
+        .expect_err("revoke_and_ack before its commit");
+    assert!(matches!(
+        err,
+        OrderViolation::SendBeforePersist { message: "revoke_and_ack", .. }
+    ));
+    DurabilityChecker::with_persisted([&before_b])
+        .observe(&actions)
+        .expect("in order");
+}
+
+#[test]
+fn our_latest_commitment_is_what_a_force_close_broadcasts() {
+    let mut pair = Pair::open_to_ready();
+    let first = pair.a.channel().signed_our_commitment(&pair.a.ctx()).expect("c0");
+    set_feerate(&mut pair.a, 5_000);
+    pair.run();
+    let id = pair.a.channel().channel_id().expect("id");
+    let actions = pair
+        .a
+        .input(Input::Message(Message::Error(crate::wire::ErrorMessage::new(
+            id, "bye",
+        ))));
+    let broadcast: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { tx, .. } => Some(tx.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(broadcast.len(), 1);
+    assert_ne!(broadcast[0].compute_txid(), first.compute_txid(), "not the revoked one");
+    // Commitment 1 at 5,000 sat/kw pays a higher fee than commitment 0 at 2,500.
+    let out = |tx: &bitcoin::Transaction| tx.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
+    assert!(out(&broadcast[0]) < out(&first));
+}
