@@ -377,9 +377,9 @@ impl DurabilityChecker {
                 }
                 Action::Send(Message::CommitmentSigned(m)) => {
                     let ok = self.by_id(&m.channel_id).is_some_and(|r| {
-                        r.channel().commitments().is_some_and(|c| {
-                            matches!(c.next, RemoteNext::Signed(s) if s.our_sig == m.signature)
-                        })
+                        r.channel().commitments().is_some_and(
+                            |c| matches!(c.next, RemoteNext::Signed(s) if s.our_sig == m.signature),
+                        )
                     });
                     if !ok {
                         return Err(OrderViolation::SendBeforePersist {

@@ -2,6 +2,7 @@
 //! message Tern sends and Tern verifies every signature LDK makes, in both roles, up to
 //! `channel_ready` on both sides.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bitcoin::block::{Header, Version as BlockVersion};
@@ -34,20 +35,21 @@ use super::harness::{funding_tx, outbound_params, Node};
 use crate::channel::{Action, Channel, ChannelState, Confirmation, InboundParams, Input};
 use crate::wire::{Features, Message};
 
-struct NoLog;
+pub(super) struct NoLog;
 impl Logger for NoLog {
     fn log(&self, _record: Record) {}
 }
 
-struct Fees;
+/// LDK's fee estimates: 2,500 sat/kw for every target until a test changes them.
+pub(super) struct Fees(pub(super) AtomicU32);
 impl FeeEstimator for Fees {
     fn get_est_sat_per_1000_weight(&self, _target: ConfirmationTarget) -> u32 {
-        2_500
+        self.0.load(Ordering::SeqCst)
     }
 }
 
 #[derive(Default)]
-struct Broadcasts(Mutex<Vec<Transaction>>);
+pub(super) struct Broadcasts(pub(super) Mutex<Vec<Transaction>>);
 impl BroadcasterInterface for Broadcasts {
     fn broadcast_transactions(&self, txs: &[&Transaction]) {
         let mut all = self.0.lock().expect("lock");
@@ -55,13 +57,13 @@ impl BroadcasterInterface for Broadcasts {
     }
 }
 
-struct NoFilter;
+pub(super) struct NoFilter;
 impl Filter for NoFilter {
     fn register_tx(&self, _txid: &Txid, _script_pubkey: &bitcoin::Script) {}
     fn register_output(&self, _output: WatchedOutput) {}
 }
 
-struct MemoryPersister;
+pub(super) struct MemoryPersister;
 impl Persist<InMemorySigner> for MemoryPersister {
     fn persist_new_channel(
         &self,
@@ -81,7 +83,7 @@ impl Persist<InMemorySigner> for MemoryPersister {
     fn archive_persisted_channel(&self, _name: MonitorName) {}
 }
 
-struct NoRouter;
+pub(super) struct NoRouter;
 impl Router for NoRouter {
     fn find_route(
         &self,
@@ -126,7 +128,7 @@ impl MessageRouter for NoRouter {
     }
 }
 
-type Monitor = ChainMonitor<
+pub(super) type Monitor = ChainMonitor<
     InMemorySigner,
     Arc<NoFilter>,
     Arc<Broadcasts>,
@@ -135,7 +137,7 @@ type Monitor = ChainMonitor<
     Arc<MemoryPersister>,
     Arc<KeysManager>,
 >;
-type Manager = ChannelManager<
+pub(super) type Manager = ChannelManager<
     Arc<Monitor>,
     Arc<Broadcasts>,
     Arc<KeysManager>,
@@ -147,14 +149,15 @@ type Manager = ChannelManager<
     Arc<NoLog>,
 >;
 
-struct Ldk {
-    manager: Manager,
-    monitor: Arc<Monitor>,
-    broadcasts: Arc<Broadcasts>,
-    node_id: PublicKey,
+pub(super) struct Ldk {
+    pub(super) manager: Manager,
+    pub(super) monitor: Arc<Monitor>,
+    pub(super) broadcasts: Arc<Broadcasts>,
+    pub(super) node_id: PublicKey,
+    pub(super) fees: Arc<Fees>,
 }
 
-fn header(height: u32) -> Header {
+pub(super) fn header(height: u32) -> Header {
     Header {
         version: BlockVersion::TWO,
         prev_blockhash: BlockHash::from_byte_array([height.wrapping_sub(1) as u8; 32]),
@@ -166,21 +169,22 @@ fn header(height: u32) -> Header {
 }
 
 impl Ldk {
-    fn new(height: u32) -> Ldk {
+    pub(super) fn new(height: u32) -> Ldk {
         let keys = Arc::new(KeysManager::new(&[0xee; 32], 1_700_000_000, 0, true));
+        let fees = Arc::new(Fees(AtomicU32::new(2_500)));
         let broadcasts = Arc::new(Broadcasts::default());
         let monitor = Arc::new(ChainMonitor::new(
             None,
             broadcasts.clone(),
             Arc::new(NoLog),
-            Arc::new(Fees),
+            fees.clone(),
             Arc::new(MemoryPersister),
             keys.clone(),
             keys.get_peer_storage_key(),
         ));
         let node_id = keys.get_node_id(Recipient::Node).expect("node id");
         let manager = ChannelManager::new(
-            Arc::new(Fees),
+            fees.clone(),
             monitor.clone(),
             broadcasts.clone(),
             Arc::new(NoRouter),
@@ -201,10 +205,11 @@ impl Ldk {
             monitor,
             broadcasts,
             node_id,
+            fees,
         }
     }
 
-    fn connect(&self, tern: PublicKey) {
+    pub(super) fn connect(&self, tern: PublicKey) {
         let features = InitFeatures::from_be_bytes(Features::tern_init().to_be_bytes());
         let init = msgs::Init {
             features,
@@ -218,13 +223,13 @@ impl Ldk {
 
     /// LDK's messages for Tern, converted to Tern's types; fails the test if LDK refused
     /// something.
-    fn outbox(&self) -> Vec<Message> {
+    pub(super) fn outbox(&self) -> Vec<Message> {
         self.messages(false)
     }
 
     /// LDK's messages for Tern, with the `error`s it sends if `errors` (else they fail the
     /// test).
-    fn messages(&self, errors: bool) -> Vec<Message> {
+    pub(super) fn messages(&self, errors: bool) -> Vec<Message> {
         let mut out = Vec::new();
         for ev in self.manager.get_and_clear_pending_msg_events() {
             let (ty, payload) = match ev {
@@ -234,6 +239,32 @@ impl Ldk {
                 MessageSendEvent::SendFundingSigned { msg, .. } => (35, msg.encode()),
                 MessageSendEvent::SendChannelReady { msg, .. } => (36, msg.encode()),
                 MessageSendEvent::SendChannelReestablish { msg, .. } => (136, msg.encode()),
+                MessageSendEvent::SendRevokeAndACK { msg, .. } => (133, msg.encode()),
+                MessageSendEvent::UpdateHTLCs { updates, .. } => {
+                    let mut parts: Vec<(u16, Vec<u8>)> = Vec::new();
+                    parts.extend(updates.update_add_htlcs.iter().map(|m| (128, m.encode())));
+                    parts.extend(
+                        updates
+                            .update_fulfill_htlcs
+                            .iter()
+                            .map(|m| (130, m.encode())),
+                    );
+                    parts.extend(updates.update_fail_htlcs.iter().map(|m| (131, m.encode())));
+                    parts.extend(
+                        updates
+                            .update_fail_malformed_htlcs
+                            .iter()
+                            .map(|m| (135, m.encode())),
+                    );
+                    parts.extend(updates.update_fee.iter().map(|m| (134, m.encode())));
+                    parts.extend(updates.commitment_signed.iter().map(|m| (132, m.encode())));
+                    for (ty, payload) in parts {
+                        let mut bytes = ty.to_be_bytes().to_vec();
+                        bytes.extend(payload);
+                        out.push(Message::decode(&bytes).expect("Tern decodes LDK's update"));
+                    }
+                    continue;
+                }
                 MessageSendEvent::HandleError {
                     action: ErrorAction::SendErrorMessage { msg },
                     ..
@@ -251,7 +282,7 @@ impl Ldk {
     }
 
     /// Hands one of Tern's messages to LDK (through its wire encoding).
-    fn receive(&self, from: PublicKey, msg: &Message) {
+    pub(super) fn receive(&self, from: PublicKey, msg: &Message) {
         let bytes = msg.encode();
         let mut payload = &bytes[2..];
         macro_rules! read {
@@ -280,11 +311,22 @@ impl Ldk {
                 .manager
                 .handle_channel_reestablish(from, &read!(msgs::ChannelReestablish)),
             Message::Error(_) => self.manager.handle_error(from, &read!(msgs::ErrorMessage)),
+            // LDK's peer manager only logs a warning (and the connection goes).
+            Message::Warning(_) => {}
+            Message::UpdateFee(_) => self
+                .manager
+                .handle_update_fee(from, &read!(msgs::UpdateFee)),
+            Message::CommitmentSigned(_) => self
+                .manager
+                .handle_commitment_signed(from, &read!(msgs::CommitmentSigned)),
+            Message::RevokeAndAck(_) => self
+                .manager
+                .handle_revoke_and_ack(from, &read!(msgs::RevokeAndACK)),
             other => panic!("unexpected {}", other.name()),
         }
     }
 
-    fn events(&self) -> Vec<Event> {
+    pub(super) fn events(&self) -> Vec<Event> {
         let events = Mutex::new(Vec::new());
         self.manager.process_pending_events(&|e: Event| {
             events.lock().expect("lock").push(e);
@@ -293,7 +335,7 @@ impl Ldk {
         events.into_inner().expect("lock")
     }
 
-    fn confirm(&self, tx: &Transaction, height: u32) {
+    pub(super) fn confirm(&self, tx: &Transaction, height: u32) {
         let h = header(height);
         for c in [
             &self.manager as &dyn Confirm,
@@ -304,7 +346,7 @@ impl Ldk {
         }
     }
 
-    fn tip(&self, height: u32) {
+    pub(super) fn tip(&self, height: u32) {
         let h = header(height);
         for c in [
             &self.manager as &dyn Confirm,
@@ -316,7 +358,7 @@ impl Ldk {
 }
 
 /// Delivers everything Tern queued to LDK; returns it.
-fn flush(node: &mut Node, ldk: &Ldk) -> Vec<Message> {
+pub(super) fn flush(node: &mut Node, ldk: &Ldk) -> Vec<Message> {
     let sent: Vec<Message> = node.outbox.drain(..).collect();
     for m in &sent {
         ldk.receive(node.node_id, m);
@@ -324,7 +366,7 @@ fn flush(node: &mut Node, ldk: &Ldk) -> Vec<Message> {
     sent
 }
 
-fn conf(height: u32) -> Confirmation {
+pub(super) fn conf(height: u32) -> Confirmation {
     Confirmation {
         block_height: height,
         block_hash: header(height).block_hash(),

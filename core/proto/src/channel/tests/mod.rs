@@ -9,6 +9,7 @@ mod commit;
 mod golden;
 mod harness;
 mod ldk;
+mod ldk_update;
 mod open;
 mod record;
 mod reestablish;

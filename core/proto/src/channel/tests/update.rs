@@ -401,7 +401,10 @@ fn the_checker_catches_update_messages_sent_before_their_commit() {
         .expect_err("commitment_signed before its commit");
     assert!(matches!(
         err,
-        OrderViolation::SendBeforePersist { message: "commitment_signed", .. }
+        OrderViolation::SendBeforePersist {
+            message: "commitment_signed",
+            ..
+        }
     ));
     // revoke_and_ack ahead of the commit of the new local commitment.
     let before_b = pair.b.channel().to_record();
@@ -417,7 +420,10 @@ fn the_checker_catches_update_messages_sent_before_their_commit() {
         .expect_err("revoke_and_ack before its commit");
     assert!(matches!(
         err,
-        OrderViolation::SendBeforePersist { message: "revoke_and_ack", .. }
+        OrderViolation::SendBeforePersist {
+            message: "revoke_and_ack",
+            ..
+        }
     ));
     DurabilityChecker::with_persisted([&before_b])
         .observe(&actions)
@@ -427,15 +433,17 @@ fn the_checker_catches_update_messages_sent_before_their_commit() {
 #[test]
 fn our_latest_commitment_is_what_a_force_close_broadcasts() {
     let mut pair = Pair::open_to_ready();
-    let first = pair.a.channel().signed_our_commitment(&pair.a.ctx()).expect("c0");
+    let first = pair
+        .a
+        .channel()
+        .signed_our_commitment(&pair.a.ctx())
+        .expect("c0");
     set_feerate(&mut pair.a, 5_000);
     pair.run();
     let id = pair.a.channel().channel_id().expect("id");
-    let actions = pair
-        .a
-        .input(Input::Message(Message::Error(crate::wire::ErrorMessage::new(
-            id, "bye",
-        ))));
+    let actions = pair.a.input(Input::Message(Message::Error(
+        crate::wire::ErrorMessage::new(id, "bye"),
+    )));
     let broadcast: Vec<_> = actions
         .iter()
         .filter_map(|a| match a {
@@ -444,7 +452,11 @@ fn our_latest_commitment_is_what_a_force_close_broadcasts() {
         })
         .collect();
     assert_eq!(broadcast.len(), 1);
-    assert_ne!(broadcast[0].compute_txid(), first.compute_txid(), "not the revoked one");
+    assert_ne!(
+        broadcast[0].compute_txid(),
+        first.compute_txid(),
+        "not the revoked one"
+    );
     // Commitment 1 at 5,000 sat/kw pays a higher fee than commitment 0 at 2,500.
     let out = |tx: &bitcoin::Transaction| tx.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
     assert!(out(&broadcast[0]) < out(&first));

@@ -1,0 +1,298 @@
+//! Commitment updates against LDK's `ChannelManager`, in memory: LDK as funder sends
+//! `update_fee` when its estimates move (on `timer_tick_occurred`), Tern as funder sends its
+//! own; both directions, with the link cut between any two messages. Both must end with the
+//! same commitment, LDK never failing the channel.
+
+use std::sync::atomic::Ordering;
+
+use bitcoin::Amount;
+use lightning::events::Event;
+use lightning::ln::msgs::BaseMessageHandler;
+
+use super::harness::{funding_tx, outbound_params, Node};
+use super::ldk::{conf, flush, Ldk};
+use crate::channel::{Action, Channel, ChannelState, InboundParams, Input};
+use crate::wire::Message;
+
+/// An LDK peer and a Tern node with a ready channel between them.
+struct Link {
+    ldk: Ldk,
+    tern: Node,
+    height: u32,
+    tern_funds: bool,
+}
+
+impl Link {
+    fn open(tern_funds: bool) -> Link {
+        let mut height = 400;
+        let ldk = Ldk::new(height);
+        let mut tern = Node::new(if tern_funds { 1 } else { 2 });
+        ldk.connect(tern.node_id);
+        let tx = if tern_funds {
+            let (channel, actions) =
+                Channel::new_outbound(outbound_params(ldk.node_id), &tern.ctx()).expect("open");
+            tern.channel = Some(channel);
+            tern.apply(&actions);
+            flush(&mut tern, &ldk);
+            let accept = ldk.outbox();
+            let actions = tern.input(Input::Message(accept[0].clone()));
+            let Some(Action::NeedFundingTx {
+                script_pubkey,
+                amount,
+                ..
+            }) = actions.first().cloned()
+            else {
+                panic!("funding request: {actions:?}");
+            };
+            let tx = funding_tx(&script_pubkey, amount);
+            tern.input(Input::FundingTxBuilt { tx: tx.clone() });
+            flush(&mut tern, &ldk);
+            let signed = ldk.outbox();
+            tern.input(Input::Message(signed[0].clone()));
+            tx
+        } else {
+            ldk.manager
+                .create_channel(tern.node_id, 500_000, 20_000_000, 42, None, None)
+                .expect("LDK opens");
+            let Some(Message::OpenChannel(open)) = ldk.outbox().first().cloned() else {
+                panic!("open_channel");
+            };
+            let params = InboundParams {
+                counterparty_node_id: ldk.node_id,
+                keys_index: 7,
+                current_height: height,
+            };
+            let (channel, actions) =
+                Channel::new_inbound(&open, params, &tern.ctx()).expect("accept");
+            tern.channel = Some(channel);
+            tern.apply(&actions);
+            flush(&mut tern, &ldk);
+            let tx = ldk
+                .events()
+                .into_iter()
+                .find_map(|e| match e {
+                    Event::FundingGenerationReady {
+                        temporary_channel_id,
+                        counterparty_node_id,
+                        channel_value_satoshis,
+                        output_script,
+                        ..
+                    } => {
+                        let tx =
+                            funding_tx(&output_script, Amount::from_sat(channel_value_satoshis));
+                        ldk.manager
+                            .funding_transaction_generated(
+                                temporary_channel_id,
+                                counterparty_node_id,
+                                tx.clone(),
+                            )
+                            .expect("funding");
+                        Some(tx)
+                    }
+                    _ => None,
+                })
+                .expect("funding generation");
+            let created = ldk.outbox();
+            tern.input(Input::Message(created[0].clone()));
+            flush(&mut tern, &ldk);
+            tx
+        };
+        assert_eq!(tern.state(), ChannelState::AwaitingConfirmations);
+        height += 1;
+        ldk.confirm(&tx, height);
+        tern.input(Input::FundingConfirmed {
+            tx,
+            confirmation: conf(height),
+            tip_height: height,
+        });
+        for _ in 1..6 {
+            height += 1;
+            ldk.tip(height);
+            tern.input(Input::NewBlock { height });
+        }
+        let mut link = Link {
+            ldk,
+            tern,
+            height,
+            tern_funds,
+        };
+        link.exchange();
+        assert_eq!(link.tern.state(), ChannelState::Ready);
+        assert!(link.ldk.manager.list_channels()[0].is_channel_ready);
+        link.ldk.events();
+        link
+    }
+
+    /// Delivers messages both ways until both are quiet.
+    fn exchange(&mut self) {
+        loop {
+            let to_ldk = flush(&mut self.tern, &self.ldk);
+            let to_tern = self.ldk.outbox();
+            for m in &to_tern {
+                self.tern.input(Input::Message(m.clone()));
+            }
+            if to_ldk.is_empty() && to_tern.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Cuts the link (whatever is in flight is lost) and reconnects.
+    fn reconnect(&mut self) {
+        self.tern.outbox.clear();
+        self.ldk.outbox();
+        self.ldk.manager.peer_disconnected(self.tern.node_id);
+        self.tern.input(Input::PeerDisconnected);
+        self.ldk.connect(self.tern.node_id);
+        self.tern.input(Input::PeerReconnected);
+        self.exchange();
+    }
+
+    /// The funder starts an update to `feerate`.
+    fn update_fee(&mut self, feerate: u32) {
+        if self.tern_funds {
+            self.tern.input(Input::SetFeerate {
+                feerate_per_kw: feerate,
+            });
+        } else {
+            self.ldk.fees.0.store(feerate, Ordering::SeqCst);
+            self.ldk.manager.timer_tick_occurred();
+        }
+    }
+
+    /// Both hold the same feerate, nothing in flight, LDK's channel usable and never closed.
+    fn assert_agree(&mut self, feerate: u32) {
+        let details = self.ldk.manager.list_channels();
+        assert_eq!(details.len(), 1, "LDK still has the channel");
+        assert!(
+            details[0].is_usable,
+            "LDK's channel is usable: {:?}",
+            details[0]
+        );
+        assert_eq!(details[0].feerate_sat_per_1000_weight, Some(feerate));
+        let c = self.tern.channel();
+        assert_eq!(c.state(), ChannelState::Ready);
+        assert_eq!(c.commitment_feerate_per_kw(), feerate);
+        assert!(!c.update_pending(), "{:?}", c.commitments());
+        let closed = self
+            .ldk
+            .events()
+            .into_iter()
+            .any(|e| matches!(e, Event::ChannelClosed { .. }));
+        assert!(!closed, "LDK closed the channel");
+        assert!(
+            self.ldk.broadcasts.0.lock().expect("lock").len() <= 1,
+            "no commitment broadcast"
+        );
+    }
+}
+
+#[test]
+fn ldk_funder_update_fee_is_accepted_and_signed_back() {
+    let mut link = Link::open(false);
+    link.update_fee(5_000);
+    let msgs = link.ldk.outbox();
+    let names: Vec<_> = msgs.iter().map(Message::name).collect();
+    assert_eq!(names, ["update_fee", "commitment_signed"]);
+    for m in msgs {
+        link.tern.input(Input::Message(m));
+    }
+    link.exchange();
+    link.assert_agree(5_000);
+    assert_eq!(link.tern.channel().commitment_number(), 1);
+    // Fees fall by more than half: LDK lowers them too.
+    link.update_fee(2_000);
+    link.exchange();
+    link.assert_agree(2_000);
+    assert_eq!(link.tern.channel().commitment_number(), 2);
+}
+
+#[test]
+fn tern_funder_update_fee_is_accepted_by_ldk() {
+    let mut link = Link::open(true);
+    link.update_fee(5_000);
+    link.exchange();
+    link.assert_agree(5_000);
+    link.update_fee(3_000);
+    link.exchange();
+    link.assert_agree(3_000);
+    assert_eq!(link.tern.channel().commitment_number(), 2);
+}
+
+/// Every cut: the first `cut` messages of the update (counting both directions) are
+/// delivered, then the link drops and comes back; the update ends agreed, or (if it never
+/// left the funder) the next one does.
+#[test]
+fn a_cut_after_any_message_of_an_update_ends_in_agreement_both_roles() {
+    let mut cuts = 0;
+    for tern_funds in [true, false] {
+        for cut in 0..8 {
+            let mut link = Link::open(tern_funds);
+            link.update_fee(5_000);
+            let mut delivered = 0;
+            'deliver: while delivered < cut {
+                let mut moved = false;
+                while let Some(m) = link.tern.outbox.pop_front() {
+                    link.ldk.receive(link.tern.node_id, &m);
+                    delivered += 1;
+                    moved = true;
+                    if delivered == cut {
+                        break 'deliver;
+                    }
+                }
+                for m in link.ldk.outbox() {
+                    if delivered == cut {
+                        break 'deliver;
+                    }
+                    link.tern.input(Input::Message(m));
+                    delivered += 1;
+                    moved = true;
+                }
+                if !moved {
+                    break;
+                }
+            }
+            link.reconnect();
+            // LDK retries its own update on the next tick; Tern's policy asks again.
+            link.update_fee(5_000);
+            link.exchange();
+            link.assert_agree(5_000);
+            link.update_fee(7_000);
+            link.exchange();
+            link.assert_agree(7_000);
+            cuts += 1;
+        }
+    }
+    assert_eq!(cuts, 16);
+    let _ = Link::open(true).height;
+}
+
+#[test]
+fn ldk_keeps_the_channel_across_a_kill_of_tern_after_its_commitment_signed() {
+    for tern_funds in [true, false] {
+        let mut link = Link::open(tern_funds);
+        link.update_fee(6_000);
+        // Deliver until Tern has persisted a new record, then kill it (restart from bytes).
+        let stored_before = link.tern.stored.clone();
+        for _ in 0..4 {
+            let to_ldk = flush(&mut link.tern, &link.ldk);
+            let to_tern = link.ldk.outbox();
+            for m in &to_tern {
+                link.tern.input(Input::Message(m.clone()));
+            }
+            if link.tern.stored != stored_before || (to_ldk.is_empty() && to_tern.is_empty()) {
+                break;
+            }
+        }
+        link.tern.restart();
+        link.ldk.outbox();
+        link.ldk.manager.peer_disconnected(link.tern.node_id);
+        link.tern.input(Input::PeerDisconnected);
+        link.ldk.connect(link.tern.node_id);
+        link.tern.input(Input::PeerReconnected);
+        link.exchange();
+        link.update_fee(6_000);
+        link.exchange();
+        link.assert_agree(6_000);
+    }
+}
