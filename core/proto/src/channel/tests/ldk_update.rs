@@ -296,3 +296,113 @@ fn ldk_keeps_the_channel_across_a_kill_of_tern_after_its_commitment_signed() {
         link.assert_agree(6_000);
     }
 }
+
+/// LDK pays Tern over the channel: Tern, which takes no HTLCs yet, answers the
+/// `update_add_htlc` with a warning and a disconnect and stores nothing; LDK retransmits it on
+/// every reconnection, and the loop never makes LDK close the channel.
+#[test]
+fn ldk_htlc_retransmissions_loop_without_a_force_close_or_a_stored_change() {
+    use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields};
+    use lightning::routing::router::{Path, Route, RouteHop};
+    use lightning::types::features::{ChannelFeatures, NodeFeatures};
+    use lightning::types::payment::{PaymentHash, PaymentSecret};
+
+    let mut link = Link::open(false);
+    let details = link.ldk.manager.list_channels();
+    let scid = details[0].get_outbound_payment_scid().expect("scid");
+    let route = Route {
+        paths: vec![Path {
+            hops: vec![RouteHop {
+                pubkey: link.tern.node_id,
+                node_features: NodeFeatures::empty(),
+                short_channel_id: scid,
+                channel_features: ChannelFeatures::empty(),
+                fee_msat: 50_000,
+                cltv_expiry_delta: 40,
+                maybe_announced_channel: false,
+            }],
+            blinded_tail: None,
+        }],
+        route_params: None,
+    };
+    link.ldk
+        .manager
+        .send_payment_with_route(
+            route,
+            PaymentHash([9; 32]),
+            RecipientOnionFields::secret_only(PaymentSecret([8; 32])),
+            PaymentId([7; 32]),
+        )
+        .expect("LDK sends");
+    let stored = link.tern.stored.clone();
+    let mut warnings = 0;
+    for round in 0..3 {
+        let msgs = link.ldk.outbox();
+        assert!(
+            msgs.iter().any(|m| matches!(m, Message::UpdateAddHtlc(_))),
+            "round {round}: LDK (re)sends its HTLC: {msgs:?}"
+        );
+        for m in msgs {
+            let actions = link.tern.input(Input::Message(m));
+            if actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(Message::Warning(_))))
+            {
+                warnings += 1;
+                assert!(actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Disconnect { .. })));
+                break;
+            }
+        }
+        assert_eq!(link.tern.stored, stored, "round {round}: nothing stored");
+        flush(&mut link.tern, &link.ldk);
+        // The connection goes; both reconnect and reestablish.
+        link.ldk.manager.peer_disconnected(link.tern.node_id);
+        link.tern.input(Input::PeerDisconnected);
+        link.ldk.connect(link.tern.node_id);
+        link.tern.input(Input::PeerReconnected);
+        let theirs = link.ldk.outbox();
+        let reestablish: Vec<_> = theirs
+            .iter()
+            .filter(|m| matches!(m, Message::ChannelReestablish(_)))
+            .cloned()
+            .collect();
+        assert_eq!(reestablish.len(), 1, "{theirs:?}");
+        flush(&mut link.tern, &link.ldk);
+        link.tern.input(Input::Message(reestablish[0].clone()));
+        flush(&mut link.tern, &link.ldk);
+        let details = link.ldk.manager.list_channels();
+        assert_eq!(details.len(), 1, "LDK keeps the channel");
+        assert_eq!(link.tern.state(), ChannelState::Ready);
+        // What LDK sends after the reestablish is the next round's retransmission.
+        let again = link.ldk.outbox();
+        for m in again {
+            if matches!(m, Message::UpdateAddHtlc(_)) {
+                link.tern.input(Input::Message(m));
+                warnings += 1;
+                break;
+            }
+        }
+        let _ = link.tern.outbox.drain(..);
+        link.ldk.manager.peer_disconnected(link.tern.node_id);
+        link.tern.input(Input::PeerDisconnected);
+        link.ldk.connect(link.tern.node_id);
+        link.tern.input(Input::PeerReconnected);
+        let theirs = link.ldk.outbox();
+        flush(&mut link.tern, &link.ldk);
+        for m in theirs {
+            link.tern.input(Input::Message(m));
+        }
+        flush(&mut link.tern, &link.ldk);
+        assert_eq!(link.tern.stored, stored, "round {round}: nothing stored");
+    }
+    assert!(warnings >= 3, "{warnings}");
+    let closed = link
+        .ldk
+        .events()
+        .into_iter()
+        .any(|e| matches!(e, Event::ChannelClosed { .. }));
+    assert!(!closed, "LDK never closed the channel");
+    assert!(link.ldk.broadcasts.0.lock().expect("lock").len() <= 1);
+}
