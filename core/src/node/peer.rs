@@ -2,7 +2,7 @@
 //! events, and performs the actions they return (`perform.rs`) — persist first, then what
 //! depends on it. Its future runs inside the peer's tracing span.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
@@ -75,6 +75,11 @@ pub(crate) struct PeerTask {
     requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
     /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
     pub(super) parked: Vec<(ChannelId, Action)>,
+    /// Channels that were durable when this connection came up and whose peer's
+    /// `channel_reestablish` has not arrived on it yet: until it does, such a channel sends
+    /// nothing but its own `channel_reestablish` or `error` (BOLT 2). A channel that becomes
+    /// durable on the connection (an open) needs none.
+    pub(super) awaiting_reestablish: HashSet<ChannelId>,
 }
 
 impl PeerTask {
@@ -105,6 +110,7 @@ impl PeerTask {
             sender: None,
             requests: HashMap::new(),
             parked: Vec::new(),
+            awaiting_reestablish: HashSet::new(),
         }
     }
 
@@ -148,6 +154,12 @@ impl PeerTask {
                     Some(PeerCommand::Connected { sender, receiver: r }) => {
                         self.sender = Some(sender);
                         receiver = Some(r);
+                        self.awaiting_reestablish = self
+                            .channels
+                            .iter()
+                            .filter(|c| c.state().is_durable())
+                            .filter_map(Channel::channel_id)
+                            .collect();
                         self.feed_all(Input::PeerReconnected).await;
                         // Opens asked for before the node saw the connection.
                         for d in std::mem::take(&mut deferred) {
@@ -163,6 +175,7 @@ impl PeerTask {
                         }
                         self.sender = None;
                         receiver = None;
+                        self.awaiting_reestablish.clear();
                         // Unanswered inbound requests die with the connection (the funder
                         // forgets them too); a late answer gets `UnknownChannel`.
                         self.requests.clear();
@@ -388,6 +401,9 @@ impl PeerTask {
             // A peer that closes a channel on chain says so with an `error`.
             self.check_fundings_now(&targets, "peer sent an error")
                 .await;
+        }
+        if let Message::ChannelReestablish(m) = &msg {
+            self.awaiting_reestablish.remove(&m.channel_id);
         }
         for i in targets {
             self.feed(i, Input::Message(msg.clone())).await;

@@ -16,7 +16,7 @@ use crate::proto::channel::{
     Action, BroadcastKind, ChannelEvent, ChannelRecord, Commit, Context, DisconnectScope, FailOpen,
     Input, OpenProgress, Release, WatchRequest,
 };
-use crate::proto::wire::ChannelId;
+use crate::proto::wire::{ChannelId, Message};
 use crate::store::{OpenIntentStatus, StoreError};
 
 /// What [`Action::NeedFundingTx`] asks for.
@@ -66,6 +66,20 @@ impl PersistFailed {
 }
 
 impl PeerTask {
+    /// Whether `msg` of channel `i` must wait for the peer's `channel_reestablish` on this
+    /// connection (BOLT 2: a durable channel sends only its `channel_reestablish` or `error`
+    /// first). Dropped, not queued: the reestablish exchange retransmits what is owed.
+    fn held_until_reestablish(&self, i: usize, msg: &Message) -> bool {
+        let always = matches!(
+            msg,
+            Message::ChannelReestablish(_) | Message::Error(_) | Message::Warning(_)
+        );
+        !always
+            && self.channels[i]
+                .channel_id()
+                .is_some_and(|id| self.awaiting_reestablish.contains(&id))
+    }
+
     /// Performs channel `i`'s actions in order, one function per kind. A failed persist stops
     /// the list: nothing that depends on it may happen. The node's [`Observer`] sees each
     /// performed action and may halt the node (dev builds); nothing else watches here.
@@ -84,6 +98,9 @@ impl PeerTask {
                         return Err(PersistFailed { error, stored });
                     }
                     stored = Some(commit.record);
+                }
+                Action::Send(msg) if self.held_until_reestablish(i, &msg) => {
+                    tracing::debug!(msg = msg.name(), "dropped: the peer's channel_reestablish has not arrived");
                 }
                 Action::Send(msg) => self.send(msg).await,
                 Action::NeedFundingTx {
