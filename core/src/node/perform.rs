@@ -100,7 +100,10 @@ impl PeerTask {
                     stored = Some(commit.record);
                 }
                 Action::Send(msg) if self.held_until_reestablish(i, &msg) => {
-                    tracing::debug!(msg = msg.name(), "dropped: the peer's channel_reestablish has not arrived");
+                    tracing::debug!(
+                        msg = msg.name(),
+                        "dropped: the peer's channel_reestablish has not arrived"
+                    );
                 }
                 Action::Send(msg) => self.send(msg).await,
                 Action::NeedFundingTx {

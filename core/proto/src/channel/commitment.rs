@@ -16,7 +16,7 @@ use crate::wire::ChannelKeys;
 /// The commitment format of every channel Tern opens today.
 pub(crate) const COMMITMENT_TYPE: ChannelType = ChannelType::STATIC_REMOTE_KEY;
 
-fn public_keys(k: &ChannelKeys) -> ChannelPublicKeys {
+pub(crate) fn public_keys(k: &ChannelKeys) -> ChannelPublicKeys {
     ChannelPublicKeys {
         funding_pubkey: k.funding_pubkey,
         revocation_basepoint: k.revocation_basepoint,
@@ -41,7 +41,7 @@ const MISSING: Bolt3Error = Bolt3Error::Amount {
 };
 
 impl ChannelParams {
-    fn obscure(&self, theirs: &SideParams) -> u64 {
+    pub(crate) fn obscure(&self, theirs: &SideParams) -> u64 {
         let (opener, accepter) = match self.role {
             Role::Funder => (&self.ours, theirs),
             Role::Fundee => (theirs, &self.ours),

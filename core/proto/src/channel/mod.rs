@@ -74,6 +74,7 @@
 mod accept;
 mod action;
 mod announce;
+mod classify;
 mod commitment;
 mod commitments;
 mod config;
@@ -106,6 +107,7 @@ pub use action::{
     DurabilityChecker, FailOpen, OpenProgress, OrderViolation, Release, WatchRequest,
 };
 pub use announce::ANNOUNCEMENT_DEPTH;
+pub use classify::SpendKind;
 pub use config::{
     ChannelConfig, InboundParams, OutboundParams, FUNDEE_FUNDING_TIMEOUT_BLOCKS,
     LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW,
@@ -701,7 +703,7 @@ impl Channel {
             Input::FundingSpent {
                 spending_tx,
                 confirmation_height,
-            } => self.on_funding_spent(spending_tx, confirmation_height),
+            } => self.on_funding_spent(spending_tx, confirmation_height, ctx),
             Input::NewBlock { height } => self.on_new_block(height, ctx),
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),

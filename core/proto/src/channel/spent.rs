@@ -19,7 +19,7 @@
 use bitcoin::Transaction;
 
 use super::phase::Phase;
-use super::{Action, Channel};
+use super::{Action, Channel, Context, SpendKind};
 
 impl Channel {
     /// The transaction that spent the funding output, once seen (see
@@ -38,6 +38,7 @@ impl Channel {
         &mut self,
         spending_tx: Transaction,
         confirmation_height: Option<u32>,
+        ctx: &Context<'_>,
     ) -> Vec<Action> {
         if !self.state().is_durable() {
             return Vec::new();
@@ -62,8 +63,18 @@ impl Channel {
             Some(h) => format!("confirmed at height {h}"),
             None => "unconfirmed".into(),
         };
-        let reason =
-            format!("funding output spent by {txid} ({at}): the channel is closed on chain");
+        let what = match self.classify_spend(&spending_tx, ctx) {
+            SpendKind::OurCommitment { number } => format!("our commitment {number}"),
+            SpendKind::TheirCommitment { number } => format!("the peer's commitment {number}"),
+            SpendKind::TheirRevokedCommitment { number } => {
+                tracing::error!(channel = %self.current_id(), %txid, number, "the peer broadcast a revoked commitment");
+                format!("the peer's REVOKED commitment {number}")
+            }
+            SpendKind::Other => "a transaction that is not a known commitment".into(),
+        };
+        let reason = format!(
+            "funding output spent by {txid} ({at}; {what}): the channel is closed on chain"
+        );
         match &mut self.phase {
             // Told already (and perhaps our commitment broadcast): keep the spend. A fundee
             // still waiting for its funding stops waiting: it is spent.

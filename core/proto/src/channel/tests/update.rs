@@ -461,3 +461,69 @@ fn our_latest_commitment_is_what_a_force_close_broadcasts() {
     let out = |tx: &bitcoin::Transaction| tx.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
     assert!(out(&broadcast[0]) < out(&first));
 }
+
+#[test]
+fn spends_of_the_funding_are_placed_revoked_commitments_recognised() {
+    use crate::channel::SpendKind;
+    let mut pair = Pair::open_to_ready();
+    let a0 = pair
+        .a
+        .channel()
+        .signed_our_commitment(&pair.a.ctx())
+        .expect("a0");
+    let b0 = pair
+        .b
+        .channel()
+        .signed_our_commitment(&pair.b.ctx())
+        .expect("b0");
+    assert_eq!(
+        pair.b.channel().classify_spend(&a0, &pair.b.ctx()),
+        SpendKind::TheirCommitment { number: 0 }
+    );
+    set_feerate(&mut pair.a, 5_000);
+    pair.run();
+    set_feerate(&mut pair.a, 6_000);
+    pair.run();
+    let a2 = pair
+        .a
+        .channel()
+        .signed_our_commitment(&pair.a.ctx())
+        .expect("a2");
+    let b2 = pair
+        .b
+        .channel()
+        .signed_our_commitment(&pair.b.ctx())
+        .expect("b2");
+    let (a, b) = (pair.a.channel(), pair.b.channel());
+    let (actx, bctx) = (pair.a.ctx(), pair.b.ctx());
+    assert_eq!(
+        a.classify_spend(&a2, &actx),
+        SpendKind::OurCommitment { number: 2 }
+    );
+    assert_eq!(
+        b.classify_spend(&a2, &bctx),
+        SpendKind::TheirCommitment { number: 2 }
+    );
+    assert_eq!(
+        a.classify_spend(&b2, &actx),
+        SpendKind::TheirCommitment { number: 2 }
+    );
+    assert_eq!(
+        b.classify_spend(&a0, &bctx),
+        SpendKind::TheirRevokedCommitment { number: 0 }
+    );
+    assert_eq!(
+        a.classify_spend(&b0, &actx),
+        SpendKind::TheirRevokedCommitment { number: 0 }
+    );
+    // Our own revoked commitment is not "ours" any more (we would never broadcast it).
+    assert_eq!(a.classify_spend(&a0, &actx), SpendKind::Other);
+    // The spend of a revoked commitment fails the channel with a reason that says so.
+    let actions = pair.b.input(Input::FundingSpent {
+        spending_tx: a0,
+        confirmation_height: Some(150),
+    });
+    assert_eq!(kinds(&actions), ["Persist", "Emit(ChannelFailed)"]);
+    let reason = pair.b.channel().failure_reason().expect("reason");
+    assert!(reason.contains("REVOKED commitment 0"), "{reason}");
+}
