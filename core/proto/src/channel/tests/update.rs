@@ -527,3 +527,36 @@ fn spends_of_the_funding_are_placed_revoked_commitments_recognised() {
     let reason = pair.b.channel().failure_reason().expect("reason");
     assert!(reason.contains("REVOKED commitment 0"), "{reason}");
 }
+
+#[test]
+fn a_node_restored_from_a_stale_record_never_broadcasts_and_the_peer_closes() {
+    let mut pair = Pair::open_to_ready();
+    let stale = pair.a.stored.clone().expect("stored");
+    for f in [5_000, 6_000] {
+        set_feerate(&mut pair.a, f);
+        pair.run();
+    }
+    assert_agree(&pair);
+    // `a` comes back from an old backup: commitment 0, which it revoked since.
+    pair.a.stored = Some(stale);
+    pair.a.restart();
+    pair.a.broadcasts.clear();
+    pair.b.broadcasts.clear();
+    reconnect_quiet(&mut pair);
+    pair.run();
+    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert!(
+        pair.a.broadcasts.is_empty(),
+        "a never broadcasts its revoked commitment"
+    );
+    let reason = pair.a.channel().failure_reason().expect("reason");
+    assert!(reason.contains("fallen behind"), "{reason}");
+    // The peer, which is not behind, fails the channel and broadcasts its latest commitment.
+    assert_eq!(pair.b.state(), ChannelState::Failed);
+    let latest = pair
+        .b
+        .channel()
+        .signed_our_commitment(&pair.b.ctx())
+        .expect("latest");
+    assert_eq!(pair.b.broadcasts, vec![latest]);
+}
