@@ -226,7 +226,7 @@ fn htlc_updates_get_a_warning_and_nothing_is_stored() {
         amount_msat: 10_000,
         payment_hash: [1; 32],
         cltv_expiry: 500,
-        onion_routing_packet: [0; ONION_PACKET_LEN],
+        onion_routing_packet: Box::new([0; ONION_PACKET_LEN]),
         blinded_path: None,
     };
     for _ in 0..3 {
