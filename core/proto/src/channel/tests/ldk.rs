@@ -34,6 +34,8 @@ use super::harness::{funding_tx, outbound_params, Node};
 use crate::channel::{Action, Channel, ChannelState, Confirmation, InboundParams, Input};
 use crate::wire::{Features, Message};
 
+mod anchors;
+
 struct NoLog;
 impl Logger for NoLog {
     fn log(&self, _record: Record) {}
@@ -167,6 +169,11 @@ fn header(height: u32) -> Header {
 
 impl Ldk {
     fn new(height: u32) -> Ldk {
+        Ldk::with_config(height, UserConfig::default())
+    }
+
+    /// An LDK node with `config` (anchors tests: `ldk/anchors.rs`).
+    fn with_config(height: u32, config: UserConfig) -> Ldk {
         let keys = Arc::new(KeysManager::new(&[0xee; 32], 1_700_000_000, 0, true));
         let broadcasts = Arc::new(Broadcasts::default());
         let monitor = Arc::new(ChainMonitor::new(
@@ -189,7 +196,7 @@ impl Ldk {
             keys.clone(),
             keys.clone(),
             keys,
-            UserConfig::default(),
+            config,
             ChainParameters {
                 network: Network::Regtest,
                 best_block: BestBlock::new(header(height).block_hash(), height),
