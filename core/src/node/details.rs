@@ -30,6 +30,7 @@ impl PeerTask {
             confirmations_required: c.minimum_depth(),
             is_announced: c.is_public(),
             announcement_ready: c.channel_announcement().is_some(),
+            anchors: c.channel_type().anchors,
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());

@@ -21,7 +21,7 @@ use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
     DisconnectScope, InboundParams, Input, OutboundParams,
 };
-use crate::proto::wire::{ChannelId, ErrorMessage, Message};
+use crate::proto::wire::{ChannelId, ErrorMessage, Features, Message};
 use crate::store::OpenIntent;
 
 /// What the node tells a peer task.
@@ -31,6 +31,8 @@ pub(crate) enum PeerCommand {
     Connected {
         sender: PeerSender,
         receiver: mpsc::Receiver<Message>,
+        /// The features of the peer's `init` (the `channel_type` we propose depends on them).
+        their_features: Features,
     },
     /// The connection is gone; `unexpected` when we did not ask for it (the funding outputs
     /// are then checked at the next sync).
@@ -71,6 +73,8 @@ pub(crate) struct PeerTask {
     /// Funding transactions built but not yet broadcast, by temporary id.
     pub(super) built: HashMap<ChannelId, bitcoin::Transaction>,
     sender: Option<PeerSender>,
+    /// The peer's `init` features on the current connection (empty while disconnected).
+    their_features: Features,
     /// Inbound opens waiting for the app's answer (manual policy).
     requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
     /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
@@ -108,6 +112,7 @@ impl PeerTask {
             intents: by_temp,
             built: HashMap::new(),
             sender: None,
+            their_features: Features::empty(),
             requests: HashMap::new(),
             parked: Vec::new(),
             awaiting_reestablish: HashSet::new(),
@@ -151,8 +156,9 @@ impl PeerTask {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     None => return,
-                    Some(PeerCommand::Connected { sender, receiver: r }) => {
+                    Some(PeerCommand::Connected { sender, receiver: r, their_features }) => {
                         self.sender = Some(sender);
+                        self.their_features = their_features;
                         receiver = Some(r);
                         self.awaiting_reestablish = self
                             .channels
@@ -174,6 +180,7 @@ impl PeerTask {
                             self.check_fundings_now(&all, "peer disconnected unexpectedly").await;
                         }
                         self.sender = None;
+                        self.their_features = Features::empty();
                         receiver = None;
                         self.awaiting_reestablish.clear();
                         // Unanswered inbound requests die with the connection (the funder
@@ -344,6 +351,7 @@ impl PeerTask {
             commitment_feerate_per_kw: feerate(FeeTarget::HighPriority),
             funding_feerate_per_kw: feerate(FeeTarget::Normal),
             current_height: self.shared.tip_height(),
+            their_features: self.their_features.clone(),
         };
         let result = {
             let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)

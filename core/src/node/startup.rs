@@ -103,6 +103,12 @@ impl Node {
         };
         let mut net_config = NetConfig::new(node_secret, config.channel.chain_hash);
         net_config.init_timeout = config.connect_timeout;
+        if !config.channel.prefer_anchors {
+            // No anchor channels either way: do not offer option_anchors in `init`.
+            net_config
+                .features
+                .clear_bit(crate::proto::wire::Feature::Anchors.optional_bit());
+        }
         #[cfg(feature = "dev-disconnect")]
         {
             net_config.faults = config.faults.clone();
@@ -226,13 +232,16 @@ async fn net_loop(shared: Arc<Shared>, mut events: mpsc::UnboundedReceiver<NetEv
         match event {
             NetEvent::PeerConnected {
                 node_id,
+                their_features,
                 sender,
                 receiver,
                 ..
             } => {
-                let _ = shared
-                    .peer_sender(node_id)
-                    .send(PeerCommand::Connected { sender, receiver });
+                let _ = shared.peer_sender(node_id).send(PeerCommand::Connected {
+                    sender,
+                    receiver,
+                    their_features,
+                });
                 if let Err(e) = shared.push_event(&Event::PeerConnected { node_id }).await {
                     tracing::warn!(peer = %node_id, "cannot queue event: {e}");
                 }

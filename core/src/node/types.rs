@@ -38,6 +38,9 @@ pub struct ChannelDetails {
     /// Whether the `channel_announcement` is built and verified (announced channels, after 6
     /// confirmations and both halves of the proof).
     pub announcement_ready: bool,
+    /// Whether the channel is an `option_anchors` one (anchor outputs, zero-fee HTLC
+    /// transactions) rather than plain `option_static_remotekey`.
+    pub anchors: bool,
 }
 
 /// What [`super::Node::open_channel`] opens.

@@ -332,6 +332,7 @@ pub fn channel_json(c: &ChannelDetails) -> Value {
         "required_confirmations": c.confirmations_required,
         "is_public": c.is_announced,
         "announcement_ready": c.announcement_ready,
+        "anchors": c.anchors,
     })
 }
 

@@ -4,6 +4,11 @@
 //! ready on both sides (ldk-node's `ChannelReady` event, Tern's `ChannelReady` event and its
 //! channel in state `Ready`).
 //!
+//! Commitment types: the tests run ldk-node with its `anchor_channels_config` off (it then
+//! offers no `option_anchors`, so the channel is `static_remote_key` and ldk-node needs no
+//! on-chain reserve), except the `anchor_*` ones, which keep ldk-node's default (anchors) and
+//! fund its wallet with the 25,000 sat it requires per inbound anchor channel.
+//!
 //! ldk-node runs on the test's own tokio runtime; its blocking calls (`start`, `sync_wallets`,
 //! `stop`, ...) use `block_in_place`, hence the multi-threaded flavour. Each test has its own
 //! devnet and data dirs, so they run in parallel. ldk-node's log is kept in the test's data dir
@@ -20,8 +25,8 @@ use tern_devnet::Devnet;
 mod common;
 
 use common::{
-    finish, free_port, fund_tern, ldk_addr, start_ldk, start_tern, sync_ldk, Dirs, LdkNode,
-    TernOpts,
+    finish, free_port, fund_ldk, fund_tern, ldk_addr, start_ldk, start_ldk_with, start_tern,
+    sync_ldk, Dirs, LdkNode, TernOpts,
 };
 
 /// How long any phase may take before the test fails with the state of both sides.
@@ -217,6 +222,9 @@ async fn tern_opens_to_ldk_node() {
     let ch = &tern.list_channels().await[0];
     assert!(ch.is_outbound);
     assert_eq!(ch.balance_msat, CHANNEL_SAT * 1000);
+    // ldk-node without anchors: a static_remotekey channel, no reserve held.
+    assert!(!ch.anchors, "{ch:?}");
+    assert_eq!(ldk.list_balances().total_anchor_channels_reserve_sats, 0);
     assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
@@ -260,6 +268,7 @@ async fn ldk_node_opens_to_tern() {
     let ch = &tern.list_channels().await[0];
     assert!(!ch.is_outbound);
     assert_eq!(ch.balance_msat, 0);
+    assert!(!ch.anchors, "{ch:?}");
     assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }
@@ -384,4 +393,127 @@ async fn connection_drops_after_tern_sends_channel_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connection_drops_after_tern_receives_channel_ready() {
     channel_ready_fault("after-recv-ready", "<channel_ready").await;
+}
+
+/// The signed commitment the stopped Tern at `dir` (seed `[7; 32]`, `start_tern`) would
+/// broadcast on a peer `error`: its latest (and only) commitment.
+fn tern_commitment(dir: &std::path::Path) -> bitcoin::Transaction {
+    use tern_core::proto::channel::{
+        Action, BroadcastKind, Channel, ChannelConfig, ChannelRecord, Context, Input,
+    };
+    use tern_core::proto::wire::{ErrorMessage, Message};
+    let store = tern_core::store::Store::open(dir.join("tern.sqlite")).expect("tern store");
+    let stored = store.list_channels().expect("channels");
+    let [row] = stored.as_slice() else {
+        panic!("one channel: {stored:?}")
+    };
+    let mut channel = Channel::from_record(ChannelRecord::decode(&row.record).expect("record"));
+    assert_eq!(channel.state(), ChannelState::Ready);
+    let keys = tern_core::proto::keys::KeysManager::new(&[7; 32], bitcoin::Network::Regtest)
+        .expect("keys")
+        .channel_keys(channel.keys_index())
+        .expect("channel keys");
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
+    let ctx = Context::new(&secp, &keys, &config);
+    let id = channel.channel_id().expect("id");
+    channel
+        .handle(
+            Input::Message(Message::Error(ErrorMessage::new(id, "force close"))),
+            &ctx,
+        )
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Broadcast {
+                tx,
+                kind: BroadcastKind::Commitment,
+            } => Some(tx),
+            _ => None,
+        })
+        .expect("tern broadcasts its commitment")
+}
+
+/// ldk-node with anchors (its default) as fundee, its wallet funded for the 25,000 sat
+/// reserve: Tern proposes an anchor channel, it becomes ready on both sides, and Tern's
+/// commitment — both anchors, ldk-node's signature — is accepted on the devnet (script
+/// validation through libbitcoinconsensus) and mined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn anchor_channel_tern_opens_to_ldk_node_and_its_commitment_confirms() {
+    let dirs = Dirs::new("anchors-tern-opens");
+    let devnet = Devnet::start().await.expect("devnet");
+    let port = free_port();
+    let ldk = start_ldk_with(&devnet, &dirs.ldk(), port, true);
+    let tern = start_tern(&devnet, &dirs.tern(), TernOpts::default()).await;
+    fund_tern(&devnet, &tern).await;
+    fund_ldk(&devnet, &ldk, 100_000);
+    tern_opens(&tern, &ldk, port).await.expect("open");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let ch = &tern.list_channels().await[0];
+    assert!(ch.anchors, "{ch:?}");
+    assert_eq!(
+        ldk.list_balances().total_anchor_channels_reserve_sats,
+        25_000,
+        "ldk-node holds the reserve of one anchor channel"
+    );
+    tern.stop().await;
+    let commitment = tern_commitment(&dirs.tern());
+    // No push: to_local and its anchor only (BOLT 3: no to_remote_anchor without a
+    // to_remote output or HTLCs).
+    assert_eq!(commitment.output.len(), 2, "{commitment:?}");
+    assert_eq!(
+        commitment
+            .output
+            .iter()
+            .filter(|o| o.value == Amount::from_sat(330))
+            .count(),
+        1
+    );
+    devnet
+        .broadcast(&commitment)
+        .expect("the devnet accepts Tern's anchor commitment");
+    devnet.mine(1);
+    assert!(matches!(
+        devnet.tx_state(&commitment.compute_txid()),
+        tern_devnet::TxState::Confirmed { .. }
+    ));
+    ldk.stop().expect("ldk-node stops");
+}
+
+/// ldk-node with anchors opens to Tern, which accepts the anchor channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn anchor_channel_ldk_node_opens_to_tern() {
+    let dirs = Dirs::new("anchors-ldk-opens");
+    let devnet = Devnet::start().await.expect("devnet");
+    let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), true);
+    let tern = start_tern(
+        &devnet,
+        &dirs.tern(),
+        TernOpts {
+            listen: true,
+            ..TernOpts::default()
+        },
+    )
+    .await;
+    fund_ldk(&devnet, &ldk, 1_000_000);
+    let tern_addr = tern.listen_addr().expect("tern listens");
+    ldk.open_channel(
+        tern.node_id(),
+        ldk_addr(tern_addr.port()),
+        CHANNEL_SAT,
+        None,
+        None,
+    )
+    .expect("ldk-node opens");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let ch = &tern.list_channels().await[0];
+    assert!(!ch.is_outbound);
+    assert!(ch.anchors, "{ch:?}");
+    assert_eq!(
+        ldk.list_balances().total_anchor_channels_reserve_sats,
+        25_000
+    );
+    assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
+    finish(tern, ldk).await;
 }

@@ -7,7 +7,7 @@ use super::config::{InboundParams, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT};
 use super::phase::{
     ChannelParams, Established, Funded, LockIn, Negotiated, OpenStep, Opening, Phase,
 };
-use super::validate::{supported_channel_type, validate_open};
+use super::validate::{validate_open, wire_channel_type};
 use super::{
     Action, Channel, ChannelError, Context, DisconnectScope, FundingInfo, Role, SideParams,
 };
@@ -26,20 +26,23 @@ impl Channel {
         ctx: &Context<'_>,
     ) -> Result<(Channel, Vec<Action>), ChannelError> {
         let config = ctx.config;
-        if let Err(error) = validate_open(msg, config) {
-            let actions = vec![
-                Action::Send(Message::Error(ErrorMessage::new(
-                    msg.temporary_channel_id,
-                    &error.to_string(),
-                ))),
-                Action::Disconnect {
-                    counterparty_node_id: params.counterparty_node_id,
-                    reason: error.to_string(),
-                    scope: DisconnectScope::UnlessShared,
-                },
-            ];
-            return Err(ChannelError::Rejected { error, actions });
-        }
+        let channel_type = match validate_open(msg, config) {
+            Ok(channel_type) => channel_type,
+            Err(error) => {
+                let actions = vec![
+                    Action::Send(Message::Error(ErrorMessage::new(
+                        msg.temporary_channel_id,
+                        &error.to_string(),
+                    ))),
+                    Action::Disconnect {
+                        counterparty_node_id: params.counterparty_node_id,
+                        reason: error.to_string(),
+                        scope: DisconnectScope::UnlessShared,
+                    },
+                ];
+                return Err(ChannelError::Rejected { error, actions });
+            }
+        };
         let keys = ctx.announced_keys()?;
         // Our dust limit must not exceed the reserve the funder asked us to keep.
         let dust_limit_sat = config
@@ -79,6 +82,7 @@ impl Channel {
             funding_sat: msg.funding_satoshis,
             push_msat: msg.push_msat,
             announce: msg.channel_flags & 1 == 1,
+            channel_type,
             commitment_feerate_per_kw: msg.feerate_per_kw,
             funding_feerate_per_kw: 0,
             created_height: params.current_height,
@@ -112,7 +116,8 @@ impl Channel {
             max_accepted_htlcs: ours.max_accepted_htlcs,
             keys: ours.keys,
             upfront_shutdown_script: ours.upfront_shutdown_script.clone(),
-            channel_type: Some(supported_channel_type()),
+            // BOLT 2: the channel_type of `open_channel`, echoed.
+            channel_type: Some(wire_channel_type(self.params.channel_type)),
         }
     }
 

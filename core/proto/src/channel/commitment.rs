@@ -7,14 +7,11 @@ use super::commitments::Spec;
 use super::phase::ChannelParams;
 use super::{Channel, Context, Role, SideParams};
 use crate::bolt3::{
-    build_commitment_tx, obscure_factor, Bolt3Error, ChannelType, CommitmentKeys, CommitmentParams,
+    build_commitment_tx, obscure_factor, Bolt3Error, CommitmentKeys, CommitmentParams,
     CommitmentTx, FundingInput,
 };
 use crate::keys::ChannelPublicKeys;
 use crate::wire::ChannelKeys;
-
-/// The commitment format of every channel Tern opens today.
-pub(crate) const COMMITMENT_TYPE: ChannelType = ChannelType::STATIC_REMOTE_KEY;
 
 pub(crate) fn public_keys(k: &ChannelKeys) -> ChannelPublicKeys {
     ChannelPublicKeys {
@@ -131,7 +128,7 @@ impl ChannelParams {
             to_remote_msat,
             htlcs: &[],
             keys: &keys,
-            channel_type: COMMITMENT_TYPE,
+            channel_type: self.channel_type,
         })
     }
 

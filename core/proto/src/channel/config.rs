@@ -4,7 +4,7 @@
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::PublicKey;
 
-use crate::wire::ChannelId;
+use crate::wire::{ChannelId, Features};
 
 /// The lowest fee rate anyone may use, in sat per 1000 weight units (what LDK requires of a
 /// peer: 1 sat/vbyte rounded up).
@@ -36,6 +36,14 @@ pub struct ChannelConfig {
     /// Whether both sides advertised `option_support_large_channel` (allows funding
     /// >= 2^24 sat). The driver sets it per peer from the `init` features.
     pub large_channels: bool,
+    /// Whether we use `option_anchors` (zero-fee HTLC anchor outputs) channels. When true
+    /// (the default), as funder we propose an anchor `channel_type` whenever the peer's
+    /// `init` offers `option_anchors` (else `option_static_remotekey`), and as fundee we
+    /// accept either type. When false we propose and accept `option_static_remotekey` only
+    /// (and the node does not offer `option_anchors` in `init`). Anchors let a force close
+    /// confirm at whatever fee the moment needs (CPFP through our anchor, with a wallet
+    /// coin); a static_remotekey commitment confirms only if its own feerate is high enough.
+    pub prefer_anchors: bool,
 
     // --- our side ---
     /// The `dust_limit_satoshis` we send (clamped to the peer's reserve when we are the
@@ -91,6 +99,7 @@ impl ChannelConfig {
         ChannelConfig {
             chain_hash,
             large_channels: false,
+            prefer_anchors: true,
             our_dust_limit_sat: 546,
             our_to_self_delay: 144,
             our_max_accepted_htlcs: 30,
@@ -164,6 +173,9 @@ pub struct OutboundParams {
     pub funding_feerate_per_kw: u32,
     /// Current chain tip height (recorded, for timeouts).
     pub current_height: u32,
+    /// The features of the peer's `init` on the current connection: the `channel_type` we
+    /// propose depends on them (anchors only if the peer offers `option_anchors`).
+    pub their_features: Features,
 }
 
 /// What the driver supplies when an `open_channel` arrives (we are the fundee).

@@ -17,9 +17,11 @@ use super::phase::{
     OpenStep, Opening, Phase,
 };
 use super::record::{
-    ConsensusTx, FundeeFlag, Marker, RecordError, SignaturePair, StateByte, Utf8, Waiting,
+    CommitmentType, ConsensusTx, FundeeFlag, Marker, RecordError, SignaturePair, StateByte, Utf8,
+    Waiting,
 };
 use super::{Channel, ChannelState, Confirmation, FundingInfo, Role, SideParams};
+use crate::bolt3::ChannelType;
 use crate::wire::{ChannelAnnouncement, ChannelId};
 
 /// Every field of a version-1 record.
@@ -59,6 +61,9 @@ pub(crate) struct Fields {
     /// `Failed`.
     pub(crate) failed_unfunded: Option<()>,
     pub(crate) funding_spend: Option<Transaction>,
+    /// The commitment format, written only when it is not `option_static_remotekey`; a
+    /// record without it reads as static_remotekey (every record before anchors).
+    pub(crate) channel_type: Option<ChannelType>,
     /// The commitment state once a channel was updated (even: a build that does not know it
     /// must not read such a record as a channel at commitment 0).
     pub(crate) commitments: Option<Commitments>,
@@ -98,6 +103,7 @@ crate::wire_message! {
         53 => waiting_since: option Waiting,
         55 => failed_unfunded: option Marker,
         57 => funding_spend: option ConsensusTx,
+        58 => channel_type: option CommitmentType,
         60 => commitments: option CommitmentsForm,
     }
 }
@@ -155,6 +161,8 @@ impl Fields {
             waiting_since,
             failed_unfunded: (state == ChannelState::FailedUnfunded).then_some(()),
             funding_spend: channel.funding_spend().cloned(),
+            channel_type: (p.channel_type != ChannelType::STATIC_REMOTE_KEY)
+                .then_some(p.channel_type),
             commitments: match established.map(|e| &e.commits) {
                 Some(Commits::Updated(c)) => Some((**c).clone()),
                 _ => None,
@@ -194,6 +202,7 @@ impl Fields {
             waiting_since,
             failed_unfunded,
             funding_spend,
+            channel_type,
             commitments,
         } = self;
         let funding = match funding_outpoint {
@@ -222,6 +231,7 @@ impl Fields {
             funding_sat,
             push_msat,
             announce,
+            channel_type: channel_type.unwrap_or(ChannelType::STATIC_REMOTE_KEY),
             commitment_feerate_per_kw,
             funding_feerate_per_kw,
             created_height,

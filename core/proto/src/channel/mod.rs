@@ -658,6 +658,11 @@ impl Channel {
         self.local_commit().map_or(0, |c| c.number)
     }
 
+    /// The commitment format negotiated at open (`option_anchors` or not).
+    pub fn channel_type(&self) -> crate::bolt3::ChannelType {
+        self.params.channel_type
+    }
+
     /// The feerate of our current commitment, in sat per 1000 weight units.
     pub fn commitment_feerate_per_kw(&self) -> u32 {
         self.local_commit()

@@ -7,7 +7,9 @@ use super::config::OutboundParams;
 use super::phase::{
     ChannelParams, Established, Funded, LockIn, Negotiated, OpenStep, Opening, Phase,
 };
-use super::validate::{supported_channel_type, validate_accept, validate_command, SentOpen};
+use super::validate::{
+    proposed_channel_type, validate_accept, validate_command, wire_channel_type, SentOpen,
+};
 use super::{
     broadcast_funding, Action, Channel, ChannelError, ChannelEvent, ChannelState, Context,
     FundingInfo, Role, SideParams,
@@ -26,7 +28,8 @@ impl Channel {
         ctx: &Context<'_>,
     ) -> Result<(Channel, Vec<Action>), ChannelError> {
         let config = ctx.config;
-        validate_command(&params, config).map_err(ChannelError::InvalidCommand)?;
+        let channel_type = proposed_channel_type(&params.their_features, config);
+        validate_command(&params, channel_type, config).map_err(ChannelError::InvalidCommand)?;
         let keys = ctx.announced_keys()?;
         let dust_limit_sat = config.our_dust_limit_sat.max(MIN_DUST_LIMIT_SAT);
         let ours = SideParams {
@@ -48,6 +51,7 @@ impl Channel {
             funding_sat: params.funding_sat,
             push_msat: params.push_msat,
             announce: params.announce,
+            channel_type,
             commitment_feerate_per_kw: params.commitment_feerate_per_kw.max(config.feerate_floor()),
             funding_feerate_per_kw: params.funding_feerate_per_kw.max(config.feerate_floor()),
             created_height: params.current_height,
@@ -80,7 +84,7 @@ impl Channel {
             keys: p.ours.keys,
             channel_flags: u8::from(p.announce),
             upfront_shutdown_script: p.ours.upfront_shutdown_script.clone(),
-            channel_type: Some(supported_channel_type()),
+            channel_type: Some(wire_channel_type(p.channel_type)),
         }
     }
 
@@ -99,6 +103,7 @@ impl Channel {
         }
         let p = &self.params;
         let sent = SentOpen {
+            channel_type: p.channel_type,
             funding_sat: p.funding_sat,
             dust_limit_sat: p.ours.dust_limit_sat,
             channel_reserve_sat: p.ours.channel_reserve_sat,

@@ -25,6 +25,7 @@ use bitcoin::Transaction;
 
 use super::commitments::Commitments;
 use super::{ChannelState, Confirmation, FundingInfo, Role, SideParams};
+use crate::bolt3::ChannelType;
 use crate::wire::{ChannelAnnouncement, ChannelId};
 
 /// What every phase of a channel shares: who, what, and our own parameters.
@@ -38,6 +39,8 @@ pub(crate) struct ChannelParams {
     pub(super) funding_sat: u64,
     pub(super) push_msat: u64,
     pub(super) announce: bool,
+    /// The commitment format negotiated through `channel_type` (record field 58).
+    pub(super) channel_type: ChannelType,
     pub(super) commitment_feerate_per_kw: u32,
     pub(super) funding_feerate_per_kw: u32,
     pub(super) created_height: u32,

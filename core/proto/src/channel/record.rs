@@ -19,13 +19,18 @@
 //! | 44 | announcement_signatures sent | | 46 | their announcement signatures (opt) |
 //! | 48 | channel_announcement (opt, wire payload) | | 50 | announcement answered on this connection |
 //! | 53 | transient wait: state, first tick (opt; odd, transient records are never stored) | | 55 | failed before the funding was seen (opt; odd, empty) |
-//! | 57 | the transaction that spent the funding output (opt; odd, consensus encoding) | | | |
+//! | 57 | the transaction that spent the funding output (opt; odd, consensus encoding) | | 58 | the commitment format's `channel_type` (opt; EVEN, only when not static_remotekey) |
 //!
 //! Field 55 marks a [`ChannelState::FailedUnfunded`] channel, stored with state `Failed`: it
 //! is odd so that builds before it read such a record as the `Failed` channel they made of
 //! it, and the version stays 1 (the golden fixtures in `core/tests/fixtures/records` decode
 //! unchanged). Field 57 is odd for the same reason: a build before it reads the record as
-//! the `Failed` channel it is, without the spend.
+//! the `Failed` channel it is, without the spend. Field 58 is even on purpose: it is written
+//! only for an anchor channel (`option_anchors`), and a build before it, which would read
+//! such a record as static_remotekey and build (and broadcast) the wrong commitment, must
+//! refuse the record instead; every static_remotekey record, the golden fixtures included,
+//! is unchanged. Field 58 holding static_remotekey is refused (it is never written, so a
+//! record reads back to its exact bytes).
 //!
 //! The layout is declared once, with [`wire_message!`](crate::wire_message), on the flat field
 //! set `Fields` (in `fields.rs`, next to its struct): encoding is the version byte then that
@@ -39,9 +44,11 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 
 use super::fields::Fields;
+use super::validate::wire_channel_type;
 use super::{Channel, ChannelState, Confirmation, Role, SideParams};
+use crate::bolt3;
 use crate::wire::codec::{Reader, WireWrite};
-use crate::wire::{Bytes, ChannelId, ChannelKeys, DecodeError, WireField};
+use crate::wire::{Bytes, ChannelId, ChannelKeys, ChannelType, DecodeError, WireField};
 
 /// The record format version written by this code.
 pub const RECORD_VERSION: u8 = 1;
@@ -207,6 +214,25 @@ impl WireField for Waiting {
     }
 }
 
+/// The commitment format (58): the `channel_type` feature bits of an anchor channel. Only
+/// anchors is stored here (static_remotekey is the field's absence).
+#[derive(Debug)]
+pub(super) enum CommitmentType {}
+
+impl WireField for CommitmentType {
+    type Value = bolt3::ChannelType;
+    fn write(value: &bolt3::ChannelType, out: &mut Vec<u8>) {
+        ChannelType::write(&wire_channel_type(*value), out);
+    }
+    fn read(r: &mut Reader<'_>, field: &'static str) -> Result<bolt3::ChannelType, DecodeError> {
+        if ChannelType::read(r, field)? == ChannelType::anchors() {
+            Ok(bolt3::ChannelType::ANCHORS)
+        } else {
+            Err(invalid(field, "not an anchor channel_type"))
+        }
+    }
+}
+
 /// A record whose presence is the information; its value must be empty (55).
 #[derive(Debug)]
 pub(super) enum Marker {}
@@ -255,6 +281,7 @@ const RANGED: &[&str] = &[
     "waiting_state",
     "failed_unfunded",
     "funding_spend",
+    "channel_type",
 ];
 
 fn record_error(e: DecodeError) -> RecordError {

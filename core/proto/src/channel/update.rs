@@ -43,7 +43,7 @@ enum Refusal {
 impl Channel {
     /// The commitment type of this channel.
     pub(crate) fn commitment_type(&self) -> ChannelType {
-        super::commitment::COMMITMENT_TYPE
+        self.params.channel_type
     }
 
     /// Our latest commitment, once the channel is durable.

@@ -308,14 +308,16 @@ impl Features {
     }
 
     /// The features Tern sends in `init`: it offers (odd bits) data_loss_protect,
-    /// var_onion_optin, static_remote_key, payment_secret and channel_type, and requires
-    /// nothing, so any spec-following peer (LDK included) accepts it.
+    /// var_onion_optin, static_remote_key, payment_secret, anchors (zero-fee HTLC
+    /// transactions, negotiated per channel through `channel_type`) and channel_type, and
+    /// requires nothing, so any spec-following peer (LDK included) accepts it.
     pub fn tern_init() -> Features {
         Features::empty()
             .with_optional(Feature::DataLossProtect)
             .with_optional(Feature::VarOnionOptin)
             .with_optional(Feature::StaticRemoteKey)
             .with_optional(Feature::PaymentSecret)
+            .with_optional(Feature::Anchors)
             .with_optional(Feature::ChannelType)
     }
 }
@@ -405,11 +407,14 @@ mod tests {
             Feature::VarOnionOptin,
             Feature::StaticRemoteKey,
             Feature::PaymentSecret,
+            Feature::Anchors,
             Feature::ChannelType,
         ] {
             assert!(f.supports(feature) && !f.requires(feature), "{feature:?}");
         }
         assert!(f.set_bits().all(|b| b % 2 == 1));
+        // option_anchors is offered on its odd bit at our spec commit (22/23).
+        assert!(f.is_set(23) && !f.is_set(22));
         assert_eq!(f.check_dependencies(), Ok(()));
     }
 

@@ -71,16 +71,34 @@ pub async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node
     b.start().await.expect("tern starts")
 }
 
-/// An ldk-node on `dir`, listening on `port`, syncing only when told (`sync_wallets`), without
-/// anchor channels (Tern offers plain `static_remote_key` ones). The same `dir` and `port`
-/// restart the same node.
+/// An ldk-node on `dir`, listening on `port`, syncing only when told (`sync_wallets`), with
+/// its `anchor_channels_config` off: it neither offers nor accepts `option_anchors`, so its
+/// channels with Tern are `static_remote_key` ones (the tests written before anchors, which
+/// need no on-chain reserve in ldk-node's wallet). The same `dir` and `port` restart the same
+/// node.
 pub fn start_ldk(devnet: &Devnet, dir: &Path, port: u16) -> LdkNode {
+    start_ldk_with(devnet, dir, port, false)
+}
+
+/// [`start_ldk`], with ldk-node's default `anchor_channels_config` when `anchors`: it then
+/// offers `option_anchors`, and accepts an inbound anchor channel only with
+/// `per_channel_reserve_sats` (25,000 sat) spendable on chain per anchor channel.
+pub fn start_ldk_with(devnet: &Devnet, dir: &Path, port: u16, anchors: bool) -> LdkNode {
+    let defaults = LdkConfig::default();
+    assert!(
+        defaults.anchor_channels_config.is_some(),
+        "ldk-node defaults to anchors"
+    );
     let config = LdkConfig {
         network: Network::Regtest,
         storage_dir_path: dir.display().to_string(),
         listening_addresses: Some(vec![ldk_addr(port)]),
-        anchor_channels_config: None,
-        ..LdkConfig::default()
+        anchor_channels_config: if anchors {
+            defaults.anchor_channels_config.clone()
+        } else {
+            None
+        },
+        ..defaults
     };
     let mut builder = ldk_node::Builder::from_config(config);
     builder
@@ -117,6 +135,16 @@ pub async fn fund_tern_with(devnet: &Devnet, tern: &Node, sat: u64) {
         .expect("faucet");
     devnet.mine(1);
     tern.sync(None).await.expect("tern sync");
+}
+
+/// Pays `sat` to ldk-node's on-chain wallet in one coin, confirmed and synced.
+pub fn fund_ldk(devnet: &Devnet, ldk: &LdkNode, sat: u64) {
+    let address = ldk.onchain_payment().new_address().expect("ldk address");
+    devnet
+        .faucet(&address, Amount::from_sat(sat))
+        .expect("faucet");
+    devnet.mine(1);
+    sync_ldk(ldk);
 }
 
 /// Syncs ldk-node's wallets, failing the test with the error.

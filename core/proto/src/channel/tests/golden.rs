@@ -12,7 +12,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
-use super::harness::{outbound_params, Pair};
+use super::harness::{anchors_params, outbound_params, Pair};
 use crate::channel::commitments::RemoteNext;
 use crate::channel::fields::Fields;
 use crate::channel::{Channel, ChannelRecord, ChannelState, Input, SideParams, RECORD_VERSION};
@@ -90,6 +90,18 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
         ))));
     assert_eq!(pair.b.state(), ChannelState::FailedUnfunded);
     out.push(("fundee_failed_unfunded", stored(&pair.b.stored)));
+
+    // An anchor channel (`option_anchors`, the even record field 58), ready.
+    let mut pair = Pair::new();
+    pair.start(anchors_params(pair.b.node_id));
+    pair.run();
+    pair.confirm_funding();
+    let depth = pair.b.config.our_minimum_depth;
+    pair.mine(depth - 1);
+    pair.run();
+    assert_eq!(pair.a.state(), ChannelState::Ready);
+    assert!(pair.a.channel().channel_type().anchors);
+    out.push(("funder_anchors_ready", stored(&pair.a.stored)));
     out
 }
 
@@ -129,6 +141,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         commitments,
         // Stored with `state` as Failed; `state` above already says FailedUnfunded.
         failed_unfunded: _,
+        channel_type,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
@@ -312,6 +325,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         }),
     );
     put("waiting_since", format!("{waiting_since:?}"));
+    put("channel_type", format!("{channel_type:?}"));
     put(
         "commitments",
         commitments.as_ref().map_or("None".into(), |c| {
@@ -477,6 +491,8 @@ const FUNDEE: &[(&str, &str)] = &[
     ("failure_reason", "None"),
     ("funding_spend", "None"),
     ("waiting_since", "None"),
+    // No field 58: static_remotekey.
+    ("channel_type", "None"),
     ("commitments", "None"),
 ];
 
@@ -621,6 +637,27 @@ fn channel_v1_fundee_failed_unfunded() {
         &[
             ("state", "FailedUnfunded"),
             ("failure_reason", "Some(\"the funder failed the open before its funding appeared on chain; nothing was committed (peer error: unknown channel)\")"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_funder_anchors_ready() {
+    // The even field 58 (`3a 03 401000`: option_static_remotekey and option_anchors, bits
+    // 12 and 22) ends the record; a build before anchors refuses it rather than build a
+    // static_remotekey commitment.
+    let (bytes, _) = load("funder_anchors_ready");
+    assert!(bytes.ends_with(&[0x3a, 0x03, 0x40, 0x10, 0x00]));
+    check(
+        "funder_anchors_ready",
+        &[FUNDEE, FUNDER],
+        &[
+            ("state", "Ready"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+            ("their_commitment_sig", "d545291e56f8ab815b95f4e83a4f74aff71f5921cfd69c22c770daaec35113d30de7eb8639de569829389a420c26eed3efa194c6a0cac00854bb7e963f0e000b"),
+            ("channel_type", "Some(ChannelType { anchors: true })"),
         ],
     );
 }

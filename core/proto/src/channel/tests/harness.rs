@@ -16,7 +16,7 @@ use crate::channel::{
     Release, WatchRequest,
 };
 use crate::keys::{ChannelKeys as ChannelSecrets, KeysManager};
-use crate::wire::{ChannelId, Message};
+use crate::wire::{ChannelId, Feature, Features, Message};
 
 /// One side: its keys, config, channel, and everything its actions produced.
 #[derive(Clone)]
@@ -176,6 +176,16 @@ pub struct Pair {
 
 pub const TEMP_ID: ChannelId = ChannelId([0x42; 32]);
 
+/// The `init` features of a peer that does not offer `option_anchors` (what Tern sent before
+/// anchors): with them the funder proposes `option_static_remotekey`, the channel every test
+/// written before anchors was about.
+pub fn no_anchors_peer() -> Features {
+    let mut features = Features::tern_init();
+    features.clear_bit(Feature::Anchors.optional_bit());
+    features
+}
+
+/// An open to a peer without `option_anchors`: a static_remotekey channel.
 pub fn outbound_params(peer: PublicKey) -> OutboundParams {
     OutboundParams {
         counterparty_node_id: peer,
@@ -187,6 +197,16 @@ pub fn outbound_params(peer: PublicKey) -> OutboundParams {
         commitment_feerate_per_kw: 2_500,
         funding_feerate_per_kw: 1_000,
         current_height: 100,
+        their_features: no_anchors_peer(),
+    }
+}
+
+/// An open to a peer offering `option_anchors` (today's Tern): an anchor channel when the
+/// funder's config prefers anchors (the default).
+pub fn anchors_params(peer: PublicKey) -> OutboundParams {
+    OutboundParams {
+        their_features: Features::tern_init(),
+        ..outbound_params(peer)
     }
 }
 

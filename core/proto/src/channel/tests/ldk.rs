@@ -35,6 +35,8 @@ use super::harness::{funding_tx, outbound_params, Node};
 use crate::channel::{Action, Channel, ChannelState, Confirmation, InboundParams, Input};
 use crate::wire::{Features, Message};
 
+mod anchors;
+
 pub(super) struct NoLog;
 impl Logger for NoLog {
     fn log(&self, _record: Record) {}
@@ -170,6 +172,11 @@ pub(super) fn header(height: u32) -> Header {
 
 impl Ldk {
     pub(super) fn new(height: u32) -> Ldk {
+        Ldk::with_config(height, UserConfig::default())
+    }
+
+    /// An LDK node with `config` (anchors tests: `ldk/anchors.rs`).
+    pub(super) fn with_config(height: u32, config: UserConfig) -> Ldk {
         let keys = Arc::new(KeysManager::new(&[0xee; 32], 1_700_000_000, 0, true));
         let fees = Arc::new(Fees(AtomicU32::new(2_500)));
         let broadcasts = Arc::new(Broadcasts::default());
@@ -193,7 +200,7 @@ impl Ldk {
             keys.clone(),
             keys.clone(),
             keys,
-            UserConfig::default(),
+            config,
             ChainParameters {
                 network: Network::Regtest,
                 best_block: BestBlock::new(header(height).block_hash(), height),

@@ -2,6 +2,7 @@
 //! (real keys and signatures), with the durability checker and a record round-trip (rebuild
 //! and continue identically) after every step.
 
+mod anchors;
 mod announce;
 mod chain;
 mod checker;

@@ -130,7 +130,7 @@ fn versions_and_malformed_records_are_refused() {
 }
 
 /// `bytes` re-encoded with the TLV records of `drop` removed and `set` put in.
-fn edited(
+pub(super) fn edited(
     bytes: &[u8],
     drop: &[u64],
     set: &[(u64, Vec<u8>)],

@@ -107,11 +107,12 @@ fn open_channel_failures_name_their_field() {
         ("feerate_per_kw", |o| o.feerate_per_kw = 252),
         ("feerate_per_kw", |o| o.feerate_per_kw = 100_001),
         ("channel_type", |o| o.channel_type = None),
-        ("channel_type", |o| {
-            o.channel_type = Some(ChannelType::anchors())
-        }),
+        // (anchors alone is refused only with anchors disabled: `anchors_open_refused_...`)
         ("channel_type", |o| {
             o.channel_type = Some(ChannelType::static_remote_key().with_scid_alias())
+        }),
+        ("channel_type", |o| {
+            o.channel_type = Some(ChannelType::anchors().with_zero_conf())
         }),
     ];
     for (field, mutate) in cases {
@@ -119,6 +120,17 @@ fn open_channel_failures_name_their_field() {
         mutate(&mut open);
         assert_eq!(refused_field(&open, &fundee), field, "case {field}");
     }
+}
+
+/// The anchors case of `open_channel_failures_name_their_field` from before anchors: an
+/// anchor `open_channel` is refused, naming `channel_type`, by a fundee whose config does not
+/// use anchors (with the default config it is accepted: `channel/tests/anchors.rs`).
+#[test]
+fn anchors_open_refused_when_anchors_are_disabled() {
+    let (mut open, mut fundee) = valid_open();
+    open.channel_type = Some(ChannelType::anchors());
+    fundee.config.prefer_anchors = false;
+    assert_eq!(refused_field(&open, &fundee), "channel_type");
 }
 
 #[test]
