@@ -35,7 +35,7 @@ use super::harness::{funding_tx, outbound_params, Node};
 use crate::channel::{Action, Channel, ChannelState, Confirmation, InboundParams, Input};
 use crate::wire::{Features, Message};
 
-mod anchors;
+pub(super) mod anchors;
 
 pub(super) struct NoLog;
 impl Logger for NoLog {

@@ -10,8 +10,9 @@ use lightning::events::Event;
 use lightning::ln::msgs::BaseMessageHandler;
 
 use super::harness::{funding_tx, outbound_params, Node};
+use super::ldk::anchors::{anchors_config, ldk_features};
 use super::ldk::{conf, flush, Ldk};
-use crate::channel::{Action, Channel, ChannelState, InboundParams, Input};
+use crate::channel::{Action, Channel, ChannelState, InboundParams, Input, OutboundParams};
 use crate::wire::Message;
 
 /// An LDK peer and a Tern node with a ready channel between them.
@@ -24,16 +25,45 @@ struct Link {
 
 impl Link {
     fn open(tern_funds: bool) -> Link {
+        Link::open_typed(tern_funds, false)
+    }
+
+    /// `anchors`: both negotiate `option_anchors` (LDK accepts its inbound one by hand).
+    fn open_typed(tern_funds: bool, anchors: bool) -> Link {
         let mut height = 400;
-        let ldk = Ldk::new(height);
+        let ldk = if anchors {
+            Ldk::with_config(height, anchors_config())
+        } else {
+            Ldk::new(height)
+        };
         let mut tern = Node::new(if tern_funds { 1 } else { 2 });
         ldk.connect(tern.node_id);
         let tx = if tern_funds {
-            let (channel, actions) =
-                Channel::new_outbound(outbound_params(ldk.node_id), &tern.ctx()).expect("open");
+            let params = OutboundParams {
+                their_features: ldk_features(&ldk),
+                ..outbound_params(ldk.node_id)
+            };
+            let (channel, actions) = Channel::new_outbound(params, &tern.ctx()).expect("open");
             tern.channel = Some(channel);
             tern.apply(&actions);
             flush(&mut tern, &ldk);
+            for e in ldk.events() {
+                if let Event::OpenChannelRequest {
+                    temporary_channel_id,
+                    counterparty_node_id,
+                    ..
+                } = e
+                {
+                    ldk.manager
+                        .accept_inbound_channel(
+                            &temporary_channel_id,
+                            &counterparty_node_id,
+                            7,
+                            None,
+                        )
+                        .expect("LDK accepts");
+                }
+            }
             let accept = ldk.outbox();
             let actions = tern.input(Input::Message(accept[0].clone()));
             let Some(Action::NeedFundingTx {
@@ -98,6 +128,7 @@ impl Link {
             tx
         };
         assert_eq!(tern.state(), ChannelState::AwaitingConfirmations);
+        assert_eq!(tern.channel().channel_type().anchors, anchors);
         height += 1;
         ldk.confirm(&tx, height);
         tern.input(Input::FundingConfirmed {
@@ -405,4 +436,21 @@ fn ldk_htlc_retransmissions_loop_without_a_force_close_or_a_stored_change() {
         .any(|e| matches!(e, Event::ChannelClosed { .. }));
     assert!(!closed, "LDK never closed the channel");
     assert!(link.ldk.broadcasts.0.lock().expect("lock").len() <= 1);
+}
+
+#[test]
+fn update_fee_on_anchor_channels_both_ways() {
+    for tern_funds in [true, false] {
+        // LDK refuses a feerate below its own estimate (2,500 here) as fundee: "Peer's
+        // feerate much too low".
+        let mut link = Link::open_typed(tern_funds, true);
+        link.update_fee(5_000);
+        link.exchange();
+        link.assert_agree(5_000);
+        link.update_fee(2_500);
+        link.exchange();
+        link.reconnect();
+        link.assert_agree(2_500);
+        assert_eq!(link.tern.channel().commitment_number(), 2);
+    }
 }

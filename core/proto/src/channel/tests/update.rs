@@ -560,3 +560,30 @@ fn a_node_restored_from_a_stale_record_never_broadcasts_and_the_peer_closes() {
         .expect("latest");
     assert_eq!(pair.b.broadcasts, vec![latest]);
 }
+
+/// A ready anchor channel (`option_anchors` negotiated).
+fn anchors_ready() -> Pair {
+    let mut pair = Pair::new();
+    let peer = pair.b.node_id;
+    pair.start(super::harness::anchors_params(peer));
+    pair.run();
+    pair.confirm_funding();
+    let depth = pair.b.config.our_minimum_depth;
+    pair.mine(depth - 1);
+    pair.run();
+    assert_eq!(pair.a.state(), ChannelState::Ready);
+    assert!(pair.a.channel().channel_type().anchors);
+    pair
+}
+
+#[test]
+fn anchor_channels_update_their_feerate_too() {
+    let mut pair = anchors_ready();
+    set_feerate(&mut pair.a, 1_000);
+    pair.run();
+    assert_agree(&pair);
+    assert_eq!(pair.b.channel().commitment_feerate_per_kw(), 1_000);
+    assert_eq!(pair.b.channel().commitment_number(), 1);
+    let steps = explore(&anchors_ready(), &mut vec![], 4, 1);
+    assert!(steps > 50, "{steps}");
+}

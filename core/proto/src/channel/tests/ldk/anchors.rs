@@ -13,7 +13,7 @@ use crate::bolt3::{ChannelType, OutputKind, ANCHOR_OUTPUT_VALUE};
 use crate::channel::{Action, Channel, ChannelState, InboundParams, Input, OutboundParams};
 use crate::wire::{self, Features, Message};
 
-fn anchors_config() -> UserConfig {
+pub(in crate::channel::tests) fn anchors_config() -> UserConfig {
     let mut config = UserConfig::default();
     config
         .channel_handshake_config
@@ -24,7 +24,7 @@ fn anchors_config() -> UserConfig {
 }
 
 /// LDK's `init` features as Tern's type.
-fn ldk_features(ldk: &Ldk) -> Features {
+pub(in crate::channel::tests) fn ldk_features(ldk: &Ldk) -> Features {
     let mut be = ldk.manager.init_features().le_flags().to_vec();
     be.reverse();
     Features::from_be_bytes(&be)
