@@ -510,7 +510,10 @@ async fn anchor_channel_ldk_node_opens_to_tern() {
     let ch = &tern.list_channels().await[0];
     assert!(!ch.is_outbound);
     assert!(ch.anchors, "{ch:?}");
-    assert_eq!(ldk.list_balances().total_anchor_channels_reserve_sats, 25_000);
+    assert_eq!(
+        ldk.list_balances().total_anchor_channels_reserve_sats,
+        25_000
+    );
     assert!(seen.tern_disconnects.is_empty(), "{seen:?}");
     finish(tern, ldk).await;
 }

@@ -85,7 +85,10 @@ pub fn start_ldk(devnet: &Devnet, dir: &Path, port: u16) -> LdkNode {
 /// `per_channel_reserve_sats` (25,000 sat) spendable on chain per anchor channel.
 pub fn start_ldk_with(devnet: &Devnet, dir: &Path, port: u16, anchors: bool) -> LdkNode {
     let defaults = LdkConfig::default();
-    assert!(defaults.anchor_channels_config.is_some(), "ldk-node defaults to anchors");
+    assert!(
+        defaults.anchor_channels_config.is_some(),
+        "ldk-node defaults to anchors"
+    );
     let config = LdkConfig {
         network: Network::Regtest,
         storage_dir_path: dir.display().to_string(),
