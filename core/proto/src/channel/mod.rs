@@ -77,6 +77,7 @@ mod announce;
 mod commitment;
 mod config;
 mod effects;
+mod fee_policy;
 mod fields;
 mod open;
 mod phase;
@@ -110,6 +111,7 @@ pub use config::{
     WATCHDOG_EXTRA_BLOCKS,
 };
 pub(crate) use effects::broadcast_funding;
+pub use fee_policy::{check_peer_feerate, funder_feerate, FeeEstimates};
 pub use record::{ChannelRecord, RecordError, RECORD_VERSION};
 pub use validate::ValidationError;
 
