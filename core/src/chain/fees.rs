@@ -105,7 +105,7 @@ impl FeeCache {
             .estimates
             .iter()
             .filter(|(_, v)| v.is_finite() && **v > 0.0);
-        let at_most = valid.clone().filter(|(k, _)| **k <= blocks).last();
+        let at_most = valid.clone().rfind(|(k, _)| **k <= blocks);
         let above = || valid.find(|(k, _)| **k > blocks);
         at_most
             .or_else(above)

@@ -30,6 +30,9 @@ impl PeerTask {
             confirmations_required: c.minimum_depth(),
             is_announced: c.is_public(),
             announcement_ready: c.channel_announcement().is_some(),
+            channel_type: super::fees::channel_type(c).to_string(),
+            commitment_number: c.commitment_number(),
+            commitment_feerate_per_kw: c.commitment_feerate_per_kw(),
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());

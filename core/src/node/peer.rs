@@ -10,16 +10,14 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::Amount;
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::Parts;
 use super::peer_chain::ChainInput;
 use super::perform::PersistFailed;
 use super::{lock, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::FeeTarget;
-use crate::chain::{ChainWatcher, DynSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
-    DisconnectScope, InboundParams, Input, OutboundParams,
+    DisconnectScope, FeeEstimates, InboundParams, Input, OutboundParams,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Message};
 use crate::store::OpenIntent;
@@ -45,6 +43,8 @@ pub(crate) enum PeerCommand {
     },
     /// A chain event about one of this peer's fundings, or a new block.
     Chain(ChainInput),
+    /// Fresh fee estimates (a refresh, a new block): ask the fee policy (`fees.rs`).
+    Fees(FeeEstimates),
     /// The app answered an `OpenChannelRequest` (manual inbound policy).
     Answer {
         temporary_channel_id: ChannelId,
@@ -75,6 +75,8 @@ pub(crate) struct PeerTask {
     requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
     /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
     pub(super) parked: Vec<(ChannelId, Action)>,
+    /// The latest fee estimates the node handed over (`fees.rs`).
+    pub(super) fees: Option<FeeEstimates>,
 }
 
 impl PeerTask {
@@ -105,6 +107,7 @@ impl PeerTask {
             sender: None,
             requests: HashMap::new(),
             parked: Vec::new(),
+            fees: None,
         }
     }
 
@@ -180,6 +183,7 @@ impl PeerTask {
                         }
                     }
                     Some(PeerCommand::Chain(input)) => self.on_chain(input).await,
+                    Some(PeerCommand::Fees(est)) => self.on_fees(est).await,
                     Some(PeerCommand::Answer { temporary_channel_id, accept, reply }) => {
                         let result = match self.requests.remove(&temporary_channel_id) {
                             None => Err(NodeError::UnknownChannel(temporary_channel_id)),
@@ -232,6 +236,11 @@ impl PeerTask {
             }
         }
         self.cleanup();
+    }
+
+    /// Whether the peer is connected (its messages reach us, ours reach it).
+    pub(super) fn connected(&self) -> bool {
+        self.sender.is_some()
     }
 
     /// Whether a channel or open other than `except` still needs the connection to the peer.
@@ -312,11 +321,8 @@ impl PeerTask {
         let keys_index = self.shared.allocate_keys_index().await?;
         let keys = self.context_keys(keys_index)?;
         let temporary_channel_id = temporary_id(&self.shared, keys_index);
-        let fees = self
-            .shared
-            .db
-            .run(|p: &mut Parts| ChainWatcher::<DynSource>::fee_cache(&p.store))
-            .await?;
+        // The first commitment follows the same estimates as the fee policy (`fees.rs`).
+        let (fees, _) = self.shared.fee_cache(None).await?;
         let feerate = |target| {
             let rate: bitcoin::FeeRate = fees.fee_rate(target);
             u32::try_from(rate.to_sat_per_kwu()).unwrap_or(u32::MAX)
@@ -389,10 +395,15 @@ impl PeerTask {
             self.check_fundings_now(&targets, "peer sent an error")
                 .await;
         }
+        let reestablished = matches!(msg, Message::ChannelReestablish(_));
         for i in targets {
             self.feed(i, Input::Message(msg.clone())).await;
         }
         self.cleanup();
+        if reestablished {
+            // The channel can take updates again: a feerate that moved while we were apart.
+            self.apply_fee_policy().await;
+        }
     }
 
     async fn on_open_channel(&mut self, open: crate::proto::wire::OpenChannel) {

@@ -38,6 +38,12 @@ pub struct ChannelDetails {
     /// Whether the `channel_announcement` is built and verified (announced channels, after 6
     /// confirmations and both halves of the proof).
     pub announcement_ready: bool,
+    /// The commitment type: `"anchors"` or `"static_remotekey"`.
+    pub channel_type: String,
+    /// The number of our current commitment (0 = the first).
+    pub commitment_number: u64,
+    /// The feerate of our current commitment, in sat per 1000 weight units.
+    pub commitment_feerate_per_kw: u32,
 }
 
 /// What [`super::Node::open_channel`] opens.

@@ -332,6 +332,9 @@ pub fn channel_json(c: &ChannelDetails) -> Value {
         "required_confirmations": c.confirmations_required,
         "is_public": c.is_announced,
         "announcement_ready": c.announcement_ready,
+        "channel_type": c.channel_type,
+        "commitment_number": c.commitment_number,
+        "commitment_feerate_per_kw": c.commitment_feerate_per_kw,
     })
 }
 
