@@ -266,13 +266,14 @@ async fn a_ready_channel_survives_a_restart_of_both_nodes_on_the_in_memory_chain
     lsp.stop().await;
 }
 
-/// The devnet's estimates with `two_blocks` sat/vB for the commitment's target (the rest as
-/// its defaults: 144 blocks 2 sat/vB, 1008 blocks 1 sat/vB).
+/// Fee estimates with `two_blocks` sat/vB for the commitment's target; for the funding's
+/// (6 blocks) the node's fallback when it never fetched (5 sat/vB), 2 sat/vB for 144 blocks and
+/// 1 sat/vB for 1008.
 fn estimates(two_blocks: f64) -> std::collections::BTreeMap<u16, f64> {
     std::collections::BTreeMap::from([
         (1, two_blocks + 5.0),
         (2, two_blocks),
-        (6, 10.0),
+        (6, 5.0),
         (144, 2.0),
         (1008, 1.0),
     ])
@@ -292,8 +293,10 @@ async fn the_funder_follows_the_fee_estimates_on_each_block() {
         b.fee_max_age(Duration::ZERO)
     })
     .await;
+    // The open reads the phone's cache as it is (never fetched: 10 sat/vB for the commitment,
+    // 2 500 sat/kw); the chain's estimates say the same.
+    chain.set_fee_estimates(estimates(10.0));
     open_to_ready(&chain, &phone, &lsp).await;
-    // The first commitment pays the devnet's 2-block estimate (20 sat/vB), fetched at the open.
     for n in [&phone, &lsp] {
         let c = &n.list_channels().await[0];
         let commitment = (
@@ -301,7 +304,7 @@ async fn the_funder_follows_the_fee_estimates_on_each_block() {
             c.commitment_number,
             c.commitment_feerate_per_kw,
         );
-        assert_eq!(commitment, ("static_remotekey", 0, 5000), "{c:?}");
+        assert_eq!(commitment, ("static_remotekey", 0, 2500), "{c:?}");
     }
     let id = phone.list_channels().await[0].channel_id;
     // A paused clock moves only when every task waits: this passes once the peer tasks have

@@ -19,6 +19,7 @@ use super::peer::{PeerCommand, PeerTask};
 use super::{lock, now, NodeError, Shared};
 use crate::chain::{ChainSource, ChainWatcher, DynSource, FeeCache, FEE_CACHE_KEY};
 use crate::proto::channel::{Channel, ChannelState, FeeEstimates, Input, Role};
+use crate::proto::wire::ChannelId;
 
 /// Whether `channel`'s commitments have anchor outputs. The one place the node learns a
 /// channel's commitment type (the fee floors, `list_channels`).
@@ -132,13 +133,14 @@ impl PeerTask {
     /// New estimates from the node: keep them, and ask the policy.
     pub(super) async fn on_fees(&mut self, est: FeeEstimates) {
         self.fees = Some(est);
-        self.apply_fee_policy().await;
+        self.apply_fee_policy(None).await;
     }
 
-    /// Feeds [`Input::SetFeerate`] to each ready channel we fund whose feerate the policy wants
-    /// moved — only while the peer is connected and no update of the channel is in flight. Uses
-    /// the latest estimates the node handed over, or the cached ones.
-    pub(super) async fn apply_fee_policy(&mut self) {
+    /// Feeds [`Input::SetFeerate`] to each ready channel we fund (among `only`, if given)
+    /// whose feerate the policy wants moved — only while the peer is connected and no update of
+    /// the channel is in flight. Uses the latest estimates the node handed over, or the cached
+    /// ones.
+    pub(super) async fn apply_fee_policy(&mut self, only: Option<&[ChannelId]>) {
         let funds_ready =
             |c: &Channel| c.role() == Role::Funder && c.state() == ChannelState::Ready;
         if !self.connected() || !self.channels.iter().any(funds_ready) {
@@ -163,6 +165,9 @@ impl PeerTask {
         };
         for (i, feerate_per_kw) in feerate_updates(&self.channels, &est) {
             let c = &self.channels[i];
+            if only.is_some_and(|ids| !ids.contains(&c.current_id())) {
+                continue;
+            }
             tracing::info!(channel = %c.current_id(), from = c.commitment_feerate_per_kw(), to = feerate_per_kw, "moving the commitment feerate");
             self.shared
                 .observer
@@ -170,5 +175,54 @@ impl PeerTask {
             self.feed(i, Input::SetFeerate { feerate_per_kw }).await;
         }
         self.cleanup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::channel::ChannelRecord;
+    use bitcoin::hex::FromHex;
+
+    fn fixture(hex: &str) -> Channel {
+        let bytes = Vec::<u8>::from_hex(hex.trim()).expect("hex");
+        Channel::from_record(ChannelRecord::decode(&bytes).expect("record"))
+    }
+
+    #[test]
+    fn set_feerate_only_for_ready_channels_we_fund() {
+        let channels = [
+            fixture(include_str!(
+                "../../tests/fixtures/records/channel_v1_fundee_ready.hex"
+            )),
+            fixture(include_str!(
+                "../../tests/fixtures/records/channel_v1_funder_ready.hex"
+            )),
+            fixture(include_str!(
+                "../../tests/fixtures/records/channel_v1_funder_awaiting_channel_ready.hex"
+            )),
+            fixture(include_str!(
+                "../../tests/fixtures/records/channel_v1_funder_public_announced.hex"
+            )),
+        ];
+        let current = channels[1].commitment_feerate_per_kw();
+        assert_eq!(channels[3].commitment_feerate_per_kw(), current);
+        let est = |commitment_per_kw| FeeEstimates {
+            commitment_per_kw,
+            in_144_blocks_per_kw: 253,
+            in_1008_blocks_per_kw: 253,
+        };
+        assert_eq!(
+            feerate_updates(&channels, &est(current + 100)),
+            [(1, current + 100), (3, current + 100)]
+        );
+        assert_eq!(feerate_updates(&channels, &est(current)), []);
+        assert_eq!(
+            feerate_updates(&channels, &est(current / 2)),
+            [(1, current / 2), (3, current / 2)]
+        );
+        for c in &channels {
+            assert_eq!(channel_type(c), "static_remotekey");
+        }
     }
 }

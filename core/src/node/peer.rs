@@ -10,10 +10,12 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::Amount;
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::Parts;
 use super::peer_chain::ChainInput;
 use super::perform::PersistFailed;
 use super::{lock, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::FeeTarget;
+use crate::chain::{ChainWatcher, DynSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
@@ -321,8 +323,13 @@ impl PeerTask {
         let keys_index = self.shared.allocate_keys_index().await?;
         let keys = self.context_keys(keys_index)?;
         let temporary_channel_id = temporary_id(&self.shared, keys_index);
-        // The first commitment follows the same estimates as the fee policy (`fees.rs`).
-        let (fees, _) = self.shared.fee_cache(None).await?;
+        // The cache as it is, never refreshed here: the open's reservation (`funds.rs`) was
+        // computed from it. The fee policy moves the first commitment's feerate later.
+        let fees = self
+            .shared
+            .db
+            .run(|p: &mut Parts| ChainWatcher::<DynSource>::fee_cache(&p.store))
+            .await?;
         let feerate = |target| {
             let rate: bitcoin::FeeRate = fees.fee_rate(target);
             u32::try_from(rate.to_sat_per_kwu()).unwrap_or(u32::MAX)
@@ -396,13 +403,17 @@ impl PeerTask {
                 .await;
         }
         let reestablished = matches!(msg, Message::ChannelReestablish(_));
+        let ids: Vec<ChannelId> = targets
+            .iter()
+            .map(|&i| self.channels[i].current_id())
+            .collect();
         for i in targets {
             self.feed(i, Input::Message(msg.clone())).await;
         }
         self.cleanup();
         if reestablished {
             // The channel can take updates again: a feerate that moved while we were apart.
-            self.apply_fee_policy().await;
+            self.apply_fee_policy(Some(&ids)).await;
         }
     }
 
