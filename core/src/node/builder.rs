@@ -45,7 +45,7 @@ pub struct Config {
     /// Inbound channel policy.
     pub inbound: InboundPolicy,
     /// The fee estimates are fetched again when older than this (default 10 minutes): by
-    /// sends and opens, and by a sync at a new tip while we fund a ready channel (the fee
+    /// sends, and by a sync at a new tip while we fund a ready channel (the fee
     /// policy, `fees.rs`). Zero: at every use.
     pub fee_max_age: Duration,
     /// Fault injection on this node's connections (tests; `dev-disconnect` feature).

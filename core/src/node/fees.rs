@@ -4,7 +4,7 @@
 //! `channel_reestablish` — with [`Input::SetFeerate`] fed through the owning peer task, only
 //! while the peer is connected and no update is in flight.
 //!
-//! Where the estimates flow: the node (sync, sends, opens) refreshes the cache and hands the
+//! Where the estimates flow: the node (a sync, a send) refreshes the cache and hands the
 //! estimates to the peer tasks ([`PeerCommand::Fees`]); each task keeps the latest and decides
 //! for its own channels. No lock is shared between peers; the store is only reached through
 //! the store thread.
