@@ -40,11 +40,27 @@ async fn node(
     seed: u8,
     listen: bool,
 ) -> Node {
-    let mut b = Builder::new(Network::Regtest, data, "http://no-esplora.invalid")
-        .seed([seed; 32])
-        .chain_source(DevnetSource::new(chain.clone()))
-        .dev_memory_net(net.clone())
-        .dev_hold_clock_during_store_jobs();
+    node_with(chain, net, data, seed, listen, |b| b).await
+}
+
+/// [`node`], its builder adjusted by `adjust` first.
+async fn node_with(
+    chain: &DevChain,
+    net: &MemoryNet,
+    data: &std::path::Path,
+    seed: u8,
+    listen: bool,
+    adjust: impl FnOnce(Builder) -> Builder,
+) -> Node {
+    let mut b = adjust(Builder::new(
+        Network::Regtest,
+        data,
+        "http://no-esplora.invalid",
+    ))
+    .seed([seed; 32])
+    .chain_source(DevnetSource::new(chain.clone()))
+    .dev_memory_net(net.clone())
+    .dev_hold_clock_during_store_jobs();
     if listen {
         b = b.listen(LSP_ADDR);
     }
@@ -94,6 +110,17 @@ async fn settle<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// Whether every node's only channel is at commitment `number` with `feerate`.
+async fn at(nodes: &[&Node], feerate: u32, number: u64) -> bool {
+    for n in nodes {
+        let c = &n.list_channels().await[0];
+        if (c.commitment_number, c.commitment_feerate_per_kw) != (number, feerate) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Mines `blocks` blocks, syncing every node after each. Every funding the nodes list is in
@@ -246,6 +273,106 @@ async fn a_ready_channel_survives_a_restart_of_both_nodes_on_the_in_memory_chain
         before,
         "the wallet is as it was"
     );
+    phone.stop().await;
+    lsp.stop().await;
+}
+
+/// Fee estimates with `two_blocks` sat/vB for the commitment's target; for the funding's
+/// (6 blocks) the node's fallback when it never fetched (5 sat/vB), 2 sat/vB for 144 blocks and
+/// 1 sat/vB for 1008.
+fn estimates(two_blocks: f64) -> std::collections::BTreeMap<u16, f64> {
+    std::collections::BTreeMap::from([
+        (1, two_blocks + 5.0),
+        (2, two_blocks),
+        (6, 5.0),
+        (144, 2.0),
+        (1008, 1.0),
+    ])
+}
+
+/// The funder's fee policy (`node/fees.rs`): at each new block, with the estimates refreshed,
+/// the phone (funder) feeds its ready channel `SetFeerate` when the policy says so and the LSP
+/// (fundee) never; while the LSP is away nothing is fed, and once it is back the channel's
+/// `channel_reestablish` brings the feerate that moved meanwhile. `list_channels` shows each
+/// side's commitment.
+#[tokio::test(start_paused = true)]
+async fn the_funder_follows_the_fee_estimates_on_each_block() {
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let (dl, dp) = (dir("lsp-fees"), dir("phone-fees"));
+    let lsp = node(&chain, &net, &dl, 5, true).await;
+    let phone = node_with(&chain, &net, &dp, 6, false, |b| {
+        b.fee_max_age(Duration::ZERO)
+    })
+    .await;
+    // The open reads the phone's cache as it is (never fetched: 10 sat/vB for the commitment,
+    // 2 500 sat/kw); the chain's estimates say the same.
+    chain.set_fee_estimates(estimates(10.0));
+    open_to_ready(&chain, &phone, &lsp).await;
+    for n in [&phone, &lsp] {
+        let c = &n.list_channels().await[0];
+        let commitment = (c.anchors, c.commitment_number, c.commitment_feerate_per_kw);
+        assert_eq!(commitment, (true, 0, 2500), "{c:?}");
+    }
+    let id = phone.list_channels().await[0].channel_id;
+    // A paused clock moves only when every task waits: this passes once the peer tasks have
+    // handled what the syncs handed them.
+    let idle = || tokio::time::sleep(Duration::from_millis(100));
+
+    // The estimates are those of the open: nothing to move.
+    mine_until(&chain, &[&phone, &lsp], 2).await;
+    idle().await;
+    assert_eq!(phone.dev_feerates_set(), []);
+
+    // Fees rise to 40 sat/vB: the funder moves to 10 000 sat/kw at the next block.
+    chain.set_fee_estimates(estimates(40.0));
+    mine_until(&chain, &[&phone, &lsp], 1).await;
+    settle("the phone moves its feerate", || async {
+        !phone.dev_feerates_set().is_empty()
+    })
+    .await;
+    let set = phone.dev_feerates_set();
+    assert!(set.iter().all(|f| *f == (id, 10_000)), "{set:?}");
+    assert_eq!(
+        lsp.dev_feerates_set(),
+        [],
+        "the fundee never sends update_fee"
+    );
+    // The update completes: both sides at commitment 1, 10 000 sat/kw.
+    settle("commitment 1 at 10 000 sat/kw on both sides", || {
+        at(&[&phone, &lsp], 10_000, 1)
+    })
+    .await;
+
+    // The LSP goes away; fees rise again: nothing is fed while it is gone.
+    lsp.stop().await;
+    drop(lsp);
+    wait_for(&phone, "phone PeerDisconnected", |e| {
+        matches!(e, Event::PeerDisconnected { .. })
+    })
+    .await;
+    let before = phone.dev_feerates_set().len();
+    chain.set_fee_estimates(estimates(80.0));
+    mine_until(&chain, &[&phone], 1).await;
+    idle().await;
+    assert_eq!(
+        phone.dev_feerates_set().len(),
+        before,
+        "not while disconnected"
+    );
+
+    // Back: after the reestablish the channel gets the feerate of the latest estimates.
+    let lsp = node(&chain, &net, &dl, 5, true).await;
+    settle("the new feerate after the reestablish", || async {
+        phone.dev_feerates_set().contains(&(id, 20_000))
+    })
+    .await;
+    settle("commitment 2 at 20 000 sat/kw on both sides", || {
+        at(&[&phone, &lsp], 20_000, 2)
+    })
+    .await;
+    assert_eq!(lsp.dev_feerates_set(), []);
+    check_durability(&phone, "phone");
+    check_durability(&lsp, "lsp");
     phone.stop().await;
     lsp.stop().await;
 }

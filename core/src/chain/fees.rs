@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use bitcoin::FeeRate;
 use serde::{Deserialize, Serialize};
 
+use crate::proto::channel::FeeEstimates;
+
 /// The floor LDK requires of a peer's feerate (and of ours): 253 sat per 1000 weight units.
 pub const MIN_FEERATE_SAT_PER_KW: u64 = 253;
 
@@ -77,9 +79,37 @@ impl FeeCache {
             .map(|(_, v)| *v)
             .filter(|v| v.is_finite() && *v > 0.0)
             .unwrap_or(target.fallback_sat_per_vb());
-        // sat/vB -> sat/kwu: x 250.
-        let kwu = ((sat_per_vb * 250.0).ceil() as u64).max(MIN_FEERATE_SAT_PER_KW);
-        FeeRate::from_sat_per_kwu(kwu)
+        FeeRate::from_sat_per_kwu(u64::from(sat_per_vb_to_kw(sat_per_vb)))
+    }
+
+    /// The estimates the commitment fee policy needs (`proto::channel::fee_policy`), in sat/kw:
+    /// the commitment's [`FeeTarget::HighPriority`] rate (what [`FeeCache::fee_rate`] gives,
+    /// the same the funder's first commitment uses at open), and the 144- and 1008-block
+    /// estimates its floors derive from. Those two are read as ldk-node reads its own from
+    /// Esplora (esplora-client's `convert_fee_rate`: the largest target at or below the wanted
+    /// one), so that our floor is never below an LDK peer's view of the same server: for 144
+    /// blocks an Esplora server's key 144, else the next lower one (25 ...); with no target at
+    /// or below, the smallest above (the best we know); with none at all, 253. Never below 253.
+    pub fn fee_estimates(&self) -> FeeEstimates {
+        let commitment = self.fee_rate(FeeTarget::HighPriority).to_sat_per_kwu();
+        FeeEstimates {
+            commitment_per_kw: u32::try_from(commitment).unwrap_or(u32::MAX),
+            in_144_blocks_per_kw: self.floor_estimate(144),
+            in_1008_blocks_per_kw: self.floor_estimate(1008),
+        }
+    }
+
+    /// The estimate for confirmation within `blocks`, in sat/kw (see [`FeeCache::fee_estimates`]).
+    fn floor_estimate(&self, blocks: u16) -> u32 {
+        let mut valid = self
+            .estimates
+            .iter()
+            .filter(|(_, v)| v.is_finite() && **v > 0.0);
+        let at_most = valid.clone().rfind(|(k, _)| **k <= blocks);
+        let above = || valid.find(|(k, _)| **k > blocks);
+        at_most
+            .or_else(above)
+            .map_or(MIN_FEERATE_SAT_PER_KW as u32, |(_, v)| sat_per_vb_to_kw(*v))
     }
 
     /// Versioned encoding (version byte + JSON).
@@ -96,6 +126,14 @@ impl FeeCache {
             _ => FeeCache::default(),
         }
     }
+}
+
+/// sat/vB -> sat/kw: x 250 (a vbyte is 4 weight units), rounded up, at least
+/// [`MIN_FEERATE_SAT_PER_KW`], at most `u32::MAX`.
+fn sat_per_vb_to_kw(sat_per_vb: f64) -> u32 {
+    // `as` saturates (NaN gives 0, then the floor).
+    let kw = (sat_per_vb * 250.0).ceil() as u64;
+    u32::try_from(kw.max(MIN_FEERATE_SAT_PER_KW)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -128,5 +166,90 @@ mod tests {
         );
         assert_eq!(FeeCache::decode(&c.encode()), c);
         assert_eq!(FeeCache::decode(b"\x07junk"), FeeCache::default());
+    }
+
+    fn estimates(pairs: &[(u16, f64)]) -> FeeCache {
+        FeeCache {
+            fetched_at: 1,
+            estimates: pairs.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn policy_estimates_from_esplora_keys() {
+        // Esplora's keys: 1..=25, 144, 504, 1008.
+        let mut all: Vec<(u16, f64)> = (1..=25).map(|k| (k, 60.0 - f64::from(k))).collect();
+        all.extend([(144, 3.5), (504, 2.0), (1008, 1.2)]);
+        let e = estimates(&all).fee_estimates();
+        assert_eq!(
+            e,
+            FeeEstimates {
+                commitment_per_kw: 58 * 250,
+                in_144_blocks_per_kw: 875,
+                in_1008_blocks_per_kw: 300,
+            }
+        );
+        // sat/vB -> sat/kw rounds up.
+        let e = estimates(&[(2, 10.001), (144, 1.001), (1008, 1.0)]).fee_estimates();
+        assert_eq!(
+            (
+                e.commitment_per_kw,
+                e.in_144_blocks_per_kw,
+                e.in_1008_blocks_per_kw
+            ),
+            (2501, 253, 253)
+        );
+    }
+
+    #[test]
+    fn policy_estimates_fall_back() {
+        // Nothing fetched: the commitment's fallback (10 sat/vB), floors at 253.
+        let e = FeeCache::default().fee_estimates();
+        assert_eq!(
+            (
+                e.commitment_per_kw,
+                e.in_144_blocks_per_kw,
+                e.in_1008_blocks_per_kw
+            ),
+            (2500, 253, 253)
+        );
+        // No 144 or 1008 key: the largest target below (as ldk-node reads them).
+        let e = estimates(&[(1, 40.0), (6, 20.0), (25, 8.0)]).fee_estimates();
+        assert_eq!(
+            (e.in_144_blocks_per_kw, e.in_1008_blocks_per_kw),
+            (2000, 2000)
+        );
+        let e = estimates(&[(6, 20.0), (144, 4.0), (504, 2.0)]).fee_estimates();
+        assert_eq!(
+            (e.in_144_blocks_per_kw, e.in_1008_blocks_per_kw),
+            (1000, 500)
+        );
+        // Nothing at or below: the smallest target above.
+        let e = estimates(&[(504, 2.0), (1008, 1.5)]).fee_estimates();
+        assert_eq!(
+            (e.in_144_blocks_per_kw, e.in_1008_blocks_per_kw),
+            (500, 375)
+        );
+        assert_eq!(
+            e.commitment_per_kw, 500,
+            "HighPriority falls back to the largest target"
+        );
+        // Unusable values are skipped; below 1 sat/vB is floored.
+        let e = estimates(&[(25, 6.0), (144, f64::NAN), (1008, -1.0)]).fee_estimates();
+        assert_eq!(
+            (e.in_144_blocks_per_kw, e.in_1008_blocks_per_kw),
+            (1500, 1500)
+        );
+        let e = estimates(&[(144, 0.2), (1008, 0.1)]).fee_estimates();
+        assert_eq!(
+            (e.in_144_blocks_per_kw, e.in_1008_blocks_per_kw),
+            (253, 253)
+        );
+        // Absurd values saturate.
+        let e = estimates(&[(2, 1e30), (144, 1e30)]).fee_estimates();
+        assert_eq!(
+            (e.commitment_per_kw, e.in_144_blocks_per_kw),
+            (u32::MAX, u32::MAX)
+        );
     }
 }

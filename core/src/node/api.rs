@@ -314,4 +314,11 @@ impl Node {
     pub fn dev_audited_actions(&self) -> u64 {
         self.shared.dev.audit().performed_count()
     }
+
+    /// Dev builds: every `Input::SetFeerate` the funder's fee policy fed, in order: (channel,
+    /// feerate_per_kw).
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_feerates_set(&self) -> Vec<(ChannelId, u32)> {
+        self.shared.dev.feerates_set()
+    }
 }

@@ -101,6 +101,8 @@ pub(crate) struct DevObserver {
     audit: Mutex<Audit>,
     faults: StoreFaults,
     halt_after: Option<String>,
+    /// Every `SetFeerate` the fee policy fed, in order.
+    feerates: Mutex<Vec<(ChannelId, u32)>>,
 }
 
 impl DevObserver {
@@ -109,7 +111,13 @@ impl DevObserver {
             audit: Mutex::new(audit),
             faults,
             halt_after,
+            feerates: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every `SetFeerate` the fee policy fed so far: (channel, feerate_per_kw).
+    pub(crate) fn feerates_set(&self) -> Vec<(ChannelId, u32)> {
+        super::lock(&self.feerates).clone()
     }
 
     pub(crate) fn audit(&self) -> MutexGuard<'_, Audit> {
@@ -170,6 +178,10 @@ impl Observer for DevObserver {
         } else {
             Flow::Continue
         }
+    }
+
+    fn feerate_set(&self, id: ChannelId, feerate_per_kw: u32) {
+        super::lock(&self.feerates).push((id, feerate_per_kw));
     }
 
     fn restored(&self, store: &Store, id: ChannelId, memory: &ChannelRecord, durable: bool) {

@@ -44,6 +44,10 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Inbound channel policy.
     pub inbound: InboundPolicy,
+    /// The fee estimates are fetched again when older than this (default 10 minutes): by
+    /// sends, and by a sync at a new tip while we fund a ready channel (the fee
+    /// policy, `fees.rs`). Zero: at every use.
+    pub fee_max_age: Duration,
     /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
     #[cfg(feature = "dev-disconnect")]
     pub faults: crate::net::faults::FaultPlan,
@@ -83,6 +87,7 @@ impl Builder {
                 sync_interval: None,
                 connect_timeout: Duration::from_secs(10),
                 inbound: InboundPolicy::AcceptAll,
+                fee_max_age: Duration::from_secs(600),
                 #[cfg(feature = "dev-disconnect")]
                 faults: crate::net::faults::FaultPlan::default(),
                 #[cfg(feature = "dev-disconnect")]
@@ -121,6 +126,12 @@ impl Builder {
     /// Adjusts the channel configuration.
     pub fn channel_config(mut self, change: impl FnOnce(&mut ChannelConfig)) -> Self {
         change(&mut self.config.channel);
+        self
+    }
+
+    /// Fetch the fee estimates again when older than `age` ([`Config::fee_max_age`]).
+    pub fn fee_max_age(mut self, age: Duration) -> Self {
+        self.config.fee_max_age = age;
         self
     }
 

@@ -31,6 +31,8 @@ impl PeerTask {
             is_announced: c.is_public(),
             announcement_ready: c.channel_announcement().is_some(),
             anchors: c.channel_type().anchors,
+            commitment_number: c.commitment_number(),
+            commitment_feerate_per_kw: c.commitment_feerate_per_kw(),
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());

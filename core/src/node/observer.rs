@@ -50,6 +50,9 @@ pub(crate) trait Observer: Send + Sync {
         Flow::Continue
     }
 
+    /// The fee policy fed channel `id` an `Input::SetFeerate` (`fees.rs`).
+    fn feerate_set(&self, _id: ChannelId, _feerate_per_kw: u32) {}
+
     /// Store thread, after a failed commit put channel `id` back: `memory` is the record it
     /// is at now (`durable`: whether its state must be stored at all).
     fn restored(&self, _store: &Store, _id: ChannelId, _memory: &ChannelRecord, _durable: bool) {}

@@ -9,19 +9,15 @@ use bitcoin::{FeeRate, Txid};
 
 use super::db::Parts;
 use super::{now, Node, NodeError};
-use crate::chain::{ChainError, ChainSource, ChainWatcher, DynSource, FEE_CACHE_KEY};
-use crate::chain::{FeeCache, FeeTarget};
+use crate::chain::{ChainError, ChainSource, FeeTarget};
 use crate::wallet::check_send_fee_rate;
 
 pub use crate::wallet::SendAmount;
 
-/// A send refreshes the fee estimates when they are older than this (one request).
-const FEE_MAX_AGE_SECS: u64 = 600;
-
 impl Node {
     /// Pays `amount` to `address` (of this node's network) at `fee_rate` (sat per kwu, within
     /// 1..=1000 sat/vB), by default the estimate for ~6 blocks (refreshed first when older
-    /// than 10 minutes). Never spends the coins locked for opens in progress; `All` sweeps
+    /// than [`super::Config::fee_max_age`], 10 minutes by default). Never spends the coins locked for opens in progress; `All` sweeps
     /// every other spendable coin. The transaction is in the wallet (balances) at once and is
     /// rebroadcast every block until it confirms: an unreachable server is not an error, a
     /// refusal is (and the coins are spendable again).
@@ -72,33 +68,11 @@ impl Node {
         }
     }
 
-    /// The default feerate of a send: the cached ~6-block estimate, refreshed when stale; a
-    /// failed refresh keeps the cache (or its fallback).
+    /// The default feerate of a send: the cached ~6-block estimate, refreshed when stale
+    /// (`fees.rs`: the peer tasks then ask the fee policy); a failed refresh keeps the cache (or
+    /// its fallback).
     async fn send_fee_rate(&self) -> Result<FeeRate, NodeError> {
-        let cache = self
-            .shared
-            .db
-            .run(|p: &mut Parts| ChainWatcher::<DynSource>::fee_cache(&p.store))
-            .await?;
-        if !cache.is_stale(now(), FEE_MAX_AGE_SECS) {
-            return Ok(cache.fee_rate(FeeTarget::Normal));
-        }
-        match self.shared.source.fee_estimates().await {
-            Ok(estimates) => {
-                let Some(fresh) = FeeCache::refreshed(estimates, now()) else {
-                    return Ok(cache.fee_rate(FeeTarget::Normal));
-                };
-                let record = fresh.encode();
-                self.shared
-                    .db
-                    .run(move |p: &mut Parts| p.store.put_meta(FEE_CACHE_KEY, &record))
-                    .await?;
-                Ok(fresh.fee_rate(FeeTarget::Normal))
-            }
-            Err(e) => {
-                tracing::warn!("fee estimates unavailable, using the cached ones: {e}");
-                Ok(cache.fee_rate(FeeTarget::Normal))
-            }
-        }
+        let (cache, _) = self.shared.fee_cache(None).await?;
+        Ok(cache.fee_rate(FeeTarget::Normal))
     }
 }

@@ -19,7 +19,7 @@ use crate::chain::{ChainWatcher, DynSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
-    DisconnectScope, InboundParams, Input, OutboundParams,
+    DisconnectScope, FeeEstimates, InboundParams, Input, OutboundParams,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Features, Message};
 use crate::store::OpenIntent;
@@ -47,6 +47,8 @@ pub(crate) enum PeerCommand {
     },
     /// A chain event about one of this peer's fundings, or a new block.
     Chain(ChainInput),
+    /// Fresh fee estimates (a refresh, a new block): ask the fee policy (`fees.rs`).
+    Fees(FeeEstimates),
     /// The app answered an `OpenChannelRequest` (manual inbound policy).
     Answer {
         temporary_channel_id: ChannelId,
@@ -84,6 +86,8 @@ pub(crate) struct PeerTask {
     /// nothing but its own `channel_reestablish` or `error` (BOLT 2). A channel that becomes
     /// durable on the connection (an open) needs none.
     pub(super) awaiting_reestablish: HashSet<ChannelId>,
+    /// The latest fee estimates the node handed over (`fees.rs`).
+    pub(super) fees: Option<FeeEstimates>,
 }
 
 impl PeerTask {
@@ -116,6 +120,7 @@ impl PeerTask {
             requests: HashMap::new(),
             parked: Vec::new(),
             awaiting_reestablish: HashSet::new(),
+            fees: None,
         }
     }
 
@@ -200,6 +205,7 @@ impl PeerTask {
                         }
                     }
                     Some(PeerCommand::Chain(input)) => self.on_chain(input).await,
+                    Some(PeerCommand::Fees(est)) => self.on_fees(est).await,
                     Some(PeerCommand::Answer { temporary_channel_id, accept, reply }) => {
                         let result = match self.requests.remove(&temporary_channel_id) {
                             None => Err(NodeError::UnknownChannel(temporary_channel_id)),
@@ -252,6 +258,11 @@ impl PeerTask {
             }
         }
         self.cleanup();
+    }
+
+    /// Whether the peer is connected (its messages reach us, ours reach it).
+    pub(super) fn connected(&self) -> bool {
+        self.sender.is_some()
     }
 
     /// Whether a channel or open other than `except` still needs the connection to the peer.
@@ -332,6 +343,8 @@ impl PeerTask {
         let keys_index = self.shared.allocate_keys_index().await?;
         let keys = self.context_keys(keys_index)?;
         let temporary_channel_id = temporary_id(&self.shared, keys_index);
+        // The cache as it is, never refreshed here: the open's reservation (`funds.rs`) was
+        // computed from it. The fee policy moves the first commitment's feerate later.
         let fees = self
             .shared
             .db
@@ -413,10 +426,19 @@ impl PeerTask {
         if let Message::ChannelReestablish(m) = &msg {
             self.awaiting_reestablish.remove(&m.channel_id);
         }
+        let reestablished = matches!(msg, Message::ChannelReestablish(_));
+        let ids: Vec<ChannelId> = targets
+            .iter()
+            .map(|&i| self.channels[i].current_id())
+            .collect();
         for i in targets {
             self.feed(i, Input::Message(msg.clone())).await;
         }
         self.cleanup();
+        if reestablished {
+            // The channel can take updates again: a feerate that moved while we were apart.
+            self.apply_fee_policy(Some(&ids)).await;
+        }
     }
 
     async fn on_open_channel(&mut self, open: crate::proto::wire::OpenChannel) {

@@ -20,6 +20,7 @@ impl Node {
     /// tokio; their results are written on the store thread.
     pub async fn sync(&self, deadline: Option<Duration>) -> Result<SyncSummary, NodeError> {
         self.check_running()?;
+        let started = tokio::time::Instant::now();
         let _one_at_a_time = self.shared.sync_lock.lock().await;
         // Addresses handed out since the last sync are queried even if the tip did not move:
         // a payment to one may already be in the tip a concurrent sync recorded without them.
@@ -131,6 +132,9 @@ impl Node {
             for p in peers {
                 let _ = p.send(PeerCommand::Chain(ChainInput::NewBlock { height }));
             }
+            // The funder's fee policy, on each new block (`fees.rs`), within the deadline.
+            let left = deadline.map(|d| d.saturating_sub(started.elapsed()));
+            self.shared.fees_on_new_block(left).await;
             // Rebroadcast our unconfirmed transactions (funding included) on every new block.
             for tx in unconfirmed {
                 let txid = tx.compute_txid();

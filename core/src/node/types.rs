@@ -41,6 +41,10 @@ pub struct ChannelDetails {
     /// Whether the channel is an `option_anchors` one (anchor outputs, zero-fee HTLC
     /// transactions) rather than plain `option_static_remotekey`.
     pub anchors: bool,
+    /// The number of our current commitment (0 = the first).
+    pub commitment_number: u64,
+    /// The feerate of our current commitment, in sat per 1000 weight units.
+    pub commitment_feerate_per_kw: u32,
 }
 
 /// What [`super::Node::open_channel`] opens.

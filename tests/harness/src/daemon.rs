@@ -333,6 +333,9 @@ pub fn channel_json(c: &ChannelDetails) -> Value {
         "is_public": c.is_announced,
         "announcement_ready": c.announcement_ready,
         "anchors": c.anchors,
+        "channel_type": if c.anchors { "anchors" } else { "static_remotekey" },
+        "commitment_number": c.commitment_number,
+        "commitment_feerate_per_kw": c.commitment_feerate_per_kw,
     })
 }
 

@@ -288,6 +288,15 @@ fn open_a_channel_through_the_cli() {
     });
     let ch = tern(&ld, &["channels"]).json();
     assert_eq!(ch[0]["status"], "ready");
+    // The commitment: its type, number and feerate, on both sides (the values themselves are
+    // checked in core/tests/node_memory.rs; the fee policy may be moving them here).
+    for d in [&pd, &ld] {
+        let c = &tern(d, &["channels"]).json()[0];
+        assert_eq!(c["channel_type"], "static_remotekey", "{c}");
+        assert!(c["commitment_number"].is_u64(), "{c}");
+        let feerate = c["commitment_feerate_per_kw"].as_u64().expect("a feerate");
+        assert!(feerate >= 253, "{c}");
+    }
     assert_eq!(ch[0]["is_outbound"], false);
     assert_eq!(ch[0]["our_balance_msat"], 1000);
 

@@ -86,6 +86,12 @@ pub struct ChannelConfig {
     pub min_feerate_per_kw: u32,
     /// Largest commitment `feerate_per_kw` we accept from a funder.
     pub max_feerate_per_kw: u32,
+    /// Smallest `update_fee` feerate we accept from the funder of a ready channel (never below
+    /// 253; a raise of the current feerate is accepted anyway): see `fee_policy.rs`.
+    pub update_fee_min_per_kw: u32,
+    /// Largest `update_fee` feerate we accept from the funder of a ready channel (LDK has no
+    /// such bound; the funder pays): see `fee_policy.rs`.
+    pub update_fee_max_per_kw: u32,
 
     // --- timing ---
     /// How long, in seconds of [`super::Input::Tick`] time, a transient open waits in one state
@@ -118,6 +124,8 @@ impl ChannelConfig {
             max_minimum_depth: 144,
             min_feerate_per_kw: MIN_FEERATE_PER_KW,
             max_feerate_per_kw: 100_000,
+            update_fee_min_per_kw: MIN_FEERATE_PER_KW,
+            update_fee_max_per_kw: 1_000_000,
             open_timeout_secs: 60,
         }
     }

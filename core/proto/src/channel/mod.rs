@@ -79,6 +79,7 @@ mod commitment;
 mod commitments;
 mod config;
 mod effects;
+mod fee_policy;
 mod fields;
 mod open;
 mod phase;
@@ -114,6 +115,7 @@ pub use config::{
     WATCHDOG_EXTRA_BLOCKS,
 };
 pub(crate) use effects::broadcast_funding;
+pub use fee_policy::{check_peer_feerate, funder_feerate, FeeEstimates};
 pub use record::{ChannelRecord, RecordError, RECORD_VERSION};
 pub use validate::ValidationError;
 

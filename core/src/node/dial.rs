@@ -1,0 +1,264 @@
+//! The dial decision: whether a channel needs its peer connected now. One pure function, for
+//! the wake (a later issue: a phone woken in the background syncs, then asks each channel)
+//! and the issues after it, which add their reasons here (HTLCs to settle, a close to sign).
+
+use crate::proto::channel::{Channel, ChannelState, FeeEstimates};
+
+/// Why a channel needs its peer connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialReason {
+    /// A commitment update is in flight (proposed, signed or not yet revoked by one side): it
+    /// finishes only over the connection, and until then the channel takes no other update.
+    UpdatePending,
+    /// The open is not finished: our `channel_ready` was sent (on reconnection
+    /// `channel_reestablish` retransmits it) and the peer's has not arrived.
+    ChannelReady,
+    /// A channel we fund needs its commitment feerate moved (the fee policy,
+    /// `proto::channel::fee_policy`): an `update_fee` to send.
+    Feerate {
+        /// The feerate of the current commitment.
+        current_per_kw: u32,
+        /// The feerate the policy wants.
+        wanted_per_kw: u32,
+    },
+}
+
+/// Whether `channel` needs its peer connected now, and why; `None`: nothing to do with the
+/// peer. `est` are the current fee estimates (`FeeCache::fee_estimates`). In order: an update
+/// in flight, an unfinished open, a feerate to move. A failed channel, or an open that is not
+/// durable yet (it dies with its connection), dials nobody.
+///
+/// A channel waiting for confirmations dials nobody either: nothing can be exchanged before
+/// the funding reaches `minimum_depth` (the block that reaches it sends our `channel_ready`,
+/// and from then [`DialReason::ChannelReady`] holds until the peer's arrives).
+pub fn dial_reason(channel: &Channel, est: &FeeEstimates) -> Option<DialReason> {
+    let wanted = channel.wanted_feerate(est, super::fees::uses_anchors(channel));
+    reason(&Facts {
+        live: channel.state().is_durable() && !channel.is_failed(),
+        ready: channel.state() == ChannelState::Ready,
+        ready_sent: channel.channel_ready_sent(),
+        ready_received: channel.channel_ready_received(),
+        update_pending: channel.update_pending(),
+        current_per_kw: channel.commitment_feerate_per_kw(),
+        wanted_per_kw: wanted,
+    })
+}
+
+/// What [`dial_reason`] looks at, so that every combination can be tested (an update in
+/// flight needs the commitment machinery to build).
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    /// Durable and not failed.
+    live: bool,
+    ready: bool,
+    ready_sent: bool,
+    ready_received: bool,
+    update_pending: bool,
+    current_per_kw: u32,
+    /// What the fee policy wants ([`Channel::wanted_feerate`]), `None`: nothing.
+    wanted_per_kw: Option<u32>,
+}
+
+fn reason(f: &Facts) -> Option<DialReason> {
+    if !f.live {
+        return None;
+    }
+    if f.update_pending {
+        return Some(DialReason::UpdatePending);
+    }
+    if !f.ready && f.ready_sent && !f.ready_received {
+        return Some(DialReason::ChannelReady);
+    }
+    f.wanted_per_kw.map(|wanted_per_kw| DialReason::Feerate {
+        current_per_kw: f.current_per_kw,
+        wanted_per_kw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::channel::{ChannelRecord, Role};
+    use bitcoin::hex::FromHex;
+
+    /// A channel from a golden fixture (`core/tests/fixtures/records`, read only).
+    fn fixture(hex: &str) -> Channel {
+        let bytes = Vec::<u8>::from_hex(hex.trim()).expect("hex");
+        Channel::from_record(ChannelRecord::decode(&bytes).expect("record"))
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            fixture(include_str!(concat!(
+                "../../tests/fixtures/records/channel_v1_",
+                $name,
+                ".hex"
+            )))
+        };
+    }
+
+    fn est(commitment: u32) -> FeeEstimates {
+        FeeEstimates {
+            commitment_per_kw: commitment,
+            in_144_blocks_per_kw: 253,
+            in_1008_blocks_per_kw: 253,
+        }
+    }
+
+    #[test]
+    fn a_funded_channel_whose_feerate_must_move_dials() {
+        let c = fixture!("funder_ready");
+        assert_eq!((c.role(), c.state()), (Role::Funder, ChannelState::Ready));
+        let current = c.commitment_feerate_per_kw();
+        assert_eq!(
+            dial_reason(&c, &est(current + 1)),
+            Some(DialReason::Feerate {
+                current_per_kw: current,
+                wanted_per_kw: current + 1
+            })
+        );
+        assert_eq!(dial_reason(&c, &est(current)), None, "right already");
+        assert_eq!(dial_reason(&c, &est(current / 2 + 1)), None, "not half yet");
+        // The fundee of a ready channel never sends update_fee.
+        let fundee = fixture!("fundee_ready");
+        assert_eq!(fundee.state(), ChannelState::Ready);
+        assert_eq!(dial_reason(&fundee, &est(u32::MAX)), None);
+        // Announced channels too.
+        let public = fixture!("funder_public_announced");
+        let current = public.commitment_feerate_per_kw();
+        assert!(matches!(
+            dial_reason(&public, &est(current * 3)),
+            Some(DialReason::Feerate { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unfinished_open_dials() {
+        let c = fixture!("funder_awaiting_channel_ready");
+        assert_eq!(c.state(), ChannelState::AwaitingChannelReady);
+        assert!(c.channel_ready_sent() && !c.channel_ready_received());
+        for e in [est(253), est(u32::MAX)] {
+            assert_eq!(dial_reason(&c, &e), Some(DialReason::ChannelReady));
+        }
+    }
+
+    #[test]
+    fn nothing_pending_dials_nobody() {
+        for (name, c) in [
+            ("funder_ready", fixture!("funder_ready")),
+            ("fundee_ready", fixture!("fundee_ready")),
+            (
+                "funder_public_announced",
+                fixture!("funder_public_announced"),
+            ),
+            // Waiting for confirmations: nothing to exchange yet, whether or not the peer's
+            // channel_ready came first.
+            (
+                "funder_awaiting_confirmations",
+                fixture!("funder_awaiting_confirmations"),
+            ),
+            (
+                "fundee_after_funding_signed",
+                fixture!("fundee_after_funding_signed"),
+            ),
+            (
+                "fundee_early_channel_ready",
+                fixture!("fundee_early_channel_ready"),
+            ),
+            // Failed: never.
+            (
+                "funder_failed_double_spent",
+                fixture!("funder_failed_double_spent"),
+            ),
+            ("fundee_failed_unfunded", fixture!("fundee_failed_unfunded")),
+        ] {
+            let e = est(c.commitment_feerate_per_kw());
+            assert_eq!(dial_reason(&c, &e), None, "{name}");
+            if c.state() != ChannelState::Ready {
+                assert_eq!(dial_reason(&c, &est(u32::MAX)), None, "{name}: not ready");
+            }
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            live: true,
+            ready: true,
+            ready_sent: true,
+            ready_received: true,
+            update_pending: false,
+            current_per_kw: 1000,
+            wanted_per_kw: None,
+        }
+    }
+
+    #[test]
+    fn an_update_in_flight_dials_first() {
+        let pending = Facts {
+            update_pending: true,
+            ..facts()
+        };
+        assert_eq!(reason(&pending), Some(DialReason::UpdatePending));
+        // Before the feerate and the open's channel_ready.
+        let both = Facts {
+            wanted_per_kw: Some(2000),
+            ..pending
+        };
+        assert_eq!(reason(&both), Some(DialReason::UpdatePending));
+        let opening = Facts {
+            ready: false,
+            ready_received: false,
+            ..pending
+        };
+        assert_eq!(reason(&opening), Some(DialReason::UpdatePending));
+        // Never for a failed channel.
+        assert_eq!(
+            reason(&Facts {
+                live: false,
+                ..both
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn every_combination_of_facts() {
+        let mut seen = [0usize; 4];
+        for bits in 0..64u32 {
+            let bit = |n: u32| bits & (1 << n) != 0;
+            let f = Facts {
+                live: bit(0),
+                ready: bit(1),
+                ready_sent: bit(2),
+                ready_received: bit(3),
+                update_pending: bit(4),
+                current_per_kw: 1000,
+                wanted_per_kw: bit(5).then_some(3000),
+            };
+            let expected = if !f.live {
+                None
+            } else if f.update_pending {
+                Some(DialReason::UpdatePending)
+            } else if !f.ready && f.ready_sent && !f.ready_received {
+                Some(DialReason::ChannelReady)
+            } else if f.wanted_per_kw.is_some() {
+                Some(DialReason::Feerate {
+                    current_per_kw: 1000,
+                    wanted_per_kw: 3000,
+                })
+            } else {
+                None
+            };
+            let got = reason(&f);
+            assert_eq!(got, expected, "{f:?}");
+            seen[match got {
+                None => 0,
+                Some(DialReason::UpdatePending) => 1,
+                Some(DialReason::ChannelReady) => 2,
+                Some(DialReason::Feerate { .. }) => 3,
+            }] += 1;
+        }
+        assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
+    }
+}
