@@ -112,9 +112,9 @@ async fn settle<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn
     }
 }
 
-/// Whether every node's only channel is at commitment `number` with `feerate`.
-async fn at(nodes: &[&Node], feerate: u32, number: u64) -> bool {
-    for n in nodes {
+/// Whether both nodes' only channel is at commitment `number` with `feerate`.
+async fn at(a: &Node, b: &Node, feerate: u32, number: u64) -> bool {
+    for n in [a, b] {
         let c = &n.list_channels().await[0];
         if (c.commitment_number, c.commitment_feerate_per_kw) != (number, feerate) {
             return false;
@@ -339,7 +339,7 @@ async fn the_funder_follows_the_fee_estimates_on_each_block() {
     );
     // The update completes: both sides at commitment 1, 10 000 sat/kw.
     settle("commitment 1 at 10 000 sat/kw on both sides", || {
-        at(&[&phone, &lsp], 10_000, 1)
+        at(&phone, &lsp, 10_000, 1)
     })
     .await;
 
@@ -367,7 +367,7 @@ async fn the_funder_follows_the_fee_estimates_on_each_block() {
     })
     .await;
     settle("commitment 2 at 20 000 sat/kw on both sides", || {
-        at(&[&phone, &lsp], 20_000, 2)
+        at(&phone, &lsp, 20_000, 2)
     })
     .await;
     assert_eq!(lsp.dev_feerates_set(), []);
