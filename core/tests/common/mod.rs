@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod memory;
 pub mod node;
 
 use bitcoin::hex::{DisplayHex, FromHex};
