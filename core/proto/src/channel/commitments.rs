@@ -118,6 +118,10 @@ pub(crate) struct Commitments {
     pub(crate) theirs: RemoteChanges,
     /// The per-commitment secrets the peer revealed (BOLT 3 compact storage).
     pub(crate) their_secrets: CounterpartyCommitmentSecrets,
+    /// Watchdog: the first tick seen with an update in flight and no progress since (reset
+    /// by every change). Not a protocol fact; kept in the record only so that a channel
+    /// rebuilt from it is the same value.
+    pub(crate) stalled_since: Option<u64>,
 }
 
 impl Commitments {
@@ -145,6 +149,7 @@ impl Commitments {
             ours: LocalChanges::default(),
             theirs: RemoteChanges::default(),
             their_secrets: CounterpartyCommitmentSecrets::new(),
+            stalled_since: None,
         }
     }
 
@@ -359,6 +364,7 @@ pub(crate) struct CommitmentsFields {
     theirs_acked: Vec<Update>,
     theirs_signed: Vec<Update>,
     their_secrets: CounterpartyCommitmentSecrets,
+    stalled_since: Option<u64>,
 }
 
 crate::wire_message! {
@@ -375,6 +381,7 @@ crate::wire_message! {
         16 => theirs_acked: required UpdateList,
         18 => theirs_signed: required UpdateList,
         20 => their_secrets: required Secrets,
+        21 => stalled_since: option u64,
     }
 }
 
@@ -402,6 +409,7 @@ impl WireField for CommitmentsForm {
                 theirs_acked: c.theirs.acked.clone(),
                 theirs_signed: c.theirs.signed.clone(),
                 their_secrets: c.their_secrets.clone(),
+                stalled_since: c.stalled_since,
             },
             out,
         );
@@ -433,6 +441,7 @@ impl WireField for CommitmentsForm {
                 signed: f.theirs_signed,
             },
             their_secrets: f.their_secrets,
+            stalled_since: f.stalled_since,
         })
     }
 }

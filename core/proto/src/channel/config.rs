@@ -97,6 +97,10 @@ pub struct ChannelConfig {
     /// How long, in seconds of [`super::Input::Tick`] time, a transient open waits in one state
     /// for the peer's next message while connected (a silent peer) before it is failed.
     pub open_timeout_secs: u64,
+    /// How long, in seconds of [`super::Input::Tick`] time, a commitment update in flight
+    /// may make no progress (a message lost while the connection stays up) before the peer is
+    /// reconnected so that `channel_reestablish` retransmits it.
+    pub update_timeout_secs: u64,
 }
 
 impl ChannelConfig {
@@ -127,6 +131,7 @@ impl ChannelConfig {
             update_fee_min_per_kw: MIN_FEERATE_PER_KW,
             update_fee_max_per_kw: 1_000_000,
             open_timeout_secs: 60,
+            update_timeout_secs: 30,
         }
     }
 

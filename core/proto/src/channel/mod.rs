@@ -441,7 +441,10 @@ pub enum Input {
     },
     /// The driver's clock, in seconds (any monotonic origin). A transient open that stays in one
     /// state for [`ChannelConfig::open_timeout_secs`] of ticks — the peer connected but silent —
-    /// is failed. Durable channels ignore it (their timeouts count blocks).
+    /// is failed. A ready channel with a commitment update in flight that makes no progress
+    /// for [`ChannelConfig::update_timeout_secs`] asks for a reconnection
+    /// ([`Action::ReconnectPeer`]); other durable channels ignore it (their timeouts count
+    /// blocks).
     Tick {
         /// The current time in seconds.
         now_secs: u64,
@@ -714,14 +717,18 @@ impl Channel {
             Input::NewBlock { height } => self.on_new_block(height, ctx),
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),
+            Input::Tick { now_secs } if matches!(self.phase, Phase::Funded(_)) => {
+                self.on_update_tick(now_secs, ctx.config.update_timeout_secs)
+            }
             Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
             Input::SetFeerate { feerate_per_kw } => self.on_set_feerate(feerate_per_kw, ctx),
         }
     }
 
-    /// Whether the driver should feed [`Input::Tick`]s to this channel (a transient open).
+    /// Whether the driver should feed [`Input::Tick`]s to this channel (a transient open, or
+    /// a commitment update in flight: its watchdog).
     pub fn needs_ticks(&self) -> bool {
-        matches!(self.phase, Phase::Opening(_))
+        matches!(self.phase, Phase::Opening(_)) || self.update_pending()
     }
 
     /// Whether this channel still needs the connection to its peer: an open in progress, or a

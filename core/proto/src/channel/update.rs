@@ -18,14 +18,7 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use super::commitment::Which;
 use super::commitments::{Commitments, LocalCommit, RemoteNext, Spec, Update};
 use super::config::MIN_FEERATE_PER_KW;
-
-/// The fundee's bounds on a funder's feerate.
-fn check_peer_feerate(feerate_per_kw: u32) -> Result<(), String> {
-    if feerate_per_kw < MIN_FEERATE_PER_KW {
-        return Err(format!("below the minimum of {MIN_FEERATE_PER_KW} sat/kw"));
-    }
-    Ok(())
-}
+use super::fee_policy::check_peer_feerate;
 use super::phase::{Commits, LockIn, Phase};
 use super::{Action, Channel, Context, DisconnectScope, Role};
 use crate::bolt3::{commitment_fee, Bolt3Error, ChannelType, ANCHOR_OUTPUT_VALUE};
@@ -82,10 +75,40 @@ impl Channel {
     }
 
     /// Replaces the commitment state (the channel is ready: [`Channel::commitments`] was `Some`).
-    fn set_commitments(&mut self, c: Commitments) {
+    fn set_commitments(&mut self, mut c: Commitments) {
+        // Progress: the stall watchdog starts again.
+        c.stalled_since = None;
         if let Phase::Funded(f) = &mut self.phase {
             f.channel.commits = Commits::Updated(Box::new(c));
         }
+    }
+
+    /// The update watchdog ([`super::Input::Tick`]): an update in flight that makes no
+    /// progress for `update_timeout_secs` (a message lost on a connection that stays up)
+    /// reconnects the peer; the reestablish exchange then retransmits what is owed.
+    pub(crate) fn on_update_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
+        let Phase::Funded(f) = &mut self.phase else {
+            return Vec::new();
+        };
+        let Commits::Updated(c) = &mut f.channel.commits else {
+            return Vec::new();
+        };
+        if !c.pending() {
+            c.stalled_since = None;
+            return Vec::new();
+        }
+        let Some(since) = c.stalled_since else {
+            c.stalled_since = Some(now);
+            return Vec::new();
+        };
+        if now.saturating_sub(since) < timeout_secs {
+            return Vec::new();
+        }
+        c.stalled_since = None;
+        vec![Action::ReconnectPeer {
+            counterparty_node_id: self.params.counterparty_node_id,
+            reason: format!("commitment update made no progress for {timeout_secs} s"),
+        }]
     }
 
     /// Funder: move the commitment feerate to `feerate_per_kw`.
@@ -99,8 +122,11 @@ impl Channel {
         let feerate_per_kw = feerate_per_kw.max(MIN_FEERATE_PER_KW);
         // Never propose a feerate we cannot pay on the peer's commitment with the reserve
         // the peer asked us to keep: they would refuse it.
+        // Nor one above what we would accept ourselves (a peer's bound is likely similar).
         let affordable = self.max_affordable_feerate(&c.remote.spec);
-        let feerate_per_kw = feerate_per_kw.min(affordable);
+        let feerate_per_kw = feerate_per_kw
+            .min(affordable)
+            .min(ctx.config.update_fee_max_per_kw);
         if feerate_per_kw == c.latest_feerate() {
             return Vec::new();
         }
@@ -239,7 +265,7 @@ impl Channel {
 
     /// The peer's `update_fee`.
     pub(crate) fn on_update_fee(&mut self, msg: &UpdateFee, ctx: &Context<'_>) -> Vec<Action> {
-        match self.check_update_fee(msg) {
+        match self.check_update_fee(msg, ctx) {
             Ok(c) => {
                 self.set_commitments(c);
                 Vec::new()
@@ -248,7 +274,7 @@ impl Channel {
         }
     }
 
-    fn check_update_fee(&self, msg: &UpdateFee) -> Result<Commitments, Refusal> {
+    fn check_update_fee(&self, msg: &UpdateFee, ctx: &Context<'_>) -> Result<Commitments, Refusal> {
         let Some(mut c) = self.commitments() else {
             return Err(Refusal::Warn(
                 "update_fee before both channel_ready were exchanged".into(),
@@ -260,10 +286,9 @@ impl Channel {
             ));
         }
         let f = msg.feerate_per_kw;
-        if let Err(why) = check_peer_feerate(f) {
-            return Err(Refusal::Warn(format!(
-                "update_fee {f} sat/kw refused: {why}"
-            )));
+        let current = c.next_local_spec().feerate_per_kw;
+        if let Err(why) = check_peer_feerate(ctx.config, current, f) {
+            return Err(Refusal::Warn(why));
         }
         let spec = c.local.spec;
         let funder_msat = spec.their_msat;

@@ -587,3 +587,30 @@ fn anchor_channels_update_their_feerate_too() {
     let steps = explore(&anchors_ready(), &mut vec![], 4, 1);
     assert!(steps > 50, "{steps}");
 }
+
+#[test]
+fn a_lost_update_message_on_a_live_connection_reconnects_after_the_timeout() {
+    let mut pair = Pair::open_to_ready();
+    set_feerate(&mut pair.a, 5_000);
+    pair.deliver(true);
+    // commitment_signed is lost; the connection stays up.
+    pair.a.outbox.pop_front();
+    assert!(pair.a.channel().needs_ticks());
+    let timeout = pair.a.config.update_timeout_secs;
+    assert!(pair.a.input(Input::Tick { now_secs: 1_000 }).is_empty());
+    assert!(pair
+        .a
+        .input(Input::Tick {
+            now_secs: 1_000 + timeout - 1
+        })
+        .is_empty());
+    let actions = pair.a.input(Input::Tick {
+        now_secs: 1_000 + timeout,
+    });
+    assert_eq!(kinds(&actions), ["ReconnectPeer"]);
+    reconnect(&mut pair);
+    assert_agree(&pair);
+    assert!(!pair.a.channel().needs_ticks());
+    assert!(!pair.b.channel().needs_ticks());
+    assert_eq!(pair.b.channel().commitment_feerate_per_kw(), 5_000);
+}
