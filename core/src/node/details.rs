@@ -33,6 +33,7 @@ impl PeerTask {
             anchors: c.channel_type().anchors,
             commitment_number: c.commitment_number(),
             commitment_feerate_per_kw: c.commitment_feerate_per_kw(),
+            update_pending: c.update_pending(),
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());

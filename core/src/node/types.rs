@@ -45,6 +45,8 @@ pub struct ChannelDetails {
     pub commitment_number: u64,
     /// The feerate of our current commitment, in sat per 1000 weight units.
     pub commitment_feerate_per_kw: u32,
+    /// Whether a commitment update is in flight (it needs the peer connected to finish).
+    pub update_pending: bool,
 }
 
 /// What [`super::Node::open_channel`] opens.

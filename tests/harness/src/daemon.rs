@@ -336,6 +336,7 @@ pub fn channel_json(c: &ChannelDetails) -> Value {
         "channel_type": if c.anchors { "anchors" } else { "static_remotekey" },
         "commitment_number": c.commitment_number,
         "commitment_feerate_per_kw": c.commitment_feerate_per_kw,
+        "update_pending": c.update_pending,
     })
 }
 
