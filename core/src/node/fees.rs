@@ -40,9 +40,9 @@ pub(crate) fn feerate_updates(channels: &[Channel], est: &FeeEstimates) -> Vec<(
 
 impl Shared {
     /// The fee cache, refreshed first when older than [`super::Config::fee_max_age`] (one
-    /// `GET /fee-estimates`, bounded by `within` if given); a failed or empty fetch keeps the cached figures. A refreshed cache
-    /// is handed to the peer tasks whose channels we fund. Returns the cache and whether it was
-    /// refreshed.
+    /// `GET /fee-estimates`, bounded by `within` if given); a failed or empty fetch keeps the
+    /// cached figures. A refreshed cache is handed to the peer tasks whose ready channels we
+    /// fund. Returns the cache and whether it was refreshed.
     pub(crate) async fn fee_cache(
         self: &Arc<Self>,
         within: Option<Duration>,
@@ -98,7 +98,7 @@ impl Shared {
     }
 
     /// Hands `est` to the task of every peer with a ready channel we fund.
-    fn hand_fees(self: &Arc<Self>, est: FeeEstimates) {
+    fn hand_fees(&self, est: FeeEstimates) {
         for peer in self.funded_peers() {
             if let Some(tx) = lock(&self.peers).get(&peer).cloned() {
                 let _ = tx.send(PeerCommand::Fees(est));
