@@ -2,6 +2,8 @@
 //! `ldk_node_forgot.rs`): data dirs, a Tern node and an ldk-node on one devnet.
 #![allow(dead_code)]
 
+pub mod drive;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
