@@ -292,7 +292,9 @@ fn open_a_channel_through_the_cli() {
     // checked in core/tests/node_memory.rs; the fee policy may be moving them here).
     for d in [&pd, &ld] {
         let c = &tern(d, &["channels"]).json()[0];
-        assert_eq!(c["channel_type"], "static_remotekey", "{c}");
+        // Two Tern nodes negotiate option_anchors.
+        assert_eq!(c["channel_type"], "anchors", "{c}");
+        assert_eq!(c["anchors"], true, "{c}");
         assert!(c["commitment_number"].is_u64(), "{c}");
         let feerate = c["commitment_feerate_per_kw"].as_u64().expect("a feerate");
         assert!(feerate >= 253, "{c}");

@@ -57,6 +57,8 @@ pub struct TernOpts<'a> {
     pub listen: bool,
     pub fault: Option<&'a str>,
     pub halt_after: Option<&'a str>,
+    /// Fetch the fee estimates at every sync (`Builder::fee_max_age(0)`).
+    pub fees_every_sync: bool,
 }
 
 pub async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node {
@@ -69,6 +71,9 @@ pub async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node
     }
     if let Some(action) = opts.halt_after {
         b = b.dev_halt_after(action);
+    }
+    if opts.fees_every_sync {
+        b = b.fee_max_age(std::time::Duration::ZERO);
     }
     b.start().await.expect("tern starts")
 }
