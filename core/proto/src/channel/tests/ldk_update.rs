@@ -454,3 +454,65 @@ fn update_fee_on_anchor_channels_both_ways() {
         assert_eq!(link.tern.channel().commitment_number(), 2);
     }
 }
+
+/// LDK, as fundee, force-closes a channel whose feerate stays below the lowest of its floor
+/// estimates over the past 144 blocks (`check_for_stale_feerate`), whether Tern is connected or
+/// not. Its estimates rise from 2 500 to 6 000 sat/kw: a Tern funder that feeds the fee policy
+/// (`Channel::wanted_feerate`) on each block never trips it; one that does not, does (which
+/// shows the check can fire here), both with and without anchors.
+#[test]
+fn ldk_stale_feerate_check_never_fires_against_a_tern_funder_following_the_policy() {
+    use crate::channel::FeeEstimates;
+    use lightning::events::ClosureReason;
+
+    for anchors in [false, true] {
+        for follow in [true, false] {
+            let mut link = Link::open_typed(true, anchors);
+            link.ldk.fees.0.store(6_000, Ordering::SeqCst);
+            let ours = FeeEstimates {
+                commitment_per_kw: 6_000,
+                in_144_blocks_per_kw: 6_000,
+                in_1008_blocks_per_kw: 6_000,
+            };
+            let mut closed = None;
+            for _ in 0..150 {
+                link.height += 1;
+                let height = link.height;
+                link.ldk.tip(height);
+                link.tern.input(Input::NewBlock { height });
+                let wanted = link.tern.channel().wanted_feerate(&ours, anchors);
+                if let (true, Some(f), false) =
+                    (follow, wanted, link.tern.channel().update_pending())
+                {
+                    link.update_fee(f);
+                }
+                // LDK's error for the close is expected in the control case.
+                let to_tern = link.ldk.messages(true);
+                for m in to_tern {
+                    link.tern.input(Input::Message(m));
+                }
+                link.exchange();
+                for e in link.ldk.events() {
+                    if let Event::ChannelClosed { reason, .. } = e {
+                        closed = Some(reason);
+                    }
+                }
+                if closed.is_some() {
+                    break;
+                }
+            }
+            if follow {
+                assert!(
+                    closed.is_none(),
+                    "anchors {anchors}: LDK closed: {closed:?}"
+                );
+                link.assert_agree(6_000);
+            } else {
+                assert!(
+                    matches!(closed, Some(ClosureReason::PeerFeerateTooLow { .. })),
+                    "anchors {anchors}: {closed:?}"
+                );
+            }
+        }
+    }
+}
