@@ -3,11 +3,10 @@
 //! dust, too much and absurd feerates are refused with what was wrong; a refused broadcast
 //! gives the coins back; coins locked by an open in progress are never spent.
 
-use std::time::Duration;
 
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, Amount, CompressedPublicKey, FeeRate, Network, Transaction, Txid};
-use tern_core::node::{Builder, Node, NodeError, OpenChannelParams, SendAmount};
+use tern_core::node::{Builder, Node, NodeError, SendAmount};
 use tern_devnet::{Devnet, FaultKind, FaultRule, TxState};
 
 mod common;
@@ -290,7 +289,9 @@ async fn refusals_name_what_was_wrong_and_spend_nothing() {
 #[cfg(feature = "dev-disconnect")]
 #[tokio::test]
 async fn coins_locked_by_an_open_are_never_spent() {
+    use std::time::Duration;
     use tern_core::net::faults::FaultPlan;
+    use tern_core::node::OpenChannelParams;
     let devnet = Devnet::start().await.expect("devnet");
     let d = dir("locked");
     let lsp = Builder::new(Network::Regtest, d.join("lsp"), &devnet.base_url())
