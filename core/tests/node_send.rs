@@ -3,7 +3,6 @@
 //! dust, too much and absurd feerates are refused with what was wrong; a refused broadcast
 //! gives the coins back; coins locked by an open in progress are never spent.
 
-
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
 use bitcoin::{Address, Amount, CompressedPublicKey, FeeRate, Network, Transaction, Txid};
 use tern_core::node::{Builder, Node, NodeError, SendAmount};
