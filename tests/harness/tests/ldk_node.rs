@@ -18,12 +18,13 @@ use std::time::Duration;
 
 use bitcoin::Amount;
 
-use tern_core::proto::channel::ChannelState;
 use tern_devnet::Devnet;
 
 mod common;
 
-use common::drive::{drive_ready, setup, tern_opens, wait_pending, Seen, CHANNEL_SAT, TIMEOUT};
+use common::drive::{
+    drive_ready, setup, tern_commitment, tern_opens, wait_pending, Seen, CHANNEL_SAT, TIMEOUT,
+};
 use common::{
     finish, free_port, fund_ldk, fund_tern, ldk_addr, start_ldk, start_ldk_with, start_tern,
     sync_ldk, Dirs, TernOpts,
@@ -210,44 +211,6 @@ async fn connection_drops_after_tern_sends_channel_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connection_drops_after_tern_receives_channel_ready() {
     channel_ready_fault("after-recv-ready", "<channel_ready").await;
-}
-
-/// The signed commitment the stopped Tern at `dir` (seed `[7; 32]`, `start_tern`) would
-/// broadcast on a peer `error`: its latest (and only) commitment.
-fn tern_commitment(dir: &std::path::Path) -> bitcoin::Transaction {
-    use tern_core::proto::channel::{
-        Action, BroadcastKind, Channel, ChannelConfig, ChannelRecord, Context, Input,
-    };
-    use tern_core::proto::wire::{ErrorMessage, Message};
-    let store = tern_core::store::Store::open(dir.join("tern.sqlite")).expect("tern store");
-    let stored = store.list_channels().expect("channels");
-    let [row] = stored.as_slice() else {
-        panic!("one channel: {stored:?}")
-    };
-    let mut channel = Channel::from_record(ChannelRecord::decode(&row.record).expect("record"));
-    assert_eq!(channel.state(), ChannelState::Ready);
-    let keys = tern_core::proto::keys::KeysManager::new(&[7; 32], bitcoin::Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    channel
-        .handle(
-            Input::Message(Message::Error(ErrorMessage::new(id, "force close"))),
-            &ctx,
-        )
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            } => Some(tx),
-            _ => None,
-        })
-        .expect("tern broadcasts its commitment")
 }
 
 /// ldk-node with anchors (its default) as fundee, its wallet funded for the 25,000 sat

@@ -13,7 +13,7 @@ use tern_devnet::Devnet;
 
 mod common;
 
-use common::drive::{drive_ready, tern_opens, Seen};
+use common::drive::{drive_ready, tern_commitment, tern_opens, Seen};
 use common::{
     finish, free_port, fund_ldk, fund_tern, ldk_addr, start_ldk_with, start_tern, sync_ldk, Dirs,
     LdkNode, TernOpts,
@@ -111,7 +111,20 @@ async fn tern_funder_follows_a_fee_rise(test: &str, anchors: bool) {
     let ldk = start_ldk_with(&devnet, &dirs.ldk(), port, anchors);
     devnet.set_fee_estimates(risen(80.0));
     until_feerate(&devnet, &tern, &ldk, 20_000, Duration::from_secs(60)).await;
-    finish(tern, ldk).await;
+    let number = tern.list_channels().await[0].commitment_number;
+    assert!(number >= 2, "{number}");
+    // Tern's latest commitment, signed by ldk-node after the updates, is valid on chain.
+    tern.stop().await;
+    let commitment = tern_commitment(&dirs.tern());
+    devnet
+        .broadcast(&commitment)
+        .expect("the devnet accepts Tern's latest commitment");
+    devnet.mine(1);
+    assert!(matches!(
+        devnet.tx_state(&commitment.compute_txid()),
+        tern_devnet::TxState::Confirmed { .. }
+    ));
+    ldk.stop().expect("ldk-node stops");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -180,13 +193,12 @@ async fn tern_killed_after_sending_revoke_and_ack_then_ldk_node_agrees() {
     tern_killed_during_an_update("fees-kill-raa", "send:revoke_and_ack").await;
 }
 
-/// ldk-node funds; after the estimates rise and its `sync_wallets`, its 60 s timer sends
-/// `update_fee`: Tern accepts and signs it back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ldk_node_funder_updates_its_fee_to_tern() {
-    let dirs = Dirs::new("fees-ldk-funds");
+/// ldk-node funds (`anchors`: an anchor channel); after the estimates rise and its
+/// `sync_wallets`, its 60 s timer sends `update_fee`: Tern accepts and signs it back.
+async fn ldk_node_funder_updates_its_fee_to_tern(test: &str, anchors: bool) {
+    let dirs = Dirs::new(test);
     let devnet = Devnet::start().await.expect("devnet");
-    let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), false);
+    let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), anchors);
     let tern = start_tern(
         &devnet,
         &dirs.tern(),
@@ -208,8 +220,15 @@ async fn ldk_node_funder_updates_its_fee_to_tern() {
     .expect("ldk-node opens");
     let mut seen = Seen::default();
     drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    assert_eq!(tern.list_channels().await[0].anchors, anchors);
     let before = ldk.list_channels()[0].feerate_sat_per_1000_weight;
-    devnet.set_fee_estimates(risen(60.0));
+    // LDK's anchor commitments follow its long-term (1008-block) estimate: raise them all.
+    let estimates = if anchors {
+        risen(60.0).into_keys().map(|k| (k, 20.0)).collect()
+    } else {
+        risen(60.0)
+    };
+    devnet.set_fee_estimates(estimates);
     sync_ldk(&ldk);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
     loop {
@@ -228,4 +247,14 @@ async fn ldk_node_funder_updates_its_fee_to_tern() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     finish(tern, ldk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ldk_node_funder_updates_its_fee_to_tern_static_remotekey() {
+    ldk_node_funder_updates_its_fee_to_tern("fees-ldk-funds", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ldk_node_funder_updates_its_fee_to_tern_on_an_anchor_channel() {
+    ldk_node_funder_updates_its_fee_to_tern("fees-ldk-funds-anchors", true).await;
 }
