@@ -180,12 +180,17 @@ async fn killed_after(tag: &str, kill_funder: bool, action: &str) {
 
 #[tokio::test(start_paused = true)]
 async fn a_kill_at_each_durable_point_and_message_of_an_update_ends_updated() {
+    // The funder persists three times (the commitment it signs, the fundee's revocation, the
+    // fundee's signature), the fundee twice (the funder's signature, its revocation).
     let cases = [
         (true, "persist"),
+        (true, "persist*2"),
+        (true, "persist*3"),
         (true, "send:update_fee"),
         (true, "send:commitment_signed"),
         (true, "send:revoke_and_ack"),
         (false, "persist"),
+        (false, "persist*2"),
         (false, "send:revoke_and_ack"),
         (false, "send:commitment_signed"),
     ];

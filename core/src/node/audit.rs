@@ -100,17 +100,26 @@ impl Audit {
 pub(crate) struct DevObserver {
     audit: Mutex<Audit>,
     faults: StoreFaults,
-    halt_after: Option<String>,
+    /// The halt point: an action label and which of its occurrences (1 = the first).
+    halt_after: Option<(String, u32)>,
+    /// Occurrences of the halt point's action so far.
+    halt_seen: std::sync::atomic::AtomicU32,
     /// Every `SetFeerate` the fee policy fed, in order.
     feerates: Mutex<Vec<(ChannelId, u32)>>,
 }
 
 impl DevObserver {
     pub(crate) fn new(audit: Audit, faults: StoreFaults, halt_after: Option<String>) -> Self {
+        // `label*N`: the Nth occurrence (as in the fault rules); a bad count reads as the first.
+        let halt_after = halt_after.map(|h| match h.split_once('*') {
+            Some((label, n)) => (label.to_string(), n.parse().unwrap_or(1)),
+            None => (h, 1),
+        });
         DevObserver {
             audit: Mutex::new(audit),
             faults,
             halt_after,
+            halt_seen: std::sync::atomic::AtomicU32::new(0),
             feerates: Mutex::new(Vec::new()),
         }
     }
@@ -173,7 +182,17 @@ impl Observer for DevObserver {
         if !matches!(action, Action::Commit(_) | Action::NeedFundingTx { .. }) {
             self.audit().performed(action);
         }
-        if self.halt_after.as_deref() == Some(action_label(action).as_str()) {
+        let Some((label, nth)) = &self.halt_after else {
+            return Flow::Continue;
+        };
+        if *label != action_label(action) {
+            return Flow::Continue;
+        }
+        let seen = self
+            .halt_seen
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if seen == *nth {
             Flow::Halt
         } else {
             Flow::Continue

@@ -53,7 +53,7 @@ pub struct Config {
     pub faults: crate::net::faults::FaultPlan,
     /// Kill the node right after performing this channel action (tests; `dev-disconnect`):
     /// `persist`, `broadcast`, `watch`, `emit`, or `send:<message name>` (e.g.
-    /// `send:funding_signed`).
+    /// `send:funding_signed`); a `*N` suffix kills after its Nth occurrence (`persist*2`).
     #[cfg(feature = "dev-disconnect")]
     pub halt_after: Option<String>,
     /// Channel persists that fail on purpose (tests; `dev-disconnect`).

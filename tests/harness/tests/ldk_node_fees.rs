@@ -184,6 +184,16 @@ async fn tern_killed_after_persisting_its_update_then_ldk_node_agrees() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tern_killed_after_persisting_ldk_nodes_revocation_then_ldk_node_agrees() {
+    tern_killed_during_an_update("fees-kill-persist2", "persist*2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tern_killed_after_persisting_ldk_nodes_signature_then_ldk_node_agrees() {
+    tern_killed_during_an_update("fees-kill-persist3", "persist*3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tern_killed_after_sending_commitment_signed_then_ldk_node_agrees() {
     tern_killed_during_an_update("fees-kill-cs", "send:commitment_signed").await;
 }
