@@ -376,7 +376,7 @@ fn explore(pair: &Pair, steps: &mut Vec<Step>, depth: usize, max_fees: usize) ->
 #[test]
 fn every_update_sequence_with_disconnects_and_restarts_ends_in_agreement() {
     let full = std::env::var_os("TERN_FULL").is_some();
-    let (depth, max_fees) = if full { (9, 3) } else { (6, 2) };
+    let (depth, max_fees) = if full { (8, 3) } else { (6, 2) };
     let mut pair = Pair::open_to_ready();
     set_feerate(&mut pair.a, 3_500);
     let count = explore(&pair, &mut vec![Step::Fee], depth, max_fees);
