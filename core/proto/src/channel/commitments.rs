@@ -224,6 +224,8 @@ impl Commitments {
     pub(crate) fn drop_unsigned(&mut self) {
         self.ours.proposed.clear();
         self.theirs.proposed.clear();
+        // A new connection (or process: tick clocks start again) restarts the watchdog.
+        self.stalled_since = None;
     }
 
     /// Whether anything is in flight: an update not in both commitments, or a signature not
