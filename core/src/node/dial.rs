@@ -33,7 +33,7 @@ pub enum DialReason {
 /// the funding reaches `minimum_depth` (the block that reaches it sends our `channel_ready`,
 /// and from then [`DialReason::ChannelReady`] holds until the peer's arrives).
 pub fn dial_reason(channel: &Channel, est: &FeeEstimates) -> Option<DialReason> {
-    let wanted = channel.wanted_feerate(est, super::fees::uses_anchors(channel));
+    let wanted = channel.wanted_feerate(est);
     reason(&Facts {
         live: channel.state().is_durable() && !channel.is_failed(),
         ready: channel.state() == ChannelState::Ready,

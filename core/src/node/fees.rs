@@ -21,12 +21,6 @@ use crate::chain::{ChainSource, ChainWatcher, DynSource, FeeCache, FEE_CACHE_KEY
 use crate::proto::channel::{Channel, ChannelState, FeeEstimates, Input, Role};
 use crate::proto::wire::ChannelId;
 
-/// Whether `channel`'s commitments have anchor outputs. The one place the node learns a
-/// channel's commitment type for the fee floors.
-pub(crate) fn uses_anchors(channel: &Channel) -> bool {
-    channel.channel_type().anchors
-}
-
 /// The `SetFeerate` inputs the policy asks for among `channels`: (index, feerate) for each
 /// ready channel we fund whose feerate should move, none while its update is in flight.
 pub(crate) fn feerate_updates(channels: &[Channel], est: &FeeEstimates) -> Vec<(usize, u32)> {
@@ -34,7 +28,7 @@ pub(crate) fn feerate_updates(channels: &[Channel], est: &FeeEstimates) -> Vec<(
         .iter()
         .enumerate()
         .filter(|(_, c)| !c.update_pending())
-        .filter_map(|(i, c)| c.wanted_feerate(est, uses_anchors(c)).map(|f| (i, f)))
+        .filter_map(|(i, c)| c.wanted_feerate(est).map(|f| (i, f)))
         .collect()
 }
 
@@ -212,7 +206,7 @@ mod tests {
             [(1, current / 2), (3, current / 2)]
         );
         for c in &channels {
-            assert!(!uses_anchors(c));
+            assert!(!c.channel_type().anchors);
         }
     }
 }

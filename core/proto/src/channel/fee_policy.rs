@@ -132,13 +132,14 @@ pub fn check_peer_feerate(
 impl Channel {
     /// The feerate this channel's commitment should move to now ([`funder_feerate`] applied to
     /// [`Channel::commitment_feerate_per_kw`]), only for a [`ChannelState::Ready`] channel we
-    /// fund; `None` otherwise, or when the feerate is right. `anchors`: whether the channel's
-    /// commitments have anchor outputs. It does not look at [`Channel::update_pending`]: the
+    /// fund; `None` otherwise, or when the feerate is right. The floor is that of the
+    /// channel's commitment type. It does not look at [`Channel::update_pending`]: the
     /// driver feeds [`super::Input::SetFeerate`] only when no update is in flight.
-    pub fn wanted_feerate(&self, est: &FeeEstimates, anchors: bool) -> Option<u32> {
+    pub fn wanted_feerate(&self, est: &FeeEstimates) -> Option<u32> {
         if self.role() != Role::Funder || self.state() != ChannelState::Ready {
             return None;
         }
+        let anchors = self.channel_type().anchors;
         funder_feerate(self.commitment_feerate_per_kw(), anchors, est)
     }
 }
@@ -260,38 +261,45 @@ mod tests {
 
     #[test]
     fn wanted_only_for_a_ready_channel_we_fund() {
-        let funder = fixture(include_str!(
-            "../../../tests/fixtures/records/channel_v1_funder_ready.hex"
-        ));
-        assert_eq!(
-            (funder.role(), funder.state()),
-            (Role::Funder, ChannelState::Ready)
-        );
-        let current = funder.commitment_feerate_per_kw();
-        assert!(current > 253, "{current}");
-        for anchors in [false, true] {
+        let funders = [
+            (
+                fixture(include_str!(
+                    "../../../tests/fixtures/records/channel_v1_funder_ready.hex"
+                )),
+                false,
+            ),
+            (
+                fixture(include_str!(
+                    "../../../tests/fixtures/records/channel_v1_funder_anchors_ready.hex"
+                )),
+                true,
+            ),
+        ];
+        for (funder, anchors) in &funders {
+            assert_eq!(funder.channel_type().anchors, *anchors);
             assert_eq!(
-                funder.wanted_feerate(&est(current + 1, 253, 253), anchors),
+                (funder.role(), funder.state()),
+                (Role::Funder, ChannelState::Ready)
+            );
+            let current = funder.commitment_feerate_per_kw();
+            assert!(current > 253, "{current}");
+            assert_eq!(
+                funder.wanted_feerate(&est(current + 1, 253, 253)),
                 Some(current + 1)
             );
+            assert_eq!(funder.wanted_feerate(&est(current, 253, 253)), None);
             assert_eq!(
-                funder.wanted_feerate(&est(current, 253, 253), anchors),
-                None
-            );
-            assert_eq!(
-                funder.wanted_feerate(&est(current / 2, 253, 253), anchors),
+                funder.wanted_feerate(&est(current / 2, 253, 253)),
                 Some(current / 2)
             );
+            // The floor of the channel's type applies.
+            let floor = funder.wanted_feerate(&est(253, current + 5, 253));
+            if *anchors {
+                assert_eq!(floor, (current >= 506).then_some(253));
+            } else {
+                assert_eq!(floor, Some(current + 5));
+            }
         }
-        // The floor of the channel's type applies.
-        assert_eq!(
-            funder.wanted_feerate(&est(253, current + 5, 253), false),
-            Some(current + 5)
-        );
-        assert_eq!(
-            funder.wanted_feerate(&est(253, current + 5, 253), true),
-            (current >= 506).then_some(253)
-        );
         let others = [
             include_str!("../../../tests/fixtures/records/channel_v1_fundee_ready.hex"),
             include_str!(
@@ -307,20 +315,18 @@ mod tests {
         for hex in others {
             let c = fixture(hex);
             assert!(c.role() == Role::Fundee || c.state() != ChannelState::Ready);
-            for anchors in [false, true] {
-                assert_eq!(
-                    c.wanted_feerate(&est(u32::MAX, u32::MAX, u32::MAX), anchors),
-                    None,
-                    "{:?}",
-                    c.state()
-                );
-                assert_eq!(
-                    c.wanted_feerate(&est(253, 253, 253), anchors),
-                    None,
-                    "{:?}",
-                    c.state()
-                );
-            }
+            assert_eq!(
+                c.wanted_feerate(&est(u32::MAX, u32::MAX, u32::MAX)),
+                None,
+                "{:?}",
+                c.state()
+            );
+            assert_eq!(
+                c.wanted_feerate(&est(253, 253, 253)),
+                None,
+                "{:?}",
+                c.state()
+            );
         }
     }
 

@@ -494,7 +494,7 @@ fn ldk_stale_feerate_check_never_fires_against_a_tern_funder_following_the_polic
                 let height = link.height;
                 link.ldk.tip(height);
                 link.tern.input(Input::NewBlock { height });
-                let wanted = link.tern.channel().wanted_feerate(&ours, anchors);
+                let wanted = link.tern.channel().wanted_feerate(&ours);
                 if let (true, Some(f), false) =
                     (follow, wanted, link.tern.channel().update_pending())
                 {
