@@ -23,7 +23,8 @@ use tern_devnet::Devnet;
 mod common;
 
 use common::drive::{
-    drive_ready, setup, tern_commitment, tern_opens, wait_pending, Seen, CHANNEL_SAT, TIMEOUT,
+    drive_ready, ldk_opens_to_tern, setup, tern_commitment, tern_opens, wait_pending, Seen,
+    CHANNEL_SAT, TIMEOUT,
 };
 use common::{
     finish, free_port, fund_ldk, fund_tern, ldk_addr, start_ldk, start_ldk_with, start_tern,
@@ -264,29 +265,7 @@ async fn anchor_channel_tern_opens_to_ldk_node_and_its_commitment_confirms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn anchor_channel_ldk_node_opens_to_tern() {
     let dirs = Dirs::new("anchors-ldk-opens");
-    let devnet = Devnet::start().await.expect("devnet");
-    let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), true);
-    let tern = start_tern(
-        &devnet,
-        &dirs.tern(),
-        TernOpts {
-            listen: true,
-            ..TernOpts::default()
-        },
-    )
-    .await;
-    fund_ldk(&devnet, &ldk, 1_000_000);
-    let tern_addr = tern.listen_addr().expect("tern listens");
-    ldk.open_channel(
-        tern.node_id(),
-        ldk_addr(tern_addr.port()),
-        CHANNEL_SAT,
-        None,
-        None,
-    )
-    .expect("ldk-node opens");
-    let mut seen = Seen::default();
-    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let (_devnet, ldk, tern, seen) = ldk_opens_to_tern(&dirs, true).await;
     let ch = &tern.list_channels().await[0];
     assert!(!ch.is_outbound);
     assert!(ch.anchors, "{ch:?}");

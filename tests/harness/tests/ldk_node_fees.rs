@@ -13,10 +13,10 @@ use tern_devnet::Devnet;
 
 mod common;
 
-use common::drive::{drive_ready, tern_commitment, tern_opens, Seen};
+use common::drive::{drive_ready, ldk_opens_to_tern, tern_commitment, tern_opens, Seen};
 use common::{
-    finish, free_port, fund_ldk, fund_tern, ldk_addr, start_ldk_with, start_tern, sync_ldk, Dirs,
-    LdkNode, TernOpts,
+    finish, free_port, fund_ldk, fund_tern, start_ldk_with, start_tern, sync_ldk, Dirs, LdkNode,
+    TernOpts,
 };
 
 /// Estimates after a fee rise: 60 sat/vB for the next blocks (15 000 sat/kw), floors well below.
@@ -207,29 +207,7 @@ async fn tern_killed_after_sending_revoke_and_ack_then_ldk_node_agrees() {
 /// `sync_wallets`, its 60 s timer sends `update_fee`: Tern accepts and signs it back.
 async fn ldk_node_funder_updates_its_fee_to_tern(test: &str, anchors: bool) {
     let dirs = Dirs::new(test);
-    let devnet = Devnet::start().await.expect("devnet");
-    let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), anchors);
-    let tern = start_tern(
-        &devnet,
-        &dirs.tern(),
-        TernOpts {
-            listen: true,
-            ..TernOpts::default()
-        },
-    )
-    .await;
-    fund_ldk(&devnet, &ldk, 1_000_000);
-    let tern_addr = tern.listen_addr().expect("tern listens");
-    ldk.open_channel(
-        tern.node_id(),
-        ldk_addr(tern_addr.port()),
-        200_000,
-        None,
-        None,
-    )
-    .expect("ldk-node opens");
-    let mut seen = Seen::default();
-    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let (devnet, ldk, tern, mut seen) = ldk_opens_to_tern(&dirs, anchors).await;
     assert_eq!(tern.list_channels().await[0].anchors, anchors);
     let before = ldk.list_channels()[0].feerate_sat_per_1000_weight;
     // LDK's anchor commitments follow its long-term (1008-block) estimate: raise them all.

@@ -9,7 +9,10 @@ use tern_core::node::{Event, Node, OpenChannelParams};
 use tern_core::proto::channel::ChannelState;
 use tern_devnet::Devnet;
 
-use super::{free_port, fund_tern, start_ldk, start_tern, sync_ldk, Dirs, LdkNode, TernOpts};
+use super::{
+    free_port, fund_ldk, fund_tern, ldk_addr, start_ldk, start_ldk_with, start_tern, sync_ldk,
+    Dirs, LdkNode, TernOpts,
+};
 
 /// How long any phase may take before the test fails with the state of both sides.
 pub const TIMEOUT: Duration = Duration::from_secs(90);
@@ -230,4 +233,33 @@ pub fn tern_commitment(dir: &std::path::Path) -> bitcoin::Transaction {
             _ => None,
         })
         .expect("tern broadcasts its commitment")
+}
+
+/// A devnet, an ldk-node (`anchors`: with its default anchor config) funded with 0.01 BTC and
+/// a listening Tern node; ldk-node opens a `CHANNEL_SAT` channel to Tern, driven to ready.
+pub async fn ldk_opens_to_tern(dirs: &Dirs, anchors: bool) -> (Devnet, LdkNode, Node, Seen) {
+    let devnet = Devnet::start().await.expect("devnet");
+    let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), anchors);
+    let tern = start_tern(
+        &devnet,
+        &dirs.tern(),
+        TernOpts {
+            listen: true,
+            ..TernOpts::default()
+        },
+    )
+    .await;
+    fund_ldk(&devnet, &ldk, 1_000_000);
+    let tern_addr = tern.listen_addr().expect("tern listens");
+    ldk.open_channel(
+        tern.node_id(),
+        ldk_addr(tern_addr.port()),
+        CHANNEL_SAT,
+        None,
+        None,
+    )
+    .expect("ldk-node opens");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    (devnet, ldk, tern, seen)
 }
