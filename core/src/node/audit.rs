@@ -241,6 +241,14 @@ fn action_label(action: &Action) -> String {
             kind: BroadcastKind::Commitment,
             ..
         } => "broadcastcommitment".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::MutualClose,
+            ..
+        } => "broadcastmutualclose".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::Sweep,
+            ..
+        } => "broadcastsweep".into(),
         Action::Watch(_) => "watch".into(),
         Action::Emit(_) => "emit".into(),
         Action::Disconnect { .. } => "disconnect".into(),

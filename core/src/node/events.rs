@@ -1,10 +1,10 @@
 //! Events the node reports to the app, kept in the store's event queue until handled.
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{Amount, OutPoint};
+use bitcoin::{Amount, OutPoint, Txid};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::channel::ChannelEvent;
+use crate::proto::channel::{ChannelEvent, CloseKind as ProtoCloseKind, Initiator};
 use crate::proto::wire::ChannelId;
 
 /// Record version of encoded events.
@@ -61,6 +61,35 @@ pub enum Event {
         counterparty_node_id: PublicKey,
         /// Why.
         reason: String,
+    },
+    /// The channel is closing (a `shutdown` exchange, our commitment broadcast, or the funding
+    /// spent). Once per close; a cooperative close that ends as a force close names the new
+    /// kind in a second one.
+    ChannelClosing {
+        /// Channel id.
+        #[serde(with = "hex_id")]
+        channel_id: ChannelId,
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// How.
+        kind: CloseKind,
+        /// Why.
+        reason: String,
+    },
+    /// Every output of the close is resolved at 6 confirmations.
+    ChannelClosed {
+        /// Channel id.
+        #[serde(with = "hex_id")]
+        channel_id: ChannelId,
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// How it closed.
+        kind: CloseKind,
+        /// What came back to our wallet (after sweep fees).
+        #[serde(rename = "claimed_sat", with = "bitcoin::amount::serde::as_sat")]
+        claimed: Amount,
+        /// The transaction that spent the funding.
+        closing_txid: Txid,
     },
     /// A peer wants to open a channel to us (manual inbound policy): answer with
     /// [`crate::node::Node::accept_channel`] or [`crate::node::Node::reject_channel`]. Not
@@ -151,6 +180,69 @@ impl Event {
                 counterparty_node_id: *counterparty_node_id,
                 reason: reason.clone(),
             },
+            ChannelEvent::ChannelClosing {
+                counterparty_node_id,
+                channel_id,
+                kind,
+                reason,
+            } => Event::ChannelClosing {
+                channel_id: *channel_id,
+                counterparty_node_id: *counterparty_node_id,
+                kind: (*kind).into(),
+                reason: reason.clone(),
+            },
+            ChannelEvent::ChannelClosed {
+                counterparty_node_id,
+                channel_id,
+                kind,
+                claimed_sat,
+                closing_txid,
+            } => Event::ChannelClosed {
+                channel_id: *channel_id,
+                counterparty_node_id: *counterparty_node_id,
+                kind: (*kind).into(),
+                claimed: Amount::from_sat(*claimed_sat),
+                closing_txid: *closing_txid,
+            },
+        }
+    }
+}
+
+/// How a channel closed (the app's copy of the core's kind, stored in events by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseKind {
+    /// Cooperative, we sent the first `shutdown`.
+    CooperativeLocal,
+    /// Cooperative, the peer sent the first `shutdown`.
+    CooperativeRemote,
+    /// We broadcast our commitment.
+    LocalForce,
+    /// The peer broadcast its current commitment.
+    RemoteForce,
+    /// The peer broadcast a commitment newer than ours (we lost data).
+    RemoteFuture,
+    /// The peer broadcast a revoked commitment (we took everything).
+    Revoked,
+    /// A spend we cannot place.
+    Unknown,
+}
+
+impl From<ProtoCloseKind> for CloseKind {
+    fn from(k: ProtoCloseKind) -> Self {
+        match k {
+            ProtoCloseKind::Cooperative {
+                initiator: Initiator::Local,
+            } => CloseKind::CooperativeLocal,
+            ProtoCloseKind::Cooperative {
+                initiator: Initiator::Remote,
+            } => CloseKind::CooperativeRemote,
+            ProtoCloseKind::LocalForce => CloseKind::LocalForce,
+            ProtoCloseKind::RemoteForce => CloseKind::RemoteForce,
+            ProtoCloseKind::RemoteFuture => CloseKind::RemoteFuture,
+            ProtoCloseKind::Revoked => CloseKind::Revoked,
+            ProtoCloseKind::Unknown => CloseKind::Unknown,
         }
     }
 }
@@ -267,6 +359,9 @@ mod tests {
                     &["channel_open_failed", "channel_open_failed_with_id"]
                 }
                 Event::ChannelFailed { .. } => &["channel_failed"],
+                // Fixtures written with the closing work (issue 14): `channel_closing`,
+                // `channel_closed`.
+                Event::ChannelClosing { .. } | Event::ChannelClosed { .. } => &[],
                 Event::OpenChannelRequest { .. } => &["open_channel_request"],
                 Event::PeerConnected { .. } => &["peer_connected"],
                 Event::PeerDisconnected { .. } => &["peer_disconnected"],

@@ -58,7 +58,7 @@ pub use builder::{Builder, Config, InboundPolicy};
 pub use dial::{dial_reason, DialReason};
 pub use dirlock::LOCK_FILE;
 pub use error::NodeError;
-pub use events::Event;
+pub use events::{CloseKind, Event};
 pub use onchain::SendAmount;
 pub use types::{ChannelDetails, OpenChannelParams, SyncSummary};
 

@@ -127,6 +127,10 @@ impl PeerTask {
                 Action::Watch(WatchRequest::Funding { outpoint, .. }) => {
                     self.watch_funding(i, outpoint).await
                 }
+                // The closing issue wires output watches (the peer task routes their spends).
+                Action::Watch(WatchRequest::Output { outpoint, .. }) => {
+                    tracing::warn!(%outpoint, "output watches are not wired yet");
+                }
                 Action::Emit(event) => self.emit(&event).await,
                 Action::Disconnect { reason, scope, .. } => self.disconnect(i, &reason, scope),
                 Action::ReconnectPeer { reason, .. } => self.reconnect(i, &reason),
@@ -175,7 +179,7 @@ impl PeerTask {
     async fn broadcast(&mut self, i: usize, tx: Transaction, kind: BroadcastKind) {
         match kind {
             BroadcastKind::Funding => self.broadcast_funding(i, tx).await,
-            BroadcastKind::Commitment => {
+            BroadcastKind::Commitment | BroadcastKind::MutualClose | BroadcastKind::Sweep => {
                 if let Err(e) = self.shared.source.broadcast(tx).await {
                     tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
                 }

@@ -8,7 +8,7 @@ use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 
 use super::commitments::RemoteNext;
 use super::record::ChannelRecord;
-use super::ChannelState;
+use super::{ChannelState, CloseKind};
 use crate::wire::{ChannelId, Message};
 
 /// One thing for the driver to do. A list of actions must be performed in order; a failed
@@ -131,6 +131,10 @@ pub enum BroadcastKind {
     Funding,
     /// Our fully signed latest commitment transaction (unilateral close).
     Commitment,
+    /// The agreed cooperative closing transaction.
+    MutualClose,
+    /// A sweep of a closing channel's output into the wallet (or a penalty).
+    Sweep,
 }
 
 /// A chain watch ([`Action::Watch`]).
@@ -148,6 +152,17 @@ pub enum WatchRequest {
         script_pubkey: ScriptBuf,
         /// Confirmations the channel waits for.
         min_depth: u32,
+    },
+    /// An output of a closing channel's transactions (a commitment's `to_local`, a sweep's
+    /// input): report [`super::Input::OutputSpent`] (with the spending transaction, again
+    /// whenever its confirmation changes) and [`super::Input::OutputUnspent`].
+    Output {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The outpoint.
+        outpoint: OutPoint,
+        /// Its script.
+        script_pubkey: ScriptBuf,
     },
 }
 
@@ -204,6 +219,33 @@ pub enum ChannelEvent {
         channel_id: ChannelId,
         /// Why.
         reason: String,
+    },
+    /// The channel is closing: a `shutdown` exchange began, our commitment is being
+    /// broadcast, or the funding was spent. Once per close (a reorg that reopens a closed
+    /// channel emits it again, see `resolve.rs`).
+    ChannelClosing {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// The channel.
+        channel_id: ChannelId,
+        /// How, as far as known: a cooperative close may still end as a force close (then a
+        /// second `ChannelClosing` names the new kind).
+        kind: CloseKind,
+        /// Why (the user's request, the peer's error, ...).
+        reason: String,
+    },
+    /// Every output of the close is resolved at 6 confirmations.
+    ChannelClosed {
+        /// The peer.
+        counterparty_node_id: PublicKey,
+        /// The channel.
+        channel_id: ChannelId,
+        /// How it closed.
+        kind: CloseKind,
+        /// What came back to our wallet, in satoshis (after sweep fees).
+        claimed_sat: u64,
+        /// The closing transaction (the one that spent the funding).
+        closing_txid: Txid,
     },
 }
 
@@ -475,6 +517,20 @@ impl DurabilityChecker {
     /// been remembered before its events are checked).
     fn check_event(&self, index: usize, event: &ChannelEvent) -> Result<(), OrderViolation> {
         match event {
+            // Tightened to the closing states as they land (shutdown.rs, resolve.rs).
+            ChannelEvent::ChannelClosing { channel_id, .. }
+            | ChannelEvent::ChannelClosed { channel_id, .. } => {
+                let ok = self
+                    .by_id(channel_id)
+                    .is_some_and(|r| r.channel().state().is_durable());
+                if !ok {
+                    return Err(OrderViolation::EmitBeforePersist {
+                        index,
+                        event: "ChannelClosing/ChannelClosed",
+                        channel: *channel_id,
+                    });
+                }
+            }
             ChannelEvent::ChannelPending { channel_id, .. } => {
                 let ok = self
                     .by_id(channel_id)

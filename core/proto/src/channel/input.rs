@@ -1,7 +1,7 @@
 //! What a [`Channel`] is fed ([`Input`]) and how a peer message finds its channel
 //! ([`message_channel_id`]).
 
-use bitcoin::{Transaction, Txid};
+use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 
 use super::Confirmation;
 #[cfg(doc)]
@@ -110,5 +110,33 @@ pub enum Input {
     Tick {
         /// The current time in seconds.
         now_secs: u64,
+    },
+    /// The user's cooperative close: send `shutdown` (once no update is in flight) paying us
+    /// to `script` — the user's address, or `None` for the context's destination
+    /// ([`super::Context::with_destination`], a fresh wallet address). The driver first asks
+    /// [`Channel::close_refusal`] so that a bad script is refused before anything is stored.
+    Close {
+        /// Where our share goes; `None` for the context's destination.
+        script: Option<ScriptBuf>,
+    },
+    /// The user's force close: persist the decision with our latest signed commitment,
+    /// broadcast it, then send `error`.
+    ForceClose,
+    /// A spend of the funding output reported earlier is gone (reorg or replacement).
+    FundingUnspent,
+    /// A watched output of a closing channel ([`super::WatchRequest::Output`]) was spent, in a
+    /// block or the mempool (reported again when its confirmation changes).
+    OutputSpent {
+        /// The output.
+        outpoint: OutPoint,
+        /// The spending transaction.
+        spending_tx: Transaction,
+        /// Where it confirmed, `None` while in the mempool.
+        confirmation_height: Option<u32>,
+    },
+    /// A spend of a watched output reported earlier is gone (reorg or replacement).
+    OutputUnspent {
+        /// The output.
+        outpoint: OutPoint,
     },
 }

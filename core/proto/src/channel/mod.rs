@@ -75,6 +75,7 @@ mod accept;
 mod action;
 mod announce;
 mod classify;
+mod close_types;
 mod commitment;
 mod commitments;
 mod config;
@@ -101,7 +102,7 @@ use bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction};
 
 use crate::bolt3::funding_script_pubkey;
 use crate::keys::{ChannelKeys as ChannelSecrets, KeysError, INITIAL_COMMITMENT_NUMBER};
-use crate::wire::{ChannelAnnouncement, ChannelId, ChannelKeys, Message, ShortChannelId};
+use crate::wire::{ChannelAnnouncement, ChannelId, ChannelKeys, Features, Message, ShortChannelId};
 use phase::{ChannelParams, OpenStep, Phase};
 
 pub use action::{
@@ -110,6 +111,7 @@ pub use action::{
 };
 pub use announce::ANNOUNCEMENT_DEPTH;
 pub use classify::SpendKind;
+pub use close_types::{ClaimStatus, Claimable, CloseKind, ClosingStatus, Initiator};
 pub use config::{
     ChannelConfig, InboundParams, OutboundParams, FUNDEE_FUNDING_TIMEOUT_BLOCKS,
     LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW,
@@ -290,6 +292,8 @@ pub struct Context<'a> {
     keys: &'a ChannelSecrets,
     config: &'a ChannelConfig,
     node_key: Option<&'a SecretKey>,
+    destination: Option<&'a ScriptBuf>,
+    their_features: Option<&'a Features>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -312,7 +316,25 @@ impl<'a> Context<'a> {
             keys,
             config,
             node_key: None,
+            destination: None,
+            their_features: None,
         }
+    }
+
+    /// Adds the wallet script our coins go to when a close needs one the user did not give:
+    /// our `shutdown` answering the peer's, a sweep. The driver hands out a wallet address
+    /// (persisted, so wallet sync sees payments to it); without one, such a close or sweep
+    /// waits.
+    pub fn with_destination(mut self, script: &'a ScriptBuf) -> Self {
+        self.destination = Some(script);
+        self
+    }
+
+    /// Adds the features the peer sent in `init` on the current connection (which shutdown
+    /// scripts it accepts: `option_shutdown_anysegwit`).
+    pub fn with_their_features(mut self, features: &'a Features) -> Self {
+        self.their_features = Some(features);
+        self
     }
 
     /// Adds the node's secret key, needed to sign `announcement_signatures` for public
@@ -619,6 +641,12 @@ impl Channel {
             }
             Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
             Input::SetFeerate { feerate_per_kw } => self.on_set_feerate(feerate_per_kw, ctx),
+            // The closing issue's inputs: wired as their phases land.
+            Input::Close { .. }
+            | Input::ForceClose
+            | Input::FundingUnspent
+            | Input::OutputSpent { .. }
+            | Input::OutputUnspent { .. } => Vec::new(),
         }
     }
 

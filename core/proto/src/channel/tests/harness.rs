@@ -408,6 +408,8 @@ fn event_kind(e: &ChannelEvent) -> String {
             ChannelEvent::ChannelReady { .. } => "ChannelReady",
             ChannelEvent::ChannelOpenFailed { .. } => "ChannelOpenFailed",
             ChannelEvent::ChannelFailed { .. } => "ChannelFailed",
+            ChannelEvent::ChannelClosing { .. } => "ChannelClosing",
+            ChannelEvent::ChannelClosed { .. } => "ChannelClosed",
         }
     )
 }
@@ -436,7 +438,16 @@ pub fn kinds(actions: &[Action]) -> Vec<String> {
                 kind: BroadcastKind::Commitment,
                 ..
             } => out.push("BroadcastCommitment".into()),
+            Action::Broadcast {
+                kind: BroadcastKind::MutualClose,
+                ..
+            } => out.push("BroadcastMutualClose".into()),
+            Action::Broadcast {
+                kind: BroadcastKind::Sweep,
+                ..
+            } => out.push("BroadcastSweep".into()),
             Action::Watch(WatchRequest::Funding { .. }) => out.push("WatchFunding".into()),
+            Action::Watch(WatchRequest::Output { .. }) => out.push("WatchOutput".into()),
             Action::Emit(e) => out.push(event_kind(e)),
             Action::Disconnect { .. } => out.push("Disconnect".into()),
             Action::ReconnectPeer { .. } => out.push("ReconnectPeer".into()),
