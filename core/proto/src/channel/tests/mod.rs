@@ -6,6 +6,7 @@ mod anchors;
 mod announce;
 mod chain;
 mod checker;
+mod close;
 mod commit;
 mod golden;
 mod harness;
