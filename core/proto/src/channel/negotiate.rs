@@ -66,11 +66,16 @@ impl Channel {
         })
     }
 
-    /// The closing fee at `feerate_per_kw` (both outputs present; capped at the funder's
-    /// balance).
+    /// The closing fee at `feerate_per_kw`, for the weight with both outputs present whatever
+    /// their value (as LDK weighs it: a fee range computed on a smaller transaction may not
+    /// overlap LDK's), capped at the funder's balance.
     fn closing_fee(&self, feerate_per_kw: u32) -> u64 {
         let Some(tx) = self
             .closing_params(0)
+            .map(|p| ClosingTxParams {
+                dust_limit: Amount::ZERO,
+                ..p
+            })
             .and_then(|p| build_closing_tx(&p).ok())
         else {
             return 0;
@@ -166,6 +171,19 @@ impl Channel {
             return Vec::new();
         };
         let mut out = vec![built.clone()];
+        // Built by the peer's own dust rule (BOLT 3: each signer removes outputs below its
+        // own dust_limit_satoshis).
+        if let Some(theirs) = self.their_params() {
+            let by_them = ClosingTxParams {
+                dust_limit: Amount::from_sat(theirs.dust_limit_sat),
+                ..params.clone()
+            };
+            if let Ok(v) = build_closing_tx(&by_them) {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
         for script in [&params.local_script, &params.remote_script] {
             let mut v = built.clone();
             v.tx.output.retain(|o| o.script_pubkey != *script);

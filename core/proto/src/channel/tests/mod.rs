@@ -11,6 +11,7 @@ mod commit;
 mod golden;
 mod harness;
 mod ldk;
+mod ldk_close;
 mod ldk_update;
 mod open;
 mod record;
