@@ -485,3 +485,64 @@ fn every_close_sequence_with_updates_disconnects_and_restarts_agrees_once() {
     eprintln!("close matrix: {count} sequences of up to {depth} steps");
     assert!(count > 1_000, "{count}");
 }
+
+/// The checker's closing rules: each close step as emitted passes; with the persist moved
+/// after the send or broadcast (the record before the step persisted instead), it fails.
+/// Every persist of the step moves.
+#[test]
+fn the_checker_catches_close_messages_and_broadcasts_before_their_commit() {
+    use crate::channel::{check_action_order, ChannelRecord, OrderViolation};
+    let mut pair = Pair::open_to_ready();
+    let before_a = pair.a.channel().to_record();
+    close(&mut pair.a);
+    pair.run();
+    let mut checked = 0;
+    for node in [&pair.a, &pair.b] {
+        let mut last: Option<ChannelRecord> = Some(before_a.clone());
+        if std::ptr::eq(node, &pair.b) {
+            last = None;
+        }
+        for step in &node.history {
+            let relevant = step.iter().any(|a| {
+                matches!(
+                    a,
+                    Action::Send(Message::Shutdown(_) | Message::ClosingSigned(_))
+                        | Action::Broadcast {
+                            kind: BroadcastKind::MutualClose,
+                            ..
+                        }
+                )
+            });
+            let commit_first = matches!(step.first(), Some(Action::Commit(_)));
+            if relevant && commit_first {
+                let (mut swapped, persists): (Vec<Action>, Vec<Action>) = step
+                    .iter()
+                    .cloned()
+                    .partition(|a| !matches!(a, Action::Commit(_)));
+                swapped.extend(persists);
+                let result = check_action_order(&swapped, last.as_ref());
+                assert!(
+                    matches!(
+                        result,
+                        Err(OrderViolation::SendBeforePersist {
+                            message: "shutdown" | "closing_signed",
+                            ..
+                        }) | Err(OrderViolation::BroadcastBeforePersist {
+                            what: "cooperative close",
+                            ..
+                        })
+                    ),
+                    "{result:?} for {:?}",
+                    kinds(step)
+                );
+                checked += 1;
+            }
+            for a in step {
+                if let Action::Commit(c) = a {
+                    last = Some(c.record.clone());
+                }
+            }
+        }
+    }
+    assert!(checked >= 4, "{checked} close steps reordered");
+}
