@@ -9,6 +9,7 @@
 //! `option_static_remotekey` is always on; [`ChannelType::anchors`] selects `option_anchors`
 //! (anchor outputs, CSV-locked `to_remote` and HTLC outputs, zero-fee HTLC transactions).
 
+mod anchor;
 mod closing;
 mod commitment;
 mod fees;
@@ -18,6 +19,7 @@ mod scripts;
 mod shutdown;
 mod sweep;
 
+pub use anchor::{anchor_script_pubkey, AnchorSpend, ANCHOR_SATISFACTION_WEIGHT};
 pub use closing::{
     build_closing_tx, closing_tx_fee, closing_tx_variants, closing_tx_weight,
     verify_closing_signature, ClosingTx, ClosingTxParams,
@@ -84,6 +86,12 @@ pub enum Bolt3Error {
         fee: bitcoin::Amount,
         /// The destination script's dust threshold.
         dust_threshold: bitcoin::Amount,
+    },
+    /// An input that does not spend the output being signed for.
+    #[error("input {input} does not spend the output being signed for")]
+    WrongInput {
+        /// The input index given.
+        input: usize,
     },
     /// An HTLC-success transaction needs the payment preimage.
     #[error("the htlc-success transaction needs the payment preimage")]
