@@ -10,6 +10,7 @@
 //! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]); both
 //! go through the same [`crate::chain::ChainSource`] as the sync (`scan`).
 
+mod cpfp;
 mod scan;
 mod send;
 

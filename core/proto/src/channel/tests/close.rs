@@ -553,7 +553,9 @@ fn funder_offer(pair: &Pair, fee: u64, range: FeeRange) -> ClosingSigned {
     ClosingSigned {
         channel_id: pair.a.channel().channel_id().expect("id"),
         fee_satoshis: fee,
-        signature: tx.sign(&pair.a.secp, &pair.a.keys.funding_key).expect("sign"),
+        signature: tx
+            .sign(&pair.a.secp, &pair.a.keys.funding_key)
+            .expect("sign"),
         fee_range: Some(range),
     }
 }
@@ -564,7 +566,10 @@ fn negotiating_without_the_funders_offer() -> Pair {
     close(&mut pair.b);
     assert_eq!(pair.deliver(false), Some("shutdown"));
     assert_eq!(pair.deliver(true), Some("shutdown"));
-    assert_eq!(pair.a.outbox.pop_front().map(|m| m.name()), Some("closing_signed"));
+    assert_eq!(
+        pair.a.outbox.pop_front().map(|m| m.name()),
+        Some("closing_signed")
+    );
     pair
 }
 
@@ -614,11 +619,17 @@ fn a_fundee_that_accepted_fails_the_channel_on_a_different_fee() {
         max_fee_satoshis: 5_000,
     };
     pair.b
-        .input(Input::Message(Message::ClosingSigned(funder_offer(&pair, 100, wide))));
+        .input(Input::Message(Message::ClosingSigned(funder_offer(
+            &pair, 100, wide,
+        ))));
     // The funder now sends another fee than the fundee's counter: BOLT 2 MUST fail.
     let other = funder_offer(&pair, 1_000, wide);
     let actions = pair.b.input(Input::Message(Message::ClosingSigned(other)));
-    assert!(kinds(&actions).contains(&"Send(error)".to_string()), "{:?}", kinds(&actions));
+    assert!(
+        kinds(&actions).contains(&"Send(error)".to_string()),
+        "{:?}",
+        kinds(&actions)
+    );
 }
 
 #[test]
