@@ -20,6 +20,7 @@ use super::record::{
     CommitmentType, ConsensusTx, FundeeFlag, Marker, RecordError, SignaturePair, StateByte, Utf8,
     Waiting,
 };
+use super::shutdown::{Scripts, ShutdownForm, ShutdownState};
 use super::{Channel, ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::bolt3::ChannelType;
 use crate::wire::{ChannelAnnouncement, ChannelId};
@@ -67,6 +68,9 @@ pub(crate) struct Fields {
     /// The commitment state once a channel was updated (even: a build that does not know it
     /// must not read such a record as a channel at commitment 0).
     pub(crate) commitments: Option<Commitments>,
+    /// A cooperative close in progress (states ShuttingDown and Negotiating), with the
+    /// lock-in it interrupted.
+    pub(crate) shutdown: Option<ShutdownState>,
 }
 
 // The record after its version byte. Record types strictly increase (checked at compile
@@ -105,6 +109,7 @@ crate::wire_message! {
         57 => funding_spend: option ConsensusTx,
         58 => channel_type: option CommitmentType,
         60 => commitments: option CommitmentsForm,
+        62 => shutdown: option ShutdownForm,
     }
 }
 
@@ -167,6 +172,17 @@ impl Fields {
                 Some(Commits::Updated(c)) => Some((**c).clone()),
                 _ => None,
             },
+            shutdown: match channel.phase() {
+                Phase::Funded(Funded {
+                    lock,
+                    shutdown: Some(s),
+                    ..
+                }) => Some(ShutdownState {
+                    lock: *lock,
+                    shutdown: (**s).clone(),
+                }),
+                _ => None,
+            },
         }
     }
 
@@ -204,6 +220,7 @@ impl Fields {
             funding_spend,
             channel_type,
             commitments,
+            shutdown,
         } = self;
         let funding = match funding_outpoint {
             None => None,
@@ -247,7 +264,17 @@ impl Fields {
             (announcement.is_some(), "announcement"),
             (announcement_answered, "announcement_answered"),
         ];
-        if commitments.is_some() && !matches!(state, ChannelState::Ready | ChannelState::Failed) {
+        let shutting_down = matches!(
+            state,
+            ChannelState::ShuttingDown | ChannelState::Negotiating
+        );
+        if shutting_down != shutdown.is_some() {
+            return Err(RecordError::Invalid("shutdown"));
+        }
+        if commitments.is_some()
+            && !matches!(state, ChannelState::Ready | ChannelState::Failed)
+            && !shutdown.as_ref().is_some_and(|s| s.lock == LockIn::Ready)
+        {
             // Updates start once both `channel_ready` were exchanged.
             return Err(RecordError::Invalid("commitments"));
         }
@@ -323,6 +350,8 @@ impl Fields {
             ChannelState::AwaitingConfirmations
             | ChannelState::AwaitingChannelReady
             | ChannelState::Ready
+            | ChannelState::ShuttingDown
+            | ChannelState::Negotiating
             | ChannelState::Failed
             | ChannelState::FailedUnfunded => {
                 absent(&[(waiting_since.is_some(), "waiting")])?;
@@ -347,10 +376,11 @@ impl Fields {
                         None => Commits::Initial,
                     },
                 };
-                let lock = match state {
-                    ChannelState::Failed | ChannelState::FailedUnfunded => None,
-                    ChannelState::Ready => Some(LockIn::Ready),
-                    ChannelState::AwaitingChannelReady => Some(LockIn::AwaitingChannelReady),
+                let lock = match (state, &shutdown) {
+                    (_, Some(s)) => Some(s.lock),
+                    (ChannelState::Failed | ChannelState::FailedUnfunded, _) => None,
+                    (ChannelState::Ready, _) => Some(LockIn::Ready),
+                    (ChannelState::AwaitingChannelReady, _) => Some(LockIn::AwaitingChannelReady),
                     _ => Some(LockIn::AwaitingConfirmations),
                 };
                 match lock {
@@ -373,7 +403,18 @@ impl Fields {
                             }
                             _ => {}
                         }
-                        Phase::Funded(Funded { lock, channel })
+                        let shutdown = shutdown.map(|s| Box::new(s.shutdown));
+                        if let Some(s) = &shutdown {
+                            let both = matches!(s.scripts, Scripts::Both { .. });
+                            if both != (state == ChannelState::Negotiating) {
+                                return Err(RecordError::Invalid("shutdown scripts"));
+                            }
+                        }
+                        Phase::Funded(Funded {
+                            lock,
+                            channel,
+                            shutdown,
+                        })
                     }
                 }
             }

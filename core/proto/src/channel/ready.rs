@@ -78,6 +78,13 @@ impl Channel {
     /// reconnect the peer when its `channel_ready` is overdue, rebroadcast an unconfirmed
     /// funding (funder), forget a funding that never appeared (fundee, 2016 blocks).
     pub fn on_new_block(&mut self, height: u32, ctx: &Context<'_>) -> Vec<Action> {
+        if let Some(tx) = self.agreed_closing_tx() {
+            // Until its spend is seen (then the on-chain resolution takes over).
+            return vec![Action::Broadcast {
+                tx: tx.clone(),
+                kind: BroadcastKind::MutualClose,
+            }];
+        }
         match self.state() {
             ChannelState::Ready => return self.announce_if_due(height, ctx),
             ChannelState::FailedUnfunded => return self.on_unfunded_block(height),
@@ -263,6 +270,15 @@ impl Channel {
                 tell_peer,
             );
         }
+        if let Some(tx) = self.agreed_closing_tx() {
+            // BOLT 5: holding a closing transaction both signed, close with it, never with our
+            // commitment (a mutual close may already be in the mempool).
+            tracing::warn!(channel = %self.current_id(), %reason, "failing a channel whose close is agreed: broadcasting the agreed close");
+            return vec![Action::Broadcast {
+                tx: tx.clone(),
+                kind: BroadcastKind::MutualClose,
+            }];
+        }
         let funding = self.rebroadcast_tx();
         let commitment = self.signed_our_commitment(ctx);
         let mut actions = self.fail_durable(reason, tell_peer, false);
@@ -283,6 +299,7 @@ impl Channel {
     /// durable channel waits for the reconnection.
     pub(crate) fn on_disconnected(&mut self) -> Vec<Action> {
         self.drop_unsigned_updates();
+        self.shutdown_disconnected();
         if let Some(e) = self.phase.established_mut() {
             e.announcement.answered = false;
             return Vec::new();

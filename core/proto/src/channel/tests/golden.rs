@@ -142,6 +142,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         // Stored with `state` as Failed; `state` above already says FailedUnfunded.
         failed_unfunded: _,
         channel_type,
+        shutdown,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
@@ -361,6 +362,24 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
             )
         }),
     );
+    put(
+        "shutdown",
+        shutdown.as_ref().map_or("None".into(), |s| {
+            let sh = &s.shutdown;
+            format!(
+                "lock {:?} initiator {:?} ours {:?} theirs {:?} signed {:?} agreed {:?}",
+                s.lock,
+                sh.initiator,
+                sh.ours().map(|s| s.to_hex_string()),
+                sh.theirs().map(|s| s.to_hex_string()),
+                sh.signed
+                    .iter()
+                    .map(|c| format!("{} {}", c.fee_sat, c.txid))
+                    .collect::<Vec<_>>(),
+                sh.agreed.as_ref().map(|t| t.compute_txid().to_string()),
+            )
+        }),
+    );
     out
 }
 
@@ -494,6 +513,7 @@ const FUNDEE: &[(&str, &str)] = &[
     // No field 58: static_remotekey.
     ("channel_type", "None"),
     ("commitments", "None"),
+    ("shutdown", "None"),
 ];
 
 /// The same channel seen by its funder: keys swapped, its own funding tx, the peer's signature.

@@ -12,8 +12,8 @@ use bitcoin::{
 
 use crate::channel::{
     Action, BroadcastKind, Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelRecord,
-    ChannelState, Confirmation, Context, DurabilityChecker, InboundParams, Input, OutboundParams,
-    Release, WatchRequest,
+    ChannelState, Confirmation, Context, DurabilityChecker, FeeEstimates, InboundParams, Input,
+    OutboundParams, Release, WatchRequest,
 };
 use crate::keys::{ChannelKeys as ChannelSecrets, KeysManager};
 use crate::wire::{ChannelId, Feature, Features, Message};
@@ -40,6 +40,12 @@ pub struct Node {
     /// disconnect): like the driver, sends other than `channel_reestablish`, `error` and
     /// `warning` are dropped until it does.
     pub reestablished: bool,
+    /// Where a close pays us when no script is given (the driver's wallet address).
+    pub destination: ScriptBuf,
+    /// The peer's `init` features on the current connection.
+    pub their_features: Features,
+    /// The driver's fee estimates.
+    pub estimates: FeeEstimates,
 }
 
 pub fn regtest_config() -> ChannelConfig {
@@ -66,11 +72,26 @@ impl Node {
             history: Vec::new(),
             funding_request: None,
             reestablished: true,
+            destination: ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([seed; 20])),
+            their_features: {
+                let mut f = Features::tern_init();
+                f.set_optional(Feature::ShutdownAnySegwit);
+                f
+            },
+            estimates: FeeEstimates {
+                commitment_per_kw: 2_500,
+                in_144_blocks_per_kw: 1_000,
+                in_1008_blocks_per_kw: 253,
+            },
         }
     }
 
     pub fn ctx(&self) -> Context<'_> {
-        Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key)
+        Context::new(&self.secp, &self.keys, &self.config)
+            .with_node_key(&self.node_key)
+            .with_destination(&self.destination)
+            .with_their_features(&self.their_features)
+            .with_fee_estimates(&self.estimates)
     }
 
     pub fn channel(&self) -> &Channel {
@@ -129,7 +150,11 @@ impl Node {
             .expect("record decodes")
             .into_channel();
         assert_eq!(twin, channel, "rebuilt channel equals the original");
-        let ctx = Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
+        let ctx = Context::new(&self.secp, &self.keys, &self.config)
+            .with_node_key(&self.node_key)
+            .with_destination(&self.destination)
+            .with_their_features(&self.their_features)
+            .with_fee_estimates(&self.estimates);
         match &input {
             Input::PeerDisconnected => self.reestablished = false,
             Input::Message(Message::ChannelReestablish(_)) => self.reestablished = true,
