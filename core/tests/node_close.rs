@@ -9,11 +9,11 @@
 use bitcoin::hashes::Hash;
 use bitcoin::{Address, Amount, Network, PubkeyHash, WitnessProgram, WitnessVersion};
 use tern_core::net::MemoryNet;
-use tern_core::node::{InboundPolicy, Node, NodeError, OpenChannelParams};
+use tern_core::node::{CloseKind, Event, InboundPolicy, Node, NodeError, OpenChannelParams};
 use tern_core::proto::channel::ChannelState;
 use tern_core::proto::wire::ChannelId;
 use tern_core::store::Store;
-use tern_devnet::DevChain;
+use tern_devnet::{DevChain, TxState};
 
 mod common;
 
@@ -95,10 +95,7 @@ async fn every_refusal_comes_before_anything_is_stored_or_sent() {
         );
     }
     let audited = phone.dev_audited_actions();
-    let refused = [
-        (mainnet_p2wpkh(), "network"),
-        (regtest_p2pkh(), "only segwit"),
-    ];
+    let refused = [(mainnet_p2wpkh(), "network"), (regtest_p2pkh(), "segwit")];
     for (addr, why) in refused {
         match phone.close_channel(id, Some(addr.clone())).await {
             Err(NodeError::InvalidInput { field, reason }) => {
@@ -166,7 +163,7 @@ async fn an_open_that_is_not_durable_cannot_close() {
         .await
         .expect("open");
     wait_for(&lsp, "the open request", |e| {
-        matches!(e, tern_core::node::Event::OpenChannelRequest { .. })
+        matches!(e, Event::OpenChannelRequest { .. })
     })
     .await;
     let c = &phone.list_channels().await[0];
@@ -179,4 +176,118 @@ async fn an_open_that_is_not_durable_cannot_close() {
     phone.stop().await;
     lsp.stop().await;
     assert_eq!(stored(&dp), (Vec::new(), None));
+}
+
+/// The funding outpoint of `node`'s only channel.
+async fn funding(node: &Node) -> bitcoin::OutPoint {
+    node.list_channels().await[0].funding_txo.expect("funding")
+}
+
+/// A cooperative close of the standard channel (250 000 sat, 10 000 pushed to the LSP),
+/// started by `phone_closes ? phone : LSP`, optionally to a given address of the phone: both
+/// sides hear `ChannelClosing` with the right initiator, the agreed transaction reaches the
+/// chain, and once it confirms each wallet holds exactly its share — the phone (funder) its
+/// balance less the closing fee, the LSP its 10 000 sat.
+async fn cooperative_close(tag: &str, seeds: (u8, u8), phone_closes: bool, to_given: bool) {
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let (dl, dp) = (dir(&format!("{tag}-lsp")), dir(&format!("{tag}-phone")));
+    let lsp = node(&chain, &net, &dl, seeds.0, true).await;
+    let phone = node(&chain, &net, &dp, seeds.1, false).await;
+    open_to_ready(&chain, &phone, &lsp).await;
+    let id = phone.list_channels().await[0].channel_id;
+    let funding = funding(&phone).await;
+    let wallet = |n: &Node| {
+        let n = n.clone();
+        async move {
+            let b = n.list_balances().await.expect("balances");
+            b.confirmed + b.unconfirmed
+        }
+    };
+    let (phone_before, lsp_before) = (wallet(&phone).await, wallet(&lsp).await);
+    let given = if to_given {
+        Some(phone.new_address().await.expect("address"))
+    } else {
+        None
+    };
+    let (closer, other) = if phone_closes {
+        (&phone, &lsp)
+    } else {
+        (&lsp, &phone)
+    };
+    closer.close_channel(id, given).await.expect("close");
+    // A second close is refused: one is under way.
+    assert!(matches!(
+        closer.close_channel(id, None).await,
+        Err(NodeError::CannotClose { .. })
+    ));
+    for (n, kind) in [
+        (closer, CloseKind::CooperativeLocal),
+        (other, CloseKind::CooperativeRemote),
+    ] {
+        wait_for(
+            n,
+            "ChannelClosing",
+            |e| matches!(e, Event::ChannelClosing { kind: k, .. } if *k == kind),
+        )
+        .await;
+    }
+    settle("the agreed close in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    let close_txid = chain.outspend(&funding).expect("spent").txid;
+    let close_tx = chain.transaction(&close_txid).expect("close tx");
+    let fee = 250_000
+        - close_tx
+            .output
+            .iter()
+            .map(|o| o.value.to_sat())
+            .sum::<u64>();
+    assert!(fee > 0, "the funder pays a closing fee");
+    for (n, who) in [(&phone, "phone"), (&lsp, "lsp")] {
+        let c = &n.list_channels().await[0];
+        assert!(c.closing.is_some(), "{who}: {c:?}");
+        assert!(c.status.contains("cooperative"), "{who}: {}", c.status);
+        assert!(
+            matches!(
+                n.force_close_channel(id).await,
+                Err(NodeError::CannotClose { .. })
+            ),
+            "{who}: the agreed close is on chain: no commitment over it"
+        );
+        check_durability(n, who);
+    }
+    mine_until(&chain, &[&phone, &lsp], 1).await;
+    assert!(matches!(
+        chain.tx_state(&close_txid),
+        TxState::Confirmed { .. }
+    ));
+    let want_phone = phone_before + Amount::from_sat(240_000 - fee);
+    let want_lsp = lsp_before + Amount::from_sat(10_000);
+    settle("both wallets see their share", || async {
+        phone.sync(None).await.expect("sync");
+        lsp.sync(None).await.expect("sync");
+        wallet(&phone).await == want_phone && wallet(&lsp).await == want_lsp
+    })
+    .await;
+    for (n, who) in [(&phone, "phone"), (&lsp, "lsp")] {
+        check_durability(n, who);
+    }
+    phone.stop().await;
+    lsp.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_phone_closes_cooperatively_and_both_wallets_get_their_share() {
+    cooperative_close("coop-phone", (21, 22), true, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lsp_closes_cooperatively_and_both_wallets_get_their_share() {
+    cooperative_close("coop-lsp", (23, 24), false, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cooperative_close_to_a_given_address() {
+    cooperative_close("coop-given", (25, 26), true, true).await;
 }

@@ -26,7 +26,7 @@ use super::details::closing_status;
 use super::peer::{PeerCommand, PeerTask};
 use super::{lock, now, Node, NodeError, Shared};
 use crate::proto::channel::{Channel, ChannelState, ClosingStatus, Input};
-use crate::proto::wire::{ChannelId, Features, Message};
+use crate::proto::wire::{ChannelId, Message};
 
 /// The meta key of the close/sweep destination script.
 pub(crate) const DESTINATION_KEY: &str = "close_destination";
@@ -135,40 +135,6 @@ pub(super) fn close_blocker(channel: &Channel, tip: u32, force: bool) -> Option<
     }
 }
 
-/// Why the peer would refuse `script` as our shutdown script, `None` if it accepts it
-/// (BOLT 2: P2WPKH, P2WSH, and witness v1+ programs only with `option_shutdown_anysegwit`).
-/// `their_features`: the peer's `init` features on the current connection, `None` while
-/// disconnected (then only the forms every peer accepts pass).
-pub(super) fn script_refusal(
-    channel: &Channel,
-    script: &ScriptBuf,
-    their_features: Option<&Features>,
-) -> Option<String> {
-    let _ = channel;
-    if script.is_p2wpkh() || script.is_p2wsh() {
-        return None;
-    }
-    let anysegwit = their_features.is_some_and(|f| f.is_set(26) || f.is_set(27));
-    match script.witness_version() {
-        Some(v) if v.to_num() >= 1 && anysegwit => None,
-        Some(v) if v.to_num() >= 1 => Some(format!(
-            "the peer does not support option_shutdown_anysegwit{}: a segwit v{} address \
-             (taproot) would be refused and lock the close; use a P2WPKH or P2WSH address",
-            if their_features.is_none() {
-                " (or is not connected to say so)"
-            } else {
-                ""
-            },
-            v.to_num()
-        )),
-        _ => Some(
-            "only segwit addresses (P2WPKH, P2WSH, or v1+ with option_shutdown_anysegwit) can \
-             receive a closing transaction"
-                .into(),
-        ),
-    }
-}
-
 /// Whether feeding `input` to `channel` may need the close/sweep destination (our answer to
 /// the peer's `shutdown`, a sweep after a force close or a funding spend).
 pub(super) fn needs_destination(channel: &Channel, input: &Input, tip: u32) -> bool {
@@ -258,8 +224,12 @@ impl PeerTask {
     ) -> Result<(), NodeError> {
         let i = self.closeable(&channel_id, false)?;
         let features = self.connected().then(|| self.their_features.clone());
+        let c = &self.channels[i];
+        if let Some(reason) = c.close_refusal(None, features.as_ref()) {
+            return Err(NodeError::CannotClose { channel_id, reason });
+        }
         if let Some(script) = &script {
-            if let Some(why) = script_refusal(&self.channels[i], script, features.as_ref()) {
+            if let Some(why) = c.close_refusal(Some(script), features.as_ref()) {
                 return Err(NodeError::invalid("address", why));
             }
         }

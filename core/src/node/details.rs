@@ -109,9 +109,7 @@ pub(super) fn status(c: &Channel, confirmations: u32) -> String {
 
 /// How far a closing channel is, `None` for one that is not closing.
 pub(crate) fn closing_status(c: &Channel, tip: u32) -> Option<ClosingStatus> {
-    // Wired to `Channel::closing_status` once the closing phases land.
-    let _ = (c, tip);
-    None
+    c.closing_status(tip)
 }
 
 /// What a closing channel still gives back to us on chain, and when.

@@ -48,7 +48,7 @@ pub fn dial_reason(channel: &Channel, est: &FeeEstimates, tip: u32) -> Option<Di
     );
     reason(&Facts {
         live: channel.state().is_durable() && !channel.is_failed() && !on_chain,
-        shutdown: closing.is_some() && !on_chain,
+        shutdown: (closing.is_some() || channel.shutdown_to_send()) && !on_chain,
         ready: channel.state() == ChannelState::Ready,
         ready_sent: channel.channel_ready_sent(),
         ready_received: channel.channel_ready_received(),

@@ -339,12 +339,20 @@ impl PeerTask {
             }
             None => None,
         };
+        // A close needs the fee estimates (its closing fee, a sweep's feerate).
+        if self.fees.is_none() && super::close::needs_destination(&self.channels[i], &input, tip) {
+            self.fees = self.shared.cached_fees().await;
+        }
+        let fees = self.fees;
         let before = self.channels[i].clone();
         let actions = {
             let mut ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
                 .with_node_key(&self.shared.node_secret);
             if let Some(d) = &destination {
                 ctx = ctx.with_destination(d);
+            }
+            if let Some(e) = &fees {
+                ctx = ctx.with_fee_estimates(e);
             }
             if self.sender.is_some() {
                 ctx = ctx.with_their_features(&self.their_features);
