@@ -291,3 +291,179 @@ async fn the_lsp_closes_cooperatively_and_both_wallets_get_their_share() {
 async fn a_cooperative_close_to_a_given_address() {
     cooperative_close("coop-given", (25, 26), true, true).await;
 }
+
+/// The amount `event` says came back, if it is a `ChannelClosed`.
+fn claimed(event: &Event) -> Option<u64> {
+    match event {
+        Event::ChannelClosed { claimed, .. } => Some(claimed.to_sat()),
+        _ => None,
+    }
+}
+
+/// Mines one block at a time (syncing both) until `done` holds, at most `max` blocks.
+async fn mine_while<F: std::future::Future<Output = bool>>(
+    chain: &DevChain,
+    nodes: &[&Node],
+    max: u32,
+    what: &str,
+    done: impl Fn() -> F,
+) {
+    for _ in 0..max {
+        if done().await {
+            return;
+        }
+        mine_until(chain, nodes, 1).await;
+        // Let the peer tasks handle what the syncs handed them.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done().await, "not within {max} blocks: {what}");
+}
+
+/// The phone force-closes the standard channel; its `to_local` waits for the LSP's
+/// `to_self_delay` while the LSP sweeps its `to_remote` at once. The phone is stopped after
+/// its sweep is broadcast and started again: the output watch it re-arms reports the sweep's
+/// confirmation. Both end `Closed` with a `ChannelClosed` naming what came back, and each
+/// wallet grew by exactly that.
+#[tokio::test(start_paused = true)]
+#[ignore = "needs the on-chain resolution (branch close-resolve) merged on main"]
+async fn a_force_close_is_swept_into_both_wallets_across_a_restart() {
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let (dl, dp) = (dir("force-lsp"), dir("force-phone"));
+    let lsp = node(&chain, &net, &dl, 31, true).await;
+    let mut phone = node(&chain, &net, &dp, 32, false).await;
+    open_to_ready(&chain, &phone, &lsp).await;
+    let id = phone.list_channels().await[0].channel_id;
+    let funding = funding(&phone).await;
+    let wallet = |n: &Node| {
+        let n = n.clone();
+        async move {
+            let b = n.list_balances().await.expect("balances");
+            (b.confirmed + b.unconfirmed).to_sat()
+        }
+    };
+    let (phone_before, lsp_before) = (wallet(&phone).await, wallet(&lsp).await);
+
+    phone.force_close_channel(id).await.expect("force close");
+    wait_for(&phone, "ChannelClosing", |e| {
+        matches!(
+            e,
+            Event::ChannelClosing {
+                kind: CloseKind::LocalForce,
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(matches!(
+        phone.force_close_channel(id).await,
+        Err(NodeError::CannotClose { .. })
+    ));
+    settle("the commitment in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    let commitment = chain
+        .transaction(&chain.outspend(&funding).expect("spent").txid)
+        .expect("commitment");
+    mine_until(&chain, &[&phone, &lsp], 1).await;
+    wait_for(&lsp, "the LSP's ChannelClosing", |e| {
+        matches!(
+            e,
+            Event::ChannelClosing {
+                kind: CloseKind::RemoteForce,
+                ..
+            }
+        )
+    })
+    .await;
+    let c = &phone.list_channels().await[0];
+    let [claim] = c.claimable.as_slice() else {
+        panic!("one claimable amount: {c:?}")
+    };
+    let tern_core::proto::channel::ClaimStatus::Timelocked { height } = claim.status else {
+        panic!("to_local is timelocked: {c:?}")
+    };
+    assert!(
+        c.status.contains(&format!("spendable at block {height}")),
+        "{}",
+        c.status
+    );
+    let claims = phone.claimable_balances();
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(claims[0].amount.to_sat(), claim.amount_sat);
+    let to_local = commitment
+        .output
+        .iter()
+        .map(|o| o.value.to_sat())
+        .find(|v| *v == claim.amount_sat)
+        .expect("to_local on the commitment");
+
+    // Blocks until the phone's sweep is out.
+    let sweep_out = || async {
+        let to_local_op = commitment
+            .output
+            .iter()
+            .position(|o| o.value.to_sat() == to_local)
+            .map(|v| bitcoin::OutPoint::new(commitment.compute_txid(), v as u32));
+        to_local_op.and_then(|op| chain.outspend(&op))
+    };
+    mine_while(
+        &chain,
+        &[&phone, &lsp],
+        200,
+        "the phone's sweep",
+        || async { sweep_out().await.is_some() },
+    )
+    .await;
+    assert!(chain.tip().0 + 1 >= height, "not before block {height}");
+    let sweep = chain
+        .transaction(&sweep_out().await.expect("sweep").txid)
+        .expect("sweep tx");
+    let swept: u64 = sweep.output.iter().map(|o| o.value.to_sat()).sum();
+
+    // Restarted before the sweep confirms: the re-armed output watch reports it.
+    phone.stop().await;
+    drop(phone);
+    phone = node(&chain, &net, &dp, 32, false).await;
+    let mut closed = (None, None);
+    for _ in 0..20 {
+        mine_until(&chain, &[&phone, &lsp], 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for (n, slot) in [(&phone, &mut closed.0), (&lsp, &mut closed.1)] {
+            while let Some((seq, e)) = n.next_event().await.expect("events") {
+                n.event_handled(seq).await.expect("handled");
+                if let Some(sat) = claimed(&e) {
+                    assert!(slot.is_none(), "one ChannelClosed: {e:?}");
+                    *slot = Some(sat);
+                }
+            }
+        }
+        if closed.0.is_some() && closed.1.is_some() {
+            break;
+        }
+    }
+    let (Some(phone_claimed), Some(lsp_claimed)) = closed else {
+        panic!(
+            "both close: {closed:?}; {:?} / {:?}",
+            phone.list_channels().await,
+            lsp.list_channels().await
+        )
+    };
+    assert_eq!(phone_claimed, swept, "the phone's claim is its sweep");
+    assert!(swept < to_local, "the sweep paid a fee");
+    for (n, who) in [(&phone, "phone"), (&lsp, "lsp")] {
+        let c = &n.list_channels().await[0];
+        assert!(c.status.starts_with("closed"), "{who}: {}", c.status);
+        check_durability(n, who);
+    }
+    settle("both wallets hold what came back", || async {
+        phone.sync(None).await.expect("sync");
+        lsp.sync(None).await.expect("sync");
+        wallet(&phone).await == phone_before + phone_claimed
+            && wallet(&lsp).await == lsp_before + lsp_claimed
+    })
+    .await;
+    assert!(phone.claimable_balances().is_empty());
+    phone.stop().await;
+    lsp.stop().await;
+}
