@@ -319,6 +319,9 @@ pub enum OrderViolation {
 /// - `revoke_and_ack` leaves only after a record whose own commitment number is at least the
 ///   count of distinct secrets revealed (the new commitment and the peer's signature of it are
 ///   durable before the old secret goes);
+/// - `shutdown` leaves only after a record holding that script as ours; `closing_signed` only
+///   after a record listing a closing transaction we signed at that fee; the agreed close is
+///   broadcast only after a record holding it;
 /// - `ChannelPending` / `ChannelReady` events follow the matching durable record.
 ///
 /// Usable by the driver's tests: feed it every action list the node performs.
@@ -446,6 +449,51 @@ impl DurabilityChecker {
                         });
                     }
                 }
+                Action::Send(Message::Shutdown(m)) => {
+                    let ok = self.by_id(&m.channel_id).is_some_and(|r| {
+                        r.channel()
+                            .shutdown()
+                            .and_then(|s| s.ours())
+                            .is_some_and(|s| s.as_bytes() == m.scriptpubkey.as_slice())
+                    });
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "shutdown",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Send(Message::ClosingSigned(m)) => {
+                    let ok = self.by_id(&m.channel_id).is_some_and(|r| {
+                        r.channel()
+                            .shutdown()
+                            .is_some_and(|s| s.signed.iter().any(|c| c.fee_sat == m.fee_satoshis))
+                    });
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "closing_signed",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::MutualClose,
+                } => {
+                    let ok = self
+                        .persisted
+                        .values()
+                        .any(|r| r.channel().agreed_closing_tx() == Some(tx));
+                    if !ok {
+                        return Err(OrderViolation::BroadcastBeforePersist {
+                            index,
+                            what: "cooperative close",
+                            txid: tx.compute_txid(),
+                        });
+                    }
+                }
                 Action::Send(Message::AnnouncementSignatures(m)) => {
                     let ok = self
                         .by_id(&m.channel_id)
@@ -518,8 +566,22 @@ impl DurabilityChecker {
     fn check_event(&self, index: usize, event: &ChannelEvent) -> Result<(), OrderViolation> {
         match event {
             // Tightened to the closing states as they land (shutdown.rs, resolve.rs).
-            ChannelEvent::ChannelClosing { channel_id, .. }
-            | ChannelEvent::ChannelClosed { channel_id, .. } => {
+            ChannelEvent::ChannelClosing { channel_id, .. } => {
+                let ok = self.by_id(channel_id).is_some_and(|r| {
+                    matches!(
+                        r.channel().state(),
+                        ChannelState::ShuttingDown | ChannelState::Negotiating
+                    )
+                });
+                if !ok {
+                    return Err(OrderViolation::EmitBeforePersist {
+                        index,
+                        event: "ChannelClosing",
+                        channel: *channel_id,
+                    });
+                }
+            }
+            ChannelEvent::ChannelClosed { channel_id, .. } => {
                 let ok = self
                     .by_id(channel_id)
                     .is_some_and(|r| r.channel().state().is_durable());

@@ -163,7 +163,7 @@ impl Channel {
     /// The candidates BOLT 3 allows for the peer's signature at `fee_sat`: as built, without
     /// our output, without theirs (each signer removes outputs below its own dust limit, and
     /// may drop its own).
-    fn closing_variants(&self, fee_sat: u64) -> Vec<ClosingTx> {
+    pub(crate) fn closing_variants(&self, fee_sat: u64) -> Vec<ClosingTx> {
         let Some(params) = self.closing_params(fee_sat) else {
             return Vec::new();
         };
