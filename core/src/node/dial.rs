@@ -207,6 +207,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_shutdown_to_retransmit_dials() {
+        let c = fixture!("funder_shutting_down");
+        assert_eq!(c.state(), ChannelState::ShuttingDown);
+        assert!(c.shutdown_to_send());
+        for e in [est(253), est(u32::MAX)] {
+            assert_eq!(dial_reason(&c, &e, 0), Some(DialReason::Shutdown));
+        }
+        // Agreed: the close is on chain, nothing more to say to the peer.
+        let agreed = fixture!("fundee_negotiating_agreed");
+        assert!(matches!(
+            agreed.closing_status(0),
+            Some(ClosingStatus::OnChain { .. })
+        ));
+        assert_eq!(dial_reason(&agreed, &est(u32::MAX), 0), None);
+    }
+
     fn facts() -> Facts {
         Facts {
             live: true,
