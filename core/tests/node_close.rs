@@ -245,9 +245,14 @@ async fn cooperative_close(tag: &str, seeds: (u8, u8), phone_closes: bool, to_gi
             .sum::<u64>();
     assert!(fee > 0, "the funder pays a closing fee");
     for (n, who) in [(&phone, "phone"), (&lsp, "lsp")] {
+        // The side that broadcast first agreed first; the other hears the last
+        // closing_signed a moment later.
+        settle("both sides agreed", || async {
+            n.list_channels().await[0].status.contains("cooperative")
+        })
+        .await;
         let c = &n.list_channels().await[0];
         assert!(c.closing.is_some(), "{who}: {c:?}");
-        assert!(c.status.contains("cooperative"), "{who}: {}", c.status);
         assert!(
             matches!(
                 n.force_close_channel(id).await,
