@@ -633,6 +633,25 @@ fn a_fundee_that_accepted_fails_the_channel_on_a_different_fee() {
 }
 
 #[test]
+fn an_unanswered_shutdown_reconnects_after_the_timeout_and_then_closes() {
+    let mut pair = Pair::open_to_ready();
+    close(&mut pair.a);
+    pair.drop.push("shutdown");
+    pair.run();
+    pair.drop.clear();
+    let timeout = pair.a.config.update_timeout_secs;
+    assert!(pair.a.input(Input::Tick { now_secs: 5 }).is_empty());
+    let actions = pair.a.input(Input::Tick {
+        now_secs: 5 + timeout,
+    });
+    assert_eq!(kinds(&actions), ["ReconnectPeer"]);
+    reconnect(&mut pair);
+    let (a_script, b_script) = (pair.a.destination.clone(), pair.b.destination.clone());
+    assert_closed(&pair, &a_script, &b_script);
+    assert!(!pair.a.channel().needs_ticks(), "agreed: no watchdog");
+}
+
+#[test]
 fn an_unanswered_closing_signed_reconnects_after_the_timeout_and_then_closes() {
     let mut pair = Pair::open_to_ready();
     close(&mut pair.a);
