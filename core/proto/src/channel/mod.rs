@@ -88,6 +88,9 @@ mod phase;
 mod ready;
 mod record;
 mod reestablish;
+mod resolve;
+mod resolve_record;
+mod resolve_sweep;
 mod spent;
 mod unfunded;
 mod update;
@@ -194,6 +197,13 @@ pub enum ChannelState {
     /// A transient open failed ([`Action::FailOpen`] was emitted): the driver forgets the
     /// channel. Terminal; every input is ignored.
     Aborted,
+    /// The funding is spent, or our commitment / the agreed closing transaction is being
+    /// broadcast: the close is resolving on chain (classification, sweeps, penalties; see
+    /// `resolve.rs` and [`Channel::closing_status`]).
+    Closing,
+    /// Every output of the close is resolved at 6 confirmations. A reorg that unconfirms one
+    /// brings the channel back to [`ChannelState::Closing`].
+    Closed,
 }
 
 impl ChannelState {
@@ -222,6 +232,9 @@ impl ChannelState {
             // builds before it read, and did, minus the broadcast of an invalid commitment).
             ChannelState::Failed | ChannelState::FailedUnfunded => 7,
             ChannelState::Aborted => 8,
+            // 9 and 10: ShuttingDown and Negotiating (the cooperative close).
+            ChannelState::Closing => 11,
+            ChannelState::Closed => 12,
         }
     }
 
@@ -236,6 +249,8 @@ impl ChannelState {
             6 => ChannelState::Ready,
             7 => ChannelState::Failed,
             8 => ChannelState::Aborted,
+            11 => ChannelState::Closing,
+            12 => ChannelState::Closed,
             _ => return None,
         })
     }
@@ -294,6 +309,7 @@ pub struct Context<'a> {
     node_key: Option<&'a SecretKey>,
     destination: Option<&'a ScriptBuf>,
     their_features: Option<&'a Features>,
+    fee_estimates: Option<&'a FeeEstimates>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -318,6 +334,7 @@ impl<'a> Context<'a> {
             node_key: None,
             destination: None,
             their_features: None,
+            fee_estimates: None,
         }
     }
 
@@ -327,6 +344,14 @@ impl<'a> Context<'a> {
     /// waits.
     pub fn with_destination(mut self, script: &'a ScriptBuf) -> Self {
         self.destination = Some(script);
+        self
+    }
+
+    /// Adds the driver's fee estimates: the feerates of sweeps (the 144-block estimate) and
+    /// penalties (the commitment, ~2-block, estimate) of a closing channel. Without them a
+    /// sweep pays the channel's commitment feerate.
+    pub fn with_fee_estimates(mut self, estimates: &'a FeeEstimates) -> Self {
+        self.fee_estimates = Some(estimates);
         self
     }
 
@@ -554,11 +579,13 @@ impl Channel {
         matches!(self.phase, Phase::Failed(_))
     }
 
-    /// Why the channel failed (or its open was aborted).
+    /// Why the channel failed (or its open was aborted, or it is closing: the force close's
+    /// reason, the spend that closed it).
     pub fn failure_reason(&self) -> Option<&str> {
         match &self.phase {
             Phase::Failed(f) => Some(&f.reason),
             Phase::Aborted(a) => Some(&a.reason),
+            Phase::Closing(c) | Phase::Closed(c) => Some(&c.reason),
             Phase::Opening(_) | Phase::Funded(_) => None,
         }
     }
@@ -616,6 +643,9 @@ impl Channel {
         if matches!(self.phase, Phase::Aborted(_)) {
             return Vec::new();
         }
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return self.handle_closing(input, ctx);
+        }
         match input {
             Input::Message(msg) => self.on_message(msg, ctx),
             Input::FundingTxBuilt { tx } => self.on_funding_tx(tx, ctx),
@@ -641,12 +671,13 @@ impl Channel {
             }
             Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
             Input::SetFeerate { feerate_per_kw } => self.on_set_feerate(feerate_per_kw, ctx),
-            // The closing issue's inputs: wired as their phases land.
-            Input::Close { .. }
-            | Input::ForceClose
-            | Input::FundingUnspent
-            | Input::OutputSpent { .. }
-            | Input::OutputUnspent { .. } => Vec::new(),
+            Input::ForceClose => self.on_force_close(ctx),
+            // The cooperative close's input: wired as its phases land (shutdown.rs).
+            Input::Close { .. } => Vec::new(),
+            // Only a closing channel watches outputs or reacts to a spend going away.
+            Input::FundingUnspent | Input::OutputSpent { .. } | Input::OutputUnspent { .. } => {
+                Vec::new()
+            }
         }
     }
 
@@ -660,7 +691,13 @@ impl Channel {
     /// durable channel that has not failed. The driver keeps a connection that one of them
     /// needs when another channel asks for [`DisconnectScope::UnlessShared`].
     pub fn uses_connection(&self) -> bool {
-        !matches!(self.state(), ChannelState::Aborted | ChannelState::Failed)
+        !matches!(
+            self.state(),
+            ChannelState::Aborted
+                | ChannelState::Failed
+                | ChannelState::Closing
+                | ChannelState::Closed
+        )
     }
 
     fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
@@ -688,6 +725,9 @@ impl Channel {
     pub fn on_message(&mut self, msg: Message, ctx: &Context<'_>) -> Vec<Action> {
         if matches!(self.phase, Phase::Aborted(_)) {
             return Vec::new();
+        }
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return self.on_closing_message(&msg);
         }
         match msg {
             Message::AcceptChannel(m) => self.on_accept_channel(&m, ctx),
@@ -721,8 +761,13 @@ impl Channel {
     }
 
     /// The actions to perform after a restart, before any input: re-arm the funding watch and,
-    /// for an unconfirmed funder channel, rebroadcast the funding transaction.
+    /// for an unconfirmed funder channel, rebroadcast the funding transaction. A closing (or
+    /// closed) channel re-arms its funding and output watches and rebroadcasts what is still
+    /// unconfirmed (`resolve.rs`).
     pub fn resume_actions(&self) -> Vec<Action> {
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return self.resume_closing();
+        }
         let mut actions = Vec::new();
         if !self.state().is_durable() || self.state() == ChannelState::Failed {
             return actions;

@@ -15,6 +15,7 @@ use bitcoin::secp256k1::PublicKey;
 use super::harness::{anchors_params, outbound_params, Pair};
 use crate::channel::commitments::RemoteNext;
 use crate::channel::fields::Fields;
+use crate::channel::resolve::OutputState;
 use crate::channel::{Channel, ChannelRecord, ChannelState, Input, SideParams, RECORD_VERSION};
 use crate::wire::{ErrorMessage, Message};
 
@@ -142,6 +143,10 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         // Stored with `state` as Failed; `state` above already says FailedUnfunded.
         failed_unfunded: _,
         channel_type,
+        close_kind,
+        closing_tx,
+        closing_height,
+        tracked,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
@@ -361,6 +366,41 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
             )
         }),
     );
+    put("close_kind", format!("{close_kind:?}"));
+    put(
+        "closing_tx",
+        closing_tx.as_ref().map_or("None".into(), |tx| {
+            format!("txid {} wtxid {}", tx.compute_txid(), tx.compute_wtxid())
+        }),
+    );
+    put("closing_height", format!("{closing_height:?}"));
+    put(
+        "tracked",
+        tracked.as_ref().map_or("None".into(), |outputs| {
+            outputs
+                .iter()
+                .map(|o| {
+                    let state = match &o.state {
+                        OutputState::Broadcast {
+                            tx,
+                            feerate_per_kw,
+                            height,
+                        } => format!(
+                            "sweep {} ({} sat) at {feerate_per_kw} sat/kw height {height}",
+                            tx.compute_txid(),
+                            tx.output.first().map_or(0, |o| o.value.to_sat())
+                        ),
+                        other => format!("{other:?}"),
+                    };
+                    format!(
+                        "{} {} sat {:?} {state}",
+                        o.outpoint, o.amount_sat, o.claim
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+    );
     out
 }
 
@@ -494,6 +534,10 @@ const FUNDEE: &[(&str, &str)] = &[
     // No field 58: static_remotekey.
     ("channel_type", "None"),
     ("commitments", "None"),
+    ("close_kind", "None"),
+    ("closing_tx", "None"),
+    ("closing_height", "None"),
+    ("tracked", "None"),
 ];
 
 /// The same channel seen by its funder: keys swapped, its own funding tx, the peer's signature.

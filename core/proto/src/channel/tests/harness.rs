@@ -12,7 +12,8 @@ use bitcoin::{
 
 use crate::channel::{
     Action, BroadcastKind, Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelRecord,
-    ChannelState, Confirmation, Context, DurabilityChecker, InboundParams, Input, OutboundParams,
+    ChannelState, Confirmation, Context, DurabilityChecker, FeeEstimates, InboundParams, Input,
+    OutboundParams,
     Release, WatchRequest,
 };
 use crate::keys::{ChannelKeys as ChannelSecrets, KeysManager};
@@ -40,6 +41,10 @@ pub struct Node {
     /// disconnect): like the driver, sends other than `channel_reestablish`, `error` and
     /// `warning` are dropped until it does.
     pub reestablished: bool,
+    /// The wallet script sweeps go to (`Context::with_destination`), if any.
+    pub destination: Option<ScriptBuf>,
+    /// The fee estimates given to the channel (`Context::with_fee_estimates`), if any.
+    pub fees: Option<FeeEstimates>,
 }
 
 pub fn regtest_config() -> ChannelConfig {
@@ -66,11 +71,21 @@ impl Node {
             history: Vec::new(),
             funding_request: None,
             reestablished: true,
+            destination: None,
+            fees: None,
         }
     }
 
     pub fn ctx(&self) -> Context<'_> {
-        Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key)
+        let mut ctx =
+            Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
+        if let Some(d) = &self.destination {
+            ctx = ctx.with_destination(d);
+        }
+        if let Some(f) = &self.fees {
+            ctx = ctx.with_fee_estimates(f);
+        }
+        ctx
     }
 
     pub fn channel(&self) -> &Channel {
@@ -129,7 +144,14 @@ impl Node {
             .expect("record decodes")
             .into_channel();
         assert_eq!(twin, channel, "rebuilt channel equals the original");
-        let ctx = Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
+        let mut ctx =
+            Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
+        if let Some(d) = &self.destination {
+            ctx = ctx.with_destination(d);
+        }
+        if let Some(f) = &self.fees {
+            ctx = ctx.with_fee_estimates(f);
+        }
         match &input {
             Input::PeerDisconnected => self.reestablished = false,
             Input::Message(Message::ChannelReestablish(_)) => self.reestablished = true,
