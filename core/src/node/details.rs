@@ -78,5 +78,10 @@ pub(super) fn status(c: &Channel, confirmations: u32) -> String {
             c.fundee_funding_deadline()
         ),
         ChannelState::Aborted => "open abandoned".to_string(),
+        ChannelState::Closing => format!(
+            "closing on chain: {}",
+            c.failure_reason().unwrap_or("unknown reason")
+        ),
+        ChannelState::Closed => "closed".to_string(),
     }
 }

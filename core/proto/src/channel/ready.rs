@@ -79,7 +79,9 @@ impl Channel {
     pub fn on_new_block(&mut self, height: u32, ctx: &Context<'_>) -> Vec<Action> {
         match self.state() {
             ChannelState::Ready => return self.announce_if_due(height, ctx),
-            ChannelState::Closing | ChannelState::Closed => return self.on_closing_block(height, ctx),
+            ChannelState::Closing | ChannelState::Closed => {
+                return self.on_closing_block(height, ctx)
+            }
             ChannelState::FailedUnfunded => return self.on_unfunded_block(height),
             _ => {}
         }

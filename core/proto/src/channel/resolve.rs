@@ -282,7 +282,9 @@ impl Channel {
         for o in &r.outputs {
             let status = match &o.state {
                 OutputState::Nothing => {
-                    if r.confirmed_at.is_some_and(|h| depth(h, tip) >= CLOSED_DEPTH) {
+                    if r.confirmed_at
+                        .is_some_and(|h| depth(h, tip) >= CLOSED_DEPTH)
+                    {
                         continue;
                     }
                     ClaimStatus::AwaitingConfirmations {
@@ -327,8 +329,7 @@ impl Channel {
             .outputs
             .iter()
             .any(|o| o.state == OutputState::Waiting);
-        (waiting && ctx.destination.is_none())
-            .then_some("waiting for a wallet address to sweep to")
+        (waiting && ctx.destination.is_none()).then_some("waiting for a wallet address to sweep to")
     }
 
     /// The one entry point of every close: moves a durable channel (or a closing one, when
@@ -348,14 +349,7 @@ impl Channel {
         reason: String,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
-        self.enter_closing(
-            kind,
-            spend,
-            confirmation_height,
-            reason,
-            Vec::new(),
-            ctx,
-        )
+        self.enter_closing(kind, spend, confirmation_height, reason, Vec::new(), ctx)
     }
 
     /// [`Channel::start_closing`] with `events` queued before `ChannelClosing` (the failure
@@ -369,6 +363,7 @@ impl Channel {
         mut events: Vec<ChannelEvent>,
         ctx: &Context<'_>,
     ) -> Vec<Action> {
+        let id = self.current_id();
         let placeholder = Phase::Aborted(super::phase::Aborted {
             reason: String::new(),
             funding: None,
@@ -386,7 +381,7 @@ impl Channel {
                 return Vec::new();
             }
         };
-        tracing::warn!(channel = %self.current_id(), kind = kind.name(), txid = %spend.compute_txid(), ?confirmation_height, %reason, "channel closing");
+        tracing::warn!(channel = %id, kind = kind.name(), txid = %spend.compute_txid(), ?confirmation_height, %reason, "channel closing");
         self.phase = Phase::Closing(Closing {
             channel,
             reason: reason.clone(),
@@ -435,9 +430,12 @@ impl Channel {
     /// funding can never exist); a closing one already spends (or holds) the funding.
     pub(crate) fn on_force_close(&mut self, ctx: &Context<'_>) -> Vec<Action> {
         match &self.phase {
-            Phase::Funded(_) => {
-                self.force_close("force-closed at the user's request".into(), true, false, ctx)
-            }
+            Phase::Funded(_) => self.force_close(
+                "force-closed at the user's request".into(),
+                true,
+                false,
+                ctx,
+            ),
             state => {
                 tracing::warn!(channel = %self.current_id(), state = ?self.state(), "force close ignored: nothing to broadcast in this state");
                 let _ = state;
@@ -473,14 +471,8 @@ impl Channel {
             events.extend(self.failure_event(&reason, was_ready));
         }
         let error = tell_peer.then(|| self.error_message(&reason));
-        let mut actions = self.enter_closing(
-            CloseKind::LocalForce,
-            commitment,
-            None,
-            reason,
-            events,
-            ctx,
-        );
+        let mut actions =
+            self.enter_closing(CloseKind::LocalForce, commitment, None, reason, events, ctx);
         actions.extend(error);
         actions
     }
@@ -615,14 +607,7 @@ impl Channel {
             if kind == CloseKind::Unknown {
                 tracing::warn!(channel = %self.current_id(), txid = %spending_tx.compute_txid(), "the funding was spent by a transaction we cannot place (BOLT 5: nothing of it is known to be ours)");
             }
-            return self.enter_closing(
-                kind,
-                spending_tx,
-                confirmation_height,
-                reason,
-                events,
-                ctx,
-            );
+            return self.enter_closing(kind, spending_tx, confirmation_height, reason, events, ctx);
         };
         if c.resolution.spend.compute_txid() == spending_tx.compute_txid() {
             if c.resolution.confirmed_at == confirmation_height {
@@ -696,7 +681,8 @@ impl Channel {
             c.resolution.confirmed_at = None;
         }
         let tip = self.tip_floor();
-        let mut actions = vec![self.reopen_commit(reopened, "its closing transaction left the chain")];
+        let mut actions =
+            vec![self.reopen_commit(reopened, "its closing transaction left the chain")];
         actions.extend(self.spend_broadcasts(tip));
         actions.extend(self.closing_watches());
         actions
@@ -723,9 +709,12 @@ impl Channel {
         };
         let txid = spending_tx.compute_txid();
         let new = match (confirmation_height, &o.state) {
-            (Some(height), OutputState::Confirmed { txid: t, height: h, .. })
-                if *t == txid && *h == height =>
-            {
+            (
+                Some(height),
+                OutputState::Confirmed {
+                    txid: t, height: h, ..
+                },
+            ) if *t == txid && *h == height => {
                 return Vec::new();
             }
             (Some(height), state) => {
@@ -745,9 +734,14 @@ impl Channel {
                         .filter(|o| o.script_pubkey == script)
                         .map(|o| o.value.to_sat())
                         .sum(),
-                    (None, OutputState::Confirmed { txid: t, claimed_sat, .. }) if *t == txid => {
-                        *claimed_sat
-                    }
+                    (
+                        None,
+                        OutputState::Confirmed {
+                            txid: t,
+                            claimed_sat,
+                            ..
+                        },
+                    ) if *t == txid => *claimed_sat,
                     _ => 0,
                 };
                 if claimed_sat == 0 {
@@ -799,14 +793,16 @@ impl Channel {
         }
         let before = c.clone();
         let mut actions = self.spend_broadcasts(height);
-        let sweeps = self.build_due_sweeps(height, ctx);
+        // Bump (or rebroadcast) the sweeps already out, then build the ones now due.
         let rebroadcasts = self.bump_sweeps(height, ctx);
+        let sweeps = self.build_due_sweeps(height, ctx);
         let done = self
             .closing()
             .and_then(|c| c.resolution.deep_at(CLOSED_DEPTH))
             .is_some_and(|at| height >= at);
         let changed = self.closing() != Some(&before);
         if done {
+            let channel_id = self.current_id();
             let placeholder = Phase::Aborted(super::phase::Aborted {
                 reason: String::new(),
                 funding: None,
@@ -814,20 +810,20 @@ impl Channel {
             if let Phase::Closing(c) = std::mem::replace(&mut self.phase, placeholder) {
                 let event = ChannelEvent::ChannelClosed {
                     counterparty_node_id: self.params.counterparty_node_id,
-                    channel_id: self.current_id(),
+                    channel_id,
                     kind: c.resolution.kind,
                     claimed_sat: c.resolution.claimed_sat(),
                     closing_txid: c.resolution.spend.compute_txid(),
                 };
-                tracing::info!(channel = %self.current_id(), claimed_sat = c.resolution.claimed_sat(), "channel closed: every output resolved 6 deep");
+                tracing::info!(channel = %channel_id, claimed_sat = c.resolution.claimed_sat(), "channel closed: every output resolved 6 deep");
                 self.phase = Phase::Closed(c);
                 actions.insert(0, self.commit(vec![event]));
             }
         } else if changed {
             actions.insert(0, self.commit(Vec::new()));
         }
-        actions.extend(sweeps);
         actions.extend(rebroadcasts);
+        actions.extend(sweeps);
         actions
     }
 

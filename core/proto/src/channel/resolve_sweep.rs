@@ -10,10 +10,11 @@ use super::commitment::public_keys;
 use super::phase::Commits;
 use super::resolve::{Claim, OutputState, Tracked};
 use super::{
-    Action, BroadcastKind, Channel, CloseKind, Context, SpendKind, WatchRequest,
-    MIN_FEERATE_PER_KW,
+    Action, BroadcastKind, Channel, CloseKind, Context, SpendKind, WatchRequest, MIN_FEERATE_PER_KW,
 };
-use crate::bolt3::{to_local_witness_script, to_remote_script, Bolt3Error, CommitmentKeys, SweepTx};
+use crate::bolt3::{
+    to_local_witness_script, to_remote_script, Bolt3Error, CommitmentKeys, SweepTx,
+};
 use crate::keys::{per_commitment_point, INITIAL_COMMITMENT_NUMBER};
 
 impl Channel {

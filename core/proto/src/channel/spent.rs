@@ -67,7 +67,9 @@ impl Channel {
             None => "unconfirmed".into(),
         };
         let what = match self.classify_spend(&spending_tx, ctx) {
-            _ if self.signed_closing_txids().contains(&txid) => "our cooperative closing transaction".into(),
+            _ if self.signed_closing_txids().contains(&txid) => {
+                "our cooperative closing transaction".into()
+            }
             SpendKind::OurCommitment { number } => format!("our commitment {number}"),
             SpendKind::TheirCommitment { number } => format!("the peer's commitment {number}"),
             SpendKind::TheirFutureCommitment { number } => {

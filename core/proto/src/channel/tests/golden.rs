@@ -392,10 +392,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
                         ),
                         other => format!("{other:?}"),
                     };
-                    format!(
-                        "{} {} sat {:?} {state}",
-                        o.outpoint, o.amount_sat, o.claim
-                    )
+                    format!("{} {} sat {:?} {state}", o.outpoint, o.amount_sat, o.claim)
                 })
                 .collect::<Vec<_>>()
                 .join("; ")

@@ -13,8 +13,7 @@ use bitcoin::{
 use crate::channel::{
     Action, BroadcastKind, Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelRecord,
     ChannelState, Confirmation, Context, DurabilityChecker, FeeEstimates, InboundParams, Input,
-    OutboundParams,
-    Release, WatchRequest,
+    OutboundParams, Release, WatchRequest,
 };
 use crate::keys::{ChannelKeys as ChannelSecrets, KeysManager};
 use crate::wire::{ChannelId, Feature, Features, Message};
