@@ -27,13 +27,19 @@ use super::{Action, Channel, ChannelState, CloseKind, Context, SpendKind};
 
 impl Channel {
     /// The transaction that spent the funding output, once seen (see
-    /// [`super::Input::FundingSpent`]): a closing channel's spend, unless it is our own
-    /// transaction not seen on chain yet, or one recorded by an older build on a failed
-    /// channel.
+    /// [`super::Input::FundingSpent`]): a closing channel's spend — not our own commitment or
+    /// closing tx before it confirms (it may never: the peer's may win) — or one recorded by an
+    /// older build on a failed channel.
     pub fn funding_spend(&self) -> Option<&Transaction> {
         match &self.phase {
             Phase::Failed(f) => f.funding_spend.as_ref(),
-            Phase::Closing(c) | Phase::Closed(c) => Some(&c.resolution.spend),
+            Phase::Closing(c) | Phase::Closed(c) => {
+                let ours = matches!(
+                    c.resolution.kind,
+                    CloseKind::LocalForce | CloseKind::Cooperative { .. }
+                );
+                (!ours || c.resolution.confirmed_at.is_some()).then_some(&c.resolution.spend)
+            }
             _ => None,
         }
     }
