@@ -78,6 +78,22 @@ pub(super) fn status(c: &Channel, confirmations: u32) -> String {
             c.fundee_funding_deadline()
         ),
         ChannelState::Aborted => "open abandoned".to_string(),
+        ChannelState::ShuttingDown | ChannelState::Negotiating => {
+            use crate::proto::channel::ClosingStatus;
+            match c.closing_status(0) {
+                Some(ClosingStatus::ShutdownPending) => {
+                    "closing: our shutdown waits for the peer (or for an update to finish)".into()
+                }
+                Some(ClosingStatus::Negotiating {
+                    awaiting_peer: true,
+                }) => "closing: waiting for the peer's fee".into(),
+                Some(ClosingStatus::Negotiating { .. }) => "closing: negotiating the fee".into(),
+                Some(ClosingStatus::OnChain { .. }) => {
+                    "closing: cooperative close broadcast, waiting for it to confirm".into()
+                }
+                _ => "closing: waiting for the peer's shutdown".into(),
+            }
+        }
         ChannelState::Closing => format!(
             "closing on chain: {}",
             c.failure_reason().unwrap_or("unknown reason")

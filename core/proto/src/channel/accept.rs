@@ -159,6 +159,7 @@ impl Channel {
         self.phase = Phase::Funded(Funded {
             lock: LockIn::AwaitingConfirmations,
             channel: Established::new(negotiated.clone(), funding, msg.signature),
+            shutdown: None,
         });
         let Some(channel_id) = self.channel_id() else {
             return self.fail_transient("internal: channel id unavailable".into(), true);

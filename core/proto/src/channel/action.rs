@@ -512,11 +512,13 @@ impl DurabilityChecker {
                     tx,
                     kind: BroadcastKind::MutualClose,
                 } => {
+                    // The agreed close (Negotiating, `negotiate.rs`) or a closing channel
+                    // holding it as its cooperative close.
                     let ok = self.persisted.values().any(|r| {
-                        matches!(
-                            r.channel().close_kind(),
-                            Some(CloseKind::Cooperative { .. })
-                        ) && r.channel().closing_tx() == Some(tx)
+                        let c = r.channel();
+                        c.agreed_closing_tx() == Some(tx)
+                            || (matches!(c.close_kind(), Some(CloseKind::Cooperative { .. }))
+                                && c.closing_tx() == Some(tx))
                     });
                     if !ok {
                         return Err(OrderViolation::BroadcastBeforePersist {
@@ -559,8 +561,7 @@ impl DurabilityChecker {
     /// been remembered before its events are checked).
     fn check_event(&self, index: usize, event: &ChannelEvent) -> Result<(), OrderViolation> {
         match event {
-            // A closing state: Closing/Closed (resolve.rs), or the cooperative close's own
-            // (shutdown.rs adds them to `is_closing_state`).
+            // A closing state: the cooperative close's (shutdown.rs) or Closing (resolve.rs).
             ChannelEvent::ChannelClosing { channel_id, .. } => {
                 let ok = self
                     .by_id(channel_id)
@@ -617,7 +618,10 @@ impl DurabilityChecker {
 
 /// The states in which a `ChannelClosing` may be announced.
 fn is_closing_state(state: ChannelState) -> bool {
-    matches!(state, ChannelState::Closing)
+    matches!(
+        state,
+        ChannelState::ShuttingDown | ChannelState::Negotiating | ChannelState::Closing
+    )
 }
 
 /// Checks one action list: every state-dependent send, broadcast or event must follow, in the

@@ -110,7 +110,7 @@ impl ChannelConfig {
             chain_hash,
             large_channels: false,
             prefer_anchors: true,
-            our_dust_limit_sat: 546,
+            our_dust_limit_sat: 355,
             our_to_self_delay: 144,
             our_max_accepted_htlcs: 30,
             our_htlc_minimum_msat: 1,

@@ -22,6 +22,7 @@ use super::record::{
 };
 use super::resolve::{Closing, Resolution, Tracked};
 use super::resolve_record::{CloseKindByte, TrackedList};
+use super::shutdown::{Scripts, ShutdownForm, ShutdownState};
 use super::{Channel, ChannelState, CloseKind, Confirmation, FundingInfo, Role, SideParams};
 use crate::bolt3::ChannelType;
 use crate::wire::{ChannelAnnouncement, ChannelId};
@@ -69,6 +70,9 @@ pub(crate) struct Fields {
     /// The commitment state once a channel was updated (even: a build that does not know it
     /// must not read such a record as a channel at commitment 0).
     pub(crate) commitments: Option<Commitments>,
+    /// A cooperative close in progress (states ShuttingDown and Negotiating), with the
+    /// lock-in it interrupted.
+    pub(crate) shutdown: Option<ShutdownState>,
     /// A closing (or closed) channel: how it closes (`resolve_record.rs`).
     pub(crate) close_kind: Option<CloseKind>,
     /// The transaction that spends (or will spend) the funding.
@@ -115,6 +119,7 @@ crate::wire_message! {
         57 => funding_spend: option ConsensusTx,
         58 => channel_type: option CommitmentType,
         60 => commitments: option CommitmentsForm,
+        62 => shutdown: option ShutdownForm,
         70 => close_kind: option CloseKindByte,
         72 => closing_tx: option ConsensusTx,
         74 => closing_height: option u32,
@@ -185,6 +190,17 @@ impl Fields {
                 Some(Commits::Updated(c)) => Some((**c).clone()),
                 _ => None,
             },
+            shutdown: match channel.phase() {
+                Phase::Funded(Funded {
+                    lock,
+                    shutdown: Some(s),
+                    ..
+                }) => Some(ShutdownState {
+                    lock: *lock,
+                    shutdown: (**s).clone(),
+                }),
+                _ => None,
+            },
             close_kind: closing.map(|c| c.resolution.kind),
             closing_tx: closing.map(|c| c.resolution.spend.clone()),
             closing_height: closing.and_then(|c| c.resolution.confirmed_at),
@@ -226,6 +242,7 @@ impl Fields {
             funding_spend,
             channel_type,
             commitments,
+            shutdown,
             close_kind,
             closing_tx,
             closing_height,
@@ -274,8 +291,16 @@ impl Fields {
             (announcement_answered, "announcement_answered"),
         ];
         let closes = matches!(state, ChannelState::Closing | ChannelState::Closed);
+        let shutting_down = matches!(
+            state,
+            ChannelState::ShuttingDown | ChannelState::Negotiating
+        );
+        if shutting_down != shutdown.is_some() {
+            return Err(RecordError::Invalid("shutdown"));
+        }
         if commitments.is_some()
             && !(closes || matches!(state, ChannelState::Ready | ChannelState::Failed))
+            && !shutdown.as_ref().is_some_and(|s| s.lock == LockIn::Ready)
         {
             // Updates start once both `channel_ready` were exchanged.
             return Err(RecordError::Invalid("commitments"));
@@ -361,6 +386,8 @@ impl Fields {
             ChannelState::AwaitingConfirmations
             | ChannelState::AwaitingChannelReady
             | ChannelState::Ready
+            | ChannelState::ShuttingDown
+            | ChannelState::Negotiating
             | ChannelState::Failed
             | ChannelState::FailedUnfunded
             | ChannelState::Closing
@@ -405,10 +432,11 @@ impl Fields {
                     };
                     return Ok(Channel::from_parts(params, phase));
                 }
-                let lock = match state {
-                    ChannelState::Failed | ChannelState::FailedUnfunded => None,
-                    ChannelState::Ready => Some(LockIn::Ready),
-                    ChannelState::AwaitingChannelReady => Some(LockIn::AwaitingChannelReady),
+                let lock = match (state, &shutdown) {
+                    (_, Some(s)) => Some(s.lock),
+                    (ChannelState::Failed | ChannelState::FailedUnfunded, _) => None,
+                    (ChannelState::Ready, _) => Some(LockIn::Ready),
+                    (ChannelState::AwaitingChannelReady, _) => Some(LockIn::AwaitingChannelReady),
                     _ => Some(LockIn::AwaitingConfirmations),
                 };
                 match lock {
@@ -431,7 +459,18 @@ impl Fields {
                             }
                             _ => {}
                         }
-                        Phase::Funded(Funded { lock, channel })
+                        let shutdown = shutdown.map(|s| Box::new(s.shutdown));
+                        if let Some(s) = &shutdown {
+                            let both = matches!(s.scripts, Scripts::Both { .. });
+                            if both != (state == ChannelState::Negotiating) {
+                                return Err(RecordError::Invalid("shutdown scripts"));
+                            }
+                        }
+                        Phase::Funded(Funded {
+                            lock,
+                            channel,
+                            shutdown,
+                        })
                     }
                 }
             }

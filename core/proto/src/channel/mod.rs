@@ -83,6 +83,7 @@ mod effects;
 mod fee_policy;
 mod fields;
 mod input;
+mod negotiate;
 mod open;
 mod phase;
 mod ready;
@@ -91,6 +92,7 @@ mod reestablish;
 mod resolve;
 mod resolve_record;
 mod resolve_sweep;
+mod shutdown;
 mod spent;
 mod unfunded;
 mod update;
@@ -179,6 +181,12 @@ pub enum ChannelState {
     AwaitingChannelReady,
     /// Both sides sent `channel_ready`: normal operation may begin.
     Ready,
+    /// A cooperative close began: our `shutdown` is stored (sent once no update is in flight)
+    /// or the peer's arrived (ours follows once no update is in flight).
+    ShuttingDown,
+    /// Both `shutdown`s exchanged: negotiating the closing fee (`closing_signed`), or agreed
+    /// and broadcasting the closing transaction until the funding is spent.
+    Negotiating,
     /// The channel failed after becoming durable (funding double-spent, peer error, ...).
     /// Terminal; the record stays so that the app can show what happened.
     Failed,
@@ -232,6 +240,8 @@ impl ChannelState {
             // builds before it read, and did, minus the broadcast of an invalid commitment).
             ChannelState::Failed | ChannelState::FailedUnfunded => 7,
             ChannelState::Aborted => 8,
+            ChannelState::ShuttingDown => 9,
+            ChannelState::Negotiating => 10,
             // 9 and 10: ShuttingDown and Negotiating (the cooperative close).
             ChannelState::Closing => 11,
             ChannelState::Closed => 12,
@@ -249,6 +259,8 @@ impl ChannelState {
             6 => ChannelState::Ready,
             7 => ChannelState::Failed,
             8 => ChannelState::Aborted,
+            9 => ChannelState::ShuttingDown,
+            10 => ChannelState::Negotiating,
             11 => ChannelState::Closing,
             12 => ChannelState::Closed,
             _ => return None,
@@ -667,13 +679,15 @@ impl Channel {
             Input::PeerDisconnected => self.on_disconnected(),
             Input::PeerReconnected => self.on_reconnected(),
             Input::Tick { now_secs } if matches!(self.phase, Phase::Funded(_)) => {
-                self.on_update_tick(now_secs, ctx.config.update_timeout_secs)
+                let timeout = ctx.config.update_timeout_secs;
+                let mut actions = self.on_update_tick(now_secs, timeout);
+                actions.extend(self.on_close_tick(now_secs, timeout));
+                actions
             }
             Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
             Input::SetFeerate { feerate_per_kw } => self.on_set_feerate(feerate_per_kw, ctx),
             Input::ForceClose => self.on_force_close(ctx),
-            // The cooperative close's input: wired as its phases land (shutdown.rs).
-            Input::Close { .. } => Vec::new(),
+            Input::Close { script } => self.on_close(script, ctx),
             // Only a closing channel watches outputs or reacts to a spend going away.
             Input::FundingUnspent | Input::OutputSpent { .. } | Input::OutputUnspent { .. } => {
                 Vec::new()
@@ -684,7 +698,11 @@ impl Channel {
     /// Whether the driver should feed [`Input::Tick`]s to this channel (a transient open, or
     /// a commitment update in flight: its watchdog).
     pub fn needs_ticks(&self) -> bool {
-        matches!(self.phase, Phase::Opening(_)) || self.update_pending()
+        matches!(self.phase, Phase::Opening(_))
+            || self.update_pending()
+            || self
+                .shutdown()
+                .is_some_and(|s| s.link.proposed.is_some() && s.agreed.is_none())
     }
 
     /// Whether this channel still needs the connection to its peer: an open in progress, or a
@@ -737,8 +755,19 @@ impl Channel {
             Message::ChannelReestablish(m) => self.on_channel_reestablish(&m, ctx),
             Message::AnnouncementSignatures(m) => self.on_announcement_signatures(&m, ctx),
             Message::UpdateFee(m) => self.on_update_fee(&m, ctx),
-            Message::CommitmentSigned(m) => self.on_commitment_signed(&m, ctx),
-            Message::RevokeAndAck(m) => self.on_revoke_and_ack(&m, ctx),
+            // The end of an update may let a waiting shutdown (ours or our reply) go out.
+            Message::CommitmentSigned(m) => {
+                let mut actions = self.on_commitment_signed(&m, ctx);
+                actions.extend(self.shutdown_progress(ctx));
+                actions
+            }
+            Message::RevokeAndAck(m) => {
+                let mut actions = self.on_revoke_and_ack(&m, ctx);
+                actions.extend(self.shutdown_progress(ctx));
+                actions
+            }
+            Message::Shutdown(m) => self.on_shutdown(&m, ctx),
+            Message::ClosingSigned(m) => self.on_closing_signed(&m, ctx),
             Message::UpdateAddHtlc(_)
             | Message::UpdateFulfillHtlc(_)
             | Message::UpdateFailHtlc(_)

@@ -262,6 +262,7 @@ impl Channel {
         self.phase = Phase::Funded(Funded {
             lock: LockIn::AwaitingConfirmations,
             channel,
+            shutdown: None,
         });
         let mut actions = vec![self.commit(self.pending_event().into_iter().collect())];
         actions.extend(tx.map(broadcast_funding));

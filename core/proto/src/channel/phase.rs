@@ -8,7 +8,8 @@
 //! Phase::Opening(Opening { step: OpenStep, waiting_since })   transient, never persisted
 //!        OpenStep::{OutboundAwaitingAccept, AwaitingFundingTx, AwaitingFundingSigned,
 //!                   InboundAwaitingFundingCreated}
-//! Phase::Funded(Funded { lock: LockIn, channel: Established })  durable
+//! Phase::Funded(Funded { lock: LockIn, channel: Established, shutdown })  durable; a
+//!        cooperative close in progress is its `shutdown` (`shutdown.rs`, `negotiate.rs`)
 //! Phase::Failed(Failed { channel: Established, reason, unfunded, funding_spend })  durable, terminal unless
 //!        `unfunded` and the funding confirms after all
 //! Phase::Aborted(Aborted { reason, funding })   a transient open failed: forgotten
@@ -28,6 +29,7 @@ use bitcoin::Transaction;
 
 use super::commitments::Commitments;
 pub(crate) use super::resolve::Closing;
+use super::shutdown::{Scripts, Shutdown};
 use super::{ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::bolt3::ChannelType;
 use crate::wire::{ChannelAnnouncement, ChannelId};
@@ -137,6 +139,8 @@ pub(crate) struct Negotiated {
 pub(crate) struct Funded {
     pub(super) lock: LockIn,
     pub(super) channel: Established,
+    /// A cooperative close, once either side sent `shutdown` (`shutdown.rs`).
+    pub(super) shutdown: Option<Box<Shutdown>>,
 }
 
 /// How far a funded channel is in locking in its funding.
@@ -247,6 +251,12 @@ impl Phase {
     pub(super) fn state(&self) -> ChannelState {
         match self {
             Phase::Opening(o) => o.step.state(),
+            Phase::Funded(Funded {
+                shutdown: Some(s), ..
+            }) => match s.scripts {
+                Scripts::Both { .. } => ChannelState::Negotiating,
+                _ => ChannelState::ShuttingDown,
+            },
             Phase::Funded(f) => f.lock.state(),
             Phase::Failed(f) if f.unfunded => ChannelState::FailedUnfunded,
             Phase::Failed(_) => ChannelState::Failed,

@@ -6,7 +6,8 @@ use bitcoin::{Transaction, Txid};
 use super::config::{FUNDEE_FUNDING_TIMEOUT_BLOCKS, WATCHDOG_EXTRA_BLOCKS};
 use super::phase::{Funded, LockIn, Phase};
 use super::{
-    broadcast_funding, Action, Channel, ChannelEvent, ChannelState, Confirmation, Context, Role,
+    broadcast_funding, Action, BroadcastKind, Channel, ChannelEvent, ChannelState, Confirmation,
+    Context, Role,
 };
 use crate::wire::{ChannelReady, ErrorMessage, Message};
 
@@ -77,6 +78,13 @@ impl Channel {
     /// reconnect the peer when its `channel_ready` is overdue, rebroadcast an unconfirmed
     /// funding (funder), forget a funding that never appeared (fundee, 2016 blocks).
     pub fn on_new_block(&mut self, height: u32, ctx: &Context<'_>) -> Vec<Action> {
+        if let Some(tx) = self.agreed_closing_tx() {
+            // Until its spend is seen (then the on-chain resolution takes over).
+            return vec![Action::Broadcast {
+                tx: tx.clone(),
+                kind: BroadcastKind::MutualClose,
+            }];
+        }
         match self.state() {
             ChannelState::Ready => return self.announce_if_due(height, ctx),
             ChannelState::Closing | ChannelState::Closed => {
@@ -270,6 +278,15 @@ impl Channel {
                 tell_peer,
             );
         }
+        if let Some(tx) = self.agreed_closing_tx() {
+            // BOLT 5: holding a closing transaction both signed, close with it, never with our
+            // commitment (a mutual close may already be in the mempool).
+            tracing::warn!(channel = %self.current_id(), %reason, "failing a channel whose close is agreed: broadcasting the agreed close");
+            return vec![Action::Broadcast {
+                tx: tx.clone(),
+                kind: BroadcastKind::MutualClose,
+            }];
+        }
         self.force_close(reason, tell_peer, true, ctx)
     }
 
@@ -277,6 +294,7 @@ impl Channel {
     /// durable channel waits for the reconnection.
     pub(crate) fn on_disconnected(&mut self) -> Vec<Action> {
         self.drop_unsigned_updates();
+        self.shutdown_disconnected();
         if let Some(e) = self.phase.established_mut() {
             e.announcement.answered = false;
             return Vec::new();

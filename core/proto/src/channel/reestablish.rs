@@ -74,6 +74,12 @@ impl Channel {
         if self.is_failed() {
             return self.on_reconnected();
         }
+        if self.agreed_closing_tx().is_some() {
+            // The agreed close again (and our signature of it, for a peer that missed it) —
+            // never our commitment, even when the peer forgot the channel (LDK does once it
+            // saw the close: a placeholder reestablish, then an `error`).
+            return self.shutdown_after_reestablish(ctx);
+        }
         if msg.next_commitment_number == 0 && msg.next_revocation_number == 0 {
             // The peer holds no commitment of this channel: it does not know it. LDK answers
             // a channel it does not know this way (with a dummy secret and point, then an
@@ -224,6 +230,8 @@ impl Channel {
         }
         // BOLT 7: our announcement_signatures again if the peer's never came.
         actions.extend(self.announcement_retransmission(ctx));
+        // BOLT 2: our shutdown again, and the negotiation from the start.
+        actions.extend(self.shutdown_after_reestablish(ctx));
         actions
     }
 }

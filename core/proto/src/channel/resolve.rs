@@ -230,18 +230,6 @@ impl Channel {
         self.closing().map(|c| &c.resolution.spend)
     }
 
-    /// The txids of the closing transactions we signed: a funding spend by one of them is a
-    /// cooperative close. Filled by the cooperative close's negotiation (the lead's
-    /// `negotiate.rs`); none until it lands.
-    pub fn signed_closing_txids(&self) -> Vec<Txid> {
-        Vec::new()
-    }
-
-    /// Who started the cooperative close, when the negotiation knows (`shutdown.rs`).
-    fn close_initiator(&self) -> Option<Initiator> {
-        None
-    }
-
     /// The tip height from which the node may stop watching a closed channel: everything is
     /// [`IRREVOCABLE_DEPTH`] deep (BOLT 5 "irrevocably resolved"). `None` while closing (keep
     /// watching) and for channels that are not closed.
@@ -252,10 +240,9 @@ impl Channel {
         }
     }
 
-    /// The close's progress at tip `tip`, for `list_channels`: [`ClosingStatus::OnChain`]
-    /// while closing, [`ClosingStatus::Closed`] once closed (the cooperative negotiation
-    /// adds its own states).
-    pub fn closing_status(&self, _tip: u32) -> Option<ClosingStatus> {
+    /// The on-chain part of [`Channel::closing_status`]: [`ClosingStatus::OnChain`] while
+    /// closing, [`ClosingStatus::Closed`] once closed.
+    pub(super) fn onchain_status(&self) -> Option<ClosingStatus> {
         match &self.phase {
             Phase::Closing(c) => Some(ClosingStatus::OnChain {
                 kind: c.resolution.kind,
@@ -364,12 +351,18 @@ impl Channel {
         ctx: &Context<'_>,
     ) -> Vec<Action> {
         let id = self.current_id();
+        // A cooperative close in progress: its script (our output of the closing tx) and the
+        // ChannelClosing it announced already (not repeated for the same kind).
+        let coop_script = self.shutdown().and_then(|s| s.ours().cloned());
+        let announced = self.shutdown().map(|s| CloseKind::Cooperative {
+            initiator: s.initiator,
+        });
         let placeholder = Phase::Aborted(super::phase::Aborted {
             reason: String::new(),
             funding: None,
         });
         let (channel, was_ready) = match std::mem::replace(&mut self.phase, placeholder) {
-            Phase::Funded(Funded { lock, channel }) => (channel, lock == LockIn::Ready),
+            Phase::Funded(Funded { lock, channel, .. }) => (channel, lock == LockIn::Ready),
             Phase::Failed(Failed {
                 channel,
                 unfunded: false,
@@ -392,7 +385,7 @@ impl Channel {
                 outputs: Vec::new(),
             },
         });
-        let outputs = self.find_outputs(kind, ctx);
+        let outputs = self.find_outputs(kind, coop_script, ctx);
         if let Some(c) = self.closing_mut() {
             c.resolution.outputs = outputs;
         }
@@ -400,12 +393,14 @@ impl Channel {
         // now, in the same write.
         let tip = confirmation_height.unwrap_or_else(|| self.tip_floor());
         let sweeps = self.build_due_sweeps(tip, ctx);
-        events.push(ChannelEvent::ChannelClosing {
-            counterparty_node_id: self.params.counterparty_node_id,
-            channel_id: self.current_id(),
-            kind,
-            reason,
-        });
+        if announced != Some(kind) {
+            events.push(ChannelEvent::ChannelClosing {
+                counterparty_node_id: self.params.counterparty_node_id,
+                channel_id: self.current_id(),
+                kind,
+                reason,
+            });
+        }
         let funder = self.params.role == Role::Funder;
         let mut actions = vec![Action::Commit(Commit {
             record: self.to_record(),
@@ -500,7 +495,7 @@ impl Channel {
     pub(super) fn close_kind_of(&self, tx: &Transaction, ctx: &Context<'_>) -> CloseKind {
         if self.signed_closing_txids().contains(&tx.compute_txid()) {
             return CloseKind::Cooperative {
-                initiator: self.close_initiator().unwrap_or(Initiator::Remote),
+                initiator: self.shutdown().map_or(Initiator::Remote, |s| s.initiator),
             };
         }
         match self.classify_spend(tx, ctx) {

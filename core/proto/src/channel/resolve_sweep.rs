@@ -19,7 +19,13 @@ use crate::keys::{per_commitment_point, INITIAL_COMMITMENT_NUMBER};
 
 impl Channel {
     /// The outputs of the held spend that are ours, for `kind`.
-    pub(super) fn find_outputs(&self, kind: CloseKind, ctx: &Context<'_>) -> Vec<Tracked> {
+    /// `coop_script`: our script of a cooperative close (the negotiation's), if known.
+    pub(super) fn find_outputs(
+        &self,
+        kind: CloseKind,
+        coop_script: Option<ScriptBuf>,
+        ctx: &Context<'_>,
+    ) -> Vec<Tracked> {
         let Some(spend) = self.closing_tx() else {
             return Vec::new();
         };
@@ -72,17 +78,14 @@ impl Channel {
             CloseKind::RemoteForce | CloseKind::RemoteFuture | CloseKind::Unknown => {
                 paying(&to_remote, Claim::ToRemote)
             }
-            CloseKind::Cooperative { .. } => match self.our_closing_script(ctx) {
+            // Our output of the closing tx: the script our shutdown named (else the context's
+            // destination, the driver's wallet address).
+            CloseKind::Cooperative { .. } => match coop_script.or_else(|| ctx.destination.cloned())
+            {
                 Some(script) => paying(&script, Claim::Wallet),
                 None => Vec::new(),
             },
         }
-    }
-
-    /// The script our share of a cooperative close pays. The negotiation (`negotiate.rs`)
-    /// will know it exactly; until then the context's destination.
-    fn our_closing_script(&self, ctx: &Context<'_>) -> Option<ScriptBuf> {
-        ctx.destination.cloned()
     }
 
     /// Our `to_remote` script on the peer's commitments (it pays our payment basepoint).

@@ -103,6 +103,7 @@ impl Channel {
                 self.phase = Phase::Funded(Funded {
                     lock: LockIn::AwaitingConfirmations,
                     channel: f.channel,
+                    shutdown: None,
                 });
                 tracing::info!(channel = %self.current_id(), "the funding of a channel that failed unfunded confirmed: tracking it again");
                 true

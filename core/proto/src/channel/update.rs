@@ -116,7 +116,11 @@ impl Channel {
         let Some(mut c) = self.commitments() else {
             return Vec::new();
         };
-        if self.params.role != Role::Funder || c.latest_feerate() == feerate_per_kw {
+        // BOLT 2: no update of ours once a shutdown was sent or received.
+        if self.params.role != Role::Funder
+            || c.latest_feerate() == feerate_per_kw
+            || self.is_shutting_down()
+        {
             return Vec::new();
         }
         let feerate_per_kw = feerate_per_kw.max(MIN_FEERATE_PER_KW);

@@ -98,8 +98,8 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     // commitment of the fundee is punished by the funder.
     let wallet = bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([0x77; 20]));
     let mut pair = Pair::open_to_ready();
-    pair.a.destination = Some(wallet.clone());
-    pair.b.destination = Some(wallet.clone());
+    pair.a.destination = wallet.clone();
+    pair.b.destination = wallet.clone();
     pair.a.input(Input::ForceClose);
     out.push(("funder_closing_local_force", stored(&pair.a.stored)));
     let commitment = pair.a.broadcasts.last().cloned().expect("commitment");
@@ -143,7 +143,7 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
         feerate_per_kw: 5_000,
     });
     pair.run();
-    pair.a.destination = Some(wallet);
+    pair.a.destination = wallet;
     pair.a.input(Input::FundingSpent {
         spending_tx: old,
         confirmation_height: None,
@@ -202,6 +202,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         // Stored with `state` as Failed; `state` above already says FailedUnfunded.
         failed_unfunded: _,
         channel_type,
+        shutdown,
         close_kind,
         closing_tx,
         closing_height,
@@ -425,6 +426,24 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
             )
         }),
     );
+    put(
+        "shutdown",
+        shutdown.as_ref().map_or("None".into(), |s| {
+            let sh = &s.shutdown;
+            format!(
+                "lock {:?} initiator {:?} ours {:?} theirs {:?} signed {:?} agreed {:?}",
+                s.lock,
+                sh.initiator,
+                sh.ours().map(|s| s.to_hex_string()),
+                sh.theirs().map(|s| s.to_hex_string()),
+                sh.signed
+                    .iter()
+                    .map(|c| format!("{} {}", c.fee_sat, c.txid))
+                    .collect::<Vec<_>>(),
+                sh.agreed.as_ref().map(|t| t.compute_txid().to_string()),
+            )
+        }),
+    );
     put("close_kind", format!("{close_kind:?}"));
     put(
         "closing_tx",
@@ -590,6 +609,7 @@ const FUNDEE: &[(&str, &str)] = &[
     // No field 58: static_remotekey.
     ("channel_type", "None"),
     ("commitments", "None"),
+    ("shutdown", "None"),
     ("close_kind", "None"),
     ("closing_tx", "None"),
     ("closing_height", "None"),

@@ -40,10 +40,15 @@ pub struct Node {
     /// disconnect): like the driver, sends other than `channel_reestablish`, `error` and
     /// `warning` are dropped until it does.
     pub reestablished: bool,
-    /// The wallet script sweeps go to (`Context::with_destination`), if any.
-    pub destination: Option<ScriptBuf>,
-    /// The fee estimates given to the channel (`Context::with_fee_estimates`), if any.
-    pub fees: Option<FeeEstimates>,
+    /// Where a close pays us when no script is given (the driver's wallet address), and where
+    /// sweeps go.
+    pub destination: ScriptBuf,
+    /// A driver without a wallet address to give (no destination in the context).
+    pub no_destination: bool,
+    /// The peer's `init` features on the current connection.
+    pub their_features: Features,
+    /// The driver's fee estimates.
+    pub estimates: FeeEstimates,
 }
 
 pub fn regtest_config() -> ChannelConfig {
@@ -70,21 +75,31 @@ impl Node {
             history: Vec::new(),
             funding_request: None,
             reestablished: true,
-            destination: None,
-            fees: None,
+            destination: ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([seed; 20])),
+            no_destination: false,
+            their_features: {
+                let mut f = Features::tern_init();
+                f.set_optional(Feature::ShutdownAnySegwit);
+                f
+            },
+            estimates: FeeEstimates {
+                commitment_per_kw: 2_500,
+                in_144_blocks_per_kw: 1_000,
+                in_1008_blocks_per_kw: 253,
+            },
         }
     }
 
     pub fn ctx(&self) -> Context<'_> {
-        let mut ctx =
-            Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
-        if let Some(d) = &self.destination {
-            ctx = ctx.with_destination(d);
+        let ctx = Context::new(&self.secp, &self.keys, &self.config)
+            .with_node_key(&self.node_key)
+            .with_their_features(&self.their_features)
+            .with_fee_estimates(&self.estimates);
+        if self.no_destination {
+            ctx
+        } else {
+            ctx.with_destination(&self.destination)
         }
-        if let Some(f) = &self.fees {
-            ctx = ctx.with_fee_estimates(f);
-        }
-        ctx
     }
 
     pub fn channel(&self) -> &Channel {
@@ -143,14 +158,15 @@ impl Node {
             .expect("record decodes")
             .into_channel();
         assert_eq!(twin, channel, "rebuilt channel equals the original");
-        let mut ctx =
-            Context::new(&self.secp, &self.keys, &self.config).with_node_key(&self.node_key);
-        if let Some(d) = &self.destination {
-            ctx = ctx.with_destination(d);
-        }
-        if let Some(f) = &self.fees {
-            ctx = ctx.with_fee_estimates(f);
-        }
+        let ctx = Context::new(&self.secp, &self.keys, &self.config)
+            .with_node_key(&self.node_key)
+            .with_their_features(&self.their_features)
+            .with_fee_estimates(&self.estimates);
+        let ctx = if self.no_destination {
+            ctx
+        } else {
+            ctx.with_destination(&self.destination)
+        };
         match &input {
             Input::PeerDisconnected => self.reestablished = false,
             Input::Message(Message::ChannelReestablish(_)) => self.reestablished = true,

@@ -247,6 +247,8 @@ impl Ldk {
                 MessageSendEvent::SendChannelReady { msg, .. } => (36, msg.encode()),
                 MessageSendEvent::SendChannelReestablish { msg, .. } => (136, msg.encode()),
                 MessageSendEvent::SendRevokeAndACK { msg, .. } => (133, msg.encode()),
+                MessageSendEvent::SendShutdown { msg, .. } => (38, msg.encode()),
+                MessageSendEvent::SendClosingSigned { msg, .. } => (39, msg.encode()),
                 MessageSendEvent::UpdateHTLCs { updates, .. } => {
                     let mut parts: Vec<(u16, Vec<u8>)> = Vec::new();
                     parts.extend(updates.update_add_htlcs.iter().map(|m| (128, m.encode())));
@@ -329,6 +331,10 @@ impl Ldk {
             Message::RevokeAndAck(_) => self
                 .manager
                 .handle_revoke_and_ack(from, &read!(msgs::RevokeAndACK)),
+            Message::Shutdown(_) => self.manager.handle_shutdown(from, &read!(msgs::Shutdown)),
+            Message::ClosingSigned(_) => self
+                .manager
+                .handle_closing_signed(from, &read!(msgs::ClosingSigned)),
             other => panic!("unexpected {}", other.name()),
         }
     }

@@ -16,20 +16,25 @@ use crate::channel::{Action, Channel, ChannelState, InboundParams, Input, Outbou
 use crate::wire::Message;
 
 /// An LDK peer and a Tern node with a ready channel between them.
-struct Link {
-    ldk: Ldk,
-    tern: Node,
-    height: u32,
-    tern_funds: bool,
+pub(super) struct Link {
+    pub(super) ldk: Ldk,
+    pub(super) tern: Node,
+    pub(super) height: u32,
+    pub(super) tern_funds: bool,
 }
 
 impl Link {
-    fn open(tern_funds: bool) -> Link {
+    pub(super) fn open(tern_funds: bool) -> Link {
         Link::open_typed(tern_funds, false)
     }
 
     /// `anchors`: both negotiate `option_anchors` (LDK accepts its inbound one by hand).
-    fn open_typed(tern_funds: bool, anchors: bool) -> Link {
+    pub(super) fn open_typed(tern_funds: bool, anchors: bool) -> Link {
+        Link::open_with(tern_funds, anchors, None)
+    }
+
+    /// `push_msat`: what the funder gives the fundee at open (`None`: the usual amounts).
+    pub(super) fn open_with(tern_funds: bool, anchors: bool, push_msat: Option<u64>) -> Link {
         let mut height = 400;
         let ldk = if anchors {
             Ldk::with_config(height, anchors_config())
@@ -39,9 +44,11 @@ impl Link {
         let mut tern = Node::new(if tern_funds { 1 } else { 2 });
         ldk.connect(tern.node_id);
         let tx = if tern_funds {
+            let base = outbound_params(ldk.node_id);
             let params = OutboundParams {
                 their_features: ldk_features(&ldk),
-                ..outbound_params(ldk.node_id)
+                push_msat: push_msat.unwrap_or(base.push_msat),
+                ..base
             };
             let (channel, actions) = Channel::new_outbound(params, &tern.ctx()).expect("open");
             tern.channel = Some(channel);
@@ -82,7 +89,14 @@ impl Link {
             tx
         } else {
             ldk.manager
-                .create_channel(tern.node_id, 500_000, 20_000_000, 42, None, None)
+                .create_channel(
+                    tern.node_id,
+                    500_000,
+                    push_msat.unwrap_or(20_000_000),
+                    42,
+                    None,
+                    None,
+                )
                 .expect("LDK opens");
             let Some(Message::OpenChannel(open)) = ldk.outbox().first().cloned() else {
                 panic!("open_channel");
@@ -155,7 +169,7 @@ impl Link {
     }
 
     /// Delivers messages both ways until both are quiet.
-    fn exchange(&mut self) {
+    pub(super) fn exchange(&mut self) {
         loop {
             let to_ldk = flush(&mut self.tern, &self.ldk);
             let to_tern = self.ldk.outbox();
@@ -169,7 +183,7 @@ impl Link {
     }
 
     /// Cuts the link (whatever is in flight is lost) and reconnects.
-    fn reconnect(&mut self) {
+    pub(super) fn reconnect(&mut self) {
         self.tern.outbox.clear();
         self.ldk.outbox();
         self.ldk.manager.peer_disconnected(self.tern.node_id);

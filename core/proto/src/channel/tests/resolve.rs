@@ -83,8 +83,8 @@ fn spent(pair: &mut Pair, tx: &Transaction, height: Option<u32>) -> (Vec<Action>
 fn our_force_close_sweeps_to_local_at_exactly_the_csv_then_closes_once() {
     for funder in [true, false] {
         let mut pair = Pair::open_to_ready();
-        node(&mut pair, funder).destination = Some(wallet_script(1));
-        node(&mut pair, !funder).destination = Some(wallet_script(2));
+        node(&mut pair, funder).destination = wallet_script(1);
+        node(&mut pair, !funder).destination = wallet_script(2);
         let us = node(&mut pair, funder);
         let actions = us.input(Input::ForceClose);
         assert_eq!(
@@ -264,8 +264,8 @@ fn the_peers_revoked_commitment_is_punished_at_once() {
         pair.run();
         assert_eq!(pair.a.channel().commitment_number(), 1);
         let us = node(&mut pair, funder);
-        us.destination = Some(wallet_script(7));
-        us.fees = Some(fees(3_000, 1_000));
+        us.destination = wallet_script(7);
+        us.estimates = fees(3_000, 1_000);
         let actions = us.input(Input::FundingSpent {
             spending_tx: old.clone(),
             confirmation_height: None,
@@ -308,7 +308,7 @@ fn the_peers_revoked_commitment_is_punished_at_once() {
         );
         check_restart(us);
         // A higher estimate bumps both (persisted first); a lower one never does.
-        us.fees = Some(fees(6_000, 2_000));
+        us.estimates = fees(6_000, 2_000);
         pair.mine(1);
         let us = node(&mut pair, funder);
         let step = us.history.last().cloned().expect("acted");
@@ -327,7 +327,7 @@ fn the_peers_revoked_commitment_is_punished_at_once() {
             assert_eq!(new.input[0].previous_output, old.input[0].previous_output);
             assert!(new.output[0].value < old.output[0].value);
         }
-        us.fees = Some(fees(1_000, 300));
+        us.estimates = fees(1_000, 300);
         pair.mine(1);
         let step = node(&mut pair, funder)
             .history
@@ -394,8 +394,8 @@ fn a_node_that_fell_behind_waits_and_takes_its_to_remote_from_the_future_commitm
     pair.a.stored = Some(stale);
     pair.a.restart();
     pair.a.broadcasts.clear();
-    pair.b.destination = Some(wallet_script(3));
-    pair.a.destination = Some(wallet_script(4));
+    pair.b.destination = wallet_script(3);
+    pair.a.destination = wallet_script(4);
     for n in [&mut pair.a, &mut pair.b] {
         n.outbox.clear();
         n.input(Input::PeerDisconnected);
@@ -442,7 +442,7 @@ fn anchors_to_remote_waits_one_confirmation() {
     pair.mine(depth - 1);
     pair.run();
     assert!(pair.a.channel().channel_type().anchors);
-    pair.a.destination = Some(wallet_script(5));
+    pair.a.destination = wallet_script(5);
     let actions = pair.b.input(Input::ForceClose);
     let commitment = broadcasts(&actions, BroadcastKind::Commitment).remove(0);
     // In the mempool: the 1-CSV to_remote waits.
@@ -469,7 +469,7 @@ fn anchors_to_remote_waits_one_confirmation() {
 #[test]
 fn reorgs_reopen_resolve_again_and_reclose() {
     let mut pair = Pair::open_to_ready();
-    pair.a.destination = Some(wallet_script(1));
+    pair.a.destination = wallet_script(1);
     let actions = pair.a.input(Input::ForceClose);
     let commitment = broadcasts(&actions, BroadcastKind::Commitment).remove(0);
     let csv = u32::from(
@@ -589,7 +589,7 @@ fn reorgs_reopen_resolve_again_and_reclose() {
 fn a_cooperative_close_through_start_closing() {
     let mut pair = Pair::open_to_ready();
     let ours = wallet_script(8);
-    pair.a.destination = Some(ours.clone());
+    pair.a.destination = ours.clone();
     let funding = pair.a.channel().funding().expect("funding").outpoint;
     let mut tx = pair
         .a
@@ -683,9 +683,9 @@ fn a_cooperative_close_through_start_closing() {
 #[test]
 fn an_output_too_small_to_sweep_is_recorded_and_never_swept() {
     let mut pair = Pair::open_to_ready();
-    pair.a.destination = Some(wallet_script(1));
+    pair.a.destination = wallet_script(1);
     // A fee estimate no output of this channel can pay.
-    pair.a.fees = Some(fees(50_000_000, 50_000_000));
+    pair.a.estimates = fees(50_000_000, 50_000_000);
     let theirs = pair
         .b
         .channel()
@@ -715,6 +715,7 @@ fn an_output_too_small_to_sweep_is_recorded_and_never_swept() {
 #[test]
 fn without_a_destination_the_sweep_waits_and_says_so() {
     let mut pair = Pair::open_to_ready();
+    pair.a.no_destination = true;
     let theirs = pair
         .b
         .channel()
@@ -728,7 +729,7 @@ fn without_a_destination_the_sweep_waits_and_says_so() {
     pair.mine(10);
     assert_eq!(pair.a.state(), ChannelState::Closing);
     assert!(pair.a.broadcasts.len() == 1, "only the funding of the open");
-    pair.a.destination = Some(wallet_script(1));
+    pair.a.no_destination = false;
     assert!(pair.a.channel().sweep_blocked(&pair.a.ctx()).is_none());
     let actions = block(&mut pair, true);
     assert_eq!(
@@ -741,7 +742,7 @@ fn without_a_destination_the_sweep_waits_and_says_so() {
 #[test]
 fn the_checker_catches_closing_actions_before_their_record() {
     let mut pair = Pair::open_to_ready();
-    pair.a.destination = Some(wallet_script(1));
+    pair.a.destination = wallet_script(1);
     let before = pair.a.channel().to_record();
     let actions = pair.a.input(Input::ForceClose);
     // Commitment broadcast before the Closing record: refused (the Ready record is not enough).
@@ -845,4 +846,60 @@ fn the_checker_catches_closing_actions_before_their_record() {
     ));
     let _ = OutPoint::null();
     ready.a.input(Input::ForceClose);
+}
+
+/// The lead's negotiation agrees a close (Negotiating); its spend moves both sides to
+/// Closing{Cooperative} without a second ChannelClosing, nothing is swept (the outputs pay the
+/// wallets), and 6 confirmations close the channel with each side's output as claimed.
+#[test]
+fn an_agreed_cooperative_close_resolves_when_its_spend_confirms() {
+    for initiator_is_funder in [true, false] {
+        let mut pair = Pair::open_to_ready();
+        node(&mut pair, initiator_is_funder).input(Input::Close { script: None });
+        pair.run();
+        let tx = pair
+            .a
+            .channel()
+            .agreed_closing_tx()
+            .cloned()
+            .expect("agreed");
+        assert_eq!(pair.a.state(), ChannelState::Negotiating);
+        let h = pair.height + 1;
+        pair.mine(1);
+        let (a, b) = spent(&mut pair, &tx, Some(h));
+        for (actions, who) in [(&a, "a"), (&b, "b")] {
+            assert_eq!(kinds(actions), ["Persist", "WatchFunding"], "{who}");
+        }
+        for n in [&pair.a, &pair.b] {
+            assert!(matches!(
+                n.channel().close_kind(),
+                Some(CloseKind::Cooperative { .. })
+            ));
+            check_restart(n);
+        }
+        pair.mine(4);
+        assert_eq!(pair.a.state(), ChannelState::Closing);
+        pair.mine(1);
+        for n in [&pair.a, &pair.b] {
+            assert_eq!(n.state(), ChannelState::Closed);
+            let ours: u64 = tx
+                .output
+                .iter()
+                .filter(|o| o.script_pubkey == n.destination)
+                .map(|o| o.value.to_sat())
+                .sum();
+            assert!(ours > 0);
+            let closing = n
+                .events
+                .iter()
+                .filter(|e| matches!(e, ChannelEvent::ChannelClosing { .. }))
+                .count();
+            assert_eq!(closing, 1, "one ChannelClosing for the whole close");
+            assert!(matches!(
+                n.events.last(),
+                Some(ChannelEvent::ChannelClosed { claimed_sat, closing_txid, .. })
+                    if *claimed_sat == ours && *closing_txid == tx.compute_txid()
+            ));
+        }
+    }
 }

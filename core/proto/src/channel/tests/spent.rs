@@ -29,6 +29,9 @@ fn broadcasts_since(pair: &Pair, step: usize) -> usize {
 #[test]
 fn the_peers_commitment_fails_a_ready_channel_without_a_broadcast_and_is_kept() {
     let mut pair = Pair::open_to_ready();
+    // No wallet address: nothing is swept, so every broadcast counted is a commitment.
+    pair.a.no_destination = true;
+    pair.b.no_destination = true;
     let theirs = fundee_commitment(&pair);
     let txid = theirs.compute_txid();
     let start = pair.a.history.len();
@@ -92,6 +95,8 @@ fn the_peers_commitment_fails_a_ready_channel_without_a_broadcast_and_is_kept() 
 #[test]
 fn a_spend_before_the_channel_is_ready_fails_the_open_without_returning_coins() {
     let mut pair = Pair::open_to_pending();
+    pair.a.no_destination = true;
+    pair.b.no_destination = true;
     pair.confirm_funding();
     assert_eq!(pair.a.state(), ChannelState::AwaitingConfirmations);
     let theirs = fundee_commitment(&pair);
@@ -124,6 +129,9 @@ fn a_spend_before_the_channel_is_ready_fails_the_open_without_returning_coins() 
 #[test]
 fn a_force_closed_channel_switches_to_the_peers_commitment_when_it_wins() {
     let mut pair = Pair::open_to_ready();
+    // No wallet address: nothing is swept, so every broadcast counted is a commitment.
+    pair.a.no_destination = true;
+    pair.b.no_destination = true;
     let theirs = fundee_commitment(&pair);
     let id = pair.a.channel().channel_id().expect("id");
     // The peer's `error` fails the channel and broadcasts our commitment...
@@ -173,6 +181,9 @@ fn a_force_closed_channel_switches_to_the_peers_commitment_when_it_wins() {
 #[test]
 fn a_transaction_that_does_not_spend_the_funding_is_ignored() {
     let mut pair = Pair::open_to_ready();
+    // No wallet address: nothing is swept, so every broadcast counted is a commitment.
+    pair.a.no_destination = true;
+    pair.b.no_destination = true;
     let mut other = fundee_commitment(&pair);
     other.input[0].previous_output = OutPoint::new(Txid::from_byte_array([9; 32]), 0);
     assert!(pair
@@ -189,6 +200,9 @@ fn a_transaction_that_does_not_spend_the_funding_is_ignored() {
 #[test]
 fn the_fundee_sees_the_funders_commitment_too() {
     let mut pair = Pair::open_to_ready();
+    // No wallet address: nothing is swept, so every broadcast counted is a commitment.
+    pair.a.no_destination = true;
+    pair.b.no_destination = true;
     let ours = pair
         .a
         .channel()
@@ -221,6 +235,9 @@ fn the_spend_is_odd_field_57_of_a_version_1_record() {
     use crate::channel::{RecordError, RECORD_VERSION};
     use crate::wire::tlv::TlvStream;
     let mut pair = Pair::open_to_ready();
+    // No wallet address: nothing is swept, so every broadcast counted is a commitment.
+    pair.a.no_destination = true;
+    pair.b.no_destination = true;
     let theirs = fundee_commitment(&pair);
     pair.a.input(Input::FundingSpent {
         spending_tx: theirs.clone(),

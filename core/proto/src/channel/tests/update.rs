@@ -526,13 +526,18 @@ fn spends_of_the_funding_are_placed_revoked_commitments_recognised() {
         spending_tx: a0,
         confirmation_height: Some(150),
     });
-    // Closing{Revoked}: the peer's to_local (penalty) and our to_remote are watched.
+    // Closing{Revoked}: the peer's to_local (penalty) and our to_remote are swept at once
+    // (the harness gives a wallet address) and watched.
     assert_eq!(
         kinds(&actions),
         [
             "Persist",
             "Emit(ChannelFailed)",
             "Emit(ChannelClosing)",
+            "BroadcastSweep",
+            "WatchOutput",
+            "BroadcastSweep",
+            "WatchOutput",
             "WatchFunding",
             "WatchOutput",
             "WatchOutput"

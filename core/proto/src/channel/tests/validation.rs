@@ -194,9 +194,9 @@ fn accept_channel_failures_name_their_field() {
         }),
         ("dust_limit_satoshis", |a| a.dust_limit_satoshis = 353),
         ("dust_limit_satoshis", |a| a.dust_limit_satoshis = 1_001),
-        // Below our dust limit (546).
+        // Below our dust limit (355).
         ("channel_reserve_satoshis", |a| {
-            a.channel_reserve_satoshis = 545
+            a.channel_reserve_satoshis = 354
         }),
         ("channel_reserve_satoshis", |a| {
             a.channel_reserve_satoshis = 200_001
@@ -234,8 +234,10 @@ fn accept_channel_failures_name_their_field() {
 
 #[test]
 fn accept_dust_above_our_reserve_is_refused() {
-    // A small channel: the reserve we ask for is 546 sat (our dust limit).
+    // A small channel: the reserve we ask for is 546 sat (our dust limit, set to what it was
+    // before the default became 355).
     let mut pair = Pair::new();
+    pair.a.config.our_dust_limit_sat = 546;
     let mut params = outbound_params(pair.b.node_id);
     params.funding_sat = 50_000;
     params.push_msat = 0;
