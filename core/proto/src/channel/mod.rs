@@ -798,6 +798,11 @@ impl Channel {
             return self.resume_closing();
         }
         let mut actions = Vec::new();
+        if self.state() == ChannelState::Failed && self.confirmation().is_some() {
+            // A channel that failed without closing (it fell behind: our commitment is
+            // revoked) waits for the peer's commitment: its to_remote is ours (`resolve.rs`).
+            return self.watch_action().into_iter().collect();
+        }
         if !self.state().is_durable() || self.state() == ChannelState::Failed {
             return actions;
         }

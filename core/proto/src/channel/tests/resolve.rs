@@ -403,6 +403,9 @@ fn a_node_that_fell_behind_waits_and_takes_its_to_remote_from_the_future_commitm
     }
     pair.run();
     assert_eq!(pair.a.state(), ChannelState::Failed);
+    // After a restart it still watches the funding, for the peer's commitment.
+    let mut twin = pair.a.clone();
+    assert_eq!(kinds(&twin.restart()), ["WatchFunding"]);
     // The user's force close of a channel that fell behind broadcasts nothing.
     assert!(pair.a.input(Input::ForceClose).is_empty());
     assert!(pair.a.broadcasts.is_empty());
