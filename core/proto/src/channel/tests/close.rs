@@ -528,7 +528,7 @@ fn the_checker_catches_close_messages_and_broadcasts_before_their_commit() {
                             message: "shutdown" | "closing_signed",
                             ..
                         }) | Err(OrderViolation::BroadcastBeforePersist {
-                            what: "cooperative close",
+                            what: "closing transaction",
                             ..
                         })
                     ),
