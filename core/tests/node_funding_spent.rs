@@ -173,8 +173,9 @@ async fn stop_lsp(phone: &Node, lsp: Node) {
 /// the app heard it, and the phone broadcast nothing since the last counted sync began.
 async fn assert_failed_by(devnet: &Devnet, phone: &Node, commitment: &Transaction) {
     let txid = commitment.compute_txid();
+    // Closing (resolve.rs): classified as the peer's commitment.
     let c = channel_where(phone, "the channel learns the spend", |c| {
-        c.state == ChannelState::Failed
+        c.state == ChannelState::Closing
     })
     .await;
     assert!(c.status.contains(&txid.to_string()), "{}", c.status);
@@ -390,8 +391,9 @@ async fn a_peer_error_checks_the_funding_and_the_failed_channel_records_the_spen
         assert!(store.delete_channel(&rows[0].channel_id).expect("delete"));
     }
     let lsp = node(&devnet, &dir.join("lsp"), LSP_SEED, Some(&lsp_addr)).await;
+    // The peer's error force-closes (Closing{LocalForce}, our commitment broadcast).
     let failed = channel_where(&phone, "the peer's error", |c| {
-        c.state == ChannelState::Failed
+        c.state == ChannelState::Closing
     })
     .await;
     assert!(failed.status.contains("peer error"), "{}", failed.status);
@@ -422,7 +424,12 @@ async fn a_peer_error_checks_the_funding_and_the_failed_channel_records_the_spen
     }
     let c = kept.expect("the spend is recorded");
     assert_eq!(c.funding_spend(), Some(&commitment));
-    assert_eq!(c.state(), ChannelState::Failed);
+    // The LSP's commitment won the race against ours: the close is now the peer's.
+    assert_eq!(c.state(), ChannelState::Closing);
+    assert_eq!(
+        c.close_kind(),
+        Some(tern_core::proto::channel::CloseKind::RemoteForce)
+    );
     assert!(c.failure_reason().is_some_and(|r| r.contains("peer error")));
     phone.stop().await;
     lsp.stop().await;

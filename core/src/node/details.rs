@@ -104,6 +104,11 @@ pub(super) fn status(c: &Channel, confirmations: u32) -> String {
                 _ => "closing: waiting for the peer's shutdown".into(),
             }
         }
+        ChannelState::Closing => format!(
+            "closing on chain: {}",
+            c.failure_reason().unwrap_or("unknown reason")
+        ),
+        ChannelState::Closed => "closed".to_string(),
     }
 }
 

@@ -311,8 +311,11 @@ pub enum OrderViolation {
 /// - `funding_signed` leaves only after a durable record of that channel;
 /// - `channel_ready` leaves only after a record with the "channel_ready sent" mark;
 /// - the funding transaction is broadcast only after a durable record holding the peer's
-///   commitment signature and that funding outpoint; a commitment only after a durable record
-///   of its channel, and by a fundee only once it has seen the funding on chain;
+///   commitment signature and that funding outpoint; our commitment only after a record of
+///   its channel in Closing{LocalForce} holding that very transaction (and by a fundee only
+///   once it has seen the funding on chain); the cooperative closing transaction only after
+///   a record holding it as a cooperative close; a sweep only after a record holding it as
+///   broadcast;
 /// - `announcement_signatures` leaves only after a record with the "sent" mark;
 /// - `commitment_signed` leaves only after a record holding that signature as the peer's
 ///   unrevoked next commitment (number, updates, feerate, point);
@@ -322,7 +325,8 @@ pub enum OrderViolation {
 /// - `shutdown` leaves only after a record holding that script as ours; `closing_signed` only
 ///   after a record listing a closing transaction we signed at that fee; the agreed close is
 ///   broadcast only after a record holding it;
-/// - `ChannelPending` / `ChannelReady` events follow the matching durable record.
+/// - `ChannelPending` / `ChannelReady` events follow the matching durable record,
+///   `ChannelClosing` a record in a closing state, `ChannelClosed` a Closed one.
 ///
 /// Usable by the driver's tests: feed it every action list the node performs.
 #[derive(Debug, Clone, Default)]
@@ -478,22 +482,6 @@ impl DurabilityChecker {
                         });
                     }
                 }
-                Action::Broadcast {
-                    tx,
-                    kind: BroadcastKind::MutualClose,
-                } => {
-                    let ok = self
-                        .persisted
-                        .values()
-                        .any(|r| r.channel().agreed_closing_tx() == Some(tx));
-                    if !ok {
-                        return Err(OrderViolation::BroadcastBeforePersist {
-                            index,
-                            what: "cooperative close",
-                            txid: tx.compute_txid(),
-                        });
-                    }
-                }
                 Action::Send(Message::AnnouncementSignatures(m)) => {
                     let ok = self
                         .by_id(&m.channel_id)
@@ -527,26 +515,66 @@ impl DurabilityChecker {
                     tx,
                     kind: BroadcastKind::Commitment,
                 } => {
+                    // Only our force close broadcasts our commitment: a record of its channel
+                    // in Closing{LocalForce} holding exactly that transaction.
+                    let txid = tx.compute_txid();
                     let spent = tx.input.first().map(|i| i.previous_output);
                     let record = self.persisted.values().find(|r| {
                         r.channel().state().is_durable()
                             && r.channel().funding().map(|f| f.outpoint) == spent
                     });
                     match record {
-                        None => {
+                        Some(r) if r.channel().funding_unseen() => {
+                            return Err(OrderViolation::BroadcastUnfunded { index, txid })
+                        }
+                        Some(r)
+                            if r.channel().state() == ChannelState::Closing
+                                && r.channel().close_kind() == Some(CloseKind::LocalForce)
+                                && r.channel().closing_tx() == Some(tx) => {}
+                        _ => {
                             return Err(OrderViolation::BroadcastBeforePersist {
                                 index,
                                 what: "commitment",
-                                txid: tx.compute_txid(),
+                                txid,
                             })
                         }
-                        Some(r) if r.channel().funding_unseen() => {
-                            return Err(OrderViolation::BroadcastUnfunded {
-                                index,
-                                txid: tx.compute_txid(),
-                            })
-                        }
-                        Some(_) => {}
+                    }
+                }
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::MutualClose,
+                } => {
+                    // The agreed close (Negotiating, `negotiate.rs`) or a closing channel
+                    // holding it as its cooperative close.
+                    let ok = self.persisted.values().any(|r| {
+                        let c = r.channel();
+                        c.agreed_closing_tx() == Some(tx)
+                            || (matches!(c.close_kind(), Some(CloseKind::Cooperative { .. }))
+                                && c.closing_tx() == Some(tx))
+                    });
+                    if !ok {
+                        return Err(OrderViolation::BroadcastBeforePersist {
+                            index,
+                            what: "closing transaction",
+                            txid: tx.compute_txid(),
+                        });
+                    }
+                }
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::Sweep,
+                } => {
+                    let txid = tx.compute_txid();
+                    let ok = self
+                        .persisted
+                        .values()
+                        .any(|r| r.channel().holds_sweep(&txid));
+                    if !ok {
+                        return Err(OrderViolation::BroadcastBeforePersist {
+                            index,
+                            what: "sweep",
+                            txid,
+                        });
                     }
                 }
                 Action::Emit(event) => self.check_event(index, event)?,
@@ -565,14 +593,11 @@ impl DurabilityChecker {
     /// been remembered before its events are checked).
     fn check_event(&self, index: usize, event: &ChannelEvent) -> Result<(), OrderViolation> {
         match event {
-            // Tightened to the closing states as they land (shutdown.rs, resolve.rs).
+            // A closing state: the cooperative close's (shutdown.rs) or Closing (resolve.rs).
             ChannelEvent::ChannelClosing { channel_id, .. } => {
-                let ok = self.by_id(channel_id).is_some_and(|r| {
-                    matches!(
-                        r.channel().state(),
-                        ChannelState::ShuttingDown | ChannelState::Negotiating
-                    )
-                });
+                let ok = self
+                    .by_id(channel_id)
+                    .is_some_and(|r| is_closing_state(r.channel().state()));
                 if !ok {
                     return Err(OrderViolation::EmitBeforePersist {
                         index,
@@ -584,11 +609,11 @@ impl DurabilityChecker {
             ChannelEvent::ChannelClosed { channel_id, .. } => {
                 let ok = self
                     .by_id(channel_id)
-                    .is_some_and(|r| r.channel().state().is_durable());
+                    .is_some_and(|r| r.channel().state() == ChannelState::Closed);
                 if !ok {
                     return Err(OrderViolation::EmitBeforePersist {
                         index,
-                        event: "ChannelClosing/ChannelClosed",
+                        event: "ChannelClosed",
                         channel: *channel_id,
                     });
                 }
@@ -621,6 +646,14 @@ impl DurabilityChecker {
         }
         Ok(())
     }
+}
+
+/// The states in which a `ChannelClosing` may be announced.
+fn is_closing_state(state: ChannelState) -> bool {
+    matches!(
+        state,
+        ChannelState::ShuttingDown | ChannelState::Negotiating | ChannelState::Closing
+    )
 }
 
 /// Checks one action list: every state-dependent send, broadcast or event must follow, in the

@@ -1,6 +1,7 @@
 //! What spent a channel's funding output: our latest commitment, the peer's current one, a
-//! commitment of the peer's it revoked (punishable: the closing issue sweeps it with the
-//! revocation key), or something else (a mutual close, or a commitment we cannot place).
+//! commitment of the peer's it revoked (punishable: `resolve.rs` sweeps it with the
+//! revocation key), one from our future (we lost data), or something else (a mutual close,
+//! or a commitment we cannot place).
 //!
 //! A commitment carries its obscured number in its lock time and sequence (BOLT 3); the
 //! obscuring factor is shared by both sides' commitments, so whose it is comes from its
@@ -10,6 +11,7 @@
 use bitcoin::{ScriptBuf, Transaction};
 
 use super::commitment::public_keys;
+use super::phase::Commits;
 use super::{Channel, Context};
 use crate::bolt3::{to_local_witness_script, CommitmentKeys};
 use crate::keys::{per_commitment_point, INITIAL_COMMITMENT_NUMBER};
@@ -25,6 +27,12 @@ pub enum SpendKind {
     /// The peer's current commitment, or the next one we signed (a unilateral close of
     /// theirs).
     TheirCommitment {
+        /// Its commitment number.
+        number: u64,
+    },
+    /// A commitment of the peer's with a number above any we signed: we lost data (or fell
+    /// behind). Only our `to_remote` can be taken (BOLT 5).
+    TheirFutureCommitment {
         /// Its commitment number.
         number: u64,
     },
@@ -49,12 +57,16 @@ impl Channel {
         if ours {
             return SpendKind::OurCommitment { number };
         }
-        let Some(c) = self.commitments() else {
+        // Any durable phase (a failed or closing channel keeps its commitments).
+        let Some(c) = self.phase.established().and_then(|e| match &e.commits {
+            Commits::Updated(c) => Some(c),
+            Commits::Initial => None,
+        }) else {
             // Never updated: the peer's only commitment is number 0.
             return if number == 0 {
                 SpendKind::TheirCommitment { number }
             } else {
-                SpendKind::Other
+                SpendKind::TheirFutureCommitment { number }
             };
         };
         if number < c.remote.number {
@@ -74,7 +86,7 @@ impl Channel {
         if number == c.remote.number || number == next {
             SpendKind::TheirCommitment { number }
         } else {
-            SpendKind::Other
+            SpendKind::TheirFutureCommitment { number }
         }
     }
 

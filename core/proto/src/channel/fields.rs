@@ -20,8 +20,10 @@ use super::record::{
     CommitmentType, ConsensusTx, FundeeFlag, Marker, RecordError, SignaturePair, StateByte, Utf8,
     Waiting,
 };
+use super::resolve::{Closing, Resolution, Tracked};
+use super::resolve_record::{CloseKindByte, TrackedList};
 use super::shutdown::{Scripts, ShutdownForm, ShutdownState};
-use super::{Channel, ChannelState, Confirmation, FundingInfo, Role, SideParams};
+use super::{Channel, ChannelState, CloseKind, Confirmation, FundingInfo, Role, SideParams};
 use crate::bolt3::ChannelType;
 use crate::wire::{ChannelAnnouncement, ChannelId};
 
@@ -71,6 +73,14 @@ pub(crate) struct Fields {
     /// A cooperative close in progress (states ShuttingDown and Negotiating), with the
     /// lock-in it interrupted.
     pub(crate) shutdown: Option<ShutdownState>,
+    /// A closing (or closed) channel: how it closes (`resolve_record.rs`).
+    pub(crate) close_kind: Option<CloseKind>,
+    /// The transaction that spends (or will spend) the funding.
+    pub(crate) closing_tx: Option<Transaction>,
+    /// Its confirmation height.
+    pub(crate) closing_height: Option<u32>,
+    /// The outputs of it that are ours.
+    pub(crate) tracked: Option<Vec<Tracked>>,
 }
 
 // The record after its version byte. Record types strictly increase (checked at compile
@@ -110,6 +120,10 @@ crate::wire_message! {
         58 => channel_type: option CommitmentType,
         60 => commitments: option CommitmentsForm,
         62 => shutdown: option ShutdownForm,
+        70 => close_kind: option CloseKindByte,
+        72 => closing_tx: option ConsensusTx,
+        74 => closing_height: option u32,
+        76 => tracked: option TrackedList,
     }
 }
 
@@ -132,6 +146,7 @@ impl Fields {
         let state = channel.state();
         let established = channel.phase().established();
         let announcement = established.map(|e| &e.announcement);
+        let closing = channel.closing();
         let waiting_since = match channel.phase() {
             Phase::Opening(o) => o.waiting_since.map(|t| (state, t)),
             _ => None,
@@ -165,7 +180,10 @@ impl Fields {
             announcement_answered: Some(announcement.is_some_and(|a| a.answered)),
             waiting_since,
             failed_unfunded: (state == ChannelState::FailedUnfunded).then_some(()),
-            funding_spend: channel.funding_spend().cloned(),
+            funding_spend: match channel.phase() {
+                Phase::Failed(f) => f.funding_spend.clone(),
+                _ => None,
+            },
             channel_type: (p.channel_type != ChannelType::STATIC_REMOTE_KEY)
                 .then_some(p.channel_type),
             commitments: match established.map(|e| &e.commits) {
@@ -183,6 +201,10 @@ impl Fields {
                 }),
                 _ => None,
             },
+            close_kind: closing.map(|c| c.resolution.kind),
+            closing_tx: closing.map(|c| c.resolution.spend.clone()),
+            closing_height: closing.and_then(|c| c.resolution.confirmed_at),
+            tracked: closing.map(|c| c.resolution.outputs.clone()),
         }
     }
 
@@ -221,6 +243,10 @@ impl Fields {
             channel_type,
             commitments,
             shutdown,
+            close_kind,
+            closing_tx,
+            closing_height,
+            tracked,
         } = self;
         let funding = match funding_outpoint {
             None => None,
@@ -264,6 +290,7 @@ impl Fields {
             (announcement.is_some(), "announcement"),
             (announcement_answered, "announcement_answered"),
         ];
+        let closes = matches!(state, ChannelState::Closing | ChannelState::Closed);
         let shutting_down = matches!(
             state,
             ChannelState::ShuttingDown | ChannelState::Negotiating
@@ -272,7 +299,7 @@ impl Fields {
             return Err(RecordError::Invalid("shutdown"));
         }
         if commitments.is_some()
-            && !matches!(state, ChannelState::Ready | ChannelState::Failed)
+            && !(closes || matches!(state, ChannelState::Ready | ChannelState::Failed))
             && !shutdown.as_ref().is_some_and(|s| s.lock == LockIn::Ready)
         {
             // Updates start once both `channel_ready` were exchanged.
@@ -281,6 +308,15 @@ impl Fields {
         if state != ChannelState::Failed && funding_spend.is_some() {
             // Only a failed channel records the spend of its funding output.
             return Err(RecordError::Invalid("funding_spend"));
+        }
+        if !closes {
+            // Only a closing channel holds a resolution.
+            absent(&[
+                (close_kind.is_some(), "close_kind"),
+                (closing_tx.is_some(), "closing_tx"),
+                (closing_height.is_some(), "closing_height"),
+                (tracked.is_some(), "tracked"),
+            ])?;
         }
         let phase = match state {
             ChannelState::Aborted => {
@@ -353,7 +389,9 @@ impl Fields {
             | ChannelState::ShuttingDown
             | ChannelState::Negotiating
             | ChannelState::Failed
-            | ChannelState::FailedUnfunded => {
+            | ChannelState::FailedUnfunded
+            | ChannelState::Closing
+            | ChannelState::Closed => {
                 absent(&[(waiting_since.is_some(), "waiting")])?;
                 let channel = Established {
                     negotiated: Negotiated {
@@ -376,6 +414,24 @@ impl Fields {
                         None => Commits::Initial,
                     },
                 };
+                if closes {
+                    let closing = Closing {
+                        channel,
+                        reason: required(failure_reason, "failure_reason")?,
+                        resolution: Resolution {
+                            kind: required(close_kind, "close_kind")?,
+                            spend: required(closing_tx, "closing_tx")?,
+                            confirmed_at: closing_height,
+                            outputs: required(tracked, "tracked")?,
+                        },
+                    };
+                    let phase = if state == ChannelState::Closed {
+                        Phase::Closed(closing)
+                    } else {
+                        Phase::Closing(closing)
+                    };
+                    return Ok(Channel::from_parts(params, phase));
+                }
                 let lock = match (state, &shutdown) {
                     (_, Some(s)) => Some(s.lock),
                     (ChannelState::Failed | ChannelState::FailedUnfunded, _) => None,

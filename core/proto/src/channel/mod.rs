@@ -89,6 +89,9 @@ mod phase;
 mod ready;
 mod record;
 mod reestablish;
+mod resolve;
+mod resolve_record;
+mod resolve_sweep;
 mod shutdown;
 mod spent;
 mod unfunded;
@@ -202,6 +205,13 @@ pub enum ChannelState {
     /// A transient open failed ([`Action::FailOpen`] was emitted): the driver forgets the
     /// channel. Terminal; every input is ignored.
     Aborted,
+    /// The funding is spent, or our commitment / the agreed closing transaction is being
+    /// broadcast: the close is resolving on chain (classification, sweeps, penalties; see
+    /// `resolve.rs` and [`Channel::closing_status`]).
+    Closing,
+    /// Every output of the close is resolved at 6 confirmations. A reorg that unconfirms one
+    /// brings the channel back to [`ChannelState::Closing`].
+    Closed,
 }
 
 impl ChannelState {
@@ -232,6 +242,9 @@ impl ChannelState {
             ChannelState::Aborted => 8,
             ChannelState::ShuttingDown => 9,
             ChannelState::Negotiating => 10,
+            // 9 and 10: ShuttingDown and Negotiating (the cooperative close).
+            ChannelState::Closing => 11,
+            ChannelState::Closed => 12,
         }
     }
 
@@ -248,6 +261,8 @@ impl ChannelState {
             8 => ChannelState::Aborted,
             9 => ChannelState::ShuttingDown,
             10 => ChannelState::Negotiating,
+            11 => ChannelState::Closing,
+            12 => ChannelState::Closed,
             _ => return None,
         })
     }
@@ -344,7 +359,9 @@ impl<'a> Context<'a> {
         self
     }
 
-    /// Adds the driver's current fee estimates (closing fees, sweeps).
+    /// Adds the driver's fee estimates: the feerates of sweeps (the 144-block estimate) and
+    /// penalties (the commitment, ~2-block, estimate) of a closing channel. Without them a
+    /// sweep pays the channel's commitment feerate.
     pub fn with_fee_estimates(mut self, estimates: &'a FeeEstimates) -> Self {
         self.fee_estimates = Some(estimates);
         self
@@ -574,11 +591,13 @@ impl Channel {
         matches!(self.phase, Phase::Failed(_))
     }
 
-    /// Why the channel failed (or its open was aborted).
+    /// Why the channel failed (or its open was aborted, or it is closing: the force close's
+    /// reason, the spend that closed it).
     pub fn failure_reason(&self) -> Option<&str> {
         match &self.phase {
             Phase::Failed(f) => Some(&f.reason),
             Phase::Aborted(a) => Some(&a.reason),
+            Phase::Closing(c) | Phase::Closed(c) => Some(&c.reason),
             Phase::Opening(_) | Phase::Funded(_) => None,
         }
     }
@@ -636,6 +655,9 @@ impl Channel {
         if matches!(self.phase, Phase::Aborted(_)) {
             return Vec::new();
         }
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return self.handle_closing(input, ctx);
+        }
         match input {
             Input::Message(msg) => self.on_message(msg, ctx),
             Input::FundingTxBuilt { tx } => self.on_funding_tx(tx, ctx),
@@ -664,12 +686,12 @@ impl Channel {
             }
             Input::Tick { now_secs } => self.on_tick(now_secs, ctx.config.open_timeout_secs),
             Input::SetFeerate { feerate_per_kw } => self.on_set_feerate(feerate_per_kw, ctx),
-            // The closing issue's inputs: wired as their phases land.
+            Input::ForceClose => self.on_force_close(ctx),
             Input::Close { script } => self.on_close(script, ctx),
-            Input::ForceClose
-            | Input::FundingUnspent
-            | Input::OutputSpent { .. }
-            | Input::OutputUnspent { .. } => Vec::new(),
+            // Only a closing channel watches outputs or reacts to a spend going away.
+            Input::FundingUnspent | Input::OutputSpent { .. } | Input::OutputUnspent { .. } => {
+                Vec::new()
+            }
         }
     }
 
@@ -678,16 +700,20 @@ impl Channel {
     pub fn needs_ticks(&self) -> bool {
         matches!(self.phase, Phase::Opening(_))
             || self.update_pending()
-            || self
-                .shutdown()
-                .is_some_and(|s| s.link.proposed.is_some() && s.agreed.is_none())
+            || self.close_waits_for_peer()
     }
 
     /// Whether this channel still needs the connection to its peer: an open in progress, or a
     /// durable channel that has not failed. The driver keeps a connection that one of them
     /// needs when another channel asks for [`DisconnectScope::UnlessShared`].
     pub fn uses_connection(&self) -> bool {
-        !matches!(self.state(), ChannelState::Aborted | ChannelState::Failed)
+        !matches!(
+            self.state(),
+            ChannelState::Aborted
+                | ChannelState::Failed
+                | ChannelState::Closing
+                | ChannelState::Closed
+        )
     }
 
     fn on_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
@@ -715,6 +741,9 @@ impl Channel {
     pub fn on_message(&mut self, msg: Message, ctx: &Context<'_>) -> Vec<Action> {
         if matches!(self.phase, Phase::Aborted(_)) {
             return Vec::new();
+        }
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return self.on_closing_message(&msg);
         }
         match msg {
             Message::AcceptChannel(m) => self.on_accept_channel(&m, ctx),
@@ -759,9 +788,19 @@ impl Channel {
     }
 
     /// The actions to perform after a restart, before any input: re-arm the funding watch and,
-    /// for an unconfirmed funder channel, rebroadcast the funding transaction.
+    /// for an unconfirmed funder channel, rebroadcast the funding transaction. A closing (or
+    /// closed) channel re-arms its funding and output watches and rebroadcasts what is still
+    /// unconfirmed (`resolve.rs`).
     pub fn resume_actions(&self) -> Vec<Action> {
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return self.resume_closing();
+        }
         let mut actions = Vec::new();
+        if self.state() == ChannelState::Failed && self.confirmation().is_some() {
+            // A channel that failed without closing (it fell behind: our commitment is
+            // revoked) waits for the peer's commitment: its to_remote is ours (`resolve.rs`).
+            return self.watch_action().into_iter().collect();
+        }
         if !self.state().is_durable() || self.state() == ChannelState::Failed {
             return actions;
         }

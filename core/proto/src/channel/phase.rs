@@ -13,6 +13,9 @@
 //! Phase::Failed(Failed { channel: Established, reason, unfunded, funding_spend })  durable, terminal unless
 //!        `unfunded` and the funding confirms after all
 //! Phase::Aborted(Aborted { reason, funding })   a transient open failed: forgotten
+//! Phase::Closing(Closing { channel: Established, reason, resolution })  durable: the funding
+//!        is spent (or our commitment / closing tx broadcast), resolving on chain (resolve.rs)
+//! Phase::Closed(Closing)   durable: every output resolved 6 deep (a reorg reopens it)
 //! ```
 //!
 //! Transitions move the channel from one phase value to the next (`Channel::set_phase` and
@@ -25,6 +28,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::Transaction;
 
 use super::commitments::Commitments;
+pub(crate) use super::resolve::Closing;
 use super::shutdown::{Scripts, Shutdown};
 use super::{ChannelState, Confirmation, FundingInfo, Role, SideParams};
 use crate::bolt3::ChannelType;
@@ -60,6 +64,11 @@ pub(crate) enum Phase {
     Failed(Failed),
     /// A transient open failed; every input is ignored.
     Aborted(Aborted),
+    /// The funding is spent, or about to be by a transaction we broadcast: resolving on
+    /// chain (`resolve.rs`).
+    Closing(Closing),
+    /// Every output of the close is resolved 6 deep (a reorg brings it back to `Closing`).
+    Closed(Closing),
 }
 
 /// An open in progress.
@@ -252,6 +261,8 @@ impl Phase {
             Phase::Failed(f) if f.unfunded => ChannelState::FailedUnfunded,
             Phase::Failed(_) => ChannelState::Failed,
             Phase::Aborted(_) => ChannelState::Aborted,
+            Phase::Closing(_) => ChannelState::Closing,
+            Phase::Closed(_) => ChannelState::Closed,
         }
     }
 
@@ -260,6 +271,7 @@ impl Phase {
         match self {
             Phase::Funded(f) => Some(&f.channel),
             Phase::Failed(f) => Some(&f.channel),
+            Phase::Closing(c) | Phase::Closed(c) => Some(&c.channel),
             Phase::Opening(_) | Phase::Aborted(_) => None,
         }
     }
@@ -268,6 +280,7 @@ impl Phase {
         match self {
             Phase::Funded(f) => Some(&mut f.channel),
             Phase::Failed(f) => Some(&mut f.channel),
+            Phase::Closing(c) | Phase::Closed(c) => Some(&mut c.channel),
             Phase::Opening(_) | Phase::Aborted(_) => None,
         }
     }
@@ -275,7 +288,9 @@ impl Phase {
     pub(super) fn negotiated(&self) -> Option<&Negotiated> {
         match self {
             Phase::Opening(o) => o.step.negotiated(),
-            Phase::Funded(_) | Phase::Failed(_) => self.established().map(|e| &e.negotiated),
+            Phase::Funded(_) | Phase::Failed(_) | Phase::Closing(_) | Phase::Closed(_) => {
+                self.established().map(|e| &e.negotiated)
+            }
             Phase::Aborted(_) => None,
         }
     }

@@ -87,6 +87,9 @@ impl Channel {
         }
         match self.state() {
             ChannelState::Ready => return self.announce_if_due(height, ctx),
+            ChannelState::Closing | ChannelState::Closed => {
+                return self.on_closing_block(height, ctx)
+            }
             ChannelState::FailedUnfunded => return self.on_unfunded_block(height),
             _ => {}
         }
@@ -242,7 +245,9 @@ impl Channel {
     pub(crate) fn on_error(&mut self, msg: &ErrorMessage, ctx: &Context<'_>) -> Vec<Action> {
         let reason = format!("peer error: {}", msg.printable());
         match &self.phase {
-            Phase::Failed(_) | Phase::Aborted(_) => Vec::new(),
+            Phase::Failed(_) | Phase::Aborted(_) | Phase::Closing(_) | Phase::Closed(_) => {
+                Vec::new()
+            }
             Phase::Opening(_) => self.fail_transient(reason, false),
             Phase::Funded(_) if self.funding_unseen() => self.fail_unfunded(
                 format!(
@@ -255,9 +260,12 @@ impl Channel {
         }
     }
 
-    /// Fails a durable channel and broadcasts our commitment — unless we are a fundee that
-    /// never saw the funding: that commitment spends nothing that exists
-    /// ([`ChannelState::FailedUnfunded`]).
+    /// Fails a durable channel and force-closes it (`resolve.rs`): persist
+    /// Closing{LocalForce} with our latest signed commitment (and the failure event), broadcast
+    /// the commitment (after the funding of a funder's unconfirmed channel), then send `error`
+    /// if `tell_peer` — unless we are a fundee that never saw the funding: that commitment
+    /// spends nothing that exists ([`ChannelState::FailedUnfunded`]). A failed or closing
+    /// channel broadcasts nothing (it fell behind, or the funding is spent or being spent).
     pub(crate) fn fail_and_close(
         &mut self,
         reason: String,
@@ -279,20 +287,7 @@ impl Channel {
                 kind: BroadcastKind::MutualClose,
             }];
         }
-        let funding = self.rebroadcast_tx();
-        let commitment = self.signed_our_commitment(ctx);
-        let mut actions = self.fail_durable(reason, tell_peer, false);
-        actions.extend(funding.map(broadcast_funding));
-        match commitment {
-            Ok(tx) => actions.push(Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            }),
-            Err(e) => {
-                tracing::error!(channel = %self.current_id(), error = %e, "cannot sign our commitment")
-            }
-        }
-        actions
+        self.force_close(reason, tell_peer, true, ctx)
     }
 
     /// The connection dropped: a transient open is forgotten (coins unlocked, app told); a

@@ -20,6 +20,13 @@
 //! | 48 | channel_announcement (opt, wire payload) | | 50 | announcement answered on this connection |
 //! | 53 | transient wait: state, first tick (opt; odd, transient records are never stored) | | 55 | failed before the funding was seen (opt; odd, empty) |
 //! | 57 | the transaction that spent the funding output (opt; odd, consensus encoding) | | 58 | the commitment format's `channel_type` (opt; EVEN, only when not static_remotekey) |
+//! | 60 | the commitments once updated (opt) | | 62–69 | the cooperative close (`shutdown.rs`) |
+//! | 70 | close kind (Closing/Closed only) | | 72 | the transaction spending the funding |
+//! | 74 | its confirmation height (opt) | | 76 | the tracked outputs and their sweeps |
+//!
+//! Fields 70–76 (`resolve_record.rs`) exist only in records of state Closing (11) or Closed
+//! (12), which older builds refuse by their state byte; they are even, and the failure reason
+//! (42) holds the closing reason.
 //!
 //! Field 55 marks a [`ChannelState::FailedUnfunded`] channel, stored with state `Failed`: it
 //! is odd so that builds before it read such a record as the `Failed` channel they made of
@@ -282,6 +289,9 @@ const RANGED: &[&str] = &[
     "failed_unfunded",
     "funding_spend",
     "channel_type",
+    "close_kind",
+    "closing_tx",
+    "tracked",
 ];
 
 fn record_error(e: DecodeError) -> RecordError {

@@ -287,6 +287,7 @@ impl Channel {
                     ours: ours.clone(),
                     theirs: script,
                 };
+                s.link.waiting_since = None;
             }
             None => {
                 f.shutdown = Some(Box::new(Shutdown {
@@ -390,7 +391,7 @@ impl Channel {
 
     /// How far the close is, for `list_channels` (`None` for a channel that is not closing).
     pub fn closing_status(&self, _tip: u32) -> Option<ClosingStatus> {
-        self.shutdown_status()
+        self.shutdown_status().or_else(|| self.onchain_status())
     }
 
     /// How far the cooperative close is.

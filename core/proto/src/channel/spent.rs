@@ -2,15 +2,19 @@
 //!
 //! Only a transaction both sides signed can spend the 2-of-2 funding output: a commitment
 //! (the peer's, a revoked one, or ours) or, later, a mutual close. Whichever it is, the
-//! channel is closed on chain and can no longer operate. Until the closing issue classifies
-//! the spend (and sweeps what is ours), the channel:
+//! channel is closed on chain and can no longer operate. The channel:
 //!
-//! - becomes [`ChannelState::Failed`](super::ChannelState::Failed), committed first, with a
-//!   reason naming the spending transaction, then tells the app (`ChannelFailed` for a ready
-//!   channel, else `ChannelOpenFailed`);
+//! - is classified ([`super::CloseKind`], `classify.rs`) and moves to
+//!   [`ChannelState::Closing`](super::ChannelState::Closing) holding the spend (`resolve.rs`),
+//!   committed first, with a reason naming the spending transaction, and tells the app
+//!   (`ChannelClosing`, after `ChannelFailed` for a ready channel or `ChannelOpenFailed` for
+//!   one that was not, as before closes existed; a cooperative close only `ChannelClosing`);
 //! - never broadcasts its own commitment: it would spend an output that is gone;
-//! - keeps the spending transaction in its failed phase and record (odd field 57, so the
-//!   version-1 format and every older record are unchanged), for the classification to come.
+//! - sweeps what is ours (`resolve.rs`).
+//!
+//! A failed channel (it fell behind, or an old record) closes the same way without a failure
+//! event (the app was told). Records of older builds may hold the spend in a failed phase
+//! (odd field 57): they still read, and a new report of the spend closes them.
 //!
 //! This is not [`super::Input::FundingDoubleSpent`]: that one says an *input* of the funding
 //! transaction went elsewhere, so the funding can never confirm and its coins come back.
@@ -19,21 +23,30 @@
 use bitcoin::Transaction;
 
 use super::phase::Phase;
-use super::{Action, Channel, Context, SpendKind};
+use super::{Action, Channel, ChannelState, CloseKind, Context, SpendKind};
 
 impl Channel {
     /// The transaction that spent the funding output, once seen (see
-    /// [`super::Input::FundingSpent`]).
+    /// [`super::Input::FundingSpent`]): a closing channel's spend — not our own commitment or
+    /// closing tx before it confirms (it may never: the peer's may win) — or one recorded by an
+    /// older build on a failed channel.
     pub fn funding_spend(&self) -> Option<&Transaction> {
         match &self.phase {
             Phase::Failed(f) => f.funding_spend.as_ref(),
+            Phase::Closing(c) | Phase::Closed(c) => {
+                let ours = matches!(
+                    c.resolution.kind,
+                    CloseKind::LocalForce | CloseKind::Cooperative { .. }
+                );
+                (!ours || c.resolution.confirmed_at.is_some()).then_some(&c.resolution.spend)
+            }
             _ => None,
         }
     }
 
     /// The funding output was spent by `spending_tx` (confirmed at `confirmation_height`, or
-    /// still in the mempool): fail the channel without broadcasting anything, and keep the
-    /// spend. A channel that had failed already only records the spend (the app was told).
+    /// still in the mempool): classify it and close (see the module doc). A fundee failed
+    /// before its funding was seen stops waiting for it.
     pub(crate) fn on_funding_spent(
         &mut self,
         spending_tx: Transaction,
@@ -55,17 +68,20 @@ impl Channel {
             tracing::warn!(channel = %self.current_id(), %txid, "reported funding spend does not spend the funding output");
             return Vec::new();
         }
-        if self.funding_spend() == Some(&spending_tx) {
-            return Vec::new();
-        }
-        tracing::warn!(channel = %self.current_id(), %txid, ?confirmation_height, "funding output spent");
         let at = match confirmation_height {
             Some(h) => format!("confirmed at height {h}"),
             None => "unconfirmed".into(),
         };
         let what = match self.classify_spend(&spending_tx, ctx) {
+            _ if self.signed_closing_txids().contains(&txid) => {
+                "our cooperative closing transaction".into()
+            }
             SpendKind::OurCommitment { number } => format!("our commitment {number}"),
             SpendKind::TheirCommitment { number } => format!("the peer's commitment {number}"),
+            SpendKind::TheirFutureCommitment { number } => {
+                tracing::error!(channel = %self.current_id(), %txid, number, "the peer broadcast a commitment newer than ours: we lost data");
+                format!("the peer's commitment {number}, newer than any we know (we lost data)")
+            }
             SpendKind::TheirRevokedCommitment { number } => {
                 tracing::error!(channel = %self.current_id(), %txid, number, "the peer broadcast a revoked commitment");
                 format!("the peer's REVOKED commitment {number}")
@@ -75,17 +91,24 @@ impl Channel {
         let reason = format!(
             "funding output spent by {txid} ({at}; {what}): the channel is closed on chain"
         );
-        match &mut self.phase {
-            // Told already (and perhaps our commitment broadcast): keep the spend. A fundee
-            // still waiting for its funding stops waiting: it is spent.
-            Phase::Failed(f) => {
-                f.funding_spend = Some(spending_tx);
-                if f.unfunded {
-                    return self.end_unfunded(reason);
-                }
-                vec![self.commit(Vec::new())]
+        let mut events = Vec::new();
+        match &self.phase {
+            Phase::Failed(f) if f.unfunded => {
+                // A fundee still waiting for its funding stops waiting: it is spent.
+                return self.end_unfunded(reason);
             }
-            _ => self.fail_durable_spent(reason, false, false, Some(spending_tx)),
+            Phase::Funded(_) => {
+                let cooperative = matches!(
+                    self.close_kind_of(&spending_tx, ctx),
+                    CloseKind::Cooperative { .. }
+                );
+                if !cooperative {
+                    let ready = self.state() == ChannelState::Ready;
+                    events.extend(self.failure_event(&reason, ready));
+                }
+            }
+            _ => {}
         }
+        self.on_closing_spent(spending_tx, confirmation_height, reason, events, ctx)
     }
 }

@@ -198,6 +198,18 @@ fn commitment_broadcast_needs_a_durable_channel() {
             ..
         })
     ));
+    // A durable record is not enough any more: only a force close (Closing{LocalForce}
+    // holding this very commitment) broadcasts it.
+    let record = pair.a.channel().to_record();
+    assert!(matches!(
+        check_action_order(std::slice::from_ref(&action), Some(&record)),
+        Err(OrderViolation::BroadcastBeforePersist {
+            what: "commitment",
+            ..
+        })
+    ));
+    let mut pair = pair;
+    pair.a.input(crate::channel::Input::ForceClose);
     let record = pair.a.channel().to_record();
     check_action_order(&[action], Some(&record)).expect("durable");
 }
@@ -220,6 +232,8 @@ fn a_fundees_commitment_needs_a_funding_seen_on_chain() {
         Err(OrderViolation::BroadcastUnfunded { .. })
     ));
     pair.confirm_funding();
+    // Seen on chain: broadcastable once the force close holding it is durable.
+    pair.b.input(crate::channel::Input::ForceClose);
     let record = pair.b.channel().to_record();
     check_action_order(&[action], Some(&record)).expect("the funding is on chain");
 }

@@ -528,7 +528,7 @@ fn the_checker_catches_close_messages_and_broadcasts_before_their_commit() {
                             message: "shutdown" | "closing_signed",
                             ..
                         }) | Err(OrderViolation::BroadcastBeforePersist {
-                            what: "cooperative close",
+                            what: "closing transaction",
                             ..
                         })
                     ),
@@ -630,6 +630,25 @@ fn a_fundee_that_accepted_fails_the_channel_on_a_different_fee() {
         "{:?}",
         kinds(&actions)
     );
+}
+
+#[test]
+fn an_unanswered_shutdown_reconnects_after_the_timeout_and_then_closes() {
+    let mut pair = Pair::open_to_ready();
+    close(&mut pair.a);
+    pair.drop.push("shutdown");
+    pair.run();
+    pair.drop.clear();
+    let timeout = pair.a.config.update_timeout_secs;
+    assert!(pair.a.input(Input::Tick { now_secs: 5 }).is_empty());
+    let actions = pair.a.input(Input::Tick {
+        now_secs: 5 + timeout,
+    });
+    assert_eq!(kinds(&actions), ["ReconnectPeer"]);
+    reconnect(&mut pair);
+    let (a_script, b_script) = (pair.a.destination.clone(), pair.b.destination.clone());
+    assert_closed(&pair, &a_script, &b_script);
+    assert!(!pair.a.channel().needs_ticks(), "agreed: no watchdog");
 }
 
 #[test]

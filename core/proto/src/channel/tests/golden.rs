@@ -15,6 +15,7 @@ use bitcoin::secp256k1::PublicKey;
 use super::harness::{anchors_params, outbound_params, Pair};
 use crate::channel::commitments::RemoteNext;
 use crate::channel::fields::Fields;
+use crate::channel::resolve::OutputState;
 use crate::channel::{Channel, ChannelRecord, ChannelState, Input, SideParams, RECORD_VERSION};
 use crate::wire::{ErrorMessage, Message};
 
@@ -91,6 +92,65 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     assert_eq!(pair.b.state(), ChannelState::FailedUnfunded);
     out.push(("fundee_failed_unfunded", stored(&pair.b.stored)));
 
+    // Closing channels (state 11, fields 70-76) and a closed one (state 12). The funder
+    // force-closes (LocalForce) and sweeps its to_local to a wallet script once due; the
+    // fundee sees that commitment (RemoteForce) and sweeps its to_remote at once; a revoked
+    // commitment of the fundee is punished by the funder.
+    let wallet = bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([0x77; 20]));
+    let mut pair = Pair::open_to_ready();
+    pair.a.destination = wallet.clone();
+    pair.b.destination = wallet.clone();
+    pair.a.input(Input::ForceClose);
+    out.push(("funder_closing_local_force", stored(&pair.a.stored)));
+    let commitment = pair.a.broadcasts.last().cloned().expect("commitment");
+    let h = pair.height + 1;
+    pair.mine(1);
+    for n in [&mut pair.a, &mut pair.b] {
+        n.input(Input::FundingSpent {
+            spending_tx: commitment.clone(),
+            confirmation_height: Some(h),
+        });
+    }
+    out.push(("fundee_closing_remote_force", stored(&pair.b.stored)));
+    let csv = u32::from(
+        pair.a
+            .channel()
+            .their_params()
+            .expect("theirs")
+            .to_self_delay,
+    );
+    pair.mine(csv - 1);
+    let sweep = pair.a.broadcasts.last().cloned().expect("sweep");
+    out.push(("funder_closing_sweep_broadcast", stored(&pair.a.stored)));
+    let h2 = pair.height + 1;
+    pair.mine(1);
+    pair.a.input(Input::OutputSpent {
+        outpoint: sweep.input[0].previous_output,
+        spending_tx: sweep,
+        confirmation_height: Some(h2),
+    });
+    pair.mine(5);
+    assert_eq!(pair.a.state(), ChannelState::Closed);
+    out.push(("funder_closed", stored(&pair.a.stored)));
+
+    let mut pair = Pair::open_to_ready();
+    let old = pair
+        .b
+        .channel()
+        .signed_our_commitment(&pair.b.ctx())
+        .expect("commitment 0");
+    pair.a.input(Input::SetFeerate {
+        feerate_per_kw: 5_000,
+    });
+    pair.run();
+    pair.a.destination = wallet;
+    pair.a.input(Input::FundingSpent {
+        spending_tx: old,
+        confirmation_height: None,
+    });
+    assert_eq!(pair.a.state(), ChannelState::Closing);
+    out.push(("funder_closing_revoked", stored(&pair.a.stored)));
+
     // An anchor channel (`option_anchors`, the even record field 58), ready.
     let mut pair = Pair::new();
     pair.start(anchors_params(pair.b.node_id));
@@ -152,6 +212,10 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         failed_unfunded: _,
         channel_type,
         shutdown,
+        close_kind,
+        closing_tx,
+        closing_height,
+        tracked,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
@@ -389,6 +453,38 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
             )
         }),
     );
+    put("close_kind", format!("{close_kind:?}"));
+    put(
+        "closing_tx",
+        closing_tx.as_ref().map_or("None".into(), |tx| {
+            format!("txid {} wtxid {}", tx.compute_txid(), tx.compute_wtxid())
+        }),
+    );
+    put("closing_height", format!("{closing_height:?}"));
+    put(
+        "tracked",
+        tracked.as_ref().map_or("None".into(), |outputs| {
+            outputs
+                .iter()
+                .map(|o| {
+                    let state = match &o.state {
+                        OutputState::Broadcast {
+                            tx,
+                            feerate_per_kw,
+                            height,
+                        } => format!(
+                            "sweep {} ({} sat) at {feerate_per_kw} sat/kw height {height}",
+                            tx.compute_txid(),
+                            tx.output.first().map_or(0, |o| o.value.to_sat())
+                        ),
+                        other => format!("{other:?}"),
+                    };
+                    format!("{} {} sat {:?} {state}", o.outpoint, o.amount_sat, o.claim)
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+    );
     out
 }
 
@@ -523,6 +619,10 @@ const FUNDEE: &[(&str, &str)] = &[
     ("channel_type", "None"),
     ("commitments", "None"),
     ("shutdown", "None"),
+    ("close_kind", "None"),
+    ("closing_tx", "None"),
+    ("closing_height", "None"),
+    ("tracked", "None"),
 ];
 
 /// The same channel seen by its funder: keys swapped, its own funding tx, the peer's signature.
@@ -760,6 +860,28 @@ fn channel_v1_funder_shutting_down() {
             ("channel_type", "None"),
             ("commitments", "None"),
             ("shutdown", "lock Ready initiator Local ours Some(\"00140101010101010101010101010101010101010101\") theirs None signed [] agreed None"),
+            ("close_kind", "None"),
+            ("closing_tx", "None"),
+            ("closing_height", "None"),
+            ("tracked", "None"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_funder_closing_local_force() {
+    check(
+        "funder_closing_local_force",
+        &[FUNDEE, FUNDER],
+        &[
+            ("state", "Closing"),
+            ("failure_reason", "Some(\"force-closed at the user's request\")"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+            ("close_kind", "Some(LocalForce)"),
+            ("closing_tx", "txid 1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f wtxid 5541114728192c6fc51e4d08ae6c03d19ce4ef056c64eac766c715aa5abe56df"),
+            ("tracked", "1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f:1 898190 sat ToLocal { number: 0 } Waiting"),
         ],
     );
 }
@@ -833,6 +955,87 @@ fn channel_v1_fundee_negotiating_agreed() {
             ("channel_type", "None"),
             ("commitments", "None"),
             ("shutdown", "lock Ready initiator Remote ours Some(\"00140202020202020202020202020202020202020202\") theirs Some(\"00140101010101010101010101010101010101010101\") signed [\"1685 02cf2f666114693914db977a249232ea3001042beea7c30bf1e4a8e3c1586066\"] agreed Some(\"02cf2f666114693914db977a249232ea3001042beea7c30bf1e4a8e3c1586066\")"),
+            ("close_kind", "None"),
+            ("closing_tx", "None"),
+            ("closing_height", "None"),
+            ("tracked", "None"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_fundee_closing_remote_force() {
+    check(
+        "fundee_closing_remote_force",
+        &[FUNDEE],
+        &[
+            ("state", "Closing"),
+            ("failure_reason", "Some(\"funding output spent by 1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f (confirmed at height 104; the peer's commitment 0): the channel is closed on chain\")"),
+            ("funding.tx", "txid 1c261b2ba50d984c8cdb9ca6d5b9f77e0e4119bc1cc4942ad241c90a001c1662 wtxid de947e4cc3932132b070f08f72b0896c0bcfb8f51d283b10b9f028bd3fff38eb"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "031e1d3c2d0742d47a0ad752bf647f084631994600b968c86425d8317fb7640b89"),
+            ("close_kind", "Some(RemoteForce)"),
+            ("closing_tx", "txid 1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f wtxid 5541114728192c6fc51e4d08ae6c03d19ce4ef056c64eac766c715aa5abe56df"),
+            ("closing_height", "Some(104)"),
+            ("tracked", "1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f:0 100000 sat ToRemote sweep e75d59704cc515407cf2d51451b07ffdd9221701962098d225de25706c2bfc69 (98902 sat) at 2500 sat/kw height 104"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_funder_closing_sweep_broadcast() {
+    check(
+        "funder_closing_sweep_broadcast",
+        &[FUNDEE, FUNDER],
+        &[
+            ("state", "Closing"),
+            ("failure_reason", "Some(\"force-closed at the user's request\")"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+            ("close_kind", "Some(LocalForce)"),
+            ("closing_tx", "txid 1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f wtxid 5541114728192c6fc51e4d08ae6c03d19ce4ef056c64eac766c715aa5abe56df"),
+            ("closing_height", "Some(104)"),
+            ("tracked", "1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f:1 898190 sat ToLocal { number: 0 } sweep 3fa83416e29c6e0b65111bc07684ad60154cab44b37609abb0d4cc4f531b9d6f (896980 sat) at 2500 sat/kw height 247"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_funder_closed() {
+    check(
+        "funder_closed",
+        &[FUNDEE, FUNDER],
+        &[
+            ("state", "Closed"),
+            ("failure_reason", "Some(\"force-closed at the user's request\")"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+            ("close_kind", "Some(LocalForce)"),
+            ("closing_tx", "txid 1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f wtxid 5541114728192c6fc51e4d08ae6c03d19ce4ef056c64eac766c715aa5abe56df"),
+            ("closing_height", "Some(104)"),
+            ("tracked", "1edd964ed098a97311b981674e02f7ed6accd26a21307f23a957466f0217233f:1 898190 sat ToLocal { number: 0 } Confirmed { txid: 3fa83416e29c6e0b65111bc07684ad60154cab44b37609abb0d4cc4f531b9d6f, height: 248, claimed_sat: 896980 }"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_funder_closing_revoked() {
+    check(
+        "funder_closing_revoked",
+        &[FUNDEE, FUNDER],
+        &[
+            ("state", "Closing"),
+            ("failure_reason", "Some(\"funding output spent by 86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0 (unconfirmed; the peer's REVOKED commitment 0): the channel is closed on chain\")"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+            ("commitments", "local 1 at 5000 sat/kw (900000000/100000000 msat) sig 5e24287b569282b60380037819104c9b3022699572df5d28457fbf78d2eb381468a3fdf3f471d4ccdcadfc6f49c31976dfbc3d1d872ccc51a60f3a9d82b8fd0f; remote 1 at 5000 sat/kw point 03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d; next point 02b962cae07977c28b554f15d941ddf8c1935d480db51c613315aa29877286c59f; ours []/[]/[]; theirs []/[]/[]; secrets from Some(281474976710655)"),
+            ("close_kind", "Some(Revoked)"),
+            ("closing_tx", "txid 86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0 wtxid 793ef9179297ee52eb12cb0a2b465bc547133c22ec576b88d2b5b1f65d576510"),
+            ("tracked", "86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0:0 100000 sat Penalty { number: 0 } sweep f8992dd0d65f3dd37e65e0577a0402fa2808c53ce15a538de7c91ebcaafb383b (97575 sat) at 5000 sat/kw height 101; 86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0:1 898190 sat ToRemote sweep b82e76b16184844f24e63ded2325460ddccb2f1b2feddb19b0e7f1ac2759beec (895995 sat) at 5000 sat/kw height 101"),
         ],
     );
 }

@@ -40,8 +40,11 @@ pub struct Node {
     /// disconnect): like the driver, sends other than `channel_reestablish`, `error` and
     /// `warning` are dropped until it does.
     pub reestablished: bool,
-    /// Where a close pays us when no script is given (the driver's wallet address).
+    /// Where a close pays us when no script is given (the driver's wallet address), and where
+    /// sweeps go.
     pub destination: ScriptBuf,
+    /// A driver without a wallet address to give (no destination in the context).
+    pub no_destination: bool,
     /// The peer's `init` features on the current connection.
     pub their_features: Features,
     /// The driver's fee estimates.
@@ -73,6 +76,7 @@ impl Node {
             funding_request: None,
             reestablished: true,
             destination: ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([seed; 20])),
+            no_destination: false,
             their_features: {
                 let mut f = Features::tern_init();
                 f.set_optional(Feature::ShutdownAnySegwit);
@@ -87,11 +91,15 @@ impl Node {
     }
 
     pub fn ctx(&self) -> Context<'_> {
-        Context::new(&self.secp, &self.keys, &self.config)
+        let ctx = Context::new(&self.secp, &self.keys, &self.config)
             .with_node_key(&self.node_key)
-            .with_destination(&self.destination)
             .with_their_features(&self.their_features)
-            .with_fee_estimates(&self.estimates)
+            .with_fee_estimates(&self.estimates);
+        if self.no_destination {
+            ctx
+        } else {
+            ctx.with_destination(&self.destination)
+        }
     }
 
     pub fn channel(&self) -> &Channel {
@@ -152,9 +160,13 @@ impl Node {
         assert_eq!(twin, channel, "rebuilt channel equals the original");
         let ctx = Context::new(&self.secp, &self.keys, &self.config)
             .with_node_key(&self.node_key)
-            .with_destination(&self.destination)
             .with_their_features(&self.their_features)
             .with_fee_estimates(&self.estimates);
+        let ctx = if self.no_destination {
+            ctx
+        } else {
+            ctx.with_destination(&self.destination)
+        };
         match &input {
             Input::PeerDisconnected => self.reestablished = false,
             Input::Message(Message::ChannelReestablish(_)) => self.reestablished = true,

@@ -16,6 +16,7 @@ mod ldk_update;
 mod open;
 mod record;
 mod reestablish;
+mod resolve;
 mod restart;
 mod spent;
 mod timeout;

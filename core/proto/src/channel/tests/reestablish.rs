@@ -168,12 +168,16 @@ fn next_commitment_number_zero_fails_and_broadcasts() {
         [
             "Persist",
             "Emit(ChannelOpenFailed)",
-            "Send(error)",
+            "Emit(ChannelClosing)",
             "BroadcastFunding",
-            "BroadcastCommitment"
+            "BroadcastCommitment",
+            "WatchFunding",
+            "WatchOutput",
+            // The error goes last: persist, broadcast, then tell the peer.
+            "Send(error)"
         ]
     );
-    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert_eq!(pair.a.state(), ChannelState::Closing);
 }
 
 #[test]
@@ -191,11 +195,14 @@ fn next_commitment_number_ahead_fails() {
         [
             "Persist",
             "Emit(ChannelOpenFailed)",
-            "Send(error)",
-            "BroadcastCommitment"
+            "Emit(ChannelClosing)",
+            "BroadcastCommitment",
+            "WatchFunding",
+            "WatchOutput",
+            "Send(error)"
         ]
     );
-    assert_eq!(pair.b.state(), ChannelState::Failed);
+    assert_eq!(pair.b.state(), ChannelState::Closing);
     // ...one that never saw it has nothing on chain to close.
     let mut pair = Pair::open_to_pending();
     let mut msg = their_reestablish(&pair);
@@ -250,7 +257,7 @@ fn wrong_secret_or_nonzero_secret_fails_the_channel() {
         .a
         .input(Input::Message(Message::ChannelReestablish(msg)));
     assert!(kinds(&actions).contains(&"BroadcastCommitment".to_string()));
-    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert_eq!(pair.a.state(), ChannelState::Closing);
 
     for confirmed in [true, false] {
         let mut pair = Pair::open_to_pending();
@@ -262,11 +269,18 @@ fn wrong_secret_or_nonzero_secret_fails_the_channel() {
         let actions = pair
             .b
             .input(Input::Message(Message::ChannelReestablish(msg)));
-        let mut expected = vec!["Persist", "Emit(ChannelOpenFailed)", "Send(error)"];
+        let mut expected = vec!["Persist", "Emit(ChannelOpenFailed)"];
         if confirmed {
-            // Only a fundee that saw its funding on chain has a commitment to broadcast.
-            expected.push("BroadcastCommitment");
+            // Only a fundee that saw its funding on chain has a commitment to broadcast
+            // (and the error goes after it).
+            expected.extend([
+                "Emit(ChannelClosing)",
+                "BroadcastCommitment",
+                "WatchFunding",
+                "WatchOutput",
+            ]);
         }
+        expected.push("Send(error)");
         assert_eq!(kinds(&actions), expected, "confirmed: {confirmed}");
         assert!(pair
             .b

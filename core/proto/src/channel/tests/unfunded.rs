@@ -178,11 +178,14 @@ fn a_plain_error_fails_the_fundee_without_a_broadcast_and_the_funder_still_prote
         [
             "Persist",
             "Emit(ChannelOpenFailed)",
+            "Emit(ChannelClosing)",
             "BroadcastFunding",
-            "BroadcastCommitment"
+            "BroadcastCommitment",
+            "WatchFunding",
+            "WatchOutput"
         ]
     );
-    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert_eq!(pair.a.state(), ChannelState::Closing);
     // And for a fundee that saw the funding confirm: its commitment is valid, it closes.
     let mut pair = Pair::open_to_pending();
     pair.confirm_funding();
@@ -191,9 +194,16 @@ fn a_plain_error_fails_the_fundee_without_a_broadcast_and_the_funder_still_prote
         .input(Input::Message(Message::Error(ErrorMessage::new(id, "bye"))));
     assert_eq!(
         kinds(&actions),
-        ["Persist", "Emit(ChannelOpenFailed)", "BroadcastCommitment"]
+        [
+            "Persist",
+            "Emit(ChannelOpenFailed)",
+            "Emit(ChannelClosing)",
+            "BroadcastCommitment",
+            "WatchFunding",
+            "WatchOutput"
+        ]
     );
-    assert_eq!(pair.b.state(), ChannelState::Failed);
+    assert_eq!(pair.b.state(), ChannelState::Closing);
 }
 
 #[test]
@@ -263,21 +273,24 @@ fn a_late_funding_brings_the_channel_back_and_then_it_can_be_closed() {
         [
             "Persist",
             "Emit(ChannelOpenFailed)",
-            "Send(error)",
-            "BroadcastCommitment"
+            "Emit(ChannelClosing)",
+            "BroadcastCommitment",
+            "WatchFunding",
+            "WatchOutput",
+            "Send(error)"
         ]
     );
     let Some(Action::Broadcast {
         tx,
         kind: crate::channel::BroadcastKind::Commitment,
-    }) = actions.last()
+    }) = actions.get(1)
     else {
         panic!("commitment");
     };
     let funding = pair.b.channel().funding().expect("funding").outpoint;
     assert_eq!(tx.input[0].previous_output, funding);
     assert!(tx.output.iter().any(|o| o.value.to_sat() == 100_000));
-    assert_eq!(pair.b.state(), ChannelState::Failed);
+    assert_eq!(pair.b.state(), ChannelState::Closing);
 }
 
 #[test]

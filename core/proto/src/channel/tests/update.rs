@@ -185,11 +185,14 @@ fn a_wrong_revocation_secret_fails_the_channel() {
         [
             "Persist",
             "Emit(ChannelFailed)",
-            "Send(error)",
-            "BroadcastCommitment"
+            "Emit(ChannelClosing)",
+            "BroadcastCommitment",
+            "WatchFunding",
+            "WatchOutput",
+            "Send(error)"
         ]
     );
-    assert_eq!(pair.a.state(), ChannelState::Failed);
+    assert_eq!(pair.a.state(), ChannelState::Closing);
 }
 
 #[test]
@@ -523,7 +526,27 @@ fn spends_of_the_funding_are_placed_revoked_commitments_recognised() {
         spending_tx: a0,
         confirmation_height: Some(150),
     });
-    assert_eq!(kinds(&actions), ["Persist", "Emit(ChannelFailed)"]);
+    // Closing{Revoked}: the peer's to_local (penalty) and our to_remote are swept at once
+    // (the harness gives a wallet address) and watched.
+    assert_eq!(
+        kinds(&actions),
+        [
+            "Persist",
+            "Emit(ChannelFailed)",
+            "Emit(ChannelClosing)",
+            "BroadcastSweep",
+            "WatchOutput",
+            "BroadcastSweep",
+            "WatchOutput",
+            "WatchFunding",
+            "WatchOutput",
+            "WatchOutput"
+        ]
+    );
+    assert_eq!(
+        pair.b.channel().close_kind(),
+        Some(crate::channel::CloseKind::Revoked)
+    );
     let reason = pair.b.channel().failure_reason().expect("reason");
     assert!(reason.contains("REVOKED commitment 0"), "{reason}");
 }
@@ -552,7 +575,7 @@ fn a_node_restored_from_a_stale_record_never_broadcasts_and_the_peer_closes() {
     let reason = pair.a.channel().failure_reason().expect("reason");
     assert!(reason.contains("fallen behind"), "{reason}");
     // The peer, which is not behind, fails the channel and broadcasts its latest commitment.
-    assert_eq!(pair.b.state(), ChannelState::Failed);
+    assert_eq!(pair.b.state(), ChannelState::Closing);
     let latest = pair
         .b
         .channel()
