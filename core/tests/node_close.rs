@@ -275,8 +275,26 @@ async fn cooperative_close(tag: &str, seeds: (u8, u8), phone_closes: bool, to_gi
         wallet(&phone).await == want_phone && wallet(&lsp).await == want_lsp
     })
     .await;
-    for (n, who) in [(&phone, "phone"), (&lsp, "lsp")] {
+    // Six deep: Closed on both sides, each ChannelClosed naming its share, once.
+    mine_until(&chain, &[&phone, &lsp], 6).await;
+    for (n, who, share) in [(&phone, "phone", 240_000 - fee), (&lsp, "lsp", 10_000)] {
+        let e = wait_for(n, "ChannelClosed", |e| claimed(e).is_some()).await;
+        assert_eq!(claimed(&e), Some(share), "{who}: {e:?}");
+        let c = &n.list_channels().await[0];
+        assert!(
+            c.status.starts_with("closed (cooperative"),
+            "{who}: {}",
+            c.status
+        );
         check_durability(n, who);
+    }
+    mine_until(&chain, &[&phone, &lsp], 2).await;
+    for n in [&phone, &lsp] {
+        let more = n.pending_events(10).await.expect("events");
+        assert!(
+            !more.iter().any(|(_, e)| claimed(e).is_some()),
+            "one ChannelClosed: {more:?}"
+        );
     }
     phone.stop().await;
     lsp.stop().await;
@@ -330,7 +348,6 @@ async fn mine_while<F: std::future::Future<Output = bool>>(
 /// confirmation. Both end `Closed` with a `ChannelClosed` naming what came back, and each
 /// wallet grew by exactly that.
 #[tokio::test(start_paused = true)]
-#[ignore = "needs the on-chain resolution (branch close-resolve) merged on main"]
 async fn a_force_close_is_swept_into_both_wallets_across_a_restart() {
     let (chain, net) = (DevChain::new(), MemoryNet::new());
     let (dl, dp) = (dir("force-lsp"), dir("force-phone"));

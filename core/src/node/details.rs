@@ -119,9 +119,7 @@ pub(crate) fn closing_status(c: &Channel, tip: u32) -> Option<ClosingStatus> {
 
 /// What a closing channel still gives back to us on chain, and when.
 pub(crate) fn claimable(c: &Channel, tip: u32) -> Vec<Claimable> {
-    // Wired to `Channel::claimable` once the closing phases land.
-    let _ = (c, tip);
-    Vec::new()
+    c.claimable(tip)
 }
 
 /// How a close is named in `list_channels`.
