@@ -161,6 +161,19 @@ impl ChainState {
         });
     }
 
+    /// Starts watching an output of a closing channel: on the same schedule, but not checked
+    /// at the next sync (nobody but us spends it before its timelock; the driver checks it at
+    /// once when it broadcasts the spend, [`ChainState::check_outpoint_now`]). No-op if
+    /// already watched.
+    pub fn watch_output(&mut self, outpoint: OutPoint, to_self_delay: u16) {
+        let interval = OutpointWatch::interval_for(to_self_delay);
+        self.outpoints.entry(outpoint).or_insert(OutpointWatch {
+            interval,
+            check_now: false,
+            spend: None,
+        });
+    }
+
     /// Forgets the spend seen of a watched outpoint and checks it at the next sync, which
     /// reports it again (its consumer missed it: a kill between the watcher's persist and the
     /// channel's, a failed fetch of the spending transaction).

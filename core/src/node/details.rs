@@ -20,9 +20,13 @@ impl PeerTask {
         let confirmations = c.confirmations(tip);
         let closing = closing_status(c, tip);
         let claimable = claimable(c, tip);
-        let status = match &closing {
-            Some(progress) => closing_words(progress, &claimable),
-            None => status(c, confirmations),
+        let status = match (&closing, c.failure_reason()) {
+            // A close on chain also says why (the spending transaction, the peer's error).
+            (Some(progress), Some(why)) if c.state() == ChannelState::Closing => {
+                format!("{} ({why})", closing_words(progress, &claimable))
+            }
+            (Some(progress), _) => closing_words(progress, &claimable),
+            (None, _) => status(c, confirmations),
         };
         let details = ChannelDetails {
             channel_id: c.current_id(),

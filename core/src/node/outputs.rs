@@ -2,8 +2,7 @@
 //! cooperative close, sweeps), the watches of a closing channel's outputs
 //! ([`WatchRequest::Output`]) and the spends the sync routes back to the channel.
 //!
-//! Request budget: an output is checked at the next sync after its watch is armed, then on the
-//! funding's schedule (`to_self_delay / 4` blocks, at most 36: nobody but us can spend our
+//! Request budget: an output is checked on the funding's schedule (`to_self_delay / 4` blocks, at most 36: nobody but us can spend our
 //! `to_local` or `to_remote` early); after we broadcast a transaction that spends a watched
 //! outpoint (the funding, an output) that outpoint is checked at the next sync, and then at
 //! every new block while its spend is unconfirmed. So a closing channel costs about one
@@ -54,8 +53,8 @@ impl PeerTask {
         .await;
     }
 
-    /// `Action::Watch(WatchRequest::Output)`: watches an output of a closing channel (checked
-    /// at the next sync, then on the channel's schedule). Re-armed at start.
+    /// `Action::Watch(WatchRequest::Output)`: watches an output of a closing channel (on the
+    /// channel's schedule, and at once when we broadcast its sweep). Re-armed at start.
     pub(super) async fn watch_output(&mut self, i: usize, outpoint: OutPoint) {
         let c = &self.channels[i];
         let id = c.current_id();
@@ -67,7 +66,7 @@ impl PeerTask {
             .db
             .run(move |p: &mut Parts| {
                 p.watcher
-                    .update(&mut p.store, |s| s.watch_outpoint(outpoint, to_self_delay))
+                    .update(&mut p.store, |s| s.watch_output(outpoint, to_self_delay))
             })
             .await;
         if let Err(e) = result {
