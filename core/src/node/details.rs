@@ -153,7 +153,7 @@ fn claim_words(c: &Claimable) -> String {
         }
         ClaimStatus::AwaitingConfirmations {
             confirmed_at: Some(h),
-        } => format!("paid to the wallet, resolved at block {h}"),
+        } => format!("paid to the wallet, confirmed at block {h}"),
         ClaimStatus::Timelocked { height } => format!("spendable at block {height}"),
         ClaimStatus::Sweeping { confirmed_at: None } => "sweep broadcast, unconfirmed".into(),
         ClaimStatus::Sweeping {
@@ -193,7 +193,7 @@ pub(crate) fn closing_words(progress: &ClosingStatus, claimable: &[Claimable]) -
             }];
             words.extend(claimable.iter().map(claim_words));
             if let Some(h) = done_at {
-                words.push(format!("closed at block {h}"));
+                words.push(format!("resolved (6 deep) at block {h}"));
             }
             format!("{}: {}", kind_words(*kind), words.join("; "))
         }

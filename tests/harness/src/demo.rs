@@ -417,10 +417,21 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
         onchain + fee + close_fee,
         state_words(&phone)
     ));
-    let pe = kinds(&phone)?;
-    check(pe.contains(&"ChannelClosing".to_string()), || {
-        format!("the phone did not report ChannelClosing: {pe:?}")
+    devnet.mine(5);
+    phone.wait_for(WAIT, "closed", |p| {
+        sync(p);
+        Ok(str_of(&only_channel(p)?, "status").starts_with("closed"))
     })?;
+    let pe = kinds(&phone)?;
+    t.note(format!(
+        "(d) 5 more blocks (6 deep): phone \"{}\"; events {pe:?}",
+        state_words(&phone)
+    ));
+    for kind in ["ChannelClosing", "ChannelClosed"] {
+        check(pe.iter().filter(|k| *k == kind).count() == 1, || {
+            format!("the phone did not report one {kind}: {pe:?}")
+        })?;
+    }
     phone.check_durability()?;
     lsp.check_durability()?;
     phone.stop(Duration::from_secs(5));
