@@ -130,3 +130,72 @@ async fn tern_closes_cooperatively_with_ldk_node() {
 async fn ldk_node_closes_cooperatively_with_tern() {
     close_with_ldk("close-ldk", false).await;
 }
+
+/// ldk-node force-closes a Tern-funded channel: its commitment spends the funding, Tern
+/// (told by LDK's `error`, which makes it check the funding at once) classifies it as the
+/// peer's commitment and sweeps its `to_remote` into the wallet; once the sweep is 6 deep
+/// Tern's `ChannelClosed` names what came back, and the wallet grew by exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ldk_node_force_closes_and_tern_sweeps_its_to_remote() {
+    let dirs = Dirs::new("close-ldk-force");
+    let (devnet, ldk, port, tern): (Devnet, LdkNode, u16, Node) =
+        setup(&dirs, TernOpts::default()).await;
+    tern_opens(&tern, &ldk, port).await.expect("open");
+    let mut seen = Seen::default();
+    drive_ready(&devnet, &tern, &ldk, &mut seen).await;
+    let funding = tern.list_channels().await[0].funding_txo.expect("funding");
+    let before = wallet_sat(&tern).await;
+    let c = &ldk.list_channels()[0];
+    ldk.force_close_channel(&c.user_channel_id, tern.node_id(), None)
+        .expect("ldk-node force close");
+    let chain = devnet.chain();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let (mut closing, mut claimed) = (None, None);
+    while claimed.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not closed after {TIMEOUT:?}: {:?}",
+            tern.list_channels().await
+        );
+        if chain.outspend(&funding).is_some() {
+            devnet.mine(1);
+        }
+        tern.sync(None).await.expect("sync");
+        while let Some((seq, e)) = tern.next_event().await.expect("events") {
+            tern.event_handled(seq).await.expect("handled");
+            match e {
+                Event::ChannelClosing { kind, .. } => closing = Some(kind),
+                Event::ChannelClosed { claimed: c, .. } => claimed = Some(c.to_sat()),
+                _ => {}
+            }
+        }
+        while ldk.next_event().is_some() {
+            ldk.event_handled().expect("ldk-node event handled");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(closing, Some(CloseKind::RemoteForce));
+    let claimed = claimed.expect("claimed");
+    let commitment = chain
+        .transaction(&chain.outspend(&funding).expect("spent").txid)
+        .expect("ldk-node's commitment");
+    assert!(
+        claimed > 0 && claimed < CHANNEL_SAT,
+        "claimed {claimed} of {CHANNEL_SAT}; commitment {commitment:?}"
+    );
+    let want = before + claimed;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while wallet_sat(&tern).await != want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tern's wallet: {} sat, expected {want} ({before} + {claimed})",
+            wallet_sat(&tern).await
+        );
+        tern.sync(None).await.expect("sync");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ch = &tern.list_channels().await[0];
+    assert!(ch.status.starts_with("closed"), "{}", ch.status);
+    sync_ldk(&ldk);
+    finish(tern, ldk).await;
+}
