@@ -1,18 +1,27 @@
 //! The BOLT 3 builders' transactions are consensus-valid: on the devnet (libbitcoinconsensus
 //! script checks, BIP68 relative locktimes) a 2-of-2 funding output is spent by a signed
 //! commitment transaction, whose HTLC outputs are spent by HTLC-timeout / HTLC-success
-//! transactions, whose `to_local` output is swept only after `to_self_delay` blocks, and whose
-//! `to_remote` output is swept by the other party.
+//! transactions, whose `to_local` output is swept only after `to_self_delay` blocks (rejected at
+//! tip h + csv - 2, accepted at h + csv - 1), and whose `to_remote` output is swept by the other
+//! party (with anchors only once the commitment has 1 confirmation). A revoked `to_local` is
+//! taken at once; an unconfirmed sweep is replaced by a fee bump (BIP125) and the old one
+//! evicted; an anchor commitment at 253 sat/kw is lifted by a CPFP child spending our anchor and
+//! a wallet coin to a target package feerate.
 
+use bdk_wallet::rusqlite::Connection;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use bitcoin::FeeRate;
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction};
+use tern_core::chain::{sync, ChainState, EsploraConfig, EsploraSource, SyncPlanner};
 use tern_core::proto::bolt3::{
     build_closing_tx, build_commitment_tx, funding_script_pubkey, obscure_factor,
     p2wpkh_script_pubkey, ChannelType, ClosingTxParams, CommitmentKeys, CommitmentParams,
     CommitmentTx, FundingInput, Htlc, HtlcDirection, HtlcSigner, HtlcTxKind, SweepTx,
 };
+use tern_core::proto::bolt3::{AnchorSpend, OutputKind};
 use tern_core::proto::keys::{KeysManager, INITIAL_COMMITMENT_NUMBER};
+use tern_core::wallet::OnchainWallet;
 use tern_devnet::{Devnet, TxState};
 
 const TO_SELF_DELAY: u16 = 20;
@@ -49,6 +58,16 @@ struct Channel {
 
 /// Funds a 2-of-2 between Alice (opener) and Bob and builds Alice's first commitment.
 async fn open_channel(dn: &Devnet, channel_type: ChannelType, htlc_cltv: u32) -> Channel {
+    open_channel_at(dn, channel_type, htlc_cltv, FEERATE_PER_KW).await
+}
+
+/// [`open_channel`] with a commitment at `feerate_per_kw`.
+async fn open_channel_at(
+    dn: &Devnet,
+    channel_type: ChannelType,
+    htlc_cltv: u32,
+    feerate_per_kw: u32,
+) -> Channel {
     let secp = Secp256k1::new();
     let alice = KeysManager::new(&[0xa1; 32], Network::Regtest)
         .expect("keys")
@@ -105,7 +124,7 @@ async fn open_channel(dn: &Devnet, channel_type: ChannelType, htlc_cltv: u32) ->
         obscure_factor: obscure_factor(&alice_pub.payment_basepoint, &bob_pub.payment_basepoint),
         to_self_delay: TO_SELF_DELAY,
         dust_limit: Amount::from_sat(546),
-        feerate_per_kw: FEERATE_PER_KW,
+        feerate_per_kw,
         local_is_funder: true,
         to_local_msat: 600_000_000 - 90_000_000,
         to_remote_msat: 400_000_000,
@@ -126,8 +145,16 @@ async fn open_channel(dn: &Devnet, channel_type: ChannelType, htlc_cltv: u32) ->
     }
 }
 
-/// Broadcasts Alice's commitment, signed by both funding keys.
+/// Broadcasts Alice's commitment, signed by both funding keys, and mines it.
 fn broadcast_commitment(dn: &Devnet, ch: &Channel) -> Transaction {
+    let signed = broadcast_commitment_unconfirmed(dn, ch);
+    dn.mine(1);
+    assert!(confirmed(dn, &signed));
+    signed
+}
+
+/// Broadcasts Alice's commitment, signed by both funding keys, leaving it in the mempool.
+fn broadcast_commitment_unconfirmed(dn: &Devnet, ch: &Channel) -> Transaction {
     let secp = Secp256k1::new();
     let c = &ch.commitment;
     let alice_sig = c.sign(&secp, &ch.alice.funding_key).expect("sign");
@@ -140,8 +167,7 @@ fn broadcast_commitment(dn: &Devnet, ch: &Channel) -> Transaction {
     let signed = c.finalize(&alice_sig, &bob_sig);
     dn.broadcast(&signed)
         .unwrap_or_else(|e| panic!("commitment rejected: {e}"));
-    dn.mine(1);
-    assert!(confirmed(dn, &signed));
+    assert_eq!(dn.tx_state(&signed.compute_txid()), TxState::Mempool);
     signed
 }
 
@@ -220,6 +246,8 @@ fn sweep_outputs(dn: &Devnet, ch: &Channel, destination: ScriptBuf) {
     let ready = height + u32::from(TO_SELF_DELAY) - 1;
     assert!(tip < ready);
     dn.mine(ready - 1 - tip);
+    // One block early: tip = h + csv - 2.
+    assert_eq!(dn.tip().0, height + u32::from(TO_SELF_DELAY) - 2);
     let err = dn
         .broadcast(&sweep)
         .expect_err("to_local sweep accepted before the CSV delay");
@@ -318,4 +346,207 @@ async fn revoked_to_local_is_claimed_at_once_with_the_revocation_key() {
         .unwrap_or_else(|e| panic!("penalty rejected: {e}"));
     dn.mine(1);
     assert!(confirmed(&dn, &tx));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchors_to_remote_sweep_waits_for_one_confirmation() {
+    let dn = Devnet::start().await.expect("devnet");
+    let (tip, _) = dn.tip();
+    let ch = open_channel(&dn, ChannelType::ANCHORS, tip).await;
+    let secp = Secp256k1::new();
+    let commitment = broadcast_commitment_unconfirmed(&dn, &ch);
+    let to_remote = SweepTx::from_commitment_to_remote(
+        &ch.commitment,
+        dn.faucet_address().script_pubkey(),
+        FEERATE_PER_KW,
+    )
+    .expect("sweep")
+    .expect("has to_remote");
+    assert_eq!(to_remote.tx.input[0].sequence.0, 1);
+    let sweep = to_remote
+        .sign(&secp, &ch.bob.payment_base_secret)
+        .expect("sign");
+    // The commitment is unconfirmed: `1 OP_CHECKSEQUENCEVERIFY` is not satisfied yet.
+    let err = dn
+        .broadcast(&sweep)
+        .expect_err("anchors to_remote sweep accepted before the commitment confirmed");
+    assert!(
+        err.contains("non-BIP68-final"),
+        "unexpected rejection: {err}"
+    );
+    dn.mine(1);
+    assert!(confirmed(&dn, &commitment));
+    dn.broadcast(&sweep)
+        .unwrap_or_else(|e| panic!("anchors to_remote sweep rejected after 1 confirmation: {e}"));
+    dn.mine(1);
+    assert!(confirmed(&dn, &sweep));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfirmed_sweeps_are_replaced_by_fee_bumps() {
+    let dn = Devnet::start().await.expect("devnet");
+    let (tip, _) = dn.tip();
+    let ch = open_channel(&dn, ChannelType::STATIC_REMOTE_KEY, tip).await;
+    let secp = Secp256k1::new();
+    broadcast_commitment(&dn, &ch);
+    let destination = dn.faucet_address().script_pubkey();
+
+    // to_remote (P2WPKH, nSequence 0xfffffffd) at the 253 sat/kw floor, then bumped.
+    let to_remote = SweepTx::from_commitment_to_remote(&ch.commitment, destination.clone(), 253)
+        .expect("sweep")
+        .expect("has to_remote");
+    let first = to_remote
+        .sign(&secp, &ch.bob.payment_base_secret)
+        .expect("sign");
+    dn.broadcast(&first)
+        .unwrap_or_else(|e| panic!("to_remote sweep at 253 sat/kw rejected: {e}"));
+    // A few satoshis more are not enough for BIP125 rule 4 (the incremental relay fee).
+    let weak = to_remote.at_feerate(300).expect("rebuild");
+    assert!(weak.fee() > to_remote.fee());
+    assert!(weak.fee() < to_remote.replacement(253).expect("replacement").fee());
+    let err = dn
+        .broadcast(&weak.sign(&secp, &ch.bob.payment_base_secret).expect("sign"))
+        .expect_err("a replacement without the incremental relay fee accepted");
+    assert!(err.contains("BIP125 rule 4"), "unexpected rejection: {err}");
+    let bumped = to_remote.replacement(253).expect("replacement");
+    let second = bumped
+        .sign(&secp, &ch.bob.payment_base_secret)
+        .expect("sign");
+    dn.broadcast(&second)
+        .unwrap_or_else(|e| panic!("to_remote replacement rejected: {e}"));
+    assert_eq!(dn.tx_state(&first.compute_txid()), TxState::Unknown);
+    assert_eq!(dn.tx_state(&second.compute_txid()), TxState::Mempool);
+    dn.mine(1);
+    assert!(confirmed(&dn, &second));
+
+    // to_local (nSequence = the CSV delay) once it matures, then bumped to 2000 sat/kw.
+    let commit_txid = ch.commitment.tx.compute_txid();
+    let TxState::Confirmed { height, .. } = dn.tx_state(&commit_txid) else {
+        panic!("commitment not confirmed");
+    };
+    let ready = height + u32::from(TO_SELF_DELAY) - 1;
+    dn.mine(ready - dn.tip().0);
+    let to_local = SweepTx::from_commitment_to_local(&ch.commitment, destination, 253)
+        .expect("sweep")
+        .expect("has to_local");
+    let delayed_key = ch.alice.delayed_payment_key(&secp, &ch.point).expect("key");
+    let first = to_local.sign(&secp, &delayed_key).expect("sign");
+    dn.broadcast(&first)
+        .unwrap_or_else(|e| panic!("to_local sweep rejected: {e}"));
+    let bumped = to_local.replacement(2000).expect("replacement");
+    assert_eq!(bumped.fee(), to_local.fee_for(2000));
+    let second = bumped.sign(&secp, &delayed_key).expect("sign");
+    dn.broadcast(&second)
+        .unwrap_or_else(|e| panic!("to_local replacement rejected: {e}"));
+    assert_eq!(dn.tx_state(&first.compute_txid()), TxState::Unknown);
+    dn.mine(1);
+    assert!(confirmed(&dn, &second));
+    assert_eq!(dn.tx_state(&first.compute_txid()), TxState::Unknown);
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// One wallet sync against the devnet, as the node does it.
+async fn sync_wallet(dn: &Devnet, state: &ChainState, wallet: &mut OnchainWallet) -> ChainState {
+    let source = EsploraSource::new(&EsploraConfig::new(dn.base_url())).expect("client");
+    let out = sync(
+        &source,
+        SyncPlanner::new(state.clone(), wallet.scripts_to_query()),
+        None,
+    )
+    .await
+    .expect("sync");
+    wallet
+        .apply_sync(&out.scripts, &out.events, out.state.tip, now())
+        .expect("apply");
+    out.state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchor_cpfp_lifts_a_253_sat_per_kw_commitment_to_the_target_package_feerate() {
+    let dn = Devnet::start().await.expect("devnet");
+    let keys = KeysManager::new(&[0x77; 32], Network::Regtest).expect("keys");
+    let (mut wallet, _) = OnchainWallet::open(
+        Connection::open_in_memory().expect("db"),
+        &keys.wallet_descriptors(),
+        Network::Regtest,
+    )
+    .expect("wallet");
+    let coin = Amount::from_sat(100_000);
+    dn.faucet(&wallet.new_address().expect("address"), coin)
+        .expect("faucet");
+    dn.mine(1);
+    let state = sync_wallet(&dn, &ChainState::default(), &mut wallet).await;
+    assert_eq!(wallet.balances(&[]).confirmed, coin);
+
+    let (tip, _) = dn.tip();
+    let ch = open_channel_at(&dn, ChannelType::ANCHORS, tip, 253).await;
+    let secp = Secp256k1::new();
+    let parent = broadcast_commitment_unconfirmed(&dn, &ch);
+    let parent_fee = ch.commitment.fee;
+    let alice_funding = PublicKey::from_secret_key(&secp, &ch.alice.funding_key);
+    let anchor = AnchorSpend::find(&ch.commitment, &alice_funding).expect("our anchor");
+    assert_eq!(
+        ch.commitment.output_index(OutputKind::LocalAnchor),
+        Some(anchor.outpoint.vout)
+    );
+    // Bob's key cannot sign for Alice's anchor.
+    let target = FeeRate::from_sat_per_kwu(2_000);
+    assert!(wallet
+        .build_anchor_cpfp(
+            &parent,
+            parent_fee,
+            &anchor,
+            &ch.bob.funding_key,
+            target,
+            &[]
+        )
+        .is_err());
+    let child = wallet
+        .build_anchor_cpfp(
+            &parent,
+            parent_fee,
+            &anchor,
+            &ch.alice.funding_key,
+            target,
+            &[],
+        )
+        .expect("cpfp child");
+    assert_eq!(child.input.len(), 2, "the anchor and the wallet coin");
+    assert!(child
+        .input
+        .iter()
+        .any(|i| i.previous_output == anchor.outpoint));
+    let child_fee =
+        (coin + Amount::from_sat(330)) - child.output.iter().map(|o| o.value).sum::<Amount>();
+    let package_fee = parent_fee + child_fee;
+    let package_weight = parent.weight().to_wu() + child.weight().to_wu();
+    // At least the target, and not more than 8 weight units' worth (a signature a byte
+    // shorter than the round before) plus rounding above it.
+    assert!(
+        package_fee.to_sat() * 1000 >= 2_000 * package_weight,
+        "package {package_fee} for {package_weight} WU"
+    );
+    assert!(
+        package_fee.to_sat() <= (2_000 * (package_weight + 8)).div_ceil(1000) + 1,
+        "package {package_fee} for {package_weight} WU overpays"
+    );
+    // The parent alone is below the target, the child carries it.
+    assert!(parent_fee.to_sat() * 1000 < 300 * parent.weight().to_wu());
+    dn.broadcast(&child)
+        .unwrap_or_else(|e| panic!("cpfp child rejected: {e}"));
+    wallet.record_broadcast(&child, now()).expect("record");
+    dn.mine(1);
+    assert!(confirmed(&dn, &parent));
+    assert!(confirmed(&dn, &child));
+    sync_wallet(&dn, &state, &mut wallet).await;
+    assert_eq!(
+        wallet.balances(&[]).confirmed,
+        coin + Amount::from_sat(330) - child_fee
+    );
 }

@@ -20,7 +20,7 @@ use tern_core::chain::{
     BlockRef, ChainState, Confirmation, OutpointWatch, Spend, TxWatch, TxWatchState,
     CHAIN_STATE_KEY, FEE_CACHE_KEY,
 };
-use tern_core::node::Event;
+use tern_core::node::{CloseKind, Event};
 use tern_core::proto::channel::{ChannelRecord, ChannelState};
 use tern_core::proto::wire::ChannelId;
 use tern_core::store::{NewOpenIntent, OpenIntent, OpenIntentStatus, Store, SCHEMA_VERSION};
@@ -129,6 +129,32 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::PeerDisconnected {
                 node_id: node(4),
                 reason: "connection reset".into(),
+            },
+        ),
+    ]
+}
+
+/// The closing events (issue 14), fixtures of their own: the store fixture above holds the
+/// events of [`events`] only.
+fn closing_events() -> Vec<(&'static str, Event)> {
+    vec![
+        (
+            "channel_closing",
+            Event::ChannelClosing {
+                channel_id: ChannelId([0x11; 32]),
+                counterparty_node_id: node(3),
+                kind: CloseKind::CooperativeLocal,
+                reason: "the user closed the channel".into(),
+            },
+        ),
+        (
+            "channel_closed",
+            Event::ChannelClosed {
+                channel_id: ChannelId([0x11; 32]),
+                counterparty_node_id: node(3),
+                kind: CloseKind::LocalForce,
+                claimed: Amount::from_sat(239_123),
+                closing_txid: txid(0x77),
             },
         ),
     ]
@@ -401,7 +427,7 @@ fn remove_db(path: &Path) {
 #[test]
 #[ignore = "generator: writes new golden fixtures, never overwrites existing ones"]
 fn generate_fixtures() {
-    for (name, e) in events() {
+    for (name, e) in events().into_iter().chain(closing_events()) {
         write_new(
             &format!("event_v1_{name}.hex"),
             format!("{}\n", e.encode().to_lower_hex_string()),
@@ -435,7 +461,7 @@ fn generate_fixtures() {
 
 #[test]
 fn every_event_variant_v1_decodes_and_reencodes() {
-    let expected = events();
+    let expected = events().into_iter().chain(closing_events());
     // One fixture per variant: `Event` is non_exhaustive here, so the exhaustive match that
     // makes a new variant need its own fixture is in core/src/node/events.rs's tests.
     for (name, want) in expected {

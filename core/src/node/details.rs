@@ -5,7 +5,9 @@ use bitcoin::Amount;
 
 use super::peer::PeerTask;
 use super::{lock, ChannelDetails};
-use crate::proto::channel::{Channel, ChannelState, Role};
+use crate::proto::channel::{
+    Channel, ChannelState, ClaimStatus, Claimable, CloseKind, ClosingStatus, Initiator, Role,
+};
 
 impl PeerTask {
     /// Records the channel's funding owner and its view for `list_channels`.
@@ -16,12 +18,18 @@ impl PeerTask {
         }
         let tip = self.shared.tip_height();
         let confirmations = c.confirmations(tip);
+        let closing = closing_status(c, tip);
+        let claimable = claimable(c, tip);
+        let status = match &closing {
+            Some(progress) => closing_words(progress, &claimable),
+            None => status(c, confirmations),
+        };
         let details = ChannelDetails {
             channel_id: c.current_id(),
             temporary_channel_id: c.temporary_channel_id(),
             counterparty_node_id: self.node_id,
             state: c.state(),
-            status: status(c, confirmations),
+            status,
             is_outbound: c.role() == Role::Funder,
             channel_value: Amount::from_sat(c.funding_sat()),
             balance_msat: c.our_balance_msat(),
@@ -34,6 +42,8 @@ impl PeerTask {
             commitment_number: c.commitment_number(),
             commitment_feerate_per_kw: c.commitment_feerate_per_kw(),
             update_pending: c.update_pending(),
+            closing,
+            claimable,
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());
@@ -100,4 +110,103 @@ pub(super) fn status(c: &Channel, confirmations: u32) -> String {
         ),
         ChannelState::Closed => "closed".to_string(),
     }
+}
+
+/// How far a closing channel is, `None` for one that is not closing.
+pub(crate) fn closing_status(c: &Channel, tip: u32) -> Option<ClosingStatus> {
+    c.closing_status(tip)
+}
+
+/// What a closing channel still gives back to us on chain, and when.
+pub(crate) fn claimable(c: &Channel, tip: u32) -> Vec<Claimable> {
+    // Wired to `Channel::claimable` once the closing phases land.
+    let _ = (c, tip);
+    Vec::new()
+}
+
+/// How a close is named in `list_channels`.
+fn kind_words(kind: CloseKind) -> &'static str {
+    match kind {
+        CloseKind::Cooperative {
+            initiator: Initiator::Local,
+        } => "cooperative, we asked",
+        CloseKind::Cooperative {
+            initiator: Initiator::Remote,
+        } => "cooperative, the peer asked",
+        CloseKind::LocalForce => "force-closed by us",
+        CloseKind::RemoteForce => "force-closed by the peer",
+        CloseKind::RemoteFuture => {
+            "force-closed by the peer with a commitment newer than ours (we lost data)"
+        }
+        CloseKind::Revoked => "the peer broadcast a revoked commitment: penalty",
+        CloseKind::Unknown => "funding spent by a transaction we cannot place",
+    }
+}
+
+/// One claimable amount in words: "to_local 120000 sat spendable at block 1234".
+fn claim_words(c: &Claimable) -> String {
+    let what = match c.status {
+        ClaimStatus::AwaitingConfirmations { confirmed_at: None } => {
+            "paid to the wallet, unconfirmed".to_string()
+        }
+        ClaimStatus::AwaitingConfirmations {
+            confirmed_at: Some(h),
+        } => format!("paid to the wallet, resolved at block {h}"),
+        ClaimStatus::Timelocked { height } => format!("spendable at block {height}"),
+        ClaimStatus::Sweeping { confirmed_at: None } => "sweep broadcast, unconfirmed".into(),
+        ClaimStatus::Sweeping {
+            confirmed_at: Some(h),
+        } => format!("swept at block {h}"),
+        ClaimStatus::Uneconomical => "worth less than its sweep fee: not swept".into(),
+    };
+    format!("{} sat {what}", c.amount_sat)
+}
+
+/// A closing channel's progress in words, for `list_channels`: "closing: waiting for the
+/// peer's fee", "force-closed by us: 120000 sat spendable at block 1234", "closed (cooperative,
+/// we asked)".
+pub(crate) fn closing_words(progress: &ClosingStatus, claimable: &[Claimable]) -> String {
+    match progress {
+        ClosingStatus::ShutdownPending => {
+            "closing: our shutdown waits for the update in flight or the peer's reconnection".into()
+        }
+        ClosingStatus::ShuttingDown => {
+            "closing: shutdown sent, waiting for the peer's shutdown or for updates to settle"
+                .into()
+        }
+        ClosingStatus::Negotiating {
+            awaiting_peer: true,
+        } => "closing: waiting for the peer's fee".into(),
+        ClosingStatus::Negotiating {
+            awaiting_peer: false,
+        } => "closing: negotiating the closing fee".into(),
+        ClosingStatus::OnChain {
+            kind,
+            confirmed_at,
+            done_at,
+        } => {
+            let mut words = vec![match confirmed_at {
+                None => "closing transaction unconfirmed".to_string(),
+                Some(h) => format!("closing transaction confirmed at block {h}"),
+            }];
+            words.extend(claimable.iter().map(claim_words));
+            if let Some(h) = done_at {
+                words.push(format!("closed at block {h}"));
+            }
+            format!("{}: {}", kind_words(*kind), words.join("; "))
+        }
+        ClosingStatus::Closed { kind } => format!("closed ({})", kind_words(*kind)),
+    }
+}
+
+/// Whether `c` keeps its peer connected (redialled whenever the connection drops): a durable
+/// channel does, until its close is on chain — a `shutdown` to retransmit or a fee to
+/// negotiate still needs the peer, the resolution on chain does not. A failed channel keeps
+/// its peer as before the closing work (its peer may still send what we need).
+pub(crate) fn keeps_peer(c: &Channel, tip: u32) -> bool {
+    c.state().is_durable()
+        && !matches!(
+            closing_status(c, tip),
+            Some(ClosingStatus::OnChain { .. } | ClosingStatus::Closed { .. })
+        )
 }

@@ -2,7 +2,8 @@
 //! the wake (a later issue: a phone woken in the background syncs, then asks each channel)
 //! and the issues after it, which add their reasons here (HTLCs to settle, a close to sign).
 
-use crate::proto::channel::{Channel, ChannelState, FeeEstimates};
+use super::details::closing_status;
+use crate::proto::channel::{Channel, ChannelState, ClosingStatus, FeeEstimates};
 
 /// Why a channel needs its peer connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +12,10 @@ pub enum DialReason {
     /// A commitment update is in flight (proposed, signed or not yet revoked by one side): it
     /// finishes only over the connection, and until then the channel takes no other update.
     UpdatePending,
+    /// A cooperative close is under way: our `shutdown` to send or retransmit (BOLT 2: after
+    /// `channel_reestablish` on every reconnection), the peer's to receive, or the closing
+    /// fee to negotiate (LDK gives a negotiation about two minutes).
+    Shutdown,
     /// The open is not finished: our `channel_ready` was sent (on reconnection
     /// `channel_reestablish` retransmits it) and the peer's has not arrived.
     ChannelReady,
@@ -25,17 +30,25 @@ pub enum DialReason {
 }
 
 /// Whether `channel` needs its peer connected now, and why; `None`: nothing to do with the
-/// peer. `est` are the current fee estimates (`FeeCache::fee_estimates`). In order: an update
-/// in flight, an unfinished open, a feerate to move. A failed channel, or an open that is not
-/// durable yet (it dies with its connection), dials nobody.
+/// peer. `est` are the current fee estimates (`FeeCache::fee_estimates`); `tip` the synced
+/// height. In order: an update in flight, a cooperative close under way, an unfinished open,
+/// a feerate to move (never once a `shutdown` is out: no update follows it). A failed
+/// channel, one closing on chain or closed, or an open that is not durable yet (it dies with
+/// its connection), dials nobody.
 ///
 /// A channel waiting for confirmations dials nobody either: nothing can be exchanged before
 /// the funding reaches `minimum_depth` (the block that reaches it sends our `channel_ready`,
 /// and from then [`DialReason::ChannelReady`] holds until the peer's arrives).
-pub fn dial_reason(channel: &Channel, est: &FeeEstimates) -> Option<DialReason> {
+pub fn dial_reason(channel: &Channel, est: &FeeEstimates, tip: u32) -> Option<DialReason> {
     let wanted = channel.wanted_feerate(est);
+    let closing = closing_status(channel, tip);
+    let on_chain = matches!(
+        closing,
+        Some(ClosingStatus::OnChain { .. } | ClosingStatus::Closed { .. })
+    );
     reason(&Facts {
-        live: channel.state().is_durable() && !channel.is_failed(),
+        live: channel.state().is_durable() && !channel.is_failed() && !on_chain,
+        shutdown: (closing.is_some() || channel.shutdown_to_send()) && !on_chain,
         ready: channel.state() == ChannelState::Ready,
         ready_sent: channel.channel_ready_sent(),
         ready_received: channel.channel_ready_received(),
@@ -49,8 +62,10 @@ pub fn dial_reason(channel: &Channel, est: &FeeEstimates) -> Option<DialReason> 
 /// flight needs the commitment machinery to build).
 #[derive(Debug, Clone, Copy)]
 struct Facts {
-    /// Durable and not failed.
+    /// Durable, not failed, not closing on chain.
     live: bool,
+    /// A cooperative close under way (shutdown or negotiation).
+    shutdown: bool,
     ready: bool,
     ready_sent: bool,
     ready_received: bool,
@@ -66,6 +81,9 @@ fn reason(f: &Facts) -> Option<DialReason> {
     }
     if f.update_pending {
         return Some(DialReason::UpdatePending);
+    }
+    if f.shutdown {
+        return Some(DialReason::Shutdown);
     }
     if !f.ready && f.ready_sent && !f.ready_received {
         return Some(DialReason::ChannelReady);
@@ -112,23 +130,27 @@ mod tests {
         assert_eq!((c.role(), c.state()), (Role::Funder, ChannelState::Ready));
         let current = c.commitment_feerate_per_kw();
         assert_eq!(
-            dial_reason(&c, &est(current + 1)),
+            dial_reason(&c, &est(current + 1), 0),
             Some(DialReason::Feerate {
                 current_per_kw: current,
                 wanted_per_kw: current + 1
             })
         );
-        assert_eq!(dial_reason(&c, &est(current)), None, "right already");
-        assert_eq!(dial_reason(&c, &est(current / 2 + 1)), None, "not half yet");
+        assert_eq!(dial_reason(&c, &est(current), 0), None, "right already");
+        assert_eq!(
+            dial_reason(&c, &est(current / 2 + 1), 0),
+            None,
+            "not half yet"
+        );
         // The fundee of a ready channel never sends update_fee.
         let fundee = fixture!("fundee_ready");
         assert_eq!(fundee.state(), ChannelState::Ready);
-        assert_eq!(dial_reason(&fundee, &est(u32::MAX)), None);
+        assert_eq!(dial_reason(&fundee, &est(u32::MAX), 0), None);
         // Announced channels too.
         let public = fixture!("funder_public_announced");
         let current = public.commitment_feerate_per_kw();
         assert!(matches!(
-            dial_reason(&public, &est(current * 3)),
+            dial_reason(&public, &est(current * 3), 0),
             Some(DialReason::Feerate { .. })
         ));
     }
@@ -139,7 +161,7 @@ mod tests {
         assert_eq!(c.state(), ChannelState::AwaitingChannelReady);
         assert!(c.channel_ready_sent() && !c.channel_ready_received());
         for e in [est(253), est(u32::MAX)] {
-            assert_eq!(dial_reason(&c, &e), Some(DialReason::ChannelReady));
+            assert_eq!(dial_reason(&c, &e, 0), Some(DialReason::ChannelReady));
         }
     }
 
@@ -174,16 +196,38 @@ mod tests {
             ("fundee_failed_unfunded", fixture!("fundee_failed_unfunded")),
         ] {
             let e = est(c.commitment_feerate_per_kw());
-            assert_eq!(dial_reason(&c, &e), None, "{name}");
+            assert_eq!(dial_reason(&c, &e, 0), None, "{name}");
             if c.state() != ChannelState::Ready {
-                assert_eq!(dial_reason(&c, &est(u32::MAX)), None, "{name}: not ready");
+                assert_eq!(
+                    dial_reason(&c, &est(u32::MAX), 0),
+                    None,
+                    "{name}: not ready"
+                );
             }
         }
+    }
+
+    #[test]
+    fn a_shutdown_to_retransmit_dials() {
+        let c = fixture!("funder_shutting_down");
+        assert_eq!(c.state(), ChannelState::ShuttingDown);
+        assert!(c.shutdown_to_send());
+        for e in [est(253), est(u32::MAX)] {
+            assert_eq!(dial_reason(&c, &e, 0), Some(DialReason::Shutdown));
+        }
+        // Agreed: the close is on chain, nothing more to say to the peer.
+        let agreed = fixture!("fundee_negotiating_agreed");
+        assert!(matches!(
+            agreed.closing_status(0),
+            Some(ClosingStatus::OnChain { .. })
+        ));
+        assert_eq!(dial_reason(&agreed, &est(u32::MAX), 0), None);
     }
 
     fn facts() -> Facts {
         Facts {
             live: true,
+            shutdown: false,
             ready: true,
             ready_sent: true,
             ready_received: true,
@@ -223,12 +267,46 @@ mod tests {
     }
 
     #[test]
+    fn a_shutdown_to_retransmit_dials_before_the_open_and_the_feerate() {
+        let closing = Facts {
+            shutdown: true,
+            wanted_per_kw: Some(2000),
+            ..facts()
+        };
+        // No update_fee after a shutdown: the close is the reason, not the feerate.
+        assert_eq!(reason(&closing), Some(DialReason::Shutdown));
+        let opening = Facts {
+            ready: false,
+            ready_received: false,
+            ..closing
+        };
+        assert_eq!(reason(&opening), Some(DialReason::Shutdown));
+        // An update in flight finishes first (the shutdown waits for it).
+        assert_eq!(
+            reason(&Facts {
+                update_pending: true,
+                ..closing
+            }),
+            Some(DialReason::UpdatePending)
+        );
+        // Closing on chain or failed: nobody.
+        assert_eq!(
+            reason(&Facts {
+                live: false,
+                ..closing
+            }),
+            None
+        );
+    }
+
+    #[test]
     fn every_combination_of_facts() {
-        let mut seen = [0usize; 4];
-        for bits in 0..64u32 {
+        let mut seen = [0usize; 5];
+        for bits in 0..128u32 {
             let bit = |n: u32| bits & (1 << n) != 0;
             let f = Facts {
                 live: bit(0),
+                shutdown: bit(6),
                 ready: bit(1),
                 ready_sent: bit(2),
                 ready_received: bit(3),
@@ -240,6 +318,8 @@ mod tests {
                 None
             } else if f.update_pending {
                 Some(DialReason::UpdatePending)
+            } else if f.shutdown {
+                Some(DialReason::Shutdown)
             } else if !f.ready && f.ready_sent && !f.ready_received {
                 Some(DialReason::ChannelReady)
             } else if f.wanted_per_kw.is_some() {
@@ -257,6 +337,7 @@ mod tests {
                 Some(DialReason::UpdatePending) => 1,
                 Some(DialReason::ChannelReady) => 2,
                 Some(DialReason::Feerate { .. }) => 3,
+                Some(DialReason::Shutdown) => 4,
             }] += 1;
         }
         assert!(seen.iter().all(|n| *n > 0), "{seen:?}");

@@ -48,6 +48,15 @@ pub enum NodeError {
     /// No channel (or pending open request) has this id.
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelId),
+    /// The channel cannot close this way now (not durable yet, already closing or closed,
+    /// failed): see `reason`.
+    #[error("channel {channel_id} cannot close: {reason}")]
+    CannotClose {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Why.
+        reason: String,
+    },
     /// Another node (another process, an app extension, or another `Node` in this process)
     /// holds this data dir. Only one may run on it at a time.
     #[error("another node is running on {}", data_dir.display())]

@@ -359,9 +359,8 @@ mod tests {
                     &["channel_open_failed", "channel_open_failed_with_id"]
                 }
                 Event::ChannelFailed { .. } => &["channel_failed"],
-                // Fixtures written with the closing work (issue 14): `channel_closing`,
-                // `channel_closed`.
-                Event::ChannelClosing { .. } | Event::ChannelClosed { .. } => &[],
+                Event::ChannelClosing { .. } => &["channel_closing"],
+                Event::ChannelClosed { .. } => &["channel_closed"],
                 Event::OpenChannelRequest { .. } => &["open_channel_request"],
                 Event::PeerConnected { .. } => &["peer_connected"],
                 Event::PeerDisconnected { .. } => &["peer_disconnected"],
@@ -374,6 +373,8 @@ mod tests {
             "channel_open_failed",
             "channel_open_failed_with_id",
             "channel_failed",
+            "channel_closing",
+            "channel_closed",
             "open_channel_request",
             "peer_connected",
             "peer_disconnected",

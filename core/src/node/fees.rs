@@ -100,11 +100,27 @@ impl Shared {
         }
     }
 
-    /// The peers of the ready channels we fund (from the `list_channels` views).
+    /// The cached estimates (no fetch), `None` if the cache cannot be read.
+    pub(crate) async fn cached_fees(&self) -> Option<FeeEstimates> {
+        let cache = self
+            .db
+            .run(|p: &mut Parts| ChainWatcher::<DynSource>::fee_cache(&p.store))
+            .await;
+        match cache {
+            Ok(cache) => Some(cache.fee_estimates()),
+            Err(e) => {
+                tracing::error!("cannot read the fee cache: {e}");
+                None
+            }
+        }
+    }
+
+    /// The peers of the ready channels we fund, and of closing channels (their closing fee,
+    /// their sweeps), from the `list_channels` views.
     fn funded_peers(&self) -> Vec<PublicKey> {
         let mut peers: Vec<PublicKey> = lock(&self.views)
             .values()
-            .filter(|c| c.is_outbound && c.state == ChannelState::Ready)
+            .filter(|c| (c.is_outbound && c.state == ChannelState::Ready) || c.closing.is_some())
             .map(|c| c.counterparty_node_id)
             .collect();
         peers.sort();

@@ -18,6 +18,7 @@ mod api;
 #[cfg(feature = "dev-disconnect")]
 mod audit;
 mod builder;
+mod close;
 mod db;
 mod details;
 mod dial;
@@ -28,6 +29,7 @@ mod fees;
 mod funds;
 mod observer;
 mod onchain;
+mod outputs;
 mod peer;
 mod peer_chain;
 mod perform;
@@ -60,7 +62,7 @@ pub use dirlock::LOCK_FILE;
 pub use error::NodeError;
 pub use events::{CloseKind, Event};
 pub use onchain::SendAmount;
-pub use types::{ChannelDetails, OpenChannelParams, SyncSummary};
+pub use types::{ChannelDetails, ClaimableBalance, OpenChannelParams, SyncSummary};
 
 use db::{Db, Parts};
 use dirlock::DirLock;
@@ -81,6 +83,12 @@ pub(crate) struct Shared {
     pub(crate) peers: Mutex<HashMap<PublicKey, mpsc::UnboundedSender<PeerCommand>>>,
     /// Funding txid -> the peer owning the channel.
     pub(crate) fundings: Mutex<HashMap<Txid, PublicKey>>,
+    /// Watched outputs of closing channels ([`WatchRequest::Output`]) -> the owning peer.
+    ///
+    /// [`WatchRequest::Output`]: crate::proto::channel::WatchRequest::Output
+    pub(crate) outputs: Mutex<HashMap<bitcoin::OutPoint, PublicKey>>,
+    /// The close/sweep destination once revealed (`close.rs`).
+    pub(crate) destination: Mutex<Option<bitcoin::ScriptBuf>>,
     /// The latest view of every channel, for `list_channels`.
     pub(crate) views: Mutex<HashMap<ChannelId, ChannelDetails>>,
     pub(crate) events: Notify,

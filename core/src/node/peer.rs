@@ -12,7 +12,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db::Parts;
 use super::peer_chain::ChainInput;
-use super::perform::PersistFailed;
 use super::{lock, Event, InboundPolicy, NodeError, Shared};
 use crate::chain::FeeTarget;
 use crate::chain::{ChainWatcher, DynSource};
@@ -49,6 +48,18 @@ pub(crate) enum PeerCommand {
     Chain(ChainInput),
     /// Fresh fee estimates (a refresh, a new block): ask the fee policy (`fees.rs`).
     Fees(FeeEstimates),
+    /// The user closes a channel cooperatively (`script`: where our share goes, checked by
+    /// the node against the network; `None`: a fresh wallet address).
+    Close {
+        channel_id: ChannelId,
+        script: Option<bitcoin::ScriptBuf>,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    /// The user force-closes a channel.
+    ForceClose {
+        channel_id: ChannelId,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
     /// The app answered an `OpenChannelRequest` (manual inbound policy).
     Answer {
         temporary_channel_id: ChannelId,
@@ -76,7 +87,7 @@ pub(crate) struct PeerTask {
     pub(super) built: HashMap<ChannelId, bitcoin::Transaction>,
     sender: Option<PeerSender>,
     /// The peer's `init` features on the current connection (empty while disconnected).
-    their_features: Features,
+    pub(super) their_features: Features,
     /// Inbound opens waiting for the app's answer (manual policy).
     requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
     /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
@@ -88,6 +99,8 @@ pub(crate) struct PeerTask {
     pub(super) awaiting_reestablish: HashSet<ChannelId>,
     /// The latest fee estimates the node handed over (`fees.rs`).
     pub(super) fees: Option<FeeEstimates>,
+    /// Watched outputs of closing channels (`WatchRequest::Output`) -> their channel.
+    pub(super) outputs: HashMap<bitcoin::OutPoint, ChannelId>,
 }
 
 impl PeerTask {
@@ -121,6 +134,7 @@ impl PeerTask {
             parked: Vec::new(),
             awaiting_reestablish: HashSet::new(),
             fees: None,
+            outputs: HashMap::new(),
         }
     }
 
@@ -205,6 +219,12 @@ impl PeerTask {
                         }
                     }
                     Some(PeerCommand::Chain(input)) => self.on_chain(input).await,
+                    Some(PeerCommand::Close { channel_id, script, reply }) => {
+                        let _ = reply.send(self.close(channel_id, script).await);
+                    }
+                    Some(PeerCommand::ForceClose { channel_id, reply }) => {
+                        let _ = reply.send(self.force_close(channel_id).await);
+                    }
                     Some(PeerCommand::Fees(est)) => self.on_fees(est).await,
                     Some(PeerCommand::Answer { temporary_channel_id, accept, reply }) => {
                         let result = match self.requests.remove(&temporary_channel_id) {
@@ -289,21 +309,60 @@ impl PeerTask {
     /// the channel goes back to the last state the store holds (memory is never ahead of
     /// disk) and the peer is disconnected, or the node halts if the storage is gone.
     pub(super) async fn feed(&mut self, i: usize, input: Input) {
+        if let Err(e) = self.feed_checked(i, input).await {
+            tracing::debug!(channel = %self.channels[i].current_id(), "input not applied: {e}");
+        }
+    }
+
+    /// [`PeerTask::feed`], telling the caller whether the actions held a commit, or why they
+    /// failed (the channel is then back to its stored state).
+    pub(super) async fn feed_checked(&mut self, i: usize, input: Input) -> Result<bool, NodeError> {
         let keys = match self.context_keys(self.channels[i].keys_index()) {
             Ok(k) => k,
             Err(e) => {
                 tracing::error!(channel = %self.channels[i].current_id(), "{e}");
-                return;
+                return Err(e);
             }
         };
+        let tip = self.shared.tip_height();
+        let cached = lock(&self.shared.destination).clone();
+        let destination = match cached {
+            Some(d) => Some(d),
+            None if super::close::needs_destination(&self.channels[i], &input, tip) => {
+                match self.shared.close_destination().await {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        tracing::error!("cannot hand out the close destination: {e}");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        // A close needs the fee estimates (its closing fee, a sweep's feerate).
+        if self.fees.is_none() && super::close::needs_destination(&self.channels[i], &input, tip) {
+            self.fees = self.shared.cached_fees().await;
+        }
+        let fees = self.fees;
         let before = self.channels[i].clone();
         let actions = {
-            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
+            let mut ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
                 .with_node_key(&self.shared.node_secret);
+            if let Some(d) = &destination {
+                ctx = ctx.with_destination(d);
+            }
+            if let Some(e) = &fees {
+                ctx = ctx.with_fee_estimates(e);
+            }
+            if self.sender.is_some() {
+                ctx = ctx.with_their_features(&self.their_features);
+            }
             self.channels[i].handle(input, &ctx)
         };
-        if let Err(failed) = self.perform(i, actions).await {
-            self.restore(i, before, failed).await;
+        let committed = actions.iter().any(|a| matches!(a, Action::Commit(_)));
+        match self.perform(i, actions).await {
+            Ok(()) => Ok(committed),
+            Err(failed) => Err(self.restore(i, before, failed).await),
         }
     }
 
@@ -538,40 +597,6 @@ impl PeerTask {
             }
             keep
         });
-    }
-
-    /// Puts channel `i` back to the last state the store holds after a failed persist, and
-    /// disconnects the peer (a reconnection resumes from that state), or halts the node if
-    /// the storage itself is gone.
-    async fn restore(&mut self, i: usize, before: Channel, failed: PersistFailed) {
-        tracing::error!(channel = %before.current_id(), "{failed}; back to the stored state");
-        let gone = failed.storage_gone();
-        let channel = failed.stored.map(Channel::from_record).unwrap_or(before);
-        let id = channel.current_id();
-        let ahead = self.channels[i].current_id();
-        if ahead != id {
-            lock(&self.shared.views).remove(&ahead);
-        }
-        self.channels[i] = channel;
-        self.register(i);
-        self.observe_restored(i).await;
-        // The input may have been a chain event the watcher reports only once (a
-        // confirmation): reconcile this funding with the watcher as a restart does, so the
-        // next sync reports it again.
-        let c = &self.channels[i];
-        if let Some(f) = c.funding() {
-            let funding = vec![(self.node_id, f.outpoint.txid, c.confirmation().is_some())];
-            if let Err(e) = super::sync::reconcile_chain_watches(&self.shared, funding).await {
-                tracing::error!(channel = %id, "cannot reconcile the funding watch: {e}");
-            }
-            // Or a funding spend, which the watcher also reports once.
-            self.replay_missed_spend(i).await;
-        }
-        if gone {
-            self.shared.halt("the database cannot be written");
-        } else {
-            let _ = self.shared.net.disconnect(self.node_id);
-        }
     }
 }
 

@@ -35,6 +35,19 @@ pub(crate) enum ChainInput {
         outpoint: OutPoint,
         spend: Spend,
     },
+    /// The spend of a funding output left the chain (the watcher's `OutpointUnspent`).
+    FundingUnspent {
+        outpoint: OutPoint,
+    },
+    /// A watched output of a closing channel was spent.
+    OutputSpent {
+        outpoint: OutPoint,
+        spend: Spend,
+    },
+    /// The spend of a watched output left the chain.
+    OutputUnspent {
+        outpoint: OutPoint,
+    },
     NewBlock {
         height: u32,
     },
@@ -93,9 +106,11 @@ impl PeerTask {
                 .into_iter()
                 .filter(|a| matches!(a, Action::Watch(_)))
                 .collect();
+            let outputs = super::outputs::output_watches(&watches);
             if let Err(failed) = self.perform(i, watches).await {
                 tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");
             }
+            self.replay_output_spends(outputs).await;
         }
     }
 
@@ -235,31 +250,25 @@ impl PeerTask {
                 else {
                     return;
                 };
-                match self.shared.source.raw_tx(spend.txid).await {
-                    Ok(Some(spending_tx)) => {
-                        let confirmation_height = spend.confirmed.map(|c| c.height);
-                        self.feed(
-                            i,
-                            Input::FundingSpent {
-                                spending_tx,
-                                confirmation_height,
-                            },
-                        )
-                        .await;
-                    }
-                    other => {
-                        let why = match other {
-                            Err(e) => e.to_string(),
-                            _ => "unknown to the server".into(),
-                        };
-                        tracing::warn!(%outpoint, spending_txid = %spend.txid, "funding spend could not be fetched ({why}); asking again at the next sync");
-                        change_watches(&self.shared, "ask again for a funding spend", move |s| {
-                            s.report_spend_again(&outpoint)
-                        })
-                        .await;
-                    }
+                if let Some(spending_tx) = self.fetch_spend(outpoint, &spend).await {
+                    // A cooperative close pays our wallet.
+                    self.shared.record_channel_tx(&spending_tx).await;
+                    let confirmation_height = spend.confirmed.map(|c| c.height);
+                    self.feed(
+                        i,
+                        Input::FundingSpent {
+                            spending_tx,
+                            confirmation_height,
+                        },
+                    )
+                    .await;
                 }
             }
+            ChainInput::FundingUnspent { outpoint } => self.on_funding_unspent(outpoint).await,
+            ChainInput::OutputSpent { outpoint, spend } => {
+                self.on_output_spent(outpoint, spend).await
+            }
+            ChainInput::OutputUnspent { outpoint } => self.on_output_unspent(outpoint).await,
         }
         self.cleanup();
     }

@@ -10,11 +10,10 @@ use bitcoin::{Amount, FeeRate, ScriptBuf, Transaction};
 use super::db::Parts;
 use super::observer::Flow;
 use super::peer::PeerTask;
-use super::{now, Event, NodeError};
-use crate::chain::ChainSource;
+use super::{lock, now, Event, NodeError};
 use crate::proto::channel::{
-    Action, BroadcastKind, ChannelEvent, ChannelRecord, Commit, Context, DisconnectScope, FailOpen,
-    Input, OpenProgress, Release, WatchRequest,
+    Action, BroadcastKind, Channel, ChannelEvent, ChannelRecord, Commit, Context, DisconnectScope,
+    FailOpen, Input, OpenProgress, Release, WatchRequest,
 };
 use crate::proto::wire::{ChannelId, Message};
 use crate::store::{OpenIntentStatus, StoreError};
@@ -127,9 +126,8 @@ impl PeerTask {
                 Action::Watch(WatchRequest::Funding { outpoint, .. }) => {
                     self.watch_funding(i, outpoint).await
                 }
-                // The closing issue wires output watches (the peer task routes their spends).
                 Action::Watch(WatchRequest::Output { outpoint, .. }) => {
-                    tracing::warn!(%outpoint, "output watches are not wired yet");
+                    self.watch_output(i, outpoint).await
                 }
                 Action::Emit(event) => self.emit(&event).await,
                 Action::Disconnect { reason, scope, .. } => self.disconnect(i, &reason, scope),
@@ -180,9 +178,7 @@ impl PeerTask {
         match kind {
             BroadcastKind::Funding => self.broadcast_funding(i, tx).await,
             BroadcastKind::Commitment | BroadcastKind::MutualClose | BroadcastKind::Sweep => {
-                if let Err(e) = self.shared.source.broadcast(tx).await {
-                    tracing::warn!(channel = %self.channels[i].current_id(), "commitment broadcast failed: {e}");
-                }
+                self.broadcast_closing(i, tx, kind).await
             }
         }
     }
@@ -280,9 +276,19 @@ impl PeerTask {
             self.built.remove(&temp);
         }
         self.wake_event_waiters(&commit.events);
-        // A durable channel keeps its peer: redial it whenever the connection drops.
-        if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
-            let _ = self.shared.net.keep_peer(self.node_id, addr);
+        // A durable channel keeps its peer: redial it whenever the connection drops — until
+        // every channel of the peer is closing on chain or closed (`details::keeps_peer`).
+        let tip = self.shared.tip_height();
+        if self
+            .channels
+            .iter()
+            .any(|c| super::details::keeps_peer(c, tip))
+        {
+            if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
+                let _ = self.shared.net.keep_peer(self.node_id, addr);
+            }
+        } else if self.channels.iter().any(|c| c.state().is_durable()) {
+            let _ = self.shared.net.forget_peer(self.node_id);
         }
         Ok(())
     }
@@ -389,6 +395,55 @@ impl PeerTask {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// Puts channel `i` back to the last state the store holds after a failed persist, and
+    /// disconnects the peer (a reconnection resumes from that state), or halts the node if
+    /// the storage itself is gone.
+    pub(super) async fn restore(
+        &mut self,
+        i: usize,
+        before: Channel,
+        failed: PersistFailed,
+    ) -> NodeError {
+        tracing::error!(channel = %before.current_id(), "{failed}; back to the stored state");
+        let gone = failed.storage_gone();
+        let PersistFailed { error, stored } = failed;
+        let channel = stored.map(Channel::from_record).unwrap_or(before);
+        let id = channel.current_id();
+        let ahead = self.channels[i].current_id();
+        if ahead != id {
+            lock(&self.shared.views).remove(&ahead);
+        }
+        self.channels[i] = channel;
+        self.register(i);
+        self.observe_restored(i).await;
+        // The input may have been a chain event the watcher reports only once (a
+        // confirmation): reconcile this funding with the watcher as a restart does, so the
+        // next sync reports it again.
+        let c = &self.channels[i];
+        if let Some(f) = c.funding() {
+            let funding = vec![(self.node_id, f.outpoint.txid, c.confirmation().is_some())];
+            if let Err(e) = super::sync::reconcile_chain_watches(&self.shared, funding).await {
+                tracing::error!(channel = %id, "cannot reconcile the funding watch: {e}");
+            }
+            // Or a funding spend, which the watcher also reports once, or its undoing.
+            self.replay_missed_spend(i).await;
+            if c.funding_spend().is_some() {
+                let spent = vec![(self.node_id, f.outpoint)];
+                if let Err(e) = super::sync::replay_funding_unspends(&self.shared, spent).await {
+                    tracing::error!(channel = %id, "cannot reconcile the funding spend: {e}");
+                }
+            }
+        }
+        // Or the spend of a watched output.
+        self.replay_output_spends(self.output_watches_of(i)).await;
+        if gone {
+            self.shared.halt("the database cannot be written");
+        } else {
+            let _ = self.shared.net.disconnect(self.node_id);
+        }
+        error
     }
 
     /// After a failed persist put channel `i` back: the observer checks, on the store thread,

@@ -137,6 +137,8 @@ impl Node {
             net,
             peers: Mutex::new(HashMap::new()),
             fundings: Mutex::new(HashMap::new()),
+            outputs: Mutex::new(HashMap::new()),
+            destination: Mutex::new(None),
             views: Mutex::new(HashMap::new()),
             events: Notify::new(),
             sync_lock: tokio::sync::Mutex::new(()),
@@ -178,6 +180,12 @@ impl Node {
                     .map(|f| (*peer, f.outpoint.txid, c.confirmation().is_some()))
             })
             .collect();
+        let spent: Vec<(PublicKey, bitcoin::OutPoint)> = stored
+            .channels
+            .iter()
+            .filter(|(_, r)| r.channel().funding_spend().is_some())
+            .filter_map(|(peer, r)| r.channel().funding().map(|f| (*peer, f.outpoint)))
+            .collect();
         let mut by_peer: HashMap<PublicKey, Vec<ChannelRecord>> = HashMap::new();
         for (peer, record) in stored.channels {
             by_peer.entry(peer).or_default().push(record);
@@ -185,15 +193,21 @@ impl Node {
         for (peer, records) in by_peer {
             let (tx, rx) = mpsc::unbounded_channel();
             lock(&shared.peers).insert(peer, tx);
+            let tip = shared.tip_height();
+            let keep = records
+                .iter()
+                .any(|r| details::keeps_peer(r.channel(), tip));
             let mut task = PeerTask::new(shared.clone(), peer, records, &stored.intents);
             task.register_all();
             task.rearm_watches().await;
             shared.spawn(task.run(rx).instrument(peer_span(&peer)));
-            if let Some(addr) = shared.peer_addr(&peer).await? {
+            // Peers whose channels are all closing on chain or closed are not redialled.
+            if let (true, Some(addr)) = (keep, shared.peer_addr(&peer).await?) {
                 shared.net.keep_peer(peer, addr)?;
             }
         }
         sync::reconcile_chain_watches(shared, fundings).await?;
+        sync::replay_funding_unspends(shared, spent).await?;
         let listen_addr = match &shared.config.listen {
             Some(addr) => Some(shared.net.listen(addr).await?),
             None => None,

@@ -105,17 +105,25 @@ impl Node {
                         by: *by,
                     },
                 ),
-                ChainEvent::OutpointSpent { outpoint, spend } => (
-                    outpoint.txid,
-                    ChainInput::FundingSpent {
-                        outpoint: *outpoint,
-                        spend: spend.clone(),
-                    },
-                ),
+                // An output watch of a closing channel, else a funding.
+                ChainEvent::OutpointSpent { outpoint, spend } => {
+                    let outpoint = *outpoint;
+                    let spend = spend.clone();
+                    if let Some(peer) = self.shared.output_owner(&outpoint) {
+                        self.shared
+                            .route(peer, ChainInput::OutputSpent { outpoint, spend });
+                        continue;
+                    }
+                    (outpoint.txid, ChainInput::FundingSpent { outpoint, spend })
+                }
                 ChainEvent::OutpointUnspent { outpoint } => {
-                    // The closing issue acts on it; a failed channel stays failed.
-                    tracing::warn!(%outpoint, "the spend of a funding output left the chain");
-                    continue;
+                    let outpoint = *outpoint;
+                    if let Some(peer) = self.shared.output_owner(&outpoint) {
+                        self.shared
+                            .route(peer, ChainInput::OutputUnspent { outpoint });
+                        continue;
+                    }
+                    (outpoint.txid, ChainInput::FundingUnspent { outpoint })
                 }
                 _ => continue,
             };
@@ -148,6 +156,13 @@ impl Node {
             requests: outcome.requests,
             events: outcome.events.len(),
         })
+    }
+}
+
+impl Shared {
+    /// Hands a chain event to `peer`'s task.
+    pub(crate) fn route(self: &Arc<Self>, peer: PublicKey, input: ChainInput) {
+        let _ = self.peer_sender(peer).send(PeerCommand::Chain(input));
     }
 }
 
@@ -208,6 +223,42 @@ pub(super) async fn reconcile_chain_watches(
         );
         if let Some(tx) = lock(&shared.peers).get(&peer) {
             let _ = tx.send(PeerCommand::Chain(input));
+        }
+    }
+    Ok(())
+}
+
+/// The other half of the start-up reconciliation, for funding spends: a channel that recorded
+/// a spend of its funding (`spent`: the channel's peer and funding outpoint) the watcher no
+/// longer holds (a reorg or a replacement reported while the process was being killed) gets
+/// the `FundingUnspent` it missed. Output watches need no such pass: their spends are
+/// reported again after every start (`PeerTask::replay_output_spends`).
+pub(super) async fn replay_funding_unspends(
+    shared: &Shared,
+    spent: Vec<(PublicKey, bitcoin::OutPoint)>,
+) -> Result<(), NodeError> {
+    if spent.is_empty() {
+        return Ok(());
+    }
+    let missed = shared
+        .db
+        .call(move |p: &mut Parts| {
+            spent
+                .into_iter()
+                .filter(|(_, op)| {
+                    p.watcher
+                        .state()
+                        .outpoints
+                        .get(op)
+                        .is_some_and(|w| w.spend.is_none() && !w.check_now)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    for (peer, outpoint) in missed {
+        tracing::info!(%peer, %outpoint, "funding unspent, not applied to its channel: replaying it");
+        if let Some(tx) = lock(&shared.peers).get(&peer) {
+            let _ = tx.send(PeerCommand::Chain(ChainInput::FundingUnspent { outpoint }));
         }
     }
     Ok(())

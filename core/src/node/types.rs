@@ -3,7 +3,7 @@
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, OutPoint};
 
-use crate::proto::channel::ChannelState;
+use crate::proto::channel::{ChannelState, ClaimStatus, Claimable, ClosingStatus};
 use crate::proto::wire::ChannelId;
 
 /// A channel as the app sees it (names follow ldk-node's `ChannelDetails` where the meaning is
@@ -47,6 +47,11 @@ pub struct ChannelDetails {
     pub commitment_feerate_per_kw: u32,
     /// Whether a commitment update is in flight (it needs the peer connected to finish).
     pub update_pending: bool,
+    /// How far the channel's close is (`None`: not closing); [`ChannelDetails::status`] puts
+    /// it in words.
+    pub closing: Option<ClosingStatus>,
+    /// What the close still gives back to us on chain, and when (empty unless closing).
+    pub claimable: Vec<Claimable>,
 }
 
 /// What [`super::Node::open_channel`] opens.
@@ -99,4 +104,19 @@ pub struct SyncSummary {
     pub requests: usize,
     /// Chain events found.
     pub events: usize,
+}
+
+/// An amount a closing channel gives back to us on chain, and when (like ldk-node's
+/// lightning balances): from [`super::Node::claimable_balances`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClaimableBalance {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// The peer.
+    pub counterparty_node_id: PublicKey,
+    /// The amount, before the sweep's fee.
+    pub amount: Amount,
+    /// Where it stands (timelocked until a height, being swept, awaiting confirmations).
+    pub status: ClaimStatus,
 }

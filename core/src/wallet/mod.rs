@@ -10,6 +10,7 @@
 //! from seed ([`OnchainWallet::full_scan`]), and after a reorg ([`OnchainWallet::resync`]); both
 //! go through the same [`crate::chain::ChainSource`] as the sync (`scan`).
 
+mod cpfp;
 mod scan;
 mod send;
 
@@ -502,6 +503,30 @@ impl OnchainWallet {
     pub fn record_broadcast(&mut self, tx: &Transaction, now: u64) -> Result<(), WalletError> {
         self.wallet.apply_unconfirmed_txs([(tx.clone(), now)]);
         self.persist()
+    }
+
+    /// Records a channel's transaction (a cooperative close, a sweep) that pays one of the
+    /// wallet's scripts, as [`OnchainWallet::record_broadcast`] does; one that pays none is
+    /// left out. Its scripts are then queried by every sync until it confirms, even when
+    /// another payment already used the address. Returns whether it was recorded.
+    pub fn record_if_ours(&mut self, tx: &Transaction, now: u64) -> Result<bool, WalletError> {
+        if !tx
+            .output
+            .iter()
+            .any(|o| self.wallet.is_mine(o.script_pubkey.clone()))
+        {
+            return Ok(false);
+        }
+        if self.knows(&tx.compute_txid()) {
+            return Ok(true);
+        }
+        self.record_broadcast(tx, now)?;
+        Ok(true)
+    }
+
+    /// Whether `script` is one of the wallet's (revealed or within the lookahead).
+    pub fn is_mine(&self, script: &ScriptBuf) -> bool {
+        self.wallet.is_mine(script.clone())
     }
 
     /// Forgets a built transaction that will never be broadcast (frees its change address).

@@ -66,6 +66,8 @@ mod usage {
                             [--push-msat N] [--public]";
     pub const EVENTS: &str = "tern --data-dir D events [--ack]";
     pub const SEND: &str = "tern --data-dir D send <address> <sat|all> [--feerate-sat-vb N]";
+    pub const CLOSE: &str = "tern --data-dir D close <channel_id> [--address A]";
+    pub const FORCE_CLOSE: &str = "tern --data-dir D force-close <channel_id>";
 }
 
 /// Tern's desktop harness: a regtest devnet, node daemons, and the CLI that talks to them.
@@ -174,6 +176,27 @@ enum Cmd {
         /// Mark the listed events handled (they are not listed again).
         #[arg(long)]
         ack: bool,
+    },
+    /// Close a channel cooperatively: `shutdown`, the closing fee negotiated, the agreed
+    /// transaction broadcast. Our share goes to --address, or to a fresh wallet address.
+    /// `channels` shows the progress, `events` ChannelClosing then ChannelClosed.
+    #[command(override_usage = usage::CLOSE)]
+    Close {
+        /// The channel id (64 hex digits, as `channels` shows it).
+        #[arg(value_name = "CHANNEL_ID", value_parser = channel_id)]
+        channel_id: String,
+        /// Where our share goes: an address of the daemon's network (segwit; taproot only if
+        /// the peer supports option_shutdown_anysegwit).
+        #[arg(long, value_name = "A")]
+        address: Option<String>,
+    },
+    /// Force-close a channel: broadcast our latest commitment; our balance comes back to the
+    /// wallet after the peer's to_self_delay (`channels` and `balance` show when).
+    #[command(override_usage = usage::FORCE_CLOSE)]
+    ForceClose {
+        /// The channel id (64 hex digits, as `channels` shows it).
+        #[arg(value_name = "CHANNEL_ID", value_parser = channel_id)]
+        channel_id: String,
     },
     /// Pay on chain from the wallet; prints {"txid": ...}. Coins locked for opens in progress
     /// are never spent.
@@ -295,6 +318,12 @@ fn peer(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+fn channel_id(s: &str) -> Result<String, String> {
+    s.parse::<tern_core::proto::wire::ChannelId>()
+        .map(|id| id.to_string())
+        .map_err(|_| format!("{s:?} is not a channel id (64 hex digits)"))
+}
+
 fn amount_sat(s: &str) -> Result<u64, String> {
     let sat: u64 = s
         .parse()
@@ -379,6 +408,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         Cmd::Stop => client("stop", Request::Stop),
         Cmd::Events { ack } => client("events", Request::Events { ack }),
         Cmd::Connect { peer } => client("connect", Request::Connect { peer }),
+        Cmd::Close {
+            channel_id,
+            address,
+        } => client(
+            "close",
+            Request::Close {
+                channel_id,
+                address,
+            },
+        ),
+        Cmd::ForceClose { channel_id } => client("force-close", Request::ForceClose { channel_id }),
         Cmd::Open {
             peer,
             amount_sat,
@@ -467,6 +507,8 @@ fn usage_of(command: &str) -> Option<&'static str> {
         "open" => usage::OPEN,
         "events" => usage::EVENTS,
         "send" => usage::SEND,
+        "close" => usage::CLOSE,
+        "force-close" => usage::FORCE_CLOSE,
         _ => return None,
     })
 }
@@ -576,6 +618,41 @@ mod tests {
         assert!(parse(&args("--data-dir d info extra")).is_err());
         assert!(parse(&args("--data-dir d frobnicate")).is_err());
         assert!(parse(&args("info")).is_err(), "no data dir");
+    }
+
+    #[test]
+    fn close_and_force_close() {
+        let id = "ab".repeat(32);
+        let request = |s: &str| match parse(&args(&format!("--data-dir d {s}"))) {
+            Ok(Command::Client { request, .. }) => Ok(request),
+            Ok(other) => panic!("not a request: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            request(&format!("close {id}")),
+            Ok(Request::Close {
+                channel_id: id.clone(),
+                address: None
+            })
+        );
+        assert_eq!(
+            request(&format!("close {id} --address bcrt1qxyz")),
+            Ok(Request::Close {
+                channel_id: id.clone(),
+                address: Some("bcrt1qxyz".into())
+            })
+        );
+        assert_eq!(
+            request(&format!("force-close {id}")),
+            Ok(Request::ForceClose {
+                channel_id: id.clone()
+            })
+        );
+        let bad = request("close xyz").expect_err("not an id");
+        assert!(bad.contains("not a channel id"), "{bad}");
+        assert!(!bad.contains('\n'), "one line: {bad}");
+        assert!(request("force-close").is_err(), "no id");
+        assert!(request(&format!("force-close {id} extra")).is_err());
     }
 
     #[test]

@@ -81,6 +81,20 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         feerate_sat_vb: Option<u64>,
     },
+    /// Close a channel cooperatively, paying our share to `address` (default: a fresh
+    /// wallet address).
+    Close {
+        /// The channel id (64 hex digits).
+        channel_id: String,
+        /// Where our share goes (an address of the node's network).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+    },
+    /// Force-close a channel (broadcast our commitment).
+    ForceClose {
+        /// The channel id (64 hex digits).
+        channel_id: String,
+    },
     /// One sync now.
     Sync,
     /// Stop the daemon.

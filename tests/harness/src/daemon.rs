@@ -200,12 +200,20 @@ impl Daemon {
                     .filter(|c| counts_in_balance(c))
                     .map(|c| c.balance_msat)
                     .sum();
+                let claimable = node.claimable_balances();
                 Ok(json!({
                     "onchain_confirmed_sat": b.confirmed.to_sat(),
                     "onchain_unconfirmed_sat": b.unconfirmed.to_sat(),
                     "onchain_locked_sat": b.locked.to_sat(),
                     "onchain_total_sat": (b.confirmed + b.unconfirmed + b.locked).to_sat(),
                     "channels_msat": channels,
+                    // What closing channels still give back on chain, and when.
+                    "claimable_sat": claimable.iter().map(|c| c.amount.to_sat()).sum::<u64>(),
+                    "claimable": claimable.iter().map(|c| json!({
+                        "channel_id": c.channel_id.to_string(),
+                        "amount_sat": c.amount.to_sat(),
+                        "status": claim_status(&c.status),
+                    })).collect::<Vec<_>>(),
                 }))
             }
             Request::Connect { peer } => {
@@ -289,6 +297,32 @@ impl Daemon {
                 let txid = node.send_onchain(&address, amount, rate).await?;
                 Ok(json!({ "txid": txid.to_string() }))
             }
+            Request::Close {
+                channel_id,
+                address,
+            } => {
+                let id = parse_channel_id(&channel_id)?;
+                let address = match address {
+                    Some(a) => Some(
+                        a.trim()
+                            .parse::<bitcoin::Address<_>>()
+                            .map_err(|e| NodeError::InvalidInput {
+                                field: "address",
+                                reason: format!("{a}: {e}"),
+                            })?
+                            // The node checks the network (and says which it is).
+                            .assume_checked(),
+                    ),
+                    None => None,
+                };
+                node.close_channel(id, address).await?;
+                Ok(json!({ "closing": channel_id }))
+            }
+            Request::ForceClose { channel_id } => {
+                let id = parse_channel_id(&channel_id)?;
+                node.force_close_channel(id).await?;
+                Ok(json!({ "force_closing": channel_id }))
+            }
             Request::Sync => self.sync_once(Duration::from_secs(30)).await,
             Request::Stop => {
                 self.stop_requested.store(true, Ordering::SeqCst);
@@ -304,6 +338,28 @@ fn parse_peer(peer: &str) -> Result<(bitcoin::secp256k1::PublicKey, String), Nod
         field: "peer",
         reason,
     })
+}
+
+fn parse_channel_id(id: &str) -> Result<tern_core::proto::wire::ChannelId, NodeError> {
+    id.parse().map_err(|_| NodeError::InvalidInput {
+        field: "channel_id",
+        reason: format!("{id:?} is not a channel id (64 hex digits)"),
+    })
+}
+
+/// A claimable amount's status as JSON: `{"state": "timelocked", "height": 1234}`.
+fn claim_status(s: &tern_core::proto::channel::ClaimStatus) -> Value {
+    use tern_core::proto::channel::ClaimStatus as S;
+    match s {
+        S::AwaitingConfirmations { confirmed_at } => {
+            json!({ "state": "awaiting_confirmations", "confirmed_at": confirmed_at })
+        }
+        S::Timelocked { height } => json!({ "state": "timelocked", "height": height }),
+        S::Sweeping { confirmed_at } => {
+            json!({ "state": "sweeping", "confirmed_at": confirmed_at })
+        }
+        S::Uneconomical => json!({ "state": "uneconomical" }),
+    }
 }
 
 fn counts_in_balance(c: &ChannelDetails) -> bool {
@@ -337,6 +393,11 @@ pub fn channel_json(c: &ChannelDetails) -> Value {
         "commitment_number": c.commitment_number,
         "commitment_feerate_per_kw": c.commitment_feerate_per_kw,
         "update_pending": c.update_pending,
+        "closing": c.closing.is_some(),
+        "claimable": c.claimable.iter().map(|claim| json!({
+            "amount_sat": claim.amount_sat,
+            "status": claim_status(&claim.status),
+        })).collect::<Vec<_>>(),
     })
 }
 

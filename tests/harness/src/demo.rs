@@ -1,7 +1,9 @@
 //! `tern demo`: an in-process devnet and two `tern daemon` child processes — an LSP and a
 //! phone — open a channel while the phone is SIGKILLed at three moments of the open and
 //! restarted on the same data each time; the channel ends ready on both sides and the phone's
-//! coins add up to the satoshi. Prints a timeline; any broken expectation is an error.
+//! coins add up to the satoshi; then the phone closes it cooperatively and, once the closing
+//! transaction confirms, its wallet holds everything but the two fees. Prints a timeline; any
+//! broken expectation is an error.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -373,8 +375,56 @@ pub fn run_with(bin: &Path, devnet: &Devnet, dir: &Path) -> Result<(), String> {
          processes performed",
         audited.0, audited.1
     ));
+
+    // (d) A cooperative close: shutdown, closing_signed, the agreed transaction broadcast;
+    // once it confirms the phone's whole share is back in its wallet.
+    let id = str_of(&ch, "channel_id").to_string();
+    let funding = bitcoin::OutPoint::from_str(str_of(&ch, "funding_txo"))
+        .map_err(|e| format!("funding outpoint: {e}"))?;
+    phone.must(&Request::Close {
+        channel_id: id.clone(),
+        address: None,
+    })?;
+    t.note(format!(
+        "(d) phone: close {id} cooperatively (to a fresh wallet address) -> \"{}\"",
+        state_words(&phone)
+    ));
+    let chain = devnet.chain();
+    phone.wait_for(WAIT, "the agreed close in the mempool", |_| {
+        Ok(chain.outspend(&funding).is_some())
+    })?;
+    let close_txid = chain.outspend(&funding).map(|s| s.txid).ok_or("no close")?;
+    let close_fee = tx_fee(devnet, &close_txid)?;
+    t.note(format!(
+        "(d) closing transaction {close_txid} in the mempool (fee {close_fee} sat, paid by the \
+         funder); phone: \"{}\", LSP: \"{}\"",
+        state_words(&phone),
+        state_words(&lsp)
+    ));
+    devnet.mine(1);
+    phone
+        .wait_for(WAIT, "its share back on chain", |p| {
+            sync(p);
+            let b = p.must(&Request::Balance)?;
+            Ok(u64_of(&b, "onchain_confirmed_sat") + fee + close_fee == FUNDED_SAT)
+        })
+        .map_err(|e| format!("{e}: the books do not balance after the close"))?;
+    let b = phone.must(&Request::Balance)?;
+    let onchain = u64_of(&b, "onchain_confirmed_sat");
+    t.note(format!(
+        "(d) 1 block mined; phone's books: on-chain {onchain} + funding fee {fee} + closing fee \
+         {close_fee} = {} (funded {FUNDED_SAT}); phone: \"{}\"",
+        onchain + fee + close_fee,
+        state_words(&phone)
+    ));
+    let pe = kinds(&phone)?;
+    check(pe.contains(&"ChannelClosing".to_string()), || {
+        format!("the phone did not report ChannelClosing: {pe:?}")
+    })?;
+    phone.check_durability()?;
+    lsp.check_durability()?;
     phone.stop(Duration::from_secs(5));
     lsp.stop(Duration::from_secs(5));
-    t.note("both daemons stopped: demo OK (3 kills, 3 resumes, no coin lost)");
+    t.note("both daemons stopped: demo OK (3 kills, 3 resumes, a cooperative close, no coin lost)");
     Ok(())
 }

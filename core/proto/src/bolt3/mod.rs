@@ -9,15 +9,21 @@
 //! `option_static_remotekey` is always on; [`ChannelType::anchors`] selects `option_anchors`
 //! (anchor outputs, CSV-locked `to_remote` and HTLC outputs, zero-fee HTLC transactions).
 
+mod anchor;
 mod closing;
 mod commitment;
 mod fees;
 mod funding;
 mod htlc;
 mod scripts;
+mod shutdown;
 mod sweep;
 
-pub use closing::{build_closing_tx, ClosingTx, ClosingTxParams};
+pub use anchor::{anchor_script_pubkey, AnchorSpend, ANCHOR_SATISFACTION_WEIGHT};
+pub use closing::{
+    build_closing_tx, closing_tx_fee, closing_tx_variants, closing_tx_weight,
+    verify_closing_signature, ClosingTx, ClosingTxParams,
+};
 pub use commitment::{
     build_commitment_tx, obscure_factor, CommitmentKeys, CommitmentOutput, CommitmentParams,
     CommitmentTx, Htlc, HtlcDirection, OutputKind,
@@ -32,6 +38,7 @@ pub use scripts::{
     offered_htlc_witness_script, p2wpkh_script_pubkey, received_htlc_witness_script,
     to_local_witness_script, to_remote_anchors_witness_script, to_remote_script,
 };
+pub use shutdown::{shutdown_script_form, ShutdownScript, ShutdownScriptError};
 pub use sweep::{SweepKind, SweepTx};
 
 /// The commitment format negotiated for a channel. `option_static_remotekey` is implied.
@@ -68,6 +75,23 @@ pub enum Bolt3Error {
     Amount {
         /// What is wrong.
         reason: &'static str,
+    },
+    /// A sweep whose output, once the fee is paid, would be below its destination's dust
+    /// threshold: not worth sweeping at this feerate (record it, do not broadcast).
+    #[error("uneconomical sweep: {amount} minus a fee of {fee} is below the dust threshold {dust_threshold}")]
+    Uneconomical {
+        /// The value of the output to sweep.
+        amount: bitcoin::Amount,
+        /// The fee at the requested feerate.
+        fee: bitcoin::Amount,
+        /// The destination script's dust threshold.
+        dust_threshold: bitcoin::Amount,
+    },
+    /// An input that does not spend the output being signed for.
+    #[error("input {input} does not spend the output being signed for")]
+    WrongInput {
+        /// The input index given.
+        input: usize,
     },
     /// An HTLC-success transaction needs the payment preimage.
     #[error("the htlc-success transaction needs the payment preimage")]

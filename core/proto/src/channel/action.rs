@@ -322,6 +322,9 @@ pub enum OrderViolation {
 /// - `revoke_and_ack` leaves only after a record whose own commitment number is at least the
 ///   count of distinct secrets revealed (the new commitment and the peer's signature of it are
 ///   durable before the old secret goes);
+/// - `shutdown` leaves only after a record holding that script as ours; `closing_signed` only
+///   after a record listing a closing transaction we signed at that fee; the agreed close is
+///   broadcast only after a record holding it;
 /// - `ChannelPending` / `ChannelReady` events follow the matching durable record,
 ///   `ChannelClosing` a record in a closing state, `ChannelClosed` a Closed one.
 ///
@@ -450,6 +453,35 @@ impl DurabilityChecker {
                         });
                     }
                 }
+                Action::Send(Message::Shutdown(m)) => {
+                    let ok = self.by_id(&m.channel_id).is_some_and(|r| {
+                        r.channel()
+                            .shutdown()
+                            .and_then(|s| s.ours())
+                            .is_some_and(|s| s.as_bytes() == m.scriptpubkey.as_slice())
+                    });
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "shutdown",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
+                Action::Send(Message::ClosingSigned(m)) => {
+                    let ok = self.by_id(&m.channel_id).is_some_and(|r| {
+                        r.channel()
+                            .shutdown()
+                            .is_some_and(|s| s.signed.iter().any(|c| c.fee_sat == m.fee_satoshis))
+                    });
+                    if !ok {
+                        return Err(OrderViolation::SendBeforePersist {
+                            index,
+                            message: "closing_signed",
+                            channel: m.channel_id,
+                        });
+                    }
+                }
                 Action::Send(Message::AnnouncementSignatures(m)) => {
                     let ok = self
                         .by_id(&m.channel_id)
@@ -523,7 +555,7 @@ impl DurabilityChecker {
                     if !ok {
                         return Err(OrderViolation::BroadcastBeforePersist {
                             index,
-                            what: "closing transaction",
+                            what: "cooperative close",
                             txid: tx.compute_txid(),
                         });
                     }

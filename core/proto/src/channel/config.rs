@@ -13,6 +13,14 @@ pub const MIN_FEERATE_PER_KW: u32 = 253;
 /// The lowest `dust_limit_satoshis` BOLT 2 allows (BOLT 3 "Dust Limits").
 pub const MIN_DUST_LIMIT_SAT: u64 = 354;
 
+/// The default `dust_limit_satoshis` of new channels: 355 sat, one above the BOLT 2 floor.
+/// BOLT 3 has each signer of a closing transaction remove outputs *below its own* dust limit;
+/// LDK removes outputs *at or below* its 354. With 355 both rules drop exactly the outputs of
+/// 354 sat or less, so our closing transaction is LDK's for every balance; with the old 546 a
+/// peer balance of 355-545 sat was removed by us and kept by LDK, which then refused our
+/// signature and force-closed. Existing channels keep the value stored in their record.
+pub const DEFAULT_DUST_LIMIT_SAT: u64 = 355;
+
 /// The most HTLCs BOLT 2 allows either side to accept.
 pub const MAX_ACCEPTED_HTLCS: u16 = 483;
 
@@ -47,7 +55,7 @@ pub struct ChannelConfig {
 
     // --- our side ---
     /// The `dust_limit_satoshis` we send (clamped to the peer's reserve when we are the
-    /// fundee, never below 354).
+    /// fundee, never below 354). Default [`DEFAULT_DUST_LIMIT_SAT`] (355): see there why.
     pub our_dust_limit_sat: u64,
     /// The `to_self_delay` we impose on the peer.
     pub our_to_self_delay: u16,
@@ -110,7 +118,7 @@ impl ChannelConfig {
             chain_hash,
             large_channels: false,
             prefer_anchors: true,
-            our_dust_limit_sat: 355,
+            our_dust_limit_sat: DEFAULT_DUST_LIMIT_SAT,
             our_to_self_delay: 144,
             our_max_accepted_htlcs: 30,
             our_htlc_minimum_msat: 1,

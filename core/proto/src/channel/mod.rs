@@ -118,9 +118,9 @@ pub use announce::ANNOUNCEMENT_DEPTH;
 pub use classify::SpendKind;
 pub use close_types::{ClaimStatus, Claimable, CloseKind, ClosingStatus, Initiator};
 pub use config::{
-    ChannelConfig, InboundParams, OutboundParams, FUNDEE_FUNDING_TIMEOUT_BLOCKS,
-    LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS, MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW,
-    WATCHDOG_EXTRA_BLOCKS,
+    ChannelConfig, InboundParams, OutboundParams, DEFAULT_DUST_LIMIT_SAT,
+    FUNDEE_FUNDING_TIMEOUT_BLOCKS, LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS,
+    MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW, WATCHDOG_EXTRA_BLOCKS,
 };
 pub(crate) use effects::broadcast_funding;
 pub use fee_policy::{check_peer_feerate, funder_feerate, FeeEstimates};

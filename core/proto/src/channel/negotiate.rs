@@ -24,7 +24,9 @@ use bitcoin::{Amount, Transaction};
 use super::phase::Phase;
 use super::shutdown::{Scripts, SignedClosing};
 use super::{Action, BroadcastKind, Channel, Context, Role, MIN_FEERATE_PER_KW};
-use crate::bolt3::{build_closing_tx, ClosingTx, ClosingTxParams, FundingInput};
+use crate::bolt3::{
+    build_closing_tx, closing_tx_variants, ClosingTx, ClosingTxParams, FundingInput,
+};
 use crate::wire::{ClosingSigned, FeeRange, Message};
 
 /// The witness of a closing transaction's funding input: the empty item, two signatures, the
@@ -160,35 +162,29 @@ impl Channel {
         ]
     }
 
-    /// The candidates BOLT 3 allows for the peer's signature at `fee_sat`: as built, without
-    /// our output, without theirs (each signer removes outputs below its own dust limit, and
-    /// may drop its own).
-    fn closing_variants(&self, fee_sat: u64) -> Vec<ClosingTx> {
+    /// The candidates BOLT 3 allows for the peer's signature at `fee_sat`: as built, built by
+    /// the peer's own dust rule, without our output (only when it is at most the peer's dust
+    /// limit: a peer may not make us sign away a balance it had no right to drop), without
+    /// theirs (each signer removes outputs below its own dust limit, and may drop its own).
+    pub(crate) fn closing_variants(&self, fee_sat: u64) -> Vec<ClosingTx> {
         let Some(params) = self.closing_params(fee_sat) else {
             return Vec::new();
         };
-        let Ok(built) = build_closing_tx(&params) else {
+        let their_dust = self
+            .their_params()
+            .map_or(Amount::ZERO, |t| Amount::from_sat(t.dust_limit_sat));
+        let Ok(mut out) = closing_tx_variants(&params, their_dust) else {
             return Vec::new();
         };
-        let mut out = vec![built.clone()];
         // Built by the peer's own dust rule (BOLT 3: each signer removes outputs below its
         // own dust_limit_satoshis).
-        if let Some(theirs) = self.their_params() {
-            let by_them = ClosingTxParams {
-                dust_limit: Amount::from_sat(theirs.dust_limit_sat),
-                ..params.clone()
-            };
-            if let Ok(v) = build_closing_tx(&by_them) {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
-            }
-        }
-        for script in [&params.local_script, &params.remote_script] {
-            let mut v = built.clone();
-            v.tx.output.retain(|o| o.script_pubkey != *script);
+        let by_them = ClosingTxParams {
+            dust_limit: their_dust,
+            ..params
+        };
+        if let Ok(v) = build_closing_tx(&by_them) {
             if !v.tx.output.is_empty() && !out.contains(&v) {
-                out.push(v);
+                out.insert(1.min(out.len()), v);
             }
         }
         out

@@ -23,6 +23,7 @@ use super::close_types::{ClosingStatus, Initiator};
 use super::phase::{Funded, LockIn, Phase};
 use super::record::{ConsensusTx, Marker};
 use super::{Action, Channel, ChannelEvent, CloseKind, Context, DisconnectScope};
+use crate::bolt3::{shutdown_script_form, ShutdownScript};
 use crate::wire::{
     Bytes, DecodeError, Feature, Features, FeeRange, Message, Reader, Repeated,
     Shutdown as ShutdownMsg, Warning, WireField,
@@ -106,47 +107,6 @@ impl Shutdown {
         CloseKind::Cooperative {
             initiator: self.initiator,
         }
-    }
-}
-
-/// The forms of a `shutdown` script (BOLT 2): the segwit ones it lists, and the legacy ones
-/// old nodes send. Helper B's `bolt3::shutdown_script_form` replaces this on merge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ShutdownScript {
-    P2wpkh,
-    P2wsh,
-    Witness,
-    P2pkh,
-    P2sh,
-}
-
-fn shutdown_script_form(s: &[u8], anysegwit: bool) -> Result<ShutdownScript, String> {
-    let script = bitcoin::Script::from_bytes(s);
-    if script.is_p2wpkh() {
-        return Ok(ShutdownScript::P2wpkh);
-    }
-    if script.is_p2wsh() {
-        return Ok(ShutdownScript::P2wsh);
-    }
-    if script.is_p2pkh() {
-        return Ok(ShutdownScript::P2pkh);
-    }
-    if script.is_p2sh() {
-        return Ok(ShutdownScript::P2sh);
-    }
-    match s {
-        [v, len, program @ ..]
-            if (0x51..=0x60).contains(v)
-                && usize::from(*len) == program.len()
-                && (2..=40).contains(&program.len()) =>
-        {
-            if anysegwit {
-                Ok(ShutdownScript::Witness)
-            } else {
-                Err("a witness v1+ script needs option_shutdown_anysegwit, which the peer does not support".into())
-            }
-        }
-        _ => Err("not a P2WPKH, P2WSH or witness v1+ script".into()),
     }
 }
 

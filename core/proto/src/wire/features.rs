@@ -309,8 +309,10 @@ impl Features {
 
     /// The features Tern sends in `init`: it offers (odd bits) data_loss_protect,
     /// var_onion_optin, static_remote_key, payment_secret, anchors (zero-fee HTLC
-    /// transactions, negotiated per channel through `channel_type`) and channel_type, and
-    /// requires nothing, so any spec-following peer (LDK included) accepts it.
+    /// transactions, negotiated per channel through `channel_type`), shutdown_anysegwit (so
+    /// that a peer accepts a witness v1+ shutdown script such as P2TR from us, and we accept
+    /// its) and channel_type, and requires nothing, so any spec-following peer (LDK
+    /// included) accepts it.
     pub fn tern_init() -> Features {
         Features::empty()
             .with_optional(Feature::DataLossProtect)
@@ -318,7 +320,20 @@ impl Features {
             .with_optional(Feature::StaticRemoteKey)
             .with_optional(Feature::PaymentSecret)
             .with_optional(Feature::Anchors)
+            .with_optional(Feature::ShutdownAnySegwit)
             .with_optional(Feature::ChannelType)
+    }
+
+    /// Whether these (a peer's `init`) features offer `option_shutdown_anysegwit` (26 or 27).
+    pub fn supports_shutdown_anysegwit(&self) -> bool {
+        self.supports(Feature::ShutdownAnySegwit)
+    }
+
+    /// Whether `option_shutdown_anysegwit` is negotiated between our `init` features and
+    /// theirs: both set bit 26 or 27 (BOLT 9: a feature is negotiated when both offer it).
+    /// Only then may either side's `shutdown` script be a witness v1+ program (BOLT 2).
+    pub fn shutdown_anysegwit_negotiated(ours: &Features, theirs: &Features) -> bool {
+        ours.supports_shutdown_anysegwit() && theirs.supports_shutdown_anysegwit()
     }
 }
 
@@ -408,10 +423,14 @@ mod tests {
             Feature::StaticRemoteKey,
             Feature::PaymentSecret,
             Feature::Anchors,
+            Feature::ShutdownAnySegwit,
             Feature::ChannelType,
         ] {
             assert!(f.supports(feature) && !f.requires(feature), "{feature:?}");
         }
+        // option_shutdown_anysegwit on its odd bit (27), so a P2TR shutdown works with LDK.
+        assert!(f.is_set(27) && !f.is_set(26));
+        assert!(f.supports_shutdown_anysegwit());
         assert!(f.set_bits().all(|b| b % 2 == 1));
         // option_anchors is offered on its odd bit at our spec commit (22/23).
         assert!(f.is_set(23) && !f.is_set(22));
@@ -446,6 +465,25 @@ mod tests {
             ours.check_compatible(&Features::empty()),
             Err(FeatureError::MissingRequired(Feature::Anchors))
         );
+    }
+
+    #[test]
+    fn shutdown_anysegwit_needs_both_sides() {
+        let ours = Features::tern_init();
+        let required = Features::empty().with_required(Feature::ShutdownAnySegwit);
+        let optional = Features::empty().with_optional(Feature::ShutdownAnySegwit);
+        let lacking = Features::empty().with_optional(Feature::StaticRemoteKey);
+        assert!(required.supports_shutdown_anysegwit());
+        assert!(optional.supports_shutdown_anysegwit());
+        assert!(!lacking.supports_shutdown_anysegwit());
+        assert!(Features::shutdown_anysegwit_negotiated(&ours, &required));
+        assert!(Features::shutdown_anysegwit_negotiated(&ours, &optional));
+        assert!(!Features::shutdown_anysegwit_negotiated(&ours, &lacking));
+        assert!(!Features::shutdown_anysegwit_negotiated(
+            &lacking, &optional
+        ));
+        // A peer requiring it (26) is compatible with us now.
+        assert_eq!(ours.check_compatible(&required), Ok(()));
     }
 
     #[test]

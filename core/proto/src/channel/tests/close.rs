@@ -485,3 +485,174 @@ fn every_close_sequence_with_updates_disconnects_and_restarts_agrees_once() {
     eprintln!("close matrix: {count} sequences of up to {depth} steps");
     assert!(count > 1_000, "{count}");
 }
+
+/// The checker's closing rules: each close step as emitted passes; with the persist moved
+/// after the send or broadcast (the record before the step persisted instead), it fails.
+/// Every persist of the step moves.
+#[test]
+fn the_checker_catches_close_messages_and_broadcasts_before_their_commit() {
+    use crate::channel::{check_action_order, ChannelRecord, OrderViolation};
+    let mut pair = Pair::open_to_ready();
+    let before_a = pair.a.channel().to_record();
+    close(&mut pair.a);
+    pair.run();
+    let mut checked = 0;
+    for node in [&pair.a, &pair.b] {
+        let mut last: Option<ChannelRecord> = Some(before_a.clone());
+        if std::ptr::eq(node, &pair.b) {
+            last = None;
+        }
+        for step in &node.history {
+            let relevant = step.iter().any(|a| {
+                matches!(
+                    a,
+                    Action::Send(Message::Shutdown(_) | Message::ClosingSigned(_))
+                        | Action::Broadcast {
+                            kind: BroadcastKind::MutualClose,
+                            ..
+                        }
+                )
+            });
+            let commit_first = matches!(step.first(), Some(Action::Commit(_)));
+            if relevant && commit_first {
+                let (mut swapped, persists): (Vec<Action>, Vec<Action>) = step
+                    .iter()
+                    .cloned()
+                    .partition(|a| !matches!(a, Action::Commit(_)));
+                swapped.extend(persists);
+                let result = check_action_order(&swapped, last.as_ref());
+                assert!(
+                    matches!(
+                        result,
+                        Err(OrderViolation::SendBeforePersist {
+                            message: "shutdown" | "closing_signed",
+                            ..
+                        }) | Err(OrderViolation::BroadcastBeforePersist {
+                            what: "cooperative close",
+                            ..
+                        })
+                    ),
+                    "{result:?} for {:?}",
+                    kinds(step)
+                );
+                checked += 1;
+            }
+            for a in step {
+                if let Action::Commit(c) = a {
+                    last = Some(c.record.clone());
+                }
+            }
+        }
+    }
+    assert!(checked >= 4, "{checked} close steps reordered");
+}
+
+/// A `closing_signed` from the funder `a` at `fee` with `range`, validly signed.
+fn funder_offer(pair: &Pair, fee: u64, range: FeeRange) -> ClosingSigned {
+    let tx = pair.a.channel().closing_variants(fee).remove(0);
+    ClosingSigned {
+        channel_id: pair.a.channel().channel_id().expect("id"),
+        fee_satoshis: fee,
+        signature: tx
+            .sign(&pair.a.secp, &pair.a.keys.funding_key)
+            .expect("sign"),
+        fee_range: Some(range),
+    }
+}
+
+/// Both shutdowns exchanged, the funder's own proposal dropped.
+fn negotiating_without_the_funders_offer() -> Pair {
+    let mut pair = Pair::open_to_ready();
+    close(&mut pair.b);
+    assert_eq!(pair.deliver(false), Some("shutdown"));
+    assert_eq!(pair.deliver(true), Some("shutdown"));
+    assert_eq!(
+        pair.a.outbox.pop_front().map(|m| m.name()),
+        Some("closing_signed")
+    );
+    pair
+}
+
+#[test]
+fn a_fundee_counters_a_fee_below_its_floor_and_warns_without_overlap() {
+    let mut pair = negotiating_without_the_funders_offer();
+    // No overlap with the fundee's [floor, funder's balance]: a warning, nothing stored.
+    let low = funder_offer(
+        &pair,
+        100,
+        FeeRange {
+            min_fee_satoshis: 100,
+            max_fee_satoshis: 150,
+        },
+    );
+    let before = pair.b.stored.clone();
+    let actions = pair.b.input(Input::Message(Message::ClosingSigned(low)));
+    assert_eq!(kinds(&actions), ["Send(warning)"]);
+    assert_eq!(pair.b.stored, before);
+    // An overlap: the fundee proposes the lowest fee both accept, the funder takes it.
+    let wide = funder_offer(
+        &pair,
+        100,
+        FeeRange {
+            min_fee_satoshis: 100,
+            max_fee_satoshis: 5_000,
+        },
+    );
+    let actions = pair.b.input(Input::Message(Message::ClosingSigned(wide)));
+    assert_eq!(kinds(&actions), ["Persist", "Send(closing_signed)"]);
+    let Some(Message::ClosingSigned(counter)) = pair.b.outbox.back().cloned() else {
+        panic!("counter");
+    };
+    assert!(counter.fee_satoshis > 100, "{}", counter.fee_satoshis);
+    pair.b.outbox.retain(|m| m.name() == "closing_signed");
+    pair.run();
+    let (a_script, b_script) = (pair.a.destination.clone(), pair.b.destination.clone());
+    let fee = assert_closed(&pair, &a_script, &b_script);
+    assert_eq!(fee, counter.fee_satoshis);
+}
+
+#[test]
+fn a_fundee_that_accepted_fails_the_channel_on_a_different_fee() {
+    let mut pair = negotiating_without_the_funders_offer();
+    let wide = FeeRange {
+        min_fee_satoshis: 100,
+        max_fee_satoshis: 5_000,
+    };
+    pair.b
+        .input(Input::Message(Message::ClosingSigned(funder_offer(
+            &pair, 100, wide,
+        ))));
+    // The funder now sends another fee than the fundee's counter: BOLT 2 MUST fail.
+    let other = funder_offer(&pair, 1_000, wide);
+    let actions = pair.b.input(Input::Message(Message::ClosingSigned(other)));
+    assert!(
+        kinds(&actions).contains(&"Send(error)".to_string()),
+        "{:?}",
+        kinds(&actions)
+    );
+}
+
+#[test]
+fn an_unanswered_closing_signed_reconnects_after_the_timeout_and_then_closes() {
+    let mut pair = Pair::open_to_ready();
+    close(&mut pair.a);
+    pair.drop.push("closing_signed");
+    pair.run();
+    pair.drop.clear();
+    assert!(pair.a.channel().needs_ticks(), "the watchdog runs");
+    let timeout = pair.a.config.update_timeout_secs;
+    assert!(pair.a.input(Input::Tick { now_secs: 1_000 }).is_empty());
+    assert!(pair
+        .a
+        .input(Input::Tick {
+            now_secs: 1_000 + timeout - 1
+        })
+        .is_empty());
+    let actions = pair.a.input(Input::Tick {
+        now_secs: 1_000 + timeout,
+    });
+    assert_eq!(kinds(&actions), ["ReconnectPeer"]);
+    reconnect(&mut pair);
+    let (a_script, b_script) = (pair.a.destination.clone(), pair.b.destination.clone());
+    assert_closed(&pair, &a_script, &b_script);
+}

@@ -162,6 +162,15 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     assert_eq!(pair.a.state(), ChannelState::Ready);
     assert!(pair.a.channel().channel_type().anchors);
     out.push(("funder_anchors_ready", stored(&pair.a.stored)));
+
+    // A cooperative close (the even field 62): the funder's shutdown stored, not yet
+    // answered; the fundee's agreed close.
+    let mut pair = Pair::open_to_ready();
+    pair.a.input(Input::Close { script: None });
+    out.push(("funder_shutting_down", stored(&pair.a.stored)));
+    pair.run();
+    assert!(pair.b.channel().agreed_closing_tx().is_some());
+    out.push(("fundee_negotiating_agreed", stored(&pair.b.stored)));
     out
 }
 
@@ -801,6 +810,83 @@ fn channel_v1_funder_closing_local_force() {
 }
 
 #[test]
+fn channel_v1_funder_shutting_down() {
+    // The even field 62: our shutdown stored before it is sent (new channels: dust limit 355).
+    check(
+        "funder_shutting_down",
+        &[],
+        &[
+            ("role", "Funder"),
+            ("state", "ShuttingDown"),
+            ("counterparty_node_id", "02888f2e3df341d21240f769afd83938fdc1878356769aae64141880d810c61dce"),
+            ("chain_hash", "06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f"),
+            ("temporary_channel_id", "4242424242424242424242424242424242424242424242424242424242424242"),
+            ("keys_index", "7"),
+            ("funding_sat", "1000000"),
+            ("push_msat", "100000000"),
+            ("announce", "false"),
+            ("commitment_feerate_per_kw", "2500"),
+            ("funding_feerate_per_kw", "1000"),
+            ("created_height", "100"),
+            ("minimum_depth", "Some(3)"),
+            ("ours.dust_limit_sat", "355"),
+            ("ours.max_htlc_value_in_flight_msat", "1000000000"),
+            ("ours.channel_reserve_sat", "10000"),
+            ("ours.htlc_minimum_msat", "1"),
+            ("ours.to_self_delay", "144"),
+            ("ours.max_accepted_htlcs", "30"),
+            ("ours.funding_pubkey", "028488c168a9106fda090f8ecfa261b375856ccf785d5610c1c96823d61972732b"),
+            ("ours.revocation_basepoint", "02bcc3b5a065e4152d4d3cb92f52819ac8980fd2a095a8e3db446ce416771f07dd"),
+            ("ours.payment_basepoint", "03e5df5879451961c7fd4cae6af700ff77de0bd61f28ebbf56e3a2741f3f6449a6"),
+            ("ours.delayed_payment_basepoint", "0383e1858f23f1dc8d6a383d68b328923a91b8b1f2aa4fbd2c97c201e16dc8f2ef"),
+            ("ours.htlc_basepoint", "030d11c355e195ed7064f3a4c2e7230b7dd5b61859100f203cf88f500dba280a0f"),
+            ("ours.first_per_commitment_point", "0363b8ed8bd36619cc49d9c13381dc2d28baf24708a4a9b27ed0726623d135bb3e"),
+            ("ours.upfront_shutdown_script", "Some(\"\")"),
+            ("theirs.dust_limit_sat", "355"),
+            ("theirs.max_htlc_value_in_flight_msat", "1000000000"),
+            ("theirs.channel_reserve_sat", "10000"),
+            ("theirs.htlc_minimum_msat", "1"),
+            ("theirs.to_self_delay", "144"),
+            ("theirs.max_accepted_htlcs", "30"),
+            ("theirs.funding_pubkey", "039cab57880e6c560775f568f929c52a0eb9bc380eb4a2730570c8c90e2b27042c"),
+            ("theirs.revocation_basepoint", "02bce9c9ad9f3e5911b8e3d25cc08836b609266fbfa9b6f6aef32a64ef363e15fe"),
+            ("theirs.payment_basepoint", "0289ef3909d0480b72f37bdf1f8219a700748f504d0ca74673c494f9e7a0c2fc43"),
+            ("theirs.delayed_payment_basepoint", "029783d45c2fcc12aded2e185d60543831369ce21239f94ce0e570b552c77c3d9e"),
+            ("theirs.htlc_basepoint", "03c53c5d9a10f722ca26e563e917b455c34e663e8815a95ed48678ae13a5140345"),
+            ("theirs.first_per_commitment_point", "03a308ea3c7ef51e5b27397bfe2d65186ab2a47aadb67228dcf59ea483e561caa0"),
+            ("theirs.upfront_shutdown_script", "Some(\"\")"),
+            ("funding.outpoint", "1c261b2ba50d984c8cdb9ca6d5b9f77e0e4119bc1cc4942ad241c90a001c1662:1"),
+            ("funding.tx", "txid 1c261b2ba50d984c8cdb9ca6d5b9f77e0e4119bc1cc4942ad241c90a001c1662 wtxid de947e4cc3932132b070f08f72b0896c0bcfb8f51d283b10b9f028bd3fff38eb"),
+            ("their_commitment_sig", "5d15e0f85cd7cd1c0f4ca4d2628ad777634b08c5d29c4af790c08df87e82142e0172fb49c4ac1d23ad69b96919191e8b68192bfd6a01861872cc050f5c1d646a"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+            ("announcement_sigs_sent", "false"),
+            ("their_announcement_sigs", "None"),
+            ("announcement.short_channel_id", "None"),
+            ("announcement.chain_hash", "None"),
+            ("announcement.features", "None"),
+            ("announcement.node_ids", "None"),
+            ("announcement.bitcoin_keys", "None"),
+            ("announcement.node_signatures", "None"),
+            ("announcement.bitcoin_signatures", "None"),
+            ("announcement.excess_data", "None"),
+            ("announcement_answered", "false"),
+            ("failure_reason", "None"),
+            ("funding_spend", "None"),
+            ("waiting_since", "None"),
+            ("channel_type", "None"),
+            ("commitments", "None"),
+            ("shutdown", "lock Ready initiator Local ours Some(\"00140101010101010101010101010101010101010101\") theirs None signed [] agreed None"),
+            ("close_kind", "None"),
+            ("closing_tx", "None"),
+            ("closing_height", "None"),
+            ("tracked", "None"),
+        ],
+    );
+}
+
+#[test]
 fn channel_v1_fundee_closing_remote_force() {
     check(
         "fundee_closing_remote_force",
@@ -873,6 +959,83 @@ fn channel_v1_funder_closing_revoked() {
             ("close_kind", "Some(Revoked)"),
             ("closing_tx", "txid 86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0 wtxid 793ef9179297ee52eb12cb0a2b465bc547133c22ec576b88d2b5b1f65d576510"),
             ("tracked", "86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0:0 100000 sat Penalty { number: 0 } sweep f8992dd0d65f3dd37e65e0577a0402fa2808c53ce15a538de7c91ebcaafb383b (97575 sat) at 5000 sat/kw height 101; 86779e9784489b01a476075c6943d6bf03e48477a202f0bbab6b3815344acff0:1 898190 sat ToRemote sweep b82e76b16184844f24e63ded2325460ddccb2f1b2feddb19b0e7f1ac2759beec (895995 sat) at 5000 sat/kw height 101"),
+        ],
+    );
+}
+
+#[test]
+fn channel_v1_fundee_negotiating_agreed() {
+    // The even field 62 with the agreed close; the per-connection fields (odd) too.
+    check(
+        "fundee_negotiating_agreed",
+        &[],
+        &[
+            ("role", "Fundee"),
+            ("state", "Negotiating"),
+            ("counterparty_node_id", "0355f8d2238a322d16b602bd0ceaad5b01019fb055971eaadcc9b29226a4da6c23"),
+            ("chain_hash", "06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f"),
+            ("temporary_channel_id", "4242424242424242424242424242424242424242424242424242424242424242"),
+            ("keys_index", "7"),
+            ("funding_sat", "1000000"),
+            ("push_msat", "100000000"),
+            ("announce", "false"),
+            ("commitment_feerate_per_kw", "2500"),
+            ("funding_feerate_per_kw", "0"),
+            ("created_height", "100"),
+            ("minimum_depth", "Some(3)"),
+            ("ours.dust_limit_sat", "355"),
+            ("ours.max_htlc_value_in_flight_msat", "1000000000"),
+            ("ours.channel_reserve_sat", "10000"),
+            ("ours.htlc_minimum_msat", "1"),
+            ("ours.to_self_delay", "144"),
+            ("ours.max_accepted_htlcs", "30"),
+            ("ours.funding_pubkey", "039cab57880e6c560775f568f929c52a0eb9bc380eb4a2730570c8c90e2b27042c"),
+            ("ours.revocation_basepoint", "02bce9c9ad9f3e5911b8e3d25cc08836b609266fbfa9b6f6aef32a64ef363e15fe"),
+            ("ours.payment_basepoint", "0289ef3909d0480b72f37bdf1f8219a700748f504d0ca74673c494f9e7a0c2fc43"),
+            ("ours.delayed_payment_basepoint", "029783d45c2fcc12aded2e185d60543831369ce21239f94ce0e570b552c77c3d9e"),
+            ("ours.htlc_basepoint", "03c53c5d9a10f722ca26e563e917b455c34e663e8815a95ed48678ae13a5140345"),
+            ("ours.first_per_commitment_point", "03a308ea3c7ef51e5b27397bfe2d65186ab2a47aadb67228dcf59ea483e561caa0"),
+            ("ours.upfront_shutdown_script", "Some(\"\")"),
+            ("theirs.dust_limit_sat", "355"),
+            ("theirs.max_htlc_value_in_flight_msat", "1000000000"),
+            ("theirs.channel_reserve_sat", "10000"),
+            ("theirs.htlc_minimum_msat", "1"),
+            ("theirs.to_self_delay", "144"),
+            ("theirs.max_accepted_htlcs", "30"),
+            ("theirs.funding_pubkey", "028488c168a9106fda090f8ecfa261b375856ccf785d5610c1c96823d61972732b"),
+            ("theirs.revocation_basepoint", "02bcc3b5a065e4152d4d3cb92f52819ac8980fd2a095a8e3db446ce416771f07dd"),
+            ("theirs.payment_basepoint", "03e5df5879451961c7fd4cae6af700ff77de0bd61f28ebbf56e3a2741f3f6449a6"),
+            ("theirs.delayed_payment_basepoint", "0383e1858f23f1dc8d6a383d68b328923a91b8b1f2aa4fbd2c97c201e16dc8f2ef"),
+            ("theirs.htlc_basepoint", "030d11c355e195ed7064f3a4c2e7230b7dd5b61859100f203cf88f500dba280a0f"),
+            ("theirs.first_per_commitment_point", "0363b8ed8bd36619cc49d9c13381dc2d28baf24708a4a9b27ed0726623d135bb3e"),
+            ("theirs.upfront_shutdown_script", "Some(\"\")"),
+            ("funding.outpoint", "1c261b2ba50d984c8cdb9ca6d5b9f77e0e4119bc1cc4942ad241c90a001c1662:1"),
+            ("funding.tx", "txid 1c261b2ba50d984c8cdb9ca6d5b9f77e0e4119bc1cc4942ad241c90a001c1662 wtxid de947e4cc3932132b070f08f72b0896c0bcfb8f51d283b10b9f028bd3fff38eb"),
+            ("their_commitment_sig", "aff00af2038d9b5c8d17cddcba745802c07e06784c0c62100ce0643b81a36bd56926b1a7af24b62f365cc75d2abad947926854cb702cdd5aa917f6c6880e8526"),
+            ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+            ("channel_ready_sent", "true"),
+            ("their_second_point", "031e1d3c2d0742d47a0ad752bf647f084631994600b968c86425d8317fb7640b89"),
+            ("announcement_sigs_sent", "false"),
+            ("their_announcement_sigs", "None"),
+            ("announcement.short_channel_id", "None"),
+            ("announcement.chain_hash", "None"),
+            ("announcement.features", "None"),
+            ("announcement.node_ids", "None"),
+            ("announcement.bitcoin_keys", "None"),
+            ("announcement.node_signatures", "None"),
+            ("announcement.bitcoin_signatures", "None"),
+            ("announcement.excess_data", "None"),
+            ("announcement_answered", "false"),
+            ("failure_reason", "None"),
+            ("funding_spend", "None"),
+            ("waiting_since", "None"),
+            ("channel_type", "None"),
+            ("commitments", "None"),
+            ("shutdown", "lock Ready initiator Remote ours Some(\"00140202020202020202020202020202020202020202\") theirs Some(\"00140101010101010101010101010101010101010101\") signed [\"1685 02cf2f666114693914db977a249232ea3001042beea7c30bf1e4a8e3c1586066\"] agreed Some(\"02cf2f666114693914db977a249232ea3001042beea7c30bf1e4a8e3c1586066\")"),
+            ("close_kind", "None"),
+            ("closing_tx", "None"),
+            ("closing_height", "None"),
+            ("tracked", "None"),
         ],
     );
 }

@@ -843,7 +843,7 @@ fn the_checker_catches_closing_actions_before_their_record() {
             Some(&ready.a.channel().to_record())
         ),
         Err(OrderViolation::BroadcastBeforePersist {
-            what: "closing transaction",
+            what: "cooperative close",
             ..
         })
     ));
