@@ -325,7 +325,6 @@ async fn mine_while<F: std::future::Future<Output = bool>>(
 /// confirmation. Both end `Closed` with a `ChannelClosed` naming what came back, and each
 /// wallet grew by exactly that.
 #[tokio::test(start_paused = true)]
-#[ignore = "needs the on-chain resolution (branch close-resolve) merged on main"]
 async fn a_force_close_is_swept_into_both_wallets_across_a_restart() {
     let (chain, net) = (DevChain::new(), MemoryNet::new());
     let (dl, dp) = (dir("force-lsp"), dir("force-phone"));

@@ -21,6 +21,14 @@ impl PeerTask {
         let closing = closing_status(c, tip);
         let claimable = claimable(c, tip);
         let status = match &closing {
+            // A channel closing on chain also says why (the force close's reason, the spend).
+            Some(progress @ ClosingStatus::OnChain { .. }) if c.close_kind().is_some() => {
+                let words = closing_words(progress, &claimable);
+                match c.failure_reason() {
+                    Some(reason) => format!("{words} ({reason})"),
+                    None => words,
+                }
+            }
             Some(progress) => closing_words(progress, &claimable),
             None => status(c, confirmations),
         };
@@ -119,9 +127,7 @@ pub(crate) fn closing_status(c: &Channel, tip: u32) -> Option<ClosingStatus> {
 
 /// What a closing channel still gives back to us on chain, and when.
 pub(crate) fn claimable(c: &Channel, tip: u32) -> Vec<Claimable> {
-    // Wired to `Channel::claimable` once the closing phases land.
-    let _ = (c, tip);
-    Vec::new()
+    c.claimable(tip)
 }
 
 /// How a close is named in `list_channels`.
