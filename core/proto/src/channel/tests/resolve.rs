@@ -448,6 +448,8 @@ fn anchors_to_remote_waits_one_confirmation() {
     pair.a.destination = wallet_script(5);
     let actions = pair.b.input(Input::ForceClose);
     let commitment = broadcasts(&actions, BroadcastKind::Commitment).remove(0);
+    // Our to_local (CSV) is tracked on an anchor commitment too.
+    assert_eq!(pair.b.channel().claimable(pair.height).len(), 1);
     // In the mempool: the 1-CSV to_remote waits.
     let (a, _) = spent(&mut pair, &commitment, None);
     assert_eq!(
@@ -843,7 +845,7 @@ fn the_checker_catches_closing_actions_before_their_record() {
             Some(&ready.a.channel().to_record())
         ),
         Err(OrderViolation::BroadcastBeforePersist {
-            what: "closing transaction",
+            what: "cooperative close",
             ..
         })
     ));
