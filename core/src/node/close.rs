@@ -10,11 +10,12 @@
 //!
 //! **The close/sweep destination.** A channel also needs a wallet script when the close is
 //! not the user's: our `shutdown` answering the peer's, a sweep of an output into the wallet.
-//! The node keeps one such script revealed at a time ([`Shared::close_destination`], stored
+//! The node keeps at most one such script revealed ([`Shared::close_destination`], stored
 //! under [`DESTINATION_KEY`]), revealed the first time a channel may need it (so a node whose
-//! channels never close reveals nothing), and replaced by a fresh one as soon as a
-//! transaction paying it is known. Two channels may have stored the same script before it is
-//! replaced; every payment is still seen, because every channel transaction that pays a
+//! channels never close, or close cooperatively to an address of their own, reveals nothing:
+//! a revealed address nobody paid costs one request per block), and forgotten as soon as a
+//! transaction paying it is known (the next need reveals a fresh one). Two channels may have
+//! stored the same script before it is forgotten; every payment is still seen, because every channel transaction that pays a
 //! wallet script (a cooperative close, a sweep) is recorded in the wallet when it is broadcast
 //! or seen spending a watched output ([`Shared::record_channel_tx`]), and the wallet queries
 //! the scripts of its unconfirmed transactions at every sync.
@@ -25,7 +26,7 @@ use super::db::Parts;
 use super::details::closing_status;
 use super::peer::{PeerCommand, PeerTask};
 use super::{lock, now, Node, NodeError, Shared};
-use crate::proto::channel::{Channel, ChannelState, ClosingStatus, Input};
+use crate::proto::channel::{Channel, ChannelState, CloseKind, ClosingStatus, Input};
 use crate::proto::wire::{ChannelId, Message};
 
 /// The meta key of the close/sweep destination script.
@@ -135,22 +136,39 @@ pub(super) fn close_blocker(channel: &Channel, tip: u32, force: bool) -> Option<
     }
 }
 
-/// Whether feeding `input` to `channel` may need the close/sweep destination (our answer to
-/// the peer's `shutdown`, a sweep after a force close or a funding spend).
+/// Whether feeding `input` to `channel` may need the close/sweep destination: our answer to
+/// the peer's `shutdown`, or a channel closing on chain other than cooperatively (its
+/// sweeps; a channel that just started closing gets it with its next input, at the latest
+/// the next block, when its sweeps are built). A cooperative close pays the scripts both
+/// sides chose: nothing to sweep, no address revealed for nothing.
 pub(super) fn needs_destination(channel: &Channel, input: &Input, tip: u32) -> bool {
     if !channel.state().is_durable() {
         return false;
     }
     match input {
-        Input::Message(Message::Shutdown(_) | Message::ClosingSigned(_) | Message::Error(_)) => {
-            true
-        }
-        Input::Close { .. }
-        | Input::ForceClose
-        | Input::FundingSpent { .. }
-        | Input::OutputSpent { .. } => true,
-        _ => closing_status(channel, tip).is_some(),
+        Input::Message(Message::Shutdown(_)) => true,
+        _ => matches!(
+            closing_status(channel, tip),
+            Some(ClosingStatus::OnChain { kind, .. } | ClosingStatus::Closed { kind })
+                if !matches!(kind, CloseKind::Cooperative { .. })
+        ),
     }
+}
+
+/// Whether feeding `input` needs the fee estimates: a close under way (its closing fee), a
+/// sweep.
+pub(super) fn needs_fees(channel: &Channel, input: &Input, tip: u32) -> bool {
+    channel.state().is_durable()
+        && (needs_destination(channel, input, tip)
+            || matches!(
+                input,
+                Input::Close { .. }
+                    | Input::ForceClose
+                    | Input::FundingSpent { .. }
+                    | Input::OutputSpent { .. }
+                    | Input::Message(Message::ClosingSigned(_) | Message::Error(_))
+            )
+            || closing_status(channel, tip).is_some())
 }
 
 impl Shared {
@@ -180,34 +198,34 @@ impl Shared {
 
     /// Records a channel transaction (a cooperative close, a sweep, a spend of a watched
     /// output) in the wallet if it pays a wallet script, so the sync follows it to its
-    /// confirmation; if it pays the close/sweep destination, a fresh one replaces it.
+    /// confirmation; if it pays the close/sweep destination, that one is forgotten (the next
+    /// need reveals a fresh one).
     pub(crate) async fn record_channel_tx(&self, tx: &Transaction) {
         let current = lock(&self.destination).clone();
-        let tx = tx.clone();
+        let (tx, destination) = (tx.clone(), current.clone());
         let result = self
             .db
             .run(move |p: &mut Parts| {
                 if !p.wallet.record_if_ours(&tx, now())? {
-                    return Ok::<_, NodeError>(None);
+                    return Ok::<_, NodeError>(false);
                 }
-                let pays_destination = current
+                let pays_destination = destination
                     .as_ref()
                     .is_some_and(|d| tx.output.iter().any(|o| &o.script_pubkey == d));
-                if !pays_destination {
-                    return Ok(None);
+                if pays_destination {
+                    p.store.delete_meta(DESTINATION_KEY)?;
                 }
-                let next = p.wallet.new_address()?.script_pubkey();
-                p.store.put_meta(DESTINATION_KEY, next.as_bytes())?;
-                Ok(Some(next))
+                Ok(pays_destination)
             })
             .await;
         match result {
-            Ok(Some(next)) => {
-                *lock(&self.destination) = Some(next);
-                self.fresh_addresses
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(true) => {
+                let mut cached = lock(&self.destination);
+                if *cached == current {
+                    *cached = None;
+                }
             }
-            Ok(None) => {}
+            Ok(false) => {}
             // The channel rebroadcasts (and the watch reports) again: recorded then.
             Err(e) => tracing::warn!("cannot record a channel transaction in the wallet: {e}"),
         }

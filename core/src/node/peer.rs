@@ -340,7 +340,7 @@ impl PeerTask {
             None => None,
         };
         // A close needs the fee estimates (its closing fee, a sweep's feerate).
-        if self.fees.is_none() && super::close::needs_destination(&self.channels[i], &input, tip) {
+        if self.fees.is_none() && super::close::needs_fees(&self.channels[i], &input, tip) {
             self.fees = self.shared.cached_fees().await;
         }
         let fees = self.fees;

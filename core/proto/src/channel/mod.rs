@@ -701,9 +701,7 @@ impl Channel {
     pub fn needs_ticks(&self) -> bool {
         matches!(self.phase, Phase::Opening(_))
             || self.update_pending()
-            || self
-                .shutdown()
-                .is_some_and(|s| s.link.proposed.is_some() && s.agreed.is_none())
+            || self.close_waits_for_peer()
     }
 
     /// Whether this channel still needs the connection to its peer: an open in progress, or a

@@ -378,14 +378,25 @@ impl Channel {
         actions
     }
 
-    /// Our proposal unanswered for `timeout_secs` of ticks: reconnect (BOLT 2 restarts the
-    /// negotiation on reconnection).
+    /// Whether we wait for the peer on this connection: our `shutdown` out and theirs not
+    /// in, or our `closing_signed` unanswered.
+    pub(crate) fn close_waits_for_peer(&self) -> bool {
+        self.shutdown().is_some_and(|s| {
+            s.agreed.is_none()
+                && ((s.link.shutdown_sent && matches!(s.scripts, Scripts::Ours(_)))
+                    || s.link.proposed.is_some())
+        })
+    }
+
+    /// Our `shutdown` or our proposal unanswered for `timeout_secs` of ticks: reconnect (the
+    /// reestablish exchange retransmits `shutdown`, and BOLT 2 restarts the negotiation).
     pub(crate) fn on_close_tick(&mut self, now: u64, timeout_secs: u64) -> Vec<Action> {
         let counterparty_node_id = self.params.counterparty_node_id;
+        let waits = self.close_waits_for_peer();
         let Some(s) = self.shutdown_mut() else {
             return Vec::new();
         };
-        if s.agreed.is_some() || s.link.proposed.is_none() {
+        if !waits {
             s.link.waiting_since = None;
             return Vec::new();
         }
@@ -396,7 +407,7 @@ impl Channel {
         s.link.waiting_since = None;
         vec![Action::ReconnectPeer {
             counterparty_node_id,
-            reason: format!("no answer to our closing_signed within {timeout_secs} s"),
+            reason: format!("no answer to our shutdown or closing_signed within {timeout_secs} s"),
         }]
     }
 

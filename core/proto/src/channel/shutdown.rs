@@ -287,6 +287,7 @@ impl Channel {
                     ours: ours.clone(),
                     theirs: script,
                 };
+                s.link.waiting_since = None;
             }
             None => {
                 f.shutdown = Some(Box::new(Shutdown {

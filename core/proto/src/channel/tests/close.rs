@@ -633,6 +633,25 @@ fn a_fundee_that_accepted_fails_the_channel_on_a_different_fee() {
 }
 
 #[test]
+fn an_unanswered_shutdown_reconnects_after_the_timeout_and_then_closes() {
+    let mut pair = Pair::open_to_ready();
+    close(&mut pair.a);
+    pair.drop.push("shutdown");
+    pair.run();
+    pair.drop.clear();
+    let timeout = pair.a.config.update_timeout_secs;
+    assert!(pair.a.input(Input::Tick { now_secs: 5 }).is_empty());
+    let actions = pair.a.input(Input::Tick {
+        now_secs: 5 + timeout,
+    });
+    assert_eq!(kinds(&actions), ["ReconnectPeer"]);
+    reconnect(&mut pair);
+    let (a_script, b_script) = (pair.a.destination.clone(), pair.b.destination.clone());
+    assert_closed(&pair, &a_script, &b_script);
+    assert!(!pair.a.channel().needs_ticks(), "agreed: no watchdog");
+}
+
+#[test]
 fn an_unanswered_closing_signed_reconnects_after_the_timeout_and_then_closes() {
     let mut pair = Pair::open_to_ready();
     close(&mut pair.a);
@@ -655,4 +674,37 @@ fn an_unanswered_closing_signed_reconnects_after_the_timeout_and_then_closes() {
     reconnect(&mut pair);
     let (a_script, b_script) = (pair.a.destination.clone(), pair.b.destination.clone());
     assert_closed(&pair, &a_script, &b_script);
+}
+
+#[test]
+fn a_signature_on_a_close_without_our_non_dust_output_is_refused() {
+    let mut pair = negotiating_without_the_funders_offer();
+    let offer = funder_offer(
+        &pair,
+        2_000,
+        FeeRange {
+            min_fee_satoshis: 1_000,
+            max_fee_satoshis: 3_000,
+        },
+    );
+    // The funder signs the close without the fundee's 100 000 sat output.
+    let mut tx = pair.a.channel().closing_variants(2_000).remove(0);
+    tx.tx
+        .output
+        .retain(|o| o.script_pubkey != pair.b.destination);
+    assert_eq!(tx.tx.output.len(), 1);
+    let stolen = ClosingSigned {
+        signature: tx
+            .sign(&pair.a.secp, &pair.a.keys.funding_key)
+            .expect("sign"),
+        ..offer.clone()
+    };
+    let before = pair.b.stored.clone();
+    let actions = pair.b.input(Input::Message(Message::ClosingSigned(stolen)));
+    assert_eq!(kinds(&actions), ["Send(warning)", "Disconnect"]);
+    assert_eq!(pair.b.stored, before, "nothing signed back or stored");
+    assert!(agreed(&pair.b).is_none());
+    // The honest offer at the same fee is accepted.
+    let actions = pair.b.input(Input::Message(Message::ClosingSigned(offer)));
+    assert!(kinds(&actions).contains(&"BroadcastMutualClose".to_string()));
 }
