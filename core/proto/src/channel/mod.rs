@@ -90,6 +90,7 @@ mod ready;
 mod record;
 mod reestablish;
 mod resolve;
+mod resolve_chain;
 mod resolve_record;
 mod resolve_sweep;
 mod shutdown;
