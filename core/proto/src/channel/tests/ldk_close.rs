@@ -137,3 +137,29 @@ fn fundee_balances_around_both_dust_rules_close_without_a_force_close() {
         }
     }
 }
+
+/// A taproot destination: Tern offers `option_shutdown_anysegwit` (27) in `init`, so LDK takes
+/// a v1 `shutdown` script; the close pays it.
+#[test]
+fn a_taproot_destination_is_accepted_by_ldk_in_both_roles() {
+    for tern_funds in [true, false] {
+        let mut link = Link::open(tern_funds);
+        let p2tr = bitcoin::ScriptBuf::from_bytes([&[0x51, 32][..], &[0x5a; 32]].concat());
+        let ldk_features = super::ldk::anchors::ldk_features(&link.ldk);
+        assert_eq!(
+            link.tern
+                .channel()
+                .close_refusal(Some(&p2tr), Some(&ldk_features)),
+            None,
+            "LDK offers anysegwit too"
+        );
+        link.tern.input(Input::Close {
+            script: Some(p2tr.clone()),
+        });
+        let tx = assert_closed(&mut link);
+        assert!(
+            tx.output.iter().any(|o| o.script_pubkey == p2tr),
+            "pays the taproot script"
+        );
+    }
+}
