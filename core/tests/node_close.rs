@@ -351,7 +351,12 @@ async fn mine_while<F: std::future::Future<Output = bool>>(
 async fn a_force_close_is_swept_into_both_wallets_across_a_restart() {
     let (chain, net) = (DevChain::new(), MemoryNet::new());
     let (dl, dp) = (dir("force-lsp"), dir("force-phone"));
-    let lsp = node(&chain, &net, &dl, 31, true).await;
+    // The delay on the phone's to_local is the one the LSP asks: a day here (the default,
+    // a week, would only mean mining 1008 blocks for the same checks).
+    let lsp = node_with(&chain, &net, &dl, 31, true, |b| {
+        b.channel_config(|c| c.our_to_self_delay = 144)
+    })
+    .await;
     let mut phone = node(&chain, &net, &dp, 32, false).await;
     open_to_ready(&chain, &phone, &lsp).await;
     let id = phone.list_channels().await[0].channel_id;

@@ -21,6 +21,15 @@ pub const MIN_DUST_LIMIT_SAT: u64 = 354;
 /// signature and force-closed. Existing channels keep the value stored in their record.
 pub const DEFAULT_DUST_LIMIT_SAT: u64 = 355;
 
+/// The `to_self_delay` Tern asks of its peers by default: 1008 blocks, about a week. It is the
+/// time we have, after the peer broadcasts a commitment it revoked, to see it and take its
+/// `to_local` with the revocation key — and Tern runs on phones that the OS keeps asleep for
+/// days (background wakes are rare and short). LDK's and ldk-node's own default is 144 (a
+/// day), too short for that; every implementation here accepts up to 2016 (LDK's
+/// `their_to_self_delay` limit, lnd's and CLN's maximum). The cost falls on the peer: its own
+/// balance waits a week after *its* force close, never ours.
+pub const DEFAULT_TO_SELF_DELAY: u16 = 1008;
+
 /// The most HTLCs BOLT 2 allows either side to accept.
 pub const MAX_ACCEPTED_HTLCS: u16 = 483;
 
@@ -57,7 +66,9 @@ pub struct ChannelConfig {
     /// The `dust_limit_satoshis` we send (clamped to the peer's reserve when we are the
     /// fundee, never below 354). Default [`DEFAULT_DUST_LIMIT_SAT`] (355): see there why.
     pub our_dust_limit_sat: u64,
-    /// The `to_self_delay` we impose on the peer.
+    /// The `to_self_delay` we impose on the peer: how long its `to_local` stays locked after it
+    /// force-closes, i.e. the window we have to notice a revoked commitment and take it.
+    /// Default [`DEFAULT_TO_SELF_DELAY`] (1008 blocks, a week): see there why.
     pub our_to_self_delay: u16,
     /// The `max_accepted_htlcs` we send.
     pub our_max_accepted_htlcs: u16,
@@ -119,7 +130,7 @@ impl ChannelConfig {
             large_channels: false,
             prefer_anchors: true,
             our_dust_limit_sat: DEFAULT_DUST_LIMIT_SAT,
-            our_to_self_delay: 144,
+            our_to_self_delay: DEFAULT_TO_SELF_DELAY,
             our_max_accepted_htlcs: 30,
             our_htlc_minimum_msat: 1,
             our_max_htlc_value_in_flight_percent: 100,

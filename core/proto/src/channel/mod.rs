@@ -119,7 +119,7 @@ pub use announce::ANNOUNCEMENT_DEPTH;
 pub use classify::SpendKind;
 pub use close_types::{ClaimStatus, Claimable, CloseKind, ClosingStatus, Initiator};
 pub use config::{
-    ChannelConfig, InboundParams, OutboundParams, DEFAULT_DUST_LIMIT_SAT,
+    ChannelConfig, InboundParams, OutboundParams, DEFAULT_DUST_LIMIT_SAT, DEFAULT_TO_SELF_DELAY,
     FUNDEE_FUNDING_TIMEOUT_BLOCKS, LARGE_CHANNEL_THRESHOLD_SAT, MAX_ACCEPTED_HTLCS,
     MIN_DUST_LIMIT_SAT, MIN_FEERATE_PER_KW, WATCHDOG_EXTRA_BLOCKS,
 };
