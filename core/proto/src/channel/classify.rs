@@ -109,6 +109,17 @@ impl Channel {
 
     /// The `to_local` output script of the peer's commitment built on the point of `secret`.
     fn their_to_local_script(&self, secret: &[u8; 32], ctx: &Context<'_>) -> Option<ScriptBuf> {
+        let (script, _) = self.their_to_local(secret, ctx)?;
+        Some(ScriptBuf::new_p2wsh(&script.wscript_hash()))
+    }
+
+    /// The witness script of the peer's `to_local` on the commitment of `secret`'s point, and
+    /// that commitment's keys (the revocation key a penalty signs with).
+    pub(super) fn their_to_local(
+        &self,
+        secret: &[u8; 32],
+        ctx: &Context<'_>,
+    ) -> Option<(ScriptBuf, CommitmentKeys)> {
         let theirs = self.their_params()?;
         let point = per_commitment_point(ctx.secp, secret).ok()?;
         let keys = CommitmentKeys::derive(
@@ -123,6 +134,6 @@ impl Channel {
             self.our_params().to_self_delay,
             &keys.local_delayed_pubkey,
         );
-        Some(ScriptBuf::new_p2wsh(&script.wscript_hash()))
+        Some((script, keys))
     }
 }

@@ -15,7 +15,7 @@ use super::{
 use crate::bolt3::{
     to_local_witness_script, to_remote_script, Bolt3Error, CommitmentKeys, SweepTx,
 };
-use crate::keys::{per_commitment_point, INITIAL_COMMITMENT_NUMBER};
+use crate::keys::INITIAL_COMMITMENT_NUMBER;
 
 impl Channel {
     /// The outputs of the held spend that are ours, for `kind`.
@@ -133,22 +133,8 @@ impl Channel {
         number: u64,
         ctx: &Context<'_>,
     ) -> Option<(ScriptBuf, CommitmentKeys)> {
-        let theirs = self.their_params()?;
         let secret = self.their_secret(number)?;
-        let point = per_commitment_point(ctx.secp, &secret).ok()?;
-        let keys = CommitmentKeys::derive(
-            ctx.secp,
-            &point,
-            &public_keys(&theirs.keys),
-            &public_keys(&self.our_params().keys),
-        )
-        .ok()?;
-        let script = to_local_witness_script(
-            &keys.revocation_pubkey,
-            self.our_params().to_self_delay,
-            &keys.local_delayed_pubkey,
-        );
-        Some((script, keys))
+        self.their_to_local(&secret, ctx)
     }
 
     /// The first block height at which the sweep of `claim` is valid; `None` while it
