@@ -27,6 +27,7 @@ mod error;
 mod events;
 mod fees;
 mod funds;
+mod inbound;
 mod observer;
 mod onchain;
 mod outputs;

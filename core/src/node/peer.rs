@@ -12,13 +12,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db::Parts;
 use super::peer_chain::ChainInput;
-use super::{lock, Event, InboundPolicy, NodeError, Shared};
+use super::{lock, NodeError, Shared};
 use crate::chain::FeeTarget;
 use crate::chain::{ChainWatcher, DynSource};
 use crate::net::PeerSender;
 use crate::proto::channel::{
     message_channel_id, Action, Channel, ChannelError, ChannelRecord, ChannelState, Context,
-    DisconnectScope, FeeEstimates, InboundParams, Input, OutboundParams,
+    FeeEstimates, Input, OutboundParams,
 };
 use crate::proto::wire::{ChannelId, ErrorMessage, Features, Message};
 use crate::store::OpenIntent;
@@ -89,7 +89,7 @@ pub(crate) struct PeerTask {
     /// The peer's `init` features on the current connection (empty while disconnected).
     pub(super) their_features: Features,
     /// Inbound opens waiting for the app's answer (manual policy).
-    requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
+    pub(super) requests: HashMap<ChannelId, crate::proto::wire::OpenChannel>,
     /// Funding requests waiting for a sibling open's funding (funds.rs), by temporary id.
     pub(super) parked: Vec<(ChannelId, Action)>,
     /// Channels that were durable when this connection came up and whose peer's
@@ -497,85 +497,6 @@ impl PeerTask {
         if reestablished {
             // The channel can take updates again: a feerate that moved while we were apart.
             self.apply_fee_policy(Some(&ids)).await;
-        }
-    }
-
-    async fn on_open_channel(&mut self, open: crate::proto::wire::OpenChannel) {
-        match self.shared.config.inbound {
-            InboundPolicy::AcceptAll => self.accept_open(open).await,
-            InboundPolicy::RejectAll => {
-                let error =
-                    ErrorMessage::new(open.temporary_channel_id, "not accepting inbound channels");
-                self.send(Message::Error(error)).await;
-            }
-            InboundPolicy::Manual => {
-                let event = Event::OpenChannelRequest {
-                    temporary_channel_id: open.temporary_channel_id,
-                    counterparty_node_id: self.node_id,
-                    channel_value: Amount::from_sat(open.funding_satoshis),
-                    push_msat: open.push_msat,
-                };
-                self.requests.insert(open.temporary_channel_id, open);
-                if let Err(e) = self.shared.push_event(&event).await {
-                    tracing::error!("cannot queue event: {e}");
-                }
-            }
-        }
-    }
-
-    async fn accept_open(&mut self, open: crate::proto::wire::OpenChannel) {
-        let temporary_channel_id = open.temporary_channel_id;
-        let keys_index = match self.shared.allocate_keys_index().await {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::error!(channel = %temporary_channel_id, "cannot allocate channel keys: {e}");
-                return;
-            }
-        };
-        let keys = match self.context_keys(keys_index) {
-            Ok(keys) => keys,
-            Err(e) => {
-                tracing::error!(channel = %temporary_channel_id, "{e}");
-                return;
-            }
-        };
-        let params = InboundParams {
-            counterparty_node_id: self.node_id,
-            keys_index,
-            current_height: self.shared.tip_height(),
-        };
-        let result = {
-            let ctx = Context::new(&self.shared.secp, &keys, &self.shared.config.channel)
-                .with_node_key(&self.shared.node_secret);
-            Channel::new_inbound(&open, params, &ctx)
-        };
-        match result {
-            Ok((channel, actions)) => {
-                self.channels.push(channel);
-                let i = self.channels.len() - 1;
-                if let Err(failed) = self.perform(i, actions).await {
-                    tracing::error!(channel = %temporary_channel_id, "accepting: {failed}");
-                    self.channels.remove(i);
-                    lock(&self.shared.views).remove(&temporary_channel_id);
-                }
-            }
-            Err(ChannelError::Rejected { error, actions }) => {
-                tracing::info!(channel = %temporary_channel_id, "open_channel refused: {error}");
-                for action in actions {
-                    match action {
-                        Action::Send(m) => self.send(m).await,
-                        // One refused open leaves the connection to the peer's other channels.
-                        Action::Disconnect { scope, .. }
-                            if scope == DisconnectScope::Connection
-                                || !self.connection_shared(None) =>
-                        {
-                            let _ = self.shared.net.disconnect(self.node_id);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Err(e) => tracing::error!(channel = %temporary_channel_id, "inbound open failed: {e}"),
         }
     }
 
