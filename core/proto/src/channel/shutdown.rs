@@ -148,6 +148,11 @@ impl Channel {
             .is_some_and(|s| s.ours().is_some() && s.agreed.is_none())
     }
 
+    /// Our shutdown script, once stored: a `shutdown` from the peer then needs no new one.
+    pub fn our_shutdown_script(&self) -> Option<&ScriptBuf> {
+        self.shutdown().and_then(Shutdown::ours)
+    }
+
     /// Why [`Input::Close`](super::Input::Close) with `script` would be refused now, if it
     /// would: nothing is stored or sent for a refused close. `their_features` are the peer's
     /// `init` features on the current connection (`None` when not connected: a script that
