@@ -20,6 +20,7 @@
 use bitcoin::{ScriptBuf, Transaction, Txid};
 
 use super::close_types::{ClosingStatus, Initiator};
+use super::effects::one_commit;
 use super::phase::{Funded, LockIn, Phase};
 use super::record::{ConsensusTx, Marker};
 use super::{Action, Channel, ChannelEvent, CloseKind, Context, DisconnectScope};
@@ -313,7 +314,8 @@ impl Channel {
         };
         let mut actions = vec![self.commit(events)];
         actions.extend(self.shutdown_progress(ctx));
-        actions
+        // The peer's script, ours and (as funder) the first proposal: one write.
+        one_commit(actions)
     }
 
     /// Peer asked first and no update is in flight: our script is the context's destination.
@@ -366,7 +368,8 @@ impl Channel {
             })));
         }
         actions.extend(self.propose_if_funder(ctx));
-        actions
+        // Our script chosen now and the first proposal: one write.
+        one_commit(actions)
     }
 
     /// After the peer's `channel_reestablish`: our `shutdown` again (BOLT 2 MUST), then the
