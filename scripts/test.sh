@@ -86,6 +86,17 @@ rm -f "$log" "$doclog"
 if [ "$nextest_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("cargo nextest run"); fi
 if [ "$doc_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("doc tests"); fi
 
+# The language bindings (issue 15): each suite against real nodes on the devnet.
+echo "== bindings (scripts/test-bindings.sh)"
+bindlog="$(mktemp)"
+bash scripts/test-bindings.sh 2>&1 | tee "$bindlog"
+bind_status=${PIPESTATUS[0]}
+bsum="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$bindlog" | tail -n 1)"
+bp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$bsum"); bf=$(sed -nE 's/.* ([0-9]+) failed$/\1/p' <<<"$bsum")
+passed=$((passed + ${bp:-0})); failed=$((failed + ${bf:-0}))
+if [ "$bind_status" -ne 0 ] && [ "${bf:-0}" -eq 0 ]; then failed_steps+=("bindings"); fi
+rm -f "$bindlog"
+
 # Fuzz smoke run (issue 3): only where a nightly toolchain and cargo-fuzz are at hand (none can be
 # fetched on the CI machines); elsewhere the decoders' properties run on stable in the
 # `decoder_fuzz_smoke` tests above.

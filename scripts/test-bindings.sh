@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The language bindings' tests (issue 15), run by scripts/test.sh: builds libtern_ffi.so and the
+# tern-devnet binary, generates the bindings with ffi/bindgen (a crate outside the workspace),
+# and runs each language's suite against real nodes on the devnet. Each suite prints
+# "<language>: N passed, N failed"; the last line sums them as "N passed, N failed".
+# Installs what is missing; under CI=true a toolchain that cannot be had is a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && have sudo; then SUDO="sudo"; fi
+apt_updated=""
+apt_install() {
+  have apt-get || { echo "test-bindings.sh: cannot install $* (no apt-get)" >&2; return 1; }
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+out="$CARGO_TARGET_DIR/bindings"
+passed=0
+failed=0
+count() { # "<lang>: N passed, N failed" lines from a log
+  local p f
+  p=$(sed -nE 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed$/\1/p' "$1" | tail -n 1)
+  f=$(sed -nE 's/^[a-z]+: ([0-9]+) passed, ([0-9]+) failed$/\2/p' "$1" | tail -n 1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
+}
+
+echo "== build libtern_ffi, tern-devnet and uniffi-bindgen"
+if ! cargo build --locked -p tern-ffi -p tern-devnet \
+  || ! cargo build --locked --manifest-path ffi/bindgen/Cargo.toml; then
+  echo "bindings: 0 passed, 1 failed"; echo "0 passed, 1 failed"; exit 1
+fi
+lib="$CARGO_TARGET_DIR/debug/libtern_ffi.so"
+bindgen="$CARGO_TARGET_DIR/debug/uniffi-bindgen"
+export TERN_DEVNET_BIN="$CARGO_TARGET_DIR/debug/tern-devnet"
+
+# --- Python ---------------------------------------------------------------------------------
+echo "== python bindings"
+pylog="$(mktemp)"
+python_suite() {
+  rm -rf "$out/python" && mkdir -p "$out/python"
+  "$bindgen" generate --library "$lib" --language python --no-format \
+    --config ffi/uniffi.toml --out-dir "$out/python" || return 1
+  cp "$lib" "$out/python/"
+  if ! python3 -c 'import pytest' 2>/dev/null; then
+    python3 -m pip install -q pytest 2>/dev/null || apt_install python3-pytest || return 1
+  fi
+  PYTHONPATH="$out/python" python3 -m pytest -q -p no:cacheprovider bindings/python/tests \
+    --junitxml="$out/python/junit.xml"
+  local status=$?
+  python3 - "$out/python/junit.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("python: 0 passed, 1 failed"); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(f"python: {tests - bad - skipped} passed, {bad + skipped} failed")
+PY
+  return $status
+}
+python_suite 2>&1 | tee "$pylog"
+grep -qE '^python: [0-9]+ passed' "$pylog" || echo "python: 0 passed, 1 failed" >>"$pylog"
+count "$pylog"
+rm -f "$pylog"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
