@@ -18,12 +18,12 @@ use tern_harness::demo::tx_fee;
 mod common;
 
 use common::drive::{
-    drive_ready, ldk_opens_to_tern_pushing, setup, tern_opens, tern_opens_with, Seen,
-    CHANNEL_SAT, TIMEOUT,
+    drive_ready, ldk_opens_to_tern_pushing, setup, tern_opens, tern_opens_with, Seen, CHANNEL_SAT,
+    TIMEOUT,
 };
 use common::{
-    finish, free_port, fund_tern, ldk_addr, start_ldk, start_tern, sync_ldk, Dirs,
-    LdkNode, TernOpts,
+    finish, free_port, fund_tern, ldk_addr, start_ldk, start_tern, sync_ldk, Dirs, LdkNode,
+    TernOpts,
 };
 
 /// LDK removes a closing output at or below 354 sat (its dust limit); Tern's default dust
@@ -39,13 +39,14 @@ async fn wallet_sat(tern: &Node) -> u64 {
 /// names `kind`; returns ldk-node's reason.
 async fn wait_closed(tern: &Node, ldk: &LdkNode, kind: CloseKind) -> ClosureReason {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let (mut tern_closing, mut reason) = (false, None);
+    let (mut tern_closing, mut reason, mut kinds) = (false, None, Vec::new());
     loop {
         while let Some((seq, e)) = tern.next_event().await.expect("tern events") {
             tern.event_handled(seq).await.expect("handled");
             match e {
                 Event::ChannelClosing { kind: k, .. } => {
-                    assert_eq!(k, kind, "tern's close kind");
+                    kinds.push(k);
+                    assert_eq!(kinds, [kind], "tern's close kinds");
                     tern_closing = true;
                 }
                 Event::ChannelFailed { reason, .. } => panic!("tern: channel failed: {reason}"),
@@ -213,11 +214,18 @@ async fn close_with_ldk(case: Case<'_>) {
     assert!(cooperative, "ldk-node's reason: {reason:?}");
     eprintln!("negotiated in {:?}", started.elapsed());
     let close = funding_spender(&devnet, &funding).await;
-    assert!(!is_commitment(&close), "a commitment spent the funding: {close:?}");
+    assert!(
+        !is_commitment(&close),
+        "a commitment spent the funding: {close:?}"
+    );
     let fee = CHANNEL_SAT - close.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
     assert!(fee > 0 && fee < 10_000, "closing fee {fee}");
     // The funder pays the fee (and whatever dust was removed).
-    let fundee = if case.tern_funds { ldk_balance } else { tern_balance };
+    let fundee = if case.tern_funds {
+        ldk_balance
+    } else {
+        tern_balance
+    };
     let (tern_out, ldk_out) = if fundee <= LDK_DUST_SAT {
         let funder_out = CHANNEL_SAT - fee;
         if case.tern_funds {
@@ -576,7 +584,10 @@ async fn tern_force_closes_and_ldk_node_claims_its_balance() {
         Some(&("ClaimableAwaitingConfirmations", PUSH_SAT, Some(h + 5))),
         "{claims:?}"
     );
-    assert_eq!(claims.lightning[0], ("ClaimableOnChannelClose", PUSH_SAT, None));
+    assert_eq!(
+        claims.lightning[0],
+        ("ClaimableOnChannelClose", PUSH_SAT, None)
+    );
     // Then swept: every state names the whole output, and the sweep on chain.
     let kinds: Vec<&str> = claims.pending.iter().map(|p| p.0).collect();
     assert!(
@@ -593,7 +604,10 @@ async fn tern_force_closes_and_ldk_node_claims_its_balance() {
     // Tern's to_local: timelocked for ldk-node's to_self_delay.
     let claimable = tern.claimable_balances();
     assert_eq!(
-        claimable.iter().map(|c| c.amount.to_sat()).collect::<Vec<_>>(),
+        claimable
+            .iter()
+            .map(|c| c.amount.to_sat())
+            .collect::<Vec<_>>(),
         [to_local],
         "{claimable:?}"
     );
@@ -705,7 +719,9 @@ async fn dust_closes(test: &str, tern_funds: bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        tern_closing.iter().all(|k| *k == CloseKind::CooperativeLocal),
+        tern_closing
+            .iter()
+            .all(|k| *k == CloseKind::CooperativeLocal),
         "{tern_closing:?}"
     );
     assert!(
@@ -717,6 +733,7 @@ async fn dust_closes(test: &str, tern_funds: bool) {
     );
     // Each closing transaction, by the fundee's balance.
     let (mut one_output_fees, mut two_output_fees) = (BTreeSet::new(), BTreeSet::new());
+    let mut by_case = Vec::new();
     let (mut tern_gets, mut ldk_gets) = (0, 0);
     for c in &channels {
         let x = fundee_of(c);
@@ -734,6 +751,7 @@ async fn dust_closes(test: &str, tern_funds: bool) {
             assert_eq!(sorted, [x, funder_out], "{x} sat: both outputs exact");
             two_output_fees.insert(fee);
         }
+        by_case.push((x, fee, close.weight().to_wu()));
         let fundee_out = if x <= LDK_DUST_SAT { 0 } else { x };
         if tern_funds {
             tern_gets += funder_out;
@@ -743,8 +761,16 @@ async fn dust_closes(test: &str, tern_funds: bool) {
             ldk_gets += funder_out;
         }
     }
-    assert_eq!(one_output_fees.len(), 1, "one fee for the one-output closes: {one_output_fees:?}");
-    assert_eq!(two_output_fees.len(), 1, "one fee for the two-output closes: {two_output_fees:?}");
+    assert_eq!(
+        one_output_fees.len(),
+        1,
+        "one fee for the one-output closes (balance, fee, weight): {by_case:?}"
+    );
+    assert_eq!(
+        two_output_fees.len(),
+        1,
+        "one fee for the two-output closes (balance, fee, weight): {by_case:?}"
+    );
     eprintln!("closing fees: one output {one_output_fees:?}, two outputs {two_output_fees:?}");
     devnet.mine(1);
     let want = tern_before + tern_gets;
@@ -761,7 +787,11 @@ async fn dust_closes(test: &str, tern_funds: bool) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ldk_onchain_sat(&ldk), ldk_before + ldk_gets, "ldk-node's wallet");
+    assert_eq!(
+        ldk_onchain_sat(&ldk),
+        ldk_before + ldk_gets,
+        "ldk-node's wallet"
+    );
     if tern_funds {
         assert_eq!(ldk_gets, 355 + 545 + 546 + 547);
     } else {
@@ -781,7 +811,11 @@ async fn drive_many_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, n: usize)
         let theirs = ldk.list_channels();
         let pending = ours.iter().filter(|c| c.funding_txo.is_some()).count() == n
             && theirs.iter().filter(|c| c.funding_txo.is_some()).count() == n;
-        let ready = ours.iter().filter(|c| c.state == ChannelState::Ready).count() == n
+        let ready = ours
+            .iter()
+            .filter(|c| c.state == ChannelState::Ready)
+            .count()
+            == n
             && theirs.iter().filter(|c| c.is_channel_ready).count() == n;
         if ready {
             return;
@@ -803,12 +837,24 @@ async fn drive_many_ready(devnet: &Devnet, tern: &Node, ldk: &LdkNode, n: usize)
             tokio::time::Instant::now() < deadline,
             "not {n} ready: tern {ours:?} / ldk-node {theirs:?}"
         );
-        if pending && (!mined || round.is_multiple_of(3)) {
+        // Once every new funding is in the mempool, one block confirms them all.
+        let unconfirmed: Vec<_> = ours
+            .iter()
+            .filter(|c| c.confirmations == 0)
+            .filter_map(|c| c.funding_txo)
+            .collect();
+        let all_in_mempool = !unconfirmed.is_empty()
+            && unconfirmed
+                .iter()
+                .all(|o| devnet.tx_state(&o.txid) == TxState::Mempool);
+        if pending && ((!mined && all_in_mempool) || (mined && round.is_multiple_of(3))) {
             if !mined {
-                // Every funding in the mempool: one block confirms them all.
-                for c in ours.iter().filter(|c| c.state != ChannelState::Ready) {
-                    let txid = c.funding_txo.expect("funding").txid;
-                    assert_eq!(devnet.tx_state(&txid), TxState::Mempool, "{txid}");
+                devnet.mine(1);
+                for o in &unconfirmed {
+                    assert!(
+                        matches!(devnet.tx_state(&o.txid), TxState::Confirmed { .. }),
+                        "{o} confirmed with the others"
+                    );
                 }
             }
             mined = true;

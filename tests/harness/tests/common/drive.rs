@@ -195,9 +195,13 @@ pub async fn tern_opens_with(
     push_msat: u64,
 ) -> Result<String, String> {
     tern.open_channel(
-        OpenChannelParams::new(ldk.node_id(), format!("127.0.0.1:{port}"), Amount::from_sat(sat))
-            .push_msat(push_msat)
-            .announce(false),
+        OpenChannelParams::new(
+            ldk.node_id(),
+            format!("127.0.0.1:{port}"),
+            Amount::from_sat(sat),
+        )
+        .push_msat(push_msat)
+        .announce(false),
     )
     .await
     .map(|id| id.to_string())
