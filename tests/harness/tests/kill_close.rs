@@ -144,8 +144,11 @@ impl Plan {
                 let delay_ms = match phase {
                     // On loopback the messages of a negotiation take a few ms each.
                     Phase::Negotiation => rng.below(40),
-                    // A block every 300 ms: the broadcast, then up to 7 confirmations.
-                    Phase::OnChain | Phase::Sweep => rng.below(2_000),
+                    // A block every 300 ms: the broadcast, then the confirmations (6 deep
+                    // at 1.8 s: some kills hit a closed channel).
+                    Phase::OnChain => rng.below(2_000),
+                    // The sweep goes out at the next sync (300 ms) and confirms a block later.
+                    Phase::Sweep => rng.below(700),
                 };
                 Kill {
                     victim: Side::of(rng.below(2)),
@@ -156,7 +159,14 @@ impl Plan {
             })
             .collect();
         kills.sort_by_key(|k| k.phase);
-        Plan { mode, kills }
+        let plan = Plan { mode, kills };
+        // The sweep window is the forcer's (the other side's to_remote is long swept).
+        let forcer = plan.forcer();
+        let mut plan = plan;
+        for k in plan.kills.iter_mut().filter(|k| k.phase == Phase::Sweep) {
+            k.victim = forcer.unwrap_or(k.victim);
+        }
+        plan
     }
 
     fn forcer(&self) -> Option<Side> {
@@ -548,25 +558,33 @@ fn one_run(
 /// A block; after a force close, straight to the block before the `to_local` matures (the
 /// next one matures it: the sweep window starts).
 fn mine(devnet: &Devnet, pair: &Pair, d: &mut Drive) {
-    let timelocked = [&pair.opener, &pair.acceptor]
+    let claims: Vec<Value> = [&pair.opener, &pair.acceptor]
         .iter()
         .filter_map(|p| p.must(&Request::Balance).ok())
         .flat_map(|b| b["claimable"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let timelocked = claims
+        .iter()
         .filter(|c| c["status"]["state"] == "timelocked")
         .filter_map(|c| c["status"]["height"].as_u64())
         .max();
     let (tip, _) = devnet.tip();
-    if let Some(h) = timelocked {
-        let h = h as u32;
-        if tip + 1 < h {
-            devnet.mine(h - 1 - tip);
+    // The sweep window opens when the sweep can go out (for the next block), or once it is
+    // seen going out (another run may have mined past the maturity).
+    let sweeping = claims.iter().any(|c| c["status"]["state"] == "sweeping");
+    match timelocked {
+        Some(h) if u64::from(tip) + 1 < h => {
+            devnet.mine(h as u32 - 1 - tip);
+            d.matured_at.get_or_insert_with(Instant::now);
             return;
         }
-        if d.matured_at.is_none() && tip + 1 >= h {
-            devnet.mine(1);
-            d.matured_at = Some(Instant::now());
-            return;
+        Some(_) => {
+            d.matured_at.get_or_insert_with(Instant::now);
         }
+        None if sweeping && d.spent_at.is_some() => {
+            d.matured_at.get_or_insert_with(Instant::now);
+        }
+        None => {}
     }
     devnet.mine(1);
 }
@@ -928,6 +946,34 @@ fn sigkill_during_close_at_random_moments() {
         .iter()
         .map(|r| r.killed_in.iter().filter(|k| k.contains('@')).count())
         .sum();
+    // Where the kills landed, by the victim's status words.
+    let mut landed: std::collections::BTreeMap<&str, usize> = Default::default();
+    for k in reports
+        .iter()
+        .flat_map(|r| &r.killed_in)
+        .filter(|k| k.contains('@'))
+    {
+        let state = k.split_once(" [").map_or("", |(_, s)| s);
+        let window = if state.starts_with("ready") {
+            "before shutdown"
+        } else if state.starts_with("closing:") {
+            "shutdown/closing_signed"
+        } else if state.contains("transaction unconfirmed") {
+            "broadcast"
+        } else if ["sweep broadcast", "spendable at", "swept at"]
+            .iter()
+            .any(|w| state.contains(w))
+            && !state.starts_with("closed")
+        {
+            "sweep"
+        } else if state.starts_with("closed") {
+            "closed"
+        } else {
+            "confirmations"
+        };
+        *landed.entry(window).or_default() += 1;
+    }
+    eprintln!("kills by window: {landed:?}");
     let known = reports
         .iter()
         .filter(|r| matches!(&r.outcome, Ok(o) if o.contains("KNOWN BUG")))
