@@ -42,9 +42,11 @@ echo "== python bindings"
 pylog="$(mktemp)"
 python_suite() {
   rm -rf "$out/python" && mkdir -p "$out/python"
+  # ffi/uniffi.toml (the crate's own) names the packages and modules.
   "$bindgen" generate --library "$lib" --language python --no-format \
-    --config ffi/uniffi.toml --out-dir "$out/python" || return 1
+    --out-dir "$out/python" || return 1
   cp "$lib" "$out/python/"
+  have python3 || apt_install python3 || return 1
   if ! python3 -c 'import pytest' 2>/dev/null; then
     python3 -m pip install -q pytest 2>/dev/null || apt_install python3-pytest || return 1
   fi
@@ -69,6 +71,42 @@ python_suite 2>&1 | tee "$pylog"
 grep -qE '^python: [0-9]+ passed' "$pylog" || echo "python: 0 passed, 1 failed" >>"$pylog"
 count "$pylog"
 rm -f "$pylog"
+
+# --- Kotlin (JVM) -----------------------------------------------------------------------------
+# kotlinc from npm, JNA / JUnit 4 / hamcrest from Debian (../shared/recipes: proven here).
+echo "== kotlin bindings"
+KOTLIN_VERSION=2.4.20
+khome="$CARGO_TARGET_DIR/tools/kotlin-compiler-$KOTLIN_VERSION"
+klog="$(mktemp)"
+kotlin_suite() {
+  local jars=/usr/share/java
+  if ! [ -f $jars/jna.jar ] || ! [ -f $jars/junit4.jar ] || ! [ -f $jars/hamcrest.jar ]; then
+    apt_install libjna-java junit4 libhamcrest-java || return 1
+  fi
+  have java || apt_install openjdk-17-jre-headless || return 1
+  if ! [ -x "$khome/bin/kotlinc-jvm" ]; then
+    have npm || apt_install npm || return 1
+    local dl; dl="$(mktemp -d)"
+    (cd "$dl" && npm pack --silent "kotlin-compiler@$KOTLIN_VERSION" >/dev/null) || return 1
+    mkdir -p "$khome" && tar xzf "$dl/kotlin-compiler-$KOTLIN_VERSION.tgz" -C "$khome" --strip-components=1
+    rm -rf "$dl"
+  fi
+  local klib="$khome/lib" kt="$out/kotlin"
+  rm -rf "$kt" && mkdir -p "$kt/classes"
+  "$bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$kt/src" || return 1
+  local cp="$jars/jna.jar:$klib/kotlinx-coroutines-core-jvm.jar"
+  "$khome/bin/kotlinc-jvm" -nowarn -cp "$cp" "$kt/src" bindings/kotlin/src/main/kotlin \
+    -d "$kt/tern.jar" || return 1
+  local tcp="$kt/tern.jar:$cp:$klib/kotlin-test.jar:$klib/kotlin-test-junit.jar:$jars/junit4.jar"
+  "$khome/bin/kotlinc-jvm" -cp "$tcp" bindings/kotlin/src/test/kotlin -d "$kt/tests.jar" || return 1
+  java -Djna.library.path="$(dirname "$lib")" \
+    -cp "$kt/tests.jar:$tcp:$klib/kotlin-stdlib.jar:$jars/hamcrest.jar" \
+    io.github.ternln.tern.test.RunTestsKt
+}
+kotlin_suite 2>&1 | tee "$klog"
+grep -qE '^kotlin: [0-9]+ passed' "$klog" || echo "kotlin: 0 passed, 1 failed" >>"$klog"
+count "$klog"
+rm -f "$klog"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
