@@ -5,7 +5,7 @@
 # "<language>: N passed, N failed"; the last line sums them as "N passed, N failed".
 # Installs what is missing; under CI=true a toolchain that cannot be had is a failure.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 have() { command -v "$1" >/dev/null 2>&1; }
 SUDO=""
@@ -107,6 +107,35 @@ kotlin_suite 2>&1 | tee "$klog"
 grep -qE '^kotlin: [0-9]+ passed' "$klog" || echo "kotlin: 0 passed, 1 failed" >>"$klog"
 count "$klog"
 rm -f "$klog"
+
+# --- Swift (Linux) ----------------------------------------------------------------------------
+# Swift 6.0.3 from Debian trixie in a cached chroot (scripts/swift-linux.sh; needs root). The
+# package is assembled under target/ from bindings/swift and the generated sources.
+echo "== swift bindings"
+slog="$(mktemp)"
+swift_suite() {
+  [ "$(id -u)" = 0 ] || { echo "swift: needs root for its chroot (scripts/swift-linux.sh)"; return 1; }
+  local pkg="$out/swift"
+  rm -rf "$pkg" && mkdir -p "$pkg" && cp -r bindings/swift/. "$pkg/"
+  "$bindgen" generate --library "$lib" --language swift --no-format --out-dir "$pkg/gen" || return 1
+  mv "$pkg/gen/Tern.swift" "$pkg/Sources/Tern/" && mv "$pkg/gen/TernFFI.h" "$pkg/Sources/TernFFI/"
+  rm -rf "$pkg/gen"
+  local libdir; libdir="$(dirname "$lib")"
+  sed -i "s|\"../../debug\"|\"$libdir\"|" "$pkg/Package.swift"
+  # The chroot starts with an empty environment: the devnet's path is compiled in.
+  printf 'let devnetBinary = "%s"\n' "$TERN_DEVNET_BIN" >"$pkg/Tests/TernTests/Paths.swift"
+  SWIFT_BIND_PATHS="$libdir" bash scripts/swift-linux.sh test "$pkg" 2>&1 | tee "$pkg.log"
+  local status=${PIPESTATUS[0]}
+  local line; line="$(grep -E 'Executed [0-9]+ tests?, with [0-9]+ failures?' "$pkg.log" | tail -n 1)"
+  local n f; n=$(sed -nE 's/.*Executed ([0-9]+) tests?.*/\1/p' <<<"$line")
+  f=$(sed -nE 's/.*with ([0-9]+) failures?.*/\1/p' <<<"$line")
+  if [ -n "$n" ]; then echo "swift: $((n - f)) passed, $f failed"; fi
+  return "$status"
+}
+swift_suite 2>&1 | tee "$slog"
+grep -qE '^swift: [0-9]+ passed' "$slog" || echo "swift: 0 passed, 1 failed" >>"$slog"
+count "$slog"
+rm -f "$slog"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
