@@ -73,17 +73,37 @@ count "$pylog"
 rm -f "$pylog"
 
 # --- Kotlin (JVM) -----------------------------------------------------------------------------
-# kotlinc from npm, JNA / JUnit 4 / hamcrest from Debian (../shared/recipes: proven here).
+# Built and tested with Maven (bindings/kotlin/pom.xml: kotlin-maven-plugin, JNA, coroutines and
+# JUnit from Maven Central). Where Maven cannot be had, the recipe proven without Central is the
+# fallback: kotlinc from npm, JNA / JUnit 4 / hamcrest from Debian.
 echo "== kotlin bindings"
 KOTLIN_VERSION=2.4.20
 khome="$CARGO_TARGET_DIR/tools/kotlin-compiler-$KOTLIN_VERSION"
 klog="$(mktemp)"
-kotlin_suite() {
-  local jars=/usr/share/java
+kotlin_maven() {
+  local kt="$1" mlog="$1/maven.log"
+  (cd bindings/kotlin && mvn -B -q -Dstyle.color=never -Dtern.generated="$kt/src" \
+    -Dtern.lib.dir="$(dirname "$lib")" verify 2>&1) | tee "$mlog"
+  local status=${PIPESTATUS[0]}
+  echo
+  local reports="bindings/kotlin/target/surefire-reports"
+  python3 - "$reports" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+tests = bad = 0
+for f in glob.glob(sys.argv[1] + "/TEST-*.xml"):
+    s = ET.parse(f).getroot()
+    tests += int(s.get("tests", 0))
+    bad += sum(int(s.get(k, 0)) for k in ("failures", "errors", "skipped"))
+if tests:
+    print(f"kotlin: {tests - bad} passed, {bad} failed")
+PY
+  return "$status"
+}
+kotlin_kotlinc() {
+  local kt="$1" jars=/usr/share/java
   if ! [ -f $jars/jna.jar ] || ! [ -f $jars/junit4.jar ] || ! [ -f $jars/hamcrest.jar ]; then
     apt_install libjna-java junit4 libhamcrest-java || return 1
   fi
-  have java || apt_install openjdk-17-jre-headless || return 1
   if ! [ -x "$khome/bin/kotlinc-jvm" ]; then
     have npm || apt_install npm || return 1
     local dl; dl="$(mktemp -d)"
@@ -91,9 +111,7 @@ kotlin_suite() {
     mkdir -p "$khome" && tar xzf "$dl/kotlin-compiler-$KOTLIN_VERSION.tgz" -C "$khome" --strip-components=1
     rm -rf "$dl"
   fi
-  local klib="$khome/lib" kt="$out/kotlin"
-  rm -rf "$kt" && mkdir -p "$kt/classes"
-  "$bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$kt/src" || return 1
+  local klib="$khome/lib"
   local cp="$jars/jna.jar:$klib/kotlinx-coroutines-core-jvm.jar"
   "$khome/bin/kotlinc-jvm" -nowarn -cp "$cp" "$kt/src" bindings/kotlin/src/main/kotlin \
     -d "$kt/tern.jar" || return 1
@@ -102,6 +120,19 @@ kotlin_suite() {
   java -Djna.library.path="$(dirname "$lib")" \
     -cp "$kt/tests.jar:$tcp:$klib/kotlin-stdlib.jar:$jars/hamcrest.jar" \
     io.github.ternln.tern.test.RunTestsKt
+}
+kotlin_suite() {
+  local kt="$out/kotlin"
+  rm -rf "$kt" bindings/kotlin/target && mkdir -p "$kt"
+  "$bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$kt/src" || return 1
+  have java || apt_install openjdk-17-jdk-headless || return 1
+  have mvn || apt_install maven || true
+  if have mvn && [ -z "${TERN_KOTLIN_NO_MAVEN:-}" ]; then
+    kotlin_maven "$kt"
+  else
+    echo "kotlin: Maven unavailable, the kotlinc recipe instead"
+    kotlin_kotlinc "$kt"
+  fi
 }
 kotlin_suite 2>&1 | tee "$klog"
 grep -qE '^kotlin: [0-9]+ passed' "$klog" || echo "kotlin: 0 passed, 1 failed" >>"$klog"

@@ -1,4 +1,5 @@
-// swift-tools-version:5.9
+// swift-tools-version:6.0
+// Swift 6 language mode (strict concurrency): the tests build with no warning.
 // The Linux test flavour of the Swift package (scripts/test-bindings.sh assembles it under
 // target/bindings/swift with the generated Tern.swift and TernFFI.h: generated code is a build
 // output, never committed). The iOS release links TernFFI.xcframework instead

@@ -7,8 +7,17 @@ import XCTest
 
 @testable import Tern
 
+/// One HTTP answer, handed from URLSession's queue to the waiting test.
+final class Answer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<String, Error> = .failure(NSError(domain: "no answer", code: 3))
+
+    func set(_ r: Result<String, Error>) { lock.withLock { result = r } }
+    func get() throws -> String { try lock.withLock { result }.get() }
+}
+
 /// The tern-devnet binary on a port of its own.
-final class Devnet {
+final class Devnet: @unchecked Sendable {
     let url: String
     private let process = Process()
 
@@ -39,19 +48,19 @@ final class Devnet {
             req.setValue("application/json", forHTTPHeaderField: "content-type")
         }
         let done = DispatchSemaphore(value: 0)
-        var result: Result<String, Error> = .failure(NSError(domain: "no answer", code: 3))
+        let answer = Answer()
         URLSession.shared.dataTask(with: req) { data, response, error in
             if let error {
-                result = .failure(error)
+                answer.set(.failure(error))
             } else if let http = response as? HTTPURLResponse, http.statusCode == 200 {
-                result = .success(String(decoding: data ?? Data(), as: UTF8.self))
+                answer.set(.success(String(decoding: data ?? Data(), as: UTF8.self)))
             } else {
-                result = .failure(NSError(domain: "HTTP error", code: 4))
+                answer.set(.failure(NSError(domain: "HTTP error", code: 4)))
             }
             done.signal()
         }.resume()
         done.wait()
-        return try result.get()
+        return try answer.get()
     }
 
     func get(_ path: String) throws -> String { try request("GET", path, nil) }
@@ -70,7 +79,7 @@ func tempDir(_ name: String) -> String {
 
 /// Tern's Swift bindings against real nodes on the devnet.
 final class TernTests: XCTestCase {
-    static var shared: Devnet?
+    nonisolated(unsafe) static var shared: Devnet?
     var devnet: Devnet { TernTests.shared! }
 
     override class func setUp() {
@@ -157,7 +166,7 @@ final class TernTests: XCTestCase {
         }
         try await Task.sleep(nanoseconds: 50_000_000)
         try await node.stop()
-        let woke = await waiter.value
+        let woke = try await waiter.value
         XCTAssertTrue(woke, "the waiter woke with Stopped")
     }
 
