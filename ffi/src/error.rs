@@ -65,3 +65,10 @@ impl TernError {
         TernError::InvalidInput(format!("invalid {field}: {reason}"))
     }
 }
+
+/// An exception the app's code threw where Tern called it (a [`crate::LogSink`]).
+impl From<uniffi::UnexpectedUniFFICallbackError> for TernError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        TernError::Internal(format!("the app's callback failed: {}", e.reason))
+    }
+}

@@ -10,6 +10,7 @@
 uniffi::setup_scaffolding!("tern");
 
 mod error;
+mod log;
 mod node;
 mod runtime;
 mod types;
@@ -17,6 +18,9 @@ mod types;
 use std::time::Duration;
 
 pub use error::TernError;
+pub use log::{
+    dropped_log_records, init_logging, init_logging_with_sink, LogLevel, LogRecord, LogSink,
+};
 pub use node::Node;
 pub use types::*;
 

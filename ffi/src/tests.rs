@@ -175,3 +175,79 @@ fn every_golden_event_maps_to_its_own_variant() {
     }
     assert!(seen >= 10, "only {seen} event fixtures found");
 }
+
+/// The app's logger gets the core's records on a thread of its own; a logger that falls behind
+/// costs dropped records, never a blocked node; logging is set up once per process. (One test:
+/// the subscriber is process-global.)
+#[test]
+fn the_apps_logger_gets_records_off_the_node_threads_and_a_slow_one_drops_records() {
+    use std::sync::Mutex;
+    struct Slow {
+        seen: Mutex<Vec<(LogRecord, String)>>,
+        gate: Mutex<()>,
+    }
+    impl LogSink for Slow {
+        fn log(&self, record: LogRecord) -> Result<(), TernError> {
+            let _held = self
+                .gate
+                .lock()
+                .map_err(|_| TernError::Internal("gate".into()))?;
+            let thread = std::thread::current().name().unwrap_or_default().to_owned();
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.push((record, thread));
+            }
+            Ok(())
+        }
+    }
+    let sink = Arc::new(Slow {
+        seen: Mutex::new(Vec::new()),
+        gate: Mutex::new(()),
+    });
+    init_logging_with_sink(LogLevel::Info, sink.clone()).expect("first set-up");
+    let again = init_logging(LogLevel::Info, None);
+    assert!(matches!(again, Err(TernError::InvalidInput(m)) if m.contains("once per process")));
+
+    // (Other tests of this binary may log too, when run in one process: only ours are read.)
+    const TARGET: &str = "tern_ffi::log_test";
+    let ours = |sink: &Slow| -> Vec<(LogRecord, String)> {
+        let seen = sink.seen.lock().expect("seen");
+        seen.iter()
+            .filter(|(r, _)| r.target == TARGET)
+            .cloned()
+            .collect()
+    };
+    tracing::debug!(target: TARGET, "below the level");
+    tracing::info!(target: TARGET, channels = 2, "started");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ours(&sink).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record reached the sink"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let seen = ours(&sink);
+    let (record, thread) = &seen[0];
+    assert_eq!(record.level, LogLevel::Info);
+    assert_eq!(record.message, "started channels=2");
+    assert_eq!(thread, "tern-log");
+    assert_eq!(seen.len(), 1, "the debug record was filtered out");
+    // A logger stuck for a while: the queue (1,024) fills and the rest is dropped, at once.
+    let before = dropped_log_records();
+    {
+        let _stuck = sink.gate.lock().expect("gate");
+        let started = std::time::Instant::now();
+        for i in 0..3_000 {
+            tracing::warn!(target: TARGET, i, "flood");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "logging never waits for the app"
+        );
+    }
+    assert!(
+        dropped_log_records() - before >= 3_000 - 1_025,
+        "{}",
+        dropped_log_records()
+    );
+}
