@@ -460,7 +460,9 @@ impl Channel {
                 return self.fail_durable(reason, tell_peer, false);
             }
         };
-        let was_ready = self.state() == super::ChannelState::Ready;
+        // Ready once both `channel_ready` were exchanged, also while shutting down: a failure
+        // then is a ready channel's (`ChannelFailed`), never an open's.
+        let was_ready = matches!(&self.phase, Phase::Funded(f) if f.lock == LockIn::Ready);
         let mut events = Vec::new();
         if failure || !was_ready {
             events.extend(self.failure_event(&reason, was_ready));

@@ -723,3 +723,43 @@ fn a_signature_on_a_close_without_our_non_dust_output_is_refused() {
     let actions = pair.b.input(Input::Message(Message::ClosingSigned(offer)));
     assert!(kinds(&actions).contains(&"BroadcastMutualClose".to_string()));
 }
+
+/// A channel that was ready stays a ready channel's failure while it shuts down: a force
+/// close then (the user's, or the peer's `error`) never says the open failed.
+#[test]
+fn a_force_close_while_shutting_down_is_a_ready_channels_not_an_open_failure() {
+    for by_error in [false, true] {
+        let mut pair = Pair::open_to_ready();
+        close(&mut pair.a);
+        assert_eq!(pair.a.state(), ChannelState::ShuttingDown);
+        let before = pair.a.events.len();
+        if by_error {
+            let id = pair.a.channel().current_id();
+            let error = crate::wire::ErrorMessage::new(id, "going away");
+            pair.a.input(Input::Message(Message::Error(error)));
+        } else {
+            pair.a.input(Input::ForceClose);
+        }
+        assert_eq!(pair.a.state(), ChannelState::Closing);
+        let new = &pair.a.events[before..];
+        assert!(
+            !new.iter()
+                .any(|e| matches!(e, ChannelEvent::ChannelOpenFailed { .. })),
+            "by_error {by_error}: {new:?}"
+        );
+        assert_eq!(
+            new.iter()
+                .filter(|e| matches!(e, ChannelEvent::ChannelFailed { .. }))
+                .count(),
+            usize::from(by_error),
+            "a failure event only for the peer's error: {new:?}"
+        );
+        assert!(new.iter().any(|e| matches!(
+            e,
+            ChannelEvent::ChannelClosing {
+                kind: crate::channel::CloseKind::LocalForce,
+                ..
+            }
+        )));
+    }
+}
