@@ -491,6 +491,14 @@ impl PeerTask {
             .map(|&i| self.channels[i].current_id())
             .collect();
         for i in targets {
+            if matches!(msg, Message::Error(_) | Message::ChannelReestablish(_)) {
+                // The peer may have completed and broadcast a close we signed, then forgotten
+                // the channel: its `error` or placeholder reestablish must meet that close,
+                // not a force close of ours.
+                if let Some(spend) = super::peer_chain::spent_by_our_close(self, i).await {
+                    self.feed(i, spend).await;
+                }
+            }
             self.feed(i, Input::Message(msg.clone())).await;
         }
         self.cleanup();

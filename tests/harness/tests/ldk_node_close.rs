@@ -7,7 +7,7 @@
 //! - Tern-funded, closed by Tern or by ldk-node; to a P2TR address, Tern-funded and
 //!   ldk-funded (started by Tern); Tern killed right after its `shutdown` left and restarted
 //!   (it dials: ldk-node stops redialling once its last channel closes); after its
-//!   `closing_signed` left (ignored: a core bug, see the test);
+//!   `closing_signed` left;
 //! - the fundee's balance at 0/353/354/355/545/546/547 sat, seven channels to one ldk-node
 //!   (two batches, LDK takes at most four unconfirmed inbound channels from one peer; each
 //!   confirmed in one block), all closed at once by Tern, Tern-funded and ldk-funded.
@@ -346,10 +346,6 @@ async fn tern_killed_after_sending_shutdown_then_closes_cooperatively() {
 /// gets LDK's placeholder reestablish and `error` for the forgotten channel, and must see its
 /// own agreed close on the funding instead of broadcasting its commitment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "core bug (issue 14, reported 2026-12-01): restarted before ldk-node's echo, Tern \
-            answers LDK's placeholder reestablish and error with its commitment (refused by the \
-            devnet: the agreed close is in the mempool) instead of checking the funding first; \
-            ChannelClosing kinds [CooperativeLocal, LocalForce]"]
 async fn tern_killed_after_sending_closing_signed_then_closes_cooperatively() {
     close_with_ldk(Case {
         push_sat: 50_000,
