@@ -337,7 +337,7 @@ async fn posted_transactions_are_listed_in_order() {
     let coin = fund(&devnet, &alice, Amount::from_sat(100_000));
     let pay = |sat| {
         spend(
-            &[coin.clone()],
+            std::slice::from_ref(&coin),
             vec![out(alice.script(), sat)],
             Sequence::MAX,
             &alice,

@@ -87,7 +87,10 @@ fn a_sweep_is_replaced_by_bip125_rules_three_and_four() {
             .cloned()
             .expect("acted");
         assert_eq!(kinds(&step), ["BroadcastSweep"]);
-        assert_eq!(broadcasts(&step, BroadcastKind::Sweep), [second.clone()]);
+        assert_eq!(
+            broadcasts(&step, BroadcastKind::Sweep),
+            std::slice::from_ref(&second)
+        );
 
         // A large rise: rule 3's bound is far below the estimate's fee, which it pays.
         let us = node(&mut pair, funder);
