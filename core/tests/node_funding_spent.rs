@@ -170,8 +170,16 @@ async fn stop_lsp(phone: &Node, lsp: Node) {
 }
 
 /// The phone's channel failed because `commitment` spent its funding: the reason names it,
-/// the app heard it, and the phone broadcast nothing since the last counted sync began.
-async fn assert_failed_by(devnet: &Devnet, phone: &Node, commitment: &Transaction) {
+/// the app heard it, and the phone broadcast nothing since the last counted sync began but
+/// the sweep of its `to_remote` — once; with `swept_now` false, nothing: that sweep comes
+/// with the next block (the spend was learnt without one, before the closing channel had a
+/// destination), which the function mines and syncs.
+async fn assert_failed_by(
+    devnet: &Devnet,
+    phone: &Node,
+    commitment: &Transaction,
+    swept_now: bool,
+) {
     let txid = commitment.compute_txid();
     // Closing (resolve.rs): classified as the peer's commitment.
     let c = channel_where(phone, "the channel learns the spend", |c| {
@@ -200,11 +208,49 @@ async fn assert_failed_by(devnet: &Devnet, phone: &Node, commitment: &Transactio
         [tern_core::node::CloseKind::RemoteForce],
         "{closes:?}"
     );
-    let counts = devnet.requests();
-    assert!(
-        counts.route("POST /tx") <= 2,
-        "only the to_remote sweep: {counts:?}"
+    // The commitment's outputs are the phone's to_remote and its anchor (the LSP has
+    // nothing): the to_remote's sweep is the one transaction posted since the counted sync
+    // began, once.
+    let [vout] = (0..commitment.output.len())
+        .filter(|&i| commitment.output[i].value.to_sat() > 330)
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("one output besides the anchor: {commitment:?}")
+    };
+    let to_remote = OutPoint::new(txid, vout as u32);
+    if !swept_now {
+        // Give it every chance to post something now: nothing comes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(devnet.posted(), [], "nothing posted yet");
+        assert_eq!(devnet.outspend(&to_remote), None);
+        devnet.reset_requests();
+        devnet.mine(1);
+        phone.sync(None).await.expect("sync");
+    }
+    let mut sweep = None;
+    for _ in 0..100 {
+        sweep = devnet.outspend(&to_remote).map(|s| s.txid);
+        if sweep.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Some(sweep) = sweep else {
+        panic!(
+            "the to_remote is swept: {:?}; posted {:?}",
+            phone.list_channels().await,
+            devnet.posted()
+        )
+    };
+    let posted = devnet.posted();
+    assert_eq!(
+        devnet.posted_txids(),
+        [sweep],
+        "only the to_remote sweep: {posted:?}"
     );
+    assert!(posted[0].accepted, "{posted:?}");
+    let counts = devnet.requests();
+    assert_eq!(counts.route("POST /tx"), 1, "{counts:?}");
     common::node::check_durability(phone, "phone");
 }
 
@@ -252,7 +298,7 @@ async fn the_peers_commitment_is_noticed_in_the_first_due_block_of_the_schedule(
             "height {h} (spent at {spent_at}, synced so far {per_sync:?}): {counts:?}"
         );
         if due {
-            assert_failed_by(&devnet, &phone, &commitment).await;
+            assert_failed_by(&devnet, &phone, &commitment, true).await;
             // The peer task then fetched the spending transaction, once.
             let with_fetch = devnet.requests();
             assert_eq!(with_fetch.route(RAW_TX), 1, "{with_fetch:?}");
@@ -314,7 +360,7 @@ async fn after_an_unexpected_disconnect_the_next_sync_checks_the_funding() {
     let counts = learnt.expect("the funding was checked after the disconnect");
     assert_eq!(outspends, 1);
     eprintln!("the learning sync: {:?}", counts.by_route);
-    assert_failed_by(&devnet, &phone, &commitment).await;
+    assert_failed_by(&devnet, &phone, &commitment, true).await;
     phone.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -365,7 +411,7 @@ async fn a_spend_the_watcher_saw_but_the_channel_missed_is_reported_again_after_
     // Same tip: only the replayed check costs anything.
     let counts = counted_sync(&devnet, &phone).await;
     assert_eq!(counts.route(OUTSPEND), 1, "{counts:?}");
-    assert_failed_by(&devnet, &phone, &commitment).await;
+    assert_failed_by(&devnet, &phone, &commitment, false).await;
     phone.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -87,6 +87,20 @@ impl RequestCounts {
     }
 }
 
+/// One transaction posted through `POST /tx` (the Esplora broadcast endpoint), in the order
+/// received: what a test asks to know exactly which transactions a node broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostedTx {
+    /// The posted transaction's txid.
+    pub txid: Txid,
+    /// Whether the mempool accepted it (a transaction it already holds counts as accepted,
+    /// as Core's "already in the mempool" is for a broadcaster).
+    pub accepted: bool,
+    /// Why it was refused, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
 /// State shared by the server and the library handle.
 #[derive(Debug)]
 pub struct Shared {
@@ -94,6 +108,9 @@ pub struct Shared {
     pub inner: Mutex<Inner>,
     /// Request counters.
     pub counts: Mutex<RequestCounts>,
+    /// Transactions posted through `POST /tx` since start or the last reset of the counts
+    /// (decoded ones only: a body that is no transaction has no txid).
+    pub posted: Mutex<Vec<PostedTx>>,
     /// Fault rules.
     pub faults: Mutex<Vec<FaultRule>>,
 }
@@ -213,6 +230,7 @@ fn route(method: &Method, path: &str) -> Route {
             (&Method::DELETE, ["devnet", "faults"]) => Route::Control("faults-clear"),
             (&Method::GET, ["devnet", "requests"]) => Route::Control("requests"),
             (&Method::POST, ["devnet", "requests", "reset"]) => Route::Control("requests-reset"),
+            (&Method::GET, ["devnet", "posted"]) => Route::Control("posted"),
             (&Method::GET, ["devnet", "info"]) => Route::Control("info"),
             _ => Route::Unknown,
         })
@@ -408,7 +426,14 @@ fn execute(shared: &Shared, route: Route, body: &[u8]) -> Reply {
                 Ok(tx) => tx,
                 Err(e) => return Reply::BadRequest(format!("TX decode failed: {e}")),
             };
-            match inner.broadcast(tx) {
+            let txid = tx.compute_txid();
+            let result = inner.broadcast(tx);
+            lock(&shared.posted).push(PostedTx {
+                txid,
+                accepted: result.is_ok(),
+                refused: result.as_ref().err().cloned(),
+            });
+            match result {
                 Ok(txid) => Reply::Text(txid.to_string()),
                 Err(why) => Reply::BadRequest(why),
             }
@@ -538,8 +563,10 @@ fn control(shared: &Shared, name: &str, body: &[u8]) -> Reply {
         "requests" => Ok(json!(*lock(&shared.counts))),
         "requests-reset" => {
             *lock(&shared.counts) = RequestCounts::default();
+            lock(&shared.posted).clear();
             Ok(json!({"total": 0}))
         }
+        "posted" => Ok(json!(*lock(&shared.posted))),
         "info" => {
             let inner = lock(&shared.inner);
             Ok(json!({

@@ -5,7 +5,8 @@
 //! a UTXO set and a mempool whose acceptance rules follow Bitcoin Core (libbitcoinconsensus
 //! script checks, locktimes, BIP68, BIP125), served over the Esplora HTTP API that
 //! `esplora-client`, BDK and LDK speak, plus a `/devnet/` control API (mine, faucet, reorg,
-//! drop a mempool transaction, fee estimates, fault injection, request counts).
+//! drop a mempool transaction, fee estimates, fault injection, request counts, the transactions
+//! posted through `POST /tx`).
 //!
 //! The same chain without a server is a [`DevChain`]: driven and queried in process (the read
 //! side of the Esplora API with plain types, computed by the same functions as the HTTP
@@ -35,7 +36,7 @@ use bitcoin::{Address, Amount, BlockHash, Transaction, Txid};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use http::{FaultKind, FaultRule, RequestCounts};
+pub use http::{FaultKind, FaultRule, PostedTx, RequestCounts};
 pub use mempool::Policy;
 pub use query::{BlockStatus, Confirmed, Outspend, ScriptTx, TxStatus};
 pub use state::ReorgOutcome;
@@ -168,9 +169,24 @@ impl Devnet {
         lock(&self.chain.shared.counts).clone()
     }
 
-    /// Zeroes the request counts.
+    /// Zeroes the request counts and forgets the posted transactions
+    /// ([`Devnet::posted`]), as `POST /devnet/requests/reset`.
     pub fn reset_requests(&self) {
         *lock(&self.chain.shared.counts) = RequestCounts::default();
+        lock(&self.chain.shared.posted).clear();
+    }
+
+    /// The transactions posted through `POST /tx` since start or the last
+    /// [`Devnet::reset_requests`], in the order received, accepted or refused (as
+    /// `GET /devnet/posted`). Broadcasts made in process ([`DevChain::broadcast`]) and the
+    /// faucet's payments are not requests and are not listed.
+    pub fn posted(&self) -> Vec<PostedTx> {
+        lock(&self.chain.shared.posted).clone()
+    }
+
+    /// The txids of [`Devnet::posted`], in order.
+    pub fn posted_txids(&self) -> Vec<Txid> {
+        self.posted().into_iter().map(|p| p.txid).collect()
     }
 
     /// Adds a fault rule.
@@ -212,6 +228,7 @@ impl DevChain {
             shared: Arc::new(Shared {
                 inner: Mutex::new(inner),
                 counts: Mutex::new(RequestCounts::default()),
+                posted: Mutex::new(Vec::new()),
                 faults: Mutex::new(Vec::new()),
             }),
         })

@@ -69,6 +69,10 @@ async fn main() -> ExitCode {
         "  control: POST {}/devnet/mine {{\"blocks\": 1}}",
         devnet.base_url()
     );
+    println!(
+        "  posted: GET {}/devnet/posted (what came through POST /tx)",
+        devnet.base_url()
+    );
     if tokio::signal::ctrl_c().await.is_err() {
         eprintln!("tern-devnet: cannot wait for ctrl-c; exiting");
     }

@@ -324,3 +324,65 @@ async fn a_devnet_with_a_data_dir_survives_a_restart() {
     drop(devnet);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET /devnet/posted` (and [`Devnet::posted`]) lists what came through `POST /tx`, in order,
+/// accepted or refused; in-process broadcasts and control calls are not listed; the reset of
+/// the request counts forgets them too.
+#[tokio::test]
+async fn posted_transactions_are_listed_in_order() {
+    let devnet = Devnet::start().await.expect("devnet");
+    let c: AsyncClient =
+        AsyncClient::from_builder(Builder::new(&devnet.base_url())).expect("client");
+    let alice = Key::new("alice");
+    let coin = fund(&devnet, &alice, Amount::from_sat(100_000));
+    let pay = |sat| {
+        spend(
+            std::slice::from_ref(&coin),
+            vec![out(alice.script(), sat)],
+            Sequence::MAX,
+            &alice,
+            &alice,
+        )
+    };
+    let (first, conflict, in_process) = (pay(99_000), pay(98_000), pay(97_000));
+    assert!(devnet.posted().is_empty(), "{:?}", devnet.posted());
+    c.broadcast(&first).await.expect("accepted");
+    // The same again is "already known": accepted. A conflict without RBF is refused.
+    c.broadcast(&first).await.expect("already known");
+    assert!(c.broadcast(&conflict).await.is_err());
+    // Not through POST /tx: not listed.
+    assert!(devnet.broadcast(&in_process).is_err());
+    let posted = devnet.posted();
+    let txids: Vec<_> = posted.iter().map(|p| (p.txid, p.accepted)).collect();
+    assert_eq!(
+        txids,
+        [
+            (first.compute_txid(), true),
+            (first.compute_txid(), true),
+            (conflict.compute_txid(), false)
+        ]
+    );
+    assert!(posted[2].refused.is_some(), "{posted:?}");
+    assert_eq!(
+        devnet.posted_txids(),
+        [
+            first.compute_txid(),
+            first.compute_txid(),
+            conflict.compute_txid()
+        ]
+    );
+    let listed: Value = reqwest::get(format!("{}/devnet/posted", devnet.base_url()))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed, serde_json::to_value(&posted).expect("json"));
+    assert_eq!(listed[0]["txid"], json!(first.compute_txid().to_string()));
+    // The listing is a control call: not counted.
+    assert_eq!(devnet.requests().route("POST /tx"), 3);
+    assert_eq!(devnet.requests().total, 3);
+    let (status, _) = post(&devnet, "/devnet/requests/reset", json!({})).await;
+    assert_eq!(status, 200);
+    assert!(devnet.posted().is_empty());
+}

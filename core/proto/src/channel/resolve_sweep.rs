@@ -173,6 +173,19 @@ impl Channel {
         feerate_per_kw: u32,
         ctx: &Context<'_>,
     ) -> Result<Transaction, Bolt3Error> {
+        let (sweep, key) = self.unsigned_sweep(o, destination, feerate_per_kw, ctx)?;
+        sweep.sign(ctx.secp, &key)
+    }
+
+    /// The unsigned sweep of `o` at `feerate_per_kw` to `destination`, and the key that signs
+    /// it.
+    fn unsigned_sweep(
+        &self,
+        o: &Tracked,
+        destination: ScriptBuf,
+        feerate_per_kw: u32,
+        ctx: &Context<'_>,
+    ) -> Result<(SweepTx, SecretKey), Bolt3Error> {
         const MISSING: Bolt3Error = Bolt3Error::Amount {
             reason: "the keys of a tracked output cannot be derived",
         };
@@ -223,7 +236,41 @@ impl Channel {
             }
             Claim::Wallet => return Err(MISSING),
         };
-        sweep.sign(ctx.secp, &key)
+        Ok((sweep, key))
+    }
+
+    /// The BIP125 replacement of `broadcast` (our unconfirmed sweep of `o`) at
+    /// `feerate_per_kw` or more, signed, with the feerate it pays: [`SweepTx::replacement`]
+    /// (at least the old fee plus the incremental relay fee of its size, so that the mempool
+    /// takes it and evicts the old one). Same input, nSequence and destination.
+    fn replace_sweep(
+        &self,
+        o: &Tracked,
+        broadcast: &Transaction,
+        feerate_per_kw: u32,
+        ctx: &Context<'_>,
+    ) -> Result<(Transaction, u32), Bolt3Error> {
+        const MALFORMED: Bolt3Error = Bolt3Error::Amount {
+            reason: "a stored sweep has no output",
+        };
+        let paid = broadcast.output.first().ok_or(MALFORMED)?;
+        let (mut old, key) =
+            self.unsigned_sweep(o, paid.script_pubkey.clone(), MIN_FEERATE_PER_KW, ctx)?;
+        // The sweep as broadcast: its fee is the one the replacement must beat.
+        if let Some(out) = old.tx.output.first_mut() {
+            out.value = paid.value;
+        }
+        let new = old.replacement(feerate_per_kw)?;
+        // What it pays (at least `feerate_per_kw`: its fee is at least `fee_for` that rate).
+        let paid_per_kw = new
+            .fee()
+            .to_sat()
+            .saturating_mul(1000)
+            .checked_div(new.weight())
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(feerate_per_kw)
+            .max(feerate_per_kw);
+        Ok((new.sign(ctx.secp, &key)?, paid_per_kw))
     }
 
     /// Builds the sweeps due at tip `tip` (state `Broadcast`, or `Uneconomical` for an output
@@ -271,7 +318,9 @@ impl Channel {
     }
 
     /// Rebroadcasts every unconfirmed sweep; one whose feerate is below the estimate now is
-    /// replaced (RBF: at least 253 sat/kw more, never lower) — the caller persists it first.
+    /// replaced (never lower), by BIP125's rules 3 and 4 as [`SweepTx::replacement`] applies
+    /// them: the estimate's fee, and at least the old fee plus 1 sat/vB of the replacement's
+    /// size — the caller persists it first.
     pub(super) fn bump_sweeps(&mut self, tip: u32, ctx: &Context<'_>) -> Vec<Action> {
         let Some(c) = self.closing() else {
             return Vec::new();
@@ -287,13 +336,7 @@ impl Channel {
             };
             let wanted = self.sweep_feerate(o.claim, ctx);
             let bumped = (wanted > *feerate_per_kw)
-                .then(|| {
-                    let rate = wanted.max(feerate_per_kw.saturating_add(MIN_FEERATE_PER_KW));
-                    let destination = tx.output.first()?.script_pubkey.clone();
-                    self.sign_sweep(o, destination, rate, ctx)
-                        .ok()
-                        .map(|tx| (tx, rate))
-                })
+                .then(|| self.replace_sweep(o, tx, wanted, ctx).ok())
                 .flatten();
             match bumped {
                 Some((tx, rate)) => {

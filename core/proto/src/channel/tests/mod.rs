@@ -20,6 +20,7 @@ mod resolve;
 mod resolve_more;
 mod restart;
 mod spent;
+mod sweep_rbf;
 mod timeout;
 mod unfunded;
 mod update;
