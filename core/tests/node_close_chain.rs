@@ -159,18 +159,12 @@ async fn our_force_close_during_the_negotiation_spends_the_funding() {
         p.phone.closings(),
         [CloseKind::CooperativeLocal, CloseKind::LocalForce]
     );
-    // The LSP's last word is the phone's commitment (RemoteForce). The phone's `error`,
-    // sent after its commitment's broadcast, made the LSP fail the channel with its own
-    // commitment first (BOLT 1), which the chain refused: a LocalForce `ChannelClosing` in
-    // between. (The guard would check the funding before that broadcast; see the
-    // CHAIN report.)
+    // The LSP's last word is the phone's commitment (RemoteForce). The phone's `error`, sent
+    // after its commitment's broadcast, made the LSP check the funding first (the issue's
+    // guard): the phone's commitment, and no LocalForce of its own.
     assert_eq!(
         p.lsp.closings(),
-        [
-            CloseKind::CooperativeRemote,
-            CloseKind::LocalForce,
-            CloseKind::RemoteForce
-        ]
+        [CloseKind::CooperativeRemote, CloseKind::RemoteForce]
     );
     let [(kind, phone_claimed, txid)] = p.phone.closed()[..] else {
         panic!("one ChannelClosed: {:?}", p.phone.closed())

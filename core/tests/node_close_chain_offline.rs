@@ -32,9 +32,9 @@ fn height_of(p: &Pair, tx: &Transaction) -> u32 {
     }
 }
 
-/// Waits until the restarted phone, not synced yet, has its channel failed by the LSP's
-/// `error` (its own commitment broadcast, refused: the funding is spent), and checks the
-/// refusal: the funding's spend is still the LSP's transaction.
+/// Waits until the restarted phone, not synced yet, has met the LSP's `error`: the issue's
+/// guard checks the funding before anything else, finds the LSP's transaction and closes with
+/// it — no commitment of ours, no LocalForce — and the funding's spend is still the LSP's.
 async fn until_reconnected_and_failed(p: &Pair) {
     let spend = p.funding_spend().expect("spent");
     settle("the LSP's error reached the phone", || async {
@@ -42,14 +42,15 @@ async fn until_reconnected_and_failed(p: &Pair) {
     })
     .await;
     assert!(
-        p.phone.status().await.contains("peer error"),
-        "{}",
+        !p.phone.closings().contains(&CloseKind::LocalForce),
+        "{:?}: {}",
+        p.phone.closings(),
         p.phone.status().await
     );
     assert_eq!(
         p.funding_spend(),
         Some(spend),
-        "the chain refused our commitment"
+        "nothing but the LSP's transaction spends the funding"
     );
 }
 
@@ -91,9 +92,8 @@ async fn the_peer_force_closes_while_the_phone_is_stopped_for_200_blocks() {
     );
     // The phone comes back. It reconnects first: the LSP answers its channel_reestablish
     // with an `error` (the channel is closed on its side), and the phone, a ready channel
-    // that has not synced yet, fails it with its own commitment, which the chain refuses
-    // (the funding is spent): a LocalForce `ChannelClosing`. (The guard would check
-    // the funding before that broadcast; see the CHAIN report.)
+    // that has not synced yet, checks the funding before anything else (the guard):
+    // the LSP's commitment, so no commitment of its own.
     p.phone
         .restart(&p.chain, &p.net, FaultPlan::default())
         .await;
@@ -107,10 +107,7 @@ async fn the_peer_force_closes_while_the_phone_is_stopped_for_200_blocks() {
     p.mine_while(10, "the phone closed", |p| !p.phone.closed().is_empty())
         .await;
     let sweep = p.spender(&to_remote).expect("sweep");
-    assert_eq!(
-        p.phone.closings(),
-        [CloseKind::LocalForce, CloseKind::RemoteForce]
-    );
+    assert_eq!(p.phone.closings(), [CloseKind::RemoteForce]);
     assert_eq!(
         p.phone.closed(),
         [(
@@ -187,9 +184,8 @@ async fn a_revoked_commitment_broadcast_while_the_phone_is_stopped_is_punished_a
         None,
         "the LSP cannot take it yet"
     );
-    // The phone starts (reconnecting first: the LSP's `error` makes it try its own
-    // commitment, refused, as above), then its first sync finds the revoked commitment: the
-    // penalty and its to_remote sweep at once.
+    // The phone starts (reconnecting first: at the LSP's `error` the guard checks the
+    // funding and finds the revoked commitment): the penalty and its to_remote sweep at once.
     p.phone
         .restart(&p.chain, &p.net, FaultPlan::default())
         .await;
@@ -207,10 +203,7 @@ async fn a_revoked_commitment_broadcast_while_the_phone_is_stopped_is_punished_a
     p.mine_while(10, "the phone closed", |p| !p.phone.closed().is_empty())
         .await;
     assert!(height_of(&p, &penalty) < spent_at + u32::from(DELAY) - 1);
-    assert_eq!(
-        p.phone.closings(),
-        [CloseKind::LocalForce, CloseKind::Revoked]
-    );
+    assert_eq!(p.phone.closings(), [CloseKind::Revoked]);
     let claimed = outputs_sat(&penalty) + outputs_sat(&sweep);
     assert_eq!(
         p.phone.closed(),

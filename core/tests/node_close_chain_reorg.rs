@@ -284,12 +284,9 @@ async fn a_reorged_commitment_and_a_reorged_sweep_are_broadcast_again() {
     );
     assert_eq!(claimed, outputs_sat(&again));
     // The LSP's side of it: its to_remote sweep, unaffected by the last reorg. The phone's
-    // `error` (sent after its commitment's broadcast) made it try its own commitment first,
-    // refused by the chain: LocalForce, then the phone's commitment seen, RemoteForce.
-    assert_eq!(
-        p.lsp.closings(),
-        [CloseKind::LocalForce, CloseKind::RemoteForce]
-    );
+    // `error` (sent after its commitment's broadcast) made it check the funding first: the
+    // phone's commitment, RemoteForce, and nothing of its own.
+    assert_eq!(p.lsp.closings(), [CloseKind::RemoteForce]);
     let [(kind, lsp_claimed, _)] = p.lsp.closed()[..] else {
         panic!("one ChannelClosed: {:?}", p.lsp.closed())
     };

@@ -481,6 +481,7 @@ impl PeerTask {
             // A peer that closes a channel on chain says so with an `error`.
             self.check_fundings_now(&targets, "peer sent an error")
                 .await;
+            self.feed_spends_before_error(&targets).await;
         }
         if let Message::ChannelReestablish(m) = &msg {
             self.awaiting_reestablish.remove(&m.channel_id);

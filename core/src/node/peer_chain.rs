@@ -184,6 +184,36 @@ impl PeerTask {
         .await;
     }
 
+    /// The peer sent an `error` for `channels`: BOLT 1 has a durable channel broadcast its
+    /// commitment, but a peer that closed on chain says so with an `error` too, and our
+    /// commitment must never answer a spend that is already there (issue 14's guard). So
+    /// the funding of each channel that does not hold a spend yet is checked now, before
+    /// the error is fed; a spend found is fed first (the channel closes with the peer's
+    /// transaction and then ignores the error). One request per such channel; a failed
+    /// check leaves it to the error (and to the next sync, which checks it too).
+    pub(super) async fn feed_spends_before_error(&mut self, channels: &[usize]) {
+        let outpoints: Vec<OutPoint> = channels
+            .iter()
+            .filter_map(|&i| self.channels.get(i))
+            .filter(|c| c.state().is_durable() && !c.is_failed())
+            .filter(|c| !matches!(c.state(), ChannelState::Closing | ChannelState::Closed))
+            .filter_map(|c| c.funding().map(|f| f.outpoint))
+            .collect();
+        for outpoint in outpoints {
+            match self.shared.source.outspend(outpoint).await {
+                Ok(Some(spend)) => {
+                    tracing::warn!(peer = %self.node_id, %outpoint, spending_txid = %spend.txid, "peer error: the funding is already spent; closing with that spend");
+                    self.on_chain(ChainInput::FundingSpent { outpoint, spend })
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(peer = %self.node_id, %outpoint, "peer error: cannot check the funding now ({e})")
+                }
+            }
+        }
+    }
+
     pub(super) async fn on_chain(&mut self, input: ChainInput) {
         match input {
             ChainInput::NewBlock { height } => {
@@ -307,4 +337,3 @@ pub(super) async fn spent_by_our_close(task: &PeerTask, i: usize) -> Option<Inpu
         confirmation_height: spend.confirmed.map(|c| c.height),
     })
 }
-
