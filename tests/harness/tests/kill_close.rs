@@ -27,9 +27,10 @@
 //! lands on still depends on timing, so the state each kill hit is printed); `TERN_KILL_RUNS`
 //! changes the run count (16 by default, about 15 s; 80 runs take about a minute).
 //!
-//! Known bugs outside the harness, found by this test, are reported on the run's line ("KNOWN
-//! BUG K1/K2/K3", see [`Known`]) and fail it only under `TERN_KILL_STRICT=1`: every other
-//! check holds in those runs too (coins, one close, no commitment over an agreed close).
+//! Bugs this test found outside the harness (K1/K2/K3, see [`Known`]; fixed in the core since)
+//! are named on the run's line ("KNOWN BUG Kn") and fail it; `TERN_KILL_LENIENT=1` only
+//! reports them (every other check holds in those runs too: coins, one close, no commitment
+//! over an agreed close).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -831,7 +832,7 @@ fn check_end(
     );
     match known.describe() {
         None => Ok(done),
-        Some(k) if std::env::var("TERN_KILL_STRICT").is_ok_and(|v| v == "1") => {
+        Some(k) if !std::env::var("TERN_KILL_LENIENT").is_ok_and(|v| v == "1") => {
             Err(format!("{done}; {k}"))
         }
         Some(k) => Ok(format!("{done}; {k}")),
@@ -839,7 +840,7 @@ fn check_end(
 }
 
 /// Known bugs a run hit (outside the harness; see the module documentation). They fail the
-/// run under `TERN_KILL_STRICT=1`.
+/// run unless `TERN_KILL_LENIENT=1`.
 #[derive(Debug, Default)]
 struct Known {
     /// K1: told of a force close by the peer's `error`, the side broadcast its own commitment
@@ -980,7 +981,7 @@ fn sigkill_during_close_at_random_moments() {
         .count();
     eprintln!(
         "close kill test: {} runs, {kills} kills in {:.1}s: {} broken, {known} hit known bugs \
-         (TERN_KILL_STRICT=1 fails them)",
+         (failures unless TERN_KILL_LENIENT=1)",
         reports.len(),
         started.elapsed().as_secs_f64(),
         failures.len()

@@ -22,8 +22,8 @@
 
 use bitcoin::Transaction;
 
-use super::phase::Phase;
-use super::{Action, Channel, ChannelState, CloseKind, Context, SpendKind};
+use super::phase::{LockIn, Phase};
+use super::{Action, Channel, CloseKind, Context, SpendKind};
 
 impl Channel {
     /// The transaction that spent the funding output, once seen (see
@@ -97,13 +97,15 @@ impl Channel {
                 // A fundee still waiting for its funding stops waiting: it is spent.
                 return self.end_unfunded(reason);
             }
-            Phase::Funded(_) => {
+            Phase::Funded(f) => {
                 let cooperative = matches!(
                     self.close_kind_of(&spending_tx, ctx),
                     CloseKind::Cooperative { .. }
                 );
                 if !cooperative {
-                    let ready = self.state() == ChannelState::Ready;
+                    // Ready once both `channel_ready` were exchanged, also while shutting
+                    // down: a ready channel's failure, never an open's.
+                    let ready = f.lock == LockIn::Ready;
                     events.extend(self.failure_event(&reason, ready));
                 }
             }

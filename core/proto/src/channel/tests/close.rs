@@ -728,39 +728,55 @@ fn a_signature_on_a_close_without_our_non_dust_output_is_refused() {
 /// close then (the user's, or the peer's `error`) never says the open failed.
 #[test]
 fn a_force_close_while_shutting_down_is_a_ready_channels_not_an_open_failure() {
-    for by_error in [false, true] {
+    // 0: the user's force close; 1: the peer's error; 2: the peer's commitment on chain.
+    for way in 0..3 {
         let mut pair = Pair::open_to_ready();
         close(&mut pair.a);
         assert_eq!(pair.a.state(), ChannelState::ShuttingDown);
         let before = pair.a.events.len();
-        if by_error {
-            let id = pair.a.channel().current_id();
-            let error = crate::wire::ErrorMessage::new(id, "going away");
-            pair.a.input(Input::Message(Message::Error(error)));
-        } else {
-            pair.a.input(Input::ForceClose);
-        }
+        let kind = match way {
+            0 => {
+                pair.a.input(Input::ForceClose);
+                crate::channel::CloseKind::LocalForce
+            }
+            1 => {
+                let id = pair.a.channel().current_id();
+                let error = crate::wire::ErrorMessage::new(id, "going away");
+                pair.a.input(Input::Message(Message::Error(error)));
+                crate::channel::CloseKind::LocalForce
+            }
+            _ => {
+                let theirs = pair
+                    .b
+                    .channel()
+                    .signed_our_commitment(&pair.b.ctx())
+                    .expect("b's commitment");
+                pair.a.input(Input::FundingSpent {
+                    spending_tx: theirs,
+                    confirmation_height: None,
+                });
+                crate::channel::CloseKind::RemoteForce
+            }
+        };
         assert_eq!(pair.a.state(), ChannelState::Closing);
         let new = &pair.a.events[before..];
         assert!(
             !new.iter()
                 .any(|e| matches!(e, ChannelEvent::ChannelOpenFailed { .. })),
-            "by_error {by_error}: {new:?}"
+            "way {way}: {new:?}"
         );
         assert_eq!(
             new.iter()
                 .filter(|e| matches!(e, ChannelEvent::ChannelFailed { .. }))
                 .count(),
-            usize::from(by_error),
-            "a failure event only for the peer's error: {new:?}"
+            usize::from(way > 0),
+            "a failure event unless the user asked: {new:?}"
         );
-        assert!(new.iter().any(|e| matches!(
-            e,
-            ChannelEvent::ChannelClosing {
-                kind: crate::channel::CloseKind::LocalForce,
-                ..
-            }
-        )));
+        assert!(
+            new.iter()
+                .any(|e| matches!(e, ChannelEvent::ChannelClosing { kind: k, .. } if *k == kind)),
+            "way {way}: {new:?}"
+        );
     }
 }
 
