@@ -19,6 +19,7 @@ mod api;
 mod audit;
 mod builder;
 mod close;
+mod cpfp;
 mod db;
 mod details;
 mod dial;

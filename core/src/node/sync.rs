@@ -136,13 +136,15 @@ impl Node {
             }
         }
         if let (true, Some(height)) = (new_tip, tip_height) {
+            // The funder's fee policy, on each new block (`fees.rs`), within the deadline —
+            // handed before the block itself, so that a closing channel decides its CPFP
+            // (`resolve_cpfp.rs`) on this block's estimates, not the previous one's.
+            let left = deadline.map(|d| d.saturating_sub(started.elapsed()));
+            self.shared.fees_on_new_block(left).await;
             let peers: Vec<_> = lock(&self.shared.peers).values().cloned().collect();
             for p in peers {
                 let _ = p.send(PeerCommand::Chain(ChainInput::NewBlock { height }));
             }
-            // The funder's fee policy, on each new block (`fees.rs`), within the deadline.
-            let left = deadline.map(|d| d.saturating_sub(started.elapsed()));
-            self.shared.fees_on_new_block(left).await;
             // Rebroadcast our unconfirmed transactions (funding included) on every new block.
             for tx in unconfirmed {
                 let txid = tx.compute_txid();

@@ -189,7 +189,10 @@ impl Channel {
         let Some(c) = self.closing() else {
             return Vec::new();
         };
-        if matches!(c.resolution.kind, CloseKind::RemoteForce | CloseKind::Revoked) {
+        if matches!(
+            c.resolution.kind,
+            CloseKind::RemoteForce | CloseKind::Revoked
+        ) {
             return self.broadcast_ours_instead(ctx);
         }
         if c.resolution.confirmed_at.is_none() && matches!(self.phase, Phase::Closing(_)) {

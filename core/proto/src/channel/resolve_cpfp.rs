@@ -39,11 +39,11 @@ use bitcoin::{Amount, OutPoint, Transaction};
 
 use super::phase::Phase;
 use super::{Action, BroadcastKind, Channel, CloseKind, Context};
+#[cfg(doc)]
+use super::{FeeEstimates, Input};
 use crate::bolt3::{anchor_script_pubkey, AnchorSpend};
 use crate::wire::codec::{Reader, WireWrite};
 use crate::wire::{ChannelId, DecodeError, WireField};
-#[cfg(doc)]
-use super::{FeeEstimates, Input};
 
 /// The least rise of a replacement child's target over the held one, in sat per 1000 weight
 /// units: the incremental relay fee (1 sat/vB = 250 sat/kw) rounded up, which BIP125 rule 4
@@ -184,12 +184,8 @@ impl Channel {
                 .as_ref()
                 .is_some_and(|held| held.feerate_per_kw >= feerate_per_kw);
         let anchor = self.our_anchor(&r.spend);
-        let spends_anchor = anchor.is_some_and(|a| {
-            child
-                .input
-                .iter()
-                .any(|i| i.previous_output == a.outpoint)
-        });
+        let spends_anchor =
+            anchor.is_some_and(|a| child.input.iter().any(|i| i.previous_output == a.outpoint));
         if stale || !spends_anchor {
             tracing::warn!(channel = %self.current_id(), stale, spends_anchor, "CPFP child not taken");
             return Vec::new();
@@ -240,12 +236,13 @@ impl WireField for CpfpForm {
             field,
             reason: "too long",
         })?;
-        let child = bitcoin::consensus::encode::deserialize(r.read_bytes(len, field)?).map_err(
-            |_| DecodeError::InvalidValue {
-                field,
-                reason: "not a transaction",
-            },
-        )?;
+        let child =
+            bitcoin::consensus::encode::deserialize(r.read_bytes(len, field)?).map_err(|_| {
+                DecodeError::InvalidValue {
+                    field,
+                    reason: "not a transaction",
+                }
+            })?;
         Ok(AnchorCpfp {
             child,
             feerate_per_kw,

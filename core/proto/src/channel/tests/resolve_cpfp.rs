@@ -125,7 +125,10 @@ fn an_anchor_commitment_below_the_estimate_is_cpfp_d_stored_first_and_rbf_bumped
             kinds(&actions),
             ["Persist", "BroadcastCommitment", "BroadcastAnchorCpfp"]
         );
-        assert_eq!(broadcasts(&actions, BroadcastKind::AnchorCpfp), [child.clone()]);
+        assert_eq!(
+            broadcasts(&actions, BroadcastKind::AnchorCpfp),
+            [child.clone()]
+        );
         assert_eq!(us.channel().anchor_cpfp_child(), Some(&child));
         assert_eq!(us.channel().anchor_cpfp_feerate(), Some(10_000));
         check_restart(us);
@@ -154,7 +157,11 @@ fn an_anchor_commitment_below_the_estimate_is_cpfp_d_stored_first_and_rbf_bumped
         let on_block = super::resolve::block(&mut pair, funder);
         assert_eq!(
             kinds(&on_block),
-            ["BroadcastCommitment", "BroadcastAnchorCpfp", "BumpCommitment"]
+            [
+                "BroadcastCommitment",
+                "BroadcastAnchorCpfp",
+                "BumpCommitment"
+            ]
         );
         let [bump] = requests(&on_block).try_into().expect("one request");
         assert_eq!(bump.feerate_per_kw, 10_000 + RBF_STEP_PER_KW);
@@ -262,7 +269,8 @@ fn the_peers_vanished_commitment_is_answered_with_ours_stored_first() {
     for funder in [true, false] {
         let mut pair = anchors_ready();
         let them = node(&mut pair, !funder);
-        let theirs = broadcasts(&them.input(Input::ForceClose), BroadcastKind::Commitment).remove(0);
+        let theirs =
+            broadcasts(&them.input(Input::ForceClose), BroadcastKind::Commitment).remove(0);
         let (a, b) = spent(&mut pair, &theirs, None);
         let _ = if funder { b } else { a };
         let us = node(&mut pair, funder);
@@ -282,7 +290,10 @@ fn the_peers_vanished_commitment_is_answered_with_ours_stored_first() {
         assert_eq!(us.channel().close_kind(), Some(CloseKind::LocalForce));
         let ours = broadcasts(&actions, BroadcastKind::Commitment).remove(0);
         assert_ne!(ours.compute_txid(), theirs.compute_txid());
-        assert_eq!(ours.input[0].previous_output, theirs.input[0].previous_output);
+        assert_eq!(
+            ours.input[0].previous_output,
+            theirs.input[0].previous_output
+        );
         assert!(matches!(
             us.events.last(),
             Some(ChannelEvent::ChannelClosing {
@@ -322,7 +333,10 @@ fn force_close_of_a_closing_channel_rebroadcasts_ours_and_never_covers_a_mutual_
     assert_eq!(broadcasts(&again, BroadcastKind::Commitment), [commitment]);
     pair.a.input(built(&request, &child_of(&request, 1)));
     let again = pair.a.input(Input::ForceClose);
-    assert_eq!(kinds(&again), ["BroadcastCommitment", "BroadcastAnchorCpfp"]);
+    assert_eq!(
+        kinds(&again),
+        ["BroadcastCommitment", "BroadcastAnchorCpfp"]
+    );
     let events = pair.a.events.len();
     pair.a.input(Input::ForceClose);
     assert_eq!(pair.a.events.len(), events, "no event");
