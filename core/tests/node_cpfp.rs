@@ -248,3 +248,161 @@ async fn a_rising_estimate_replaces_the_child_and_the_replacement_is_mined() {
     check_durability(&phone, "phone");
     phone.stop().await;
 }
+
+/// `list_channels` says whether our commitment's fee can be bumped: an anchor channel with a
+/// wallet coin can (the phone), one without any coin cannot (the LSP's empty wallet), and a
+/// channel without anchors has its fee fixed.
+#[tokio::test(start_paused = true)]
+async fn list_channels_says_whether_the_commitment_fee_can_be_bumped() {
+    use tern_core::node::FeeBump;
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let lsp = node(&chain, &net, &dir("words-lsp"), 23, true).await;
+    let phone = node(&chain, &net, &dir("words-phone"), 24, false).await;
+    chain.set_fee_estimates(estimates(10.0));
+    open_to_ready(&chain, &phone, &lsp).await;
+    let p = &phone.list_channels().await[0];
+    assert!(p.anchors);
+    assert_eq!(p.fee_bump, FeeBump::Bumpable, "{p:?}");
+    assert!(
+        p.fee_bump_words.starts_with("fee can be bumped"),
+        "{}",
+        p.fee_bump_words
+    );
+    let l = &lsp.list_channels().await[0];
+    assert_eq!(l.fee_bump, FeeBump::NoCoin, "{l:?}");
+    assert_eq!(
+        l.fee_bump_words,
+        "fee cannot be bumped: no on-chain coin to CPFP our anchor with"
+    );
+    // The LSP receives a coin: bumpable from its next sync on.
+    common::node::fund(&chain, &lsp, 30_000).await;
+    assert_eq!(lsp.list_channels().await[0].fee_bump, FeeBump::Bumpable);
+    phone.stop().await;
+    lsp.stop().await;
+
+    // Without anchors (the phone does not prefer them): the fee both signed, in words.
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let lsp = node(&chain, &net, &dir("words-lsp2"), 25, true).await;
+    let phone = node_with(&chain, &net, &dir("words-phone2"), 26, false, |b| {
+        b.channel_config(|c| c.prefer_anchors = false)
+    })
+    .await;
+    chain.set_fee_estimates(estimates(10.0));
+    open_to_ready(&chain, &phone, &lsp).await;
+    for n in [&phone, &lsp] {
+        let c = &n.list_channels().await[0];
+        assert!(!c.anchors);
+        assert_eq!(
+            c.fee_bump,
+            FeeBump::Fixed {
+                feerate_per_kw: 2_500
+            },
+            "{c:?}"
+        );
+        assert_eq!(
+            c.fee_bump_words,
+            "fee fixed at 2500 sat/kw: no anchors, a force close cannot raise it"
+        );
+    }
+    phone.stop().await;
+    lsp.stop().await;
+}
+
+/// The anchor reserve (25 000 sat per anchor channel by default, ldk-node's): an open that
+/// would leave less on chain is refused at once with `AnchorReserve` and nothing stored or
+/// sent; `list_balances` shows the reserve of the channels we have; a reserve of 0 allows
+/// the same open; an inbound anchor open is refused by a node enforcing the reserve inbound
+/// with an empty wallet (the funder hears why).
+#[tokio::test(start_paused = true)]
+async fn the_anchor_reserve_refuses_an_open_that_would_leave_too_little() {
+    use tern_core::node::{Event, OpenChannelParams};
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let lsp = node(&chain, &net, &dir("reserve-lsp"), 27, true).await;
+    let phone = node(&chain, &net, &dir("reserve-phone"), 28, false).await;
+    chain.set_fee_estimates(estimates(10.0));
+    lsp.sync(None).await.expect("sync");
+    common::node::fund(&chain, &phone, 300_000).await;
+    let open = |sat| {
+        OpenChannelParams::new(lsp.node_id(), LSP_ADDR, Amount::from_sat(sat))
+            .push_msat(0)
+            .announce(false)
+    };
+    let b = phone.list_balances().await.expect("balances");
+    assert_eq!(b.anchor_reserve, Amount::ZERO, "no anchor channel yet");
+    // 290 000 of 300 000: about 9 000 sat would be left, below one channel's 25 000.
+    match phone.open_channel(open(290_000)).await {
+        Err(NodeError::AnchorReserve {
+            left,
+            required,
+            anchor_channels,
+            per_channel,
+        }) => {
+            assert_eq!(required, Amount::from_sat(25_000));
+            assert_eq!((anchor_channels, per_channel.to_sat()), (1, 25_000));
+            assert!((8_000..10_000).contains(&left.to_sat()), "{left}");
+        }
+        other => panic!("expected AnchorReserve: {other:?}"),
+    }
+    assert!(phone.list_channels().await.is_empty());
+    assert!(lsp.list_channels().await.is_empty());
+    // 250 000 leaves about 49 000: allowed; the channel's reserve then shows apart.
+    phone.open_channel(open(250_000)).await.expect("open");
+    wait_for(&phone, "ChannelPending", |e| {
+        matches!(e, Event::ChannelPending { .. })
+    })
+    .await;
+    mine_until(&chain, &[&phone, &lsp], 3).await;
+    wait_for(&phone, "ChannelReady", |e| {
+        matches!(e, Event::ChannelReady { .. })
+    })
+    .await;
+    let b = phone.list_balances().await.expect("balances");
+    assert_eq!(b.anchor_reserve, Amount::from_sat(25_000), "{b:?}");
+    assert_eq!(
+        b.spendable_after_reserve(),
+        b.confirmed - Amount::from_sat(25_000)
+    );
+    // A second anchor channel needs 50 000 left: 10 000 of the ~49 000 is refused.
+    assert!(matches!(
+        phone.open_channel(open(10_000)).await,
+        Err(NodeError::AnchorReserve {
+            anchor_channels: 2,
+            ..
+        })
+    ));
+    assert_eq!(phone.list_channels().await.len(), 1);
+    phone.stop().await;
+    lsp.stop().await;
+
+    // Reserve 0: the 290 000 open goes through.
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let lsp = node_with(&chain, &net, &dir("reserve-lsp2"), 29, true, |b| {
+        b.anchor_reserve_inbound(true)
+    })
+    .await;
+    let phone = node_with(&chain, &net, &dir("reserve-phone2"), 30, false, |b| {
+        b.anchor_reserve_per_channel(Amount::ZERO)
+    })
+    .await;
+    lsp.sync(None).await.expect("sync");
+    common::node::fund(&chain, &phone, 300_000).await;
+    let open = OpenChannelParams::new(lsp.node_id(), LSP_ADDR, Amount::from_sat(290_000))
+        .push_msat(0)
+        .announce(false);
+    phone.open_channel(open).await.expect("reserve 0: allowed");
+    // The LSP enforces the reserve inbound and has nothing: it refuses, saying why.
+    let failed = wait_for(&phone, "ChannelOpenFailed", |e| {
+        matches!(e, Event::ChannelOpenFailed { .. })
+    })
+    .await;
+    let Event::ChannelOpenFailed { reason, .. } = failed else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("anchor channels need 25000 sat on chain"),
+        "{reason}"
+    );
+    assert!(lsp.list_channels().await.is_empty());
+    phone.stop().await;
+    lsp.stop().await;
+}

@@ -134,5 +134,6 @@ impl PeerTask {
         if let Err(e) = result {
             tracing::warn!("cannot unlock the CPFP child's coins: {e}");
         }
+        self.shared.refresh_spendable().await;
     }
 }

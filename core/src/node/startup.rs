@@ -145,6 +145,7 @@ impl Node {
             stopped,
             tasks: Mutex::new(Vec::new()),
             fresh_addresses: AtomicBool::new(false),
+            wallet_spendable_sat: std::sync::atomic::AtomicU64::new(0),
             dir_lock: Mutex::new(Some(dir_lock)),
             observer,
             #[cfg(feature = "dev-disconnect")]

@@ -58,7 +58,7 @@ impl Node {
         };
         let outcome = Arc::new(outcome);
         let applied = outcome.clone();
-        let (unconfirmed, new_tip) = self
+        let (unconfirmed, new_tip, spendable) = self
             .shared
             .db
             .run(move |p: &mut Parts| {
@@ -78,9 +78,10 @@ impl Node {
                 } else {
                     Vec::new()
                 };
-                Ok::<_, NodeError>((unconfirmed, new_tip))
+                Ok::<_, NodeError>((unconfirmed, new_tip, super::reserve::spendable_now(p)))
             })
             .await?;
+        self.shared.note_spendable(spendable);
         let tip_height = outcome.state.tip.map(|t| t.height);
         for event in &outcome.events {
             let (txid, input) = match event {
