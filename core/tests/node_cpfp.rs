@@ -406,3 +406,80 @@ async fn the_anchor_reserve_refuses_an_open_that_would_leave_too_little() {
     phone.stop().await;
     lsp.stop().await;
 }
+
+/// The peer's commitment, seen in the mempool (RemoteForce), vanishes from it (the devnet drops
+/// it; the peer is gone): the phone's channel cannot be used again and nothing spends its
+/// funding, so the phone stores then broadcasts its own latest commitment (`ChannelClosing`
+/// with LocalForce), which is mined.
+#[tokio::test(start_paused = true)]
+async fn the_peers_commitment_vanishing_from_the_mempool_makes_us_broadcast_ours() {
+    use tern_core::node::{CloseKind, Event};
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let lsp = node(&chain, &net, &dir("vanish-lsp"), 31, true).await;
+    let phone = node(&chain, &net, &dir("vanish-phone"), 32, false).await;
+    chain.set_fee_estimates(estimates(10.0));
+    open_to_ready(&chain, &phone, &lsp).await;
+    let c = phone.list_channels().await.remove(0);
+    let funding = c.funding_txo.expect("funding");
+    lsp.force_close_channel(c.channel_id)
+        .await
+        .expect("lsp force close");
+    settle("the lsp's commitment in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    let theirs = chain.outspend(&funding).expect("spent").txid;
+    lsp.stop().await;
+    phone.sync(None).await.expect("sync");
+    wait_for(&phone, "RemoteForce", |e| {
+        matches!(
+            e,
+            Event::ChannelClosing {
+                kind: CloseKind::RemoteForce,
+                ..
+            }
+        )
+    })
+    .await;
+    chain.drop_mempool_tx(&theirs).expect("dropped");
+    // The funding outpoint is checked on its staggered schedule (at most every 36 blocks,
+    // `chain::state::MAX_OUTPOINT_INTERVAL`):
+    // empty blocks until the phone notices.
+    for _ in 0..=36 {
+        mine_until(&chain, &[&phone], 1).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let c = &phone.list_channels().await[0];
+        if matches!(
+            c.closing,
+            Some(tern_core::proto::channel::ClosingStatus::OnChain {
+                kind: tern_core::proto::channel::CloseKind::LocalForce,
+                ..
+            })
+        ) {
+            break;
+        }
+    }
+    wait_for(&phone, "LocalForce", |e| {
+        matches!(
+            e,
+            Event::ChannelClosing {
+                kind: CloseKind::LocalForce,
+                ..
+            }
+        )
+    })
+    .await;
+    settle("our commitment in the mempool", || async {
+        chain.outspend(&funding).is_some_and(|s| s.txid != theirs)
+    })
+    .await;
+    let ours = chain.outspend(&funding).expect("spent").txid;
+    assert_eq!(chain.tx_state(&theirs), TxState::Unknown);
+    chain.mine(1);
+    assert!(matches!(chain.tx_state(&ours), TxState::Confirmed { .. }));
+    phone.sync(None).await.expect("sync");
+    let c = phone.list_channels().await.remove(0);
+    assert!(c.status.contains("force-closed by us"), "{}", c.status);
+    check_durability(&phone, "phone");
+    phone.stop().await;
+}
