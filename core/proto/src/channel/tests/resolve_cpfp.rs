@@ -127,7 +127,7 @@ fn an_anchor_commitment_below_the_estimate_is_cpfp_d_stored_first_and_rbf_bumped
         );
         assert_eq!(
             broadcasts(&actions, BroadcastKind::AnchorCpfp),
-            [child.clone()]
+            std::slice::from_ref(&child)
         );
         assert_eq!(us.channel().anchor_cpfp_child(), Some(&child));
         assert_eq!(us.channel().anchor_cpfp_feerate(), Some(10_000));
