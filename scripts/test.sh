@@ -4,7 +4,7 @@
 # every test with cargo-nextest (doc tests with cargo test --doc). Ends with "N passed, N failed";
 # a failing fmt/clippy step counts as a failure there too. Exit status is non-zero on any failure.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 have() { command -v "$1" >/dev/null 2>&1; }
 SUDO=""
@@ -17,10 +17,12 @@ apt_install() {
 }
 
 # --- what the build needs -------------------------------------------------------------------
+# shellcheck source=/dev/null
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if ! have cargo; then
   have curl || apt_install curl ca-certificates
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck source=/dev/null
   . "$HOME/.cargo/env"
 fi
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
@@ -41,6 +43,11 @@ step() {
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
+# The build scripts that cannot run here (Android, iOS) are at least linted, as are the others.
+have shellcheck || apt_install shellcheck
+step "shellcheck scripts/*.sh" shellcheck scripts/*.sh
+# The 16 KB page check (Android) can fail: a 16 KB and a 4 KB object, told apart.
+step "check-elf-align self-test" bash scripts/check-elf-align.sh --self-test
 step "clippy (library targets, no unwrap)" \
   cargo clippy --workspace --lib --locked -- -D warnings -D clippy::unwrap_used
 # The core as an app links it (the FFI): without the dev-only features the workspace build
@@ -85,6 +92,17 @@ while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
 rm -f "$log" "$doclog"
 if [ "$nextest_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("cargo nextest run"); fi
 if [ "$doc_status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed_steps+=("doc tests"); fi
+
+# The language bindings (issue 15): each suite against real nodes on the devnet.
+echo "== bindings (scripts/test-bindings.sh)"
+bindlog="$(mktemp)"
+bash scripts/test-bindings.sh 2>&1 | tee "$bindlog"
+bind_status=${PIPESTATUS[0]}
+bsum="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$bindlog" | tail -n 1)"
+bp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$bsum"); bf=$(sed -nE 's/.* ([0-9]+) failed$/\1/p' <<<"$bsum")
+passed=$((passed + ${bp:-0})); failed=$((failed + ${bf:-0}))
+if [ "$bind_status" -ne 0 ] && [ "${bf:-0}" -eq 0 ]; then failed_steps+=("bindings"); fi
+rm -f "$bindlog"
 
 # Fuzz smoke run (issue 3): only where a nightly toolchain and cargo-fuzz are at hand (none can be
 # fetched on the CI machines); elsewhere the decoders' properties run on stable in the

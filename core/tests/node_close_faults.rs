@@ -16,7 +16,6 @@
 use std::time::Duration;
 
 use bitcoin::{OutPoint, Sequence};
-use tern_core::net::faults::FaultPlan;
 use tern_core::net::MemoryNet;
 use tern_core::node::{Event, Node};
 use tern_devnet::DevChain;
@@ -70,38 +69,22 @@ async fn until_closed(chain: &DevChain, phone: &Node, lsp: &Node, funding: OutPo
 #[tokio::test(start_paused = true)]
 async fn every_fault_on_every_close_message_on_either_side_ends_closed() {
     let (mut cases, mut fired) = (0, 0);
-    for msg in ["shutdown", "closing_signed"] {
-        for action in ["-", "+", "$", "<"] {
-            for on_funder in [true, false] {
-                let rule = format!("{action}{msg}");
-                let plan = FaultPlan::parse([rule.as_str()]).expect("rule");
-                let armed = plan.clone();
-                let (phone_plan, lsp_plan) = if on_funder {
-                    (plan, FaultPlan::default())
-                } else {
-                    (FaultPlan::default(), plan)
-                };
-                let (chain, net) = (DevChain::new(), MemoryNet::new());
-                let tag = format!("cf{cases}");
-                let (dl, dp) = (dir(&format!("lsp-{tag}")), dir(&format!("phone-{tag}")));
-                let lsp = node_with(&chain, &net, &dl, 41, true, |b| b.dev_faults(lsp_plan)).await;
-                let phone =
-                    node_with(&chain, &net, &dp, 42, false, |b| b.dev_faults(phone_plan)).await;
-                open_to_ready(&chain, &phone, &lsp).await;
-                let id = phone.list_channels().await[0].channel_id;
-                let funding = funding(&phone).await;
-                phone.close_channel(id, None).await.expect("close");
-                let what = format!(
-                    "{rule} on the {}",
-                    if on_funder { "funder" } else { "fundee" }
-                );
-                until_closed(&chain, &phone, &lsp, funding, &what).await;
-                fired += usize::from(armed.remaining() == 0);
-                phone.stop().await;
-                lsp.stop().await;
-                cases += 1;
-            }
-        }
+    for case in fault_cases(&["shutdown", "closing_signed"]) {
+        let what = case.what();
+        let (chain, net) = (DevChain::new(), MemoryNet::new());
+        let tag = format!("cf{cases}");
+        let (dl, dp) = (dir(&format!("lsp-{tag}")), dir(&format!("phone-{tag}")));
+        let lsp = node_with(&chain, &net, &dl, 41, true, |b| b.dev_faults(case.lsp)).await;
+        let phone = node_with(&chain, &net, &dp, 42, false, |b| b.dev_faults(case.phone)).await;
+        open_to_ready(&chain, &phone, &lsp).await;
+        let id = phone.list_channels().await[0].channel_id;
+        let funding = funding(&phone).await;
+        phone.close_channel(id, None).await.expect("close");
+        until_closed(&chain, &phone, &lsp, funding, &what).await;
+        fired += usize::from(case.armed.remaining() == 0);
+        phone.stop().await;
+        lsp.stop().await;
+        cases += 1;
     }
     // Every rule fires: both sides send and receive shutdown and closing_signed.
     assert_eq!((cases, fired), (16, 16));
@@ -135,15 +118,7 @@ async fn killed_after(tag: &str, kill_funder: bool, action: &str) {
     .await;
     // The victim may halt inside this call (the phone's own persist).
     let _ = phone.close_channel(id, None).await;
-    let victim = if kill_funder { &phone } else { &lsp };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !victim.is_stopped() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{action}: the node never performed it"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_halted(if kill_funder { &phone } else { &lsp }, action).await;
     let (phone, lsp) = if kill_funder {
         drop(phone);
         (node(&chain, &net, &dp, 44, false).await, lsp)
@@ -166,13 +141,14 @@ async fn killed_after(tag: &str, kill_funder: bool, action: &str) {
 
 #[tokio::test(start_paused = true)]
 async fn a_kill_at_each_durable_point_and_message_of_a_close_ends_closed() {
-    // The funder persists its script, then (on the fundee's shutdown) the peer's script,
-    // then its proposal, then the agreed close; the fundee the funder's script with its own,
+    // The funder persists its script, then (on the fundee's shutdown) the peer's script with
+    // its first proposal, then the agreed close; the fundee the funder's script with its own,
     // then the agreed close.
     let cases = [
         (true, "persist"),
         (true, "send:shutdown"),
         (true, "persist*2"),
+        (true, "persist*3"),
         (true, "send:closing_signed"),
         (true, "broadcastmutualclose"),
         (false, "persist"),

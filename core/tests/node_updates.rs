@@ -77,42 +77,26 @@ async fn ready_then_fees_rise(
 #[tokio::test(start_paused = true)]
 async fn every_fault_on_every_update_message_on_either_side_ends_updated() {
     let (mut cases, mut fired) = (0, 0);
-    for msg in ["update_fee", "commitment_signed", "revoke_and_ack"] {
-        for action in ["-", "+", "$", "<"] {
-            for on_funder in [true, false] {
-                let rule = format!("{action}{msg}");
-                let plan = FaultPlan::parse([rule.as_str()]).expect("rule");
-                // Cloning shares the plan: whether the rule fired is readable here.
-                let armed = plan.clone();
-                let (phone_plan, lsp_plan) = if on_funder {
-                    (plan, FaultPlan::default())
-                } else {
-                    (FaultPlan::default(), plan)
-                };
-                let tag = format!("{}{}{}", cases, if on_funder { "f" } else { "e" }, msg);
-                let (chain, _net, phone, lsp) =
-                    ready_then_fees_rise(&tag, phone_plan, lsp_plan).await;
-                let what = format!(
-                    "{rule} on the {}",
-                    if on_funder { "funder" } else { "fundee" }
-                );
-                // Blocks keep coming (a reconnected funder re-applies the policy).
-                mine_until(&chain, &[&phone, &lsp], 1).await;
-                until_updated(&phone, &lsp, &what).await;
-                // Only the funder sends update_fee: there it cannot be received, on the
-                // fundee it cannot be sent. Every other rule fired.
-                let fires = match (msg, on_funder) {
-                    ("update_fee", true) => action != "<",
-                    ("update_fee", false) => action == "<",
-                    _ => true,
-                };
-                assert_eq!(armed.remaining(), usize::from(!fires), "{what}: fired");
-                fired += usize::from(fires);
-                phone.stop().await;
-                lsp.stop().await;
-                cases += 1;
-            }
-        }
+    for case in fault_cases(&["update_fee", "commitment_signed", "revoke_and_ack"]) {
+        let what = case.what();
+        let tag = format!(
+            "{cases}{}{}",
+            if case.on_funder { "f" } else { "e" },
+            case.rule
+        );
+        let (chain, _net, phone, lsp) = ready_then_fees_rise(&tag, case.phone, case.lsp).await;
+        // Blocks keep coming (a reconnected funder re-applies the policy).
+        mine_until(&chain, &[&phone, &lsp], 1).await;
+        until_updated(&phone, &lsp, &what).await;
+        // Only the funder sends update_fee: there it cannot be received, on the fundee it
+        // cannot be sent. Every other rule fired.
+        let receives = case.rule.starts_with('<');
+        let fires = !case.rule.ends_with("update_fee") || case.on_funder != receives;
+        assert_eq!(case.armed.remaining(), usize::from(!fires), "{what}: fired");
+        fired += usize::from(fires);
+        phone.stop().await;
+        lsp.stop().await;
+        cases += 1;
     }
     assert_eq!((cases, fired), (24, 20));
 }
@@ -154,15 +138,7 @@ async fn killed_after(tag: &str, kill_funder: bool, action: &str) {
     for n in [&phone, &lsp] {
         let _ = n.sync(None).await;
     }
-    let victim = if kill_funder { &phone } else { &lsp };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !victim.is_stopped() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{action}: the node never performed it"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_halted(if kill_funder { &phone } else { &lsp }, action).await;
     let (phone, lsp) = if kill_funder {
         drop(phone);
         let phone = node_with(&chain, &net, &dp, 14, false, |b| {

@@ -162,7 +162,9 @@ pub(super) fn needs_destination(channel: &Channel, input: &Input, tip: u32) -> b
         return false;
     }
     match input {
-        Input::Message(Message::Shutdown(_)) => true,
+        // The peer's `shutdown` needs a script of ours only if we sent none yet (its answer
+        // to ours needs nothing: an address revealed for nothing costs a request per block).
+        Input::Message(Message::Shutdown(_)) => channel.our_shutdown_script().is_none(),
         _ => matches!(
             closing_status(channel, tip),
             Some(ClosingStatus::OnChain { kind, .. } | ClosingStatus::Closed { kind })

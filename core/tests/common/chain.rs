@@ -8,8 +8,7 @@
 //! test binaries would hold two copies of tern-core's types).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
@@ -18,11 +17,12 @@ use tern_core::chain::{
 };
 use tern_devnet::DevChain;
 
-/// The devnet's chain as a chain source. Cheap to clone (clones share the request count).
+/// The devnet's chain as a chain source. Cheap to clone (clones share the request log).
 #[derive(Debug, Clone)]
 pub struct DevnetSource {
     chain: DevChain,
-    requests: Arc<AtomicUsize>,
+    /// The kind of every request answered, in order (the Esplora endpoint's short name).
+    log: Arc<Mutex<Vec<&'static str>>>,
 }
 
 fn confirmation(c: tern_devnet::Confirmed) -> Confirmation {
@@ -56,35 +56,41 @@ impl DevnetSource {
     pub fn new(chain: DevChain) -> Self {
         DevnetSource {
             chain,
-            requests: Arc::new(AtomicUsize::new(0)),
+            log: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
     /// Requests answered so far.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::Relaxed)
+        self.log.lock().expect("log").len()
     }
 
-    fn count(&self) -> &DevChain {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+    /// The kinds of the requests answered since the first `from` (as [`Self::requests`]
+    /// counted them), to say which requests a budget is made of.
+    pub fn requests_since(&self, from: usize) -> Vec<&'static str> {
+        self.log.lock().expect("log")[from..].to_vec()
+    }
+
+    fn count(&self, kind: &'static str) -> &DevChain {
+        self.log.lock().expect("log").push(kind);
         &self.chain
     }
 }
 
 impl ChainSource for DevnetSource {
     async fn tip_hash(&self) -> Result<BlockHash, ChainError> {
-        Ok(self.count().tip_hash())
+        Ok(self.count("tip_hash").tip_hash())
     }
 
     async fn header(&self, hash: BlockHash) -> Result<Header, ChainError> {
-        self.count()
+        self.count("header")
             .header(&hash)
             .ok_or_else(|| not_found(format!("header {hash}"), "Block not found"))
     }
 
     async fn block_status(&self, hash: BlockHash) -> Result<BlockStatus, ChainError> {
         let s = self
-            .count()
+            .count("block_status")
             .block_status(&hash)
             .ok_or_else(|| not_found(format!("block status {hash}"), "Block not found"))?;
         Ok(BlockStatus {
@@ -94,7 +100,7 @@ impl ChainSource for DevnetSource {
     }
 
     async fn tx_status(&self, txid: Txid) -> Result<TxStatus, ChainError> {
-        Ok(match self.count().tx_status(&txid) {
+        Ok(match self.count("tx_status").tx_status(&txid) {
             tern_devnet::TxStatus::Unknown => TxStatus::Unknown,
             tern_devnet::TxStatus::Mempool => TxStatus::Unconfirmed,
             tern_devnet::TxStatus::Confirmed(c) => TxStatus::Confirmed(confirmation(c)),
@@ -102,11 +108,11 @@ impl ChainSource for DevnetSource {
     }
 
     async fn merkle_block(&self, txid: Txid) -> Result<Option<MerkleBlock>, ChainError> {
-        Ok(self.count().merkle_block(&txid))
+        Ok(self.count("merkle_block").merkle_block(&txid))
     }
 
     async fn outspend(&self, outpoint: OutPoint) -> Result<Option<Spend>, ChainError> {
-        Ok(self.count().outspend(&outpoint).map(|s| Spend {
+        Ok(self.count("outspend").outspend(&outpoint).map(|s| Spend {
             txid: s.txid,
             vin: s.vin,
             confirmed: s.confirmed.map(confirmation),
@@ -115,7 +121,7 @@ impl ChainSource for DevnetSource {
 
     async fn script_txs(&self, script: ScriptBuf) -> Result<Vec<ScriptTx>, ChainError> {
         Ok(self
-            .count()
+            .count("script_txs")
             .script_txs(&script)
             .into_iter()
             .map(|t| ScriptTx {
@@ -133,7 +139,7 @@ impl ChainSource for DevnetSource {
         last_seen: Txid,
     ) -> Result<Vec<ScriptTx>, ChainError> {
         Ok(self
-            .count()
+            .count("script_txs_after")
             .script_txs_after(&script, &last_seen)
             .into_iter()
             .map(script_tx)
@@ -141,24 +147,24 @@ impl ChainSource for DevnetSource {
     }
 
     async fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
-        Ok(self.count().block_hash_at(height))
+        Ok(self.count("block_hash_at").block_hash_at(height))
     }
 
     async fn raw_tx(&self, txid: Txid) -> Result<Option<Transaction>, ChainError> {
-        Ok(self.count().raw_tx(&txid))
+        Ok(self.count("raw_tx").raw_tx(&txid))
     }
 
     async fn broadcast(&self, tx: Transaction) -> Result<(), ChainError> {
         let txid = tx.compute_txid();
         // The devnet accepts a transaction it already has, as `EsploraSource` treats Core's
         // "already known" answers; anything else refused is refused here too.
-        self.count()
+        self.count("broadcast")
             .broadcast(&tx)
             .map(|_| ())
             .map_err(|reason| ChainError::BroadcastRefused { txid, reason })
     }
 
     async fn fee_estimates(&self) -> Result<BTreeMap<u16, f64>, ChainError> {
-        Ok(self.count().fee_estimates())
+        Ok(self.count("fee_estimates").fee_estimates())
     }
 }

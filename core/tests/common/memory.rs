@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bitcoin::{Amount, Network};
+use tern_core::net::faults::FaultPlan;
 use tern_core::net::MemoryNet;
 use tern_core::node::{Builder, Event, Node, OpenChannelParams};
 use tern_devnet::{DevChain, TxState};
@@ -209,4 +210,66 @@ pub fn estimates(two_blocks: f64) -> std::collections::BTreeMap<u16, f64> {
         (144, 2.0),
         (1008, 1.0),
     ])
+}
+
+/// A cell of the fault matrices (`node_updates.rs`, `node_close_faults.rs`): one
+/// `dev-disconnect` rule on one message, armed on the funder's (the phone's) connection or on
+/// the fundee's (the LSP's).
+pub struct FaultCase {
+    pub rule: String,
+    pub on_funder: bool,
+    /// The plans to start the phone and the LSP with (one of them empty).
+    pub phone: FaultPlan,
+    pub lsp: FaultPlan,
+    /// Shares the armed plan: `armed.remaining()` is 0 once the rule fired.
+    pub armed: FaultPlan,
+}
+
+impl FaultCase {
+    /// "`<rule>` on the funder|fundee", for messages.
+    pub fn what(&self) -> String {
+        let side = if self.on_funder { "funder" } else { "fundee" };
+        format!("{} on the {side}", self.rule)
+    }
+}
+
+/// Every rule (`-` close before sending, `+` after sending, `$` drop and keep the connection,
+/// `<` close after receiving) on each of `messages`, on either side: eight cases a message.
+pub fn fault_cases(messages: &[&str]) -> Vec<FaultCase> {
+    let mut cases = Vec::new();
+    for msg in messages {
+        for action in ["-", "+", "$", "<"] {
+            for on_funder in [true, false] {
+                let rule = format!("{action}{msg}");
+                let plan = FaultPlan::parse([rule.as_str()]).expect("rule");
+                let armed = plan.clone();
+                let (phone, lsp) = if on_funder {
+                    (plan, FaultPlan::default())
+                } else {
+                    (FaultPlan::default(), plan)
+                };
+                cases.push(FaultCase {
+                    rule,
+                    on_funder,
+                    phone,
+                    lsp,
+                    armed,
+                });
+            }
+        }
+    }
+    cases
+}
+
+/// Waits until `victim`, started with `dev_halt_after(action)`, has performed `action` and
+/// halted (within 60 s of the paused clock).
+pub async fn until_halted(victim: &Node, action: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !victim.is_stopped() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{action}: the node never performed it"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

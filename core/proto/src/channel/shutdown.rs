@@ -20,6 +20,7 @@
 use bitcoin::{ScriptBuf, Transaction, Txid};
 
 use super::close_types::{ClosingStatus, Initiator};
+use super::effects::one_commit;
 use super::phase::{Funded, LockIn, Phase};
 use super::record::{ConsensusTx, Marker};
 use super::{Action, Channel, ChannelEvent, CloseKind, Context, DisconnectScope};
@@ -146,6 +147,11 @@ impl Channel {
     pub fn shutdown_to_send(&self) -> bool {
         self.shutdown()
             .is_some_and(|s| s.ours().is_some() && s.agreed.is_none())
+    }
+
+    /// Our shutdown script, once stored: a `shutdown` from the peer then needs no new one.
+    pub fn our_shutdown_script(&self) -> Option<&ScriptBuf> {
+        self.shutdown().and_then(Shutdown::ours)
     }
 
     /// Why [`Input::Close`](super::Input::Close) with `script` would be refused now, if it
@@ -308,7 +314,8 @@ impl Channel {
         };
         let mut actions = vec![self.commit(events)];
         actions.extend(self.shutdown_progress(ctx));
-        actions
+        // The peer's script, ours and (as funder) the first proposal: one write.
+        one_commit(actions)
     }
 
     /// Peer asked first and no update is in flight: our script is the context's destination.
@@ -361,7 +368,8 @@ impl Channel {
             })));
         }
         actions.extend(self.propose_if_funder(ctx));
-        actions
+        // Our script chosen now and the first proposal: one write.
+        one_commit(actions)
     }
 
     /// After the peer's `channel_reestablish`: our `shutdown` again (BOLT 2 MUST), then the

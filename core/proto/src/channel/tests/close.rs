@@ -112,6 +112,11 @@ fn funder_closes_and_the_fundee_accepts_its_fee_in_two_messages() {
     assert_eq!(pair.b.sent_names(), ["shutdown"]);
     assert_eq!(pair.deliver(false), Some("shutdown"));
     assert_eq!(pair.a.sent_names(), ["closing_signed"]);
+    // The peer's script and the first proposal: one write (one fsync), before the proposal.
+    assert_eq!(
+        kinds(pair.a.history.last().expect("the funder's answer")),
+        ["Persist", "Send(closing_signed)"]
+    );
     let Some(Message::ClosingSigned(proposal)) = pair.a.outbox.front().cloned() else {
         panic!("closing_signed");
     };
@@ -134,6 +139,16 @@ fn fundee_closes_and_never_sends_the_first_closing_signed() {
     assert_eq!(pair.b.sent_names(), ["shutdown"]);
     assert_eq!(pair.deliver(false), Some("shutdown"));
     assert_eq!(pair.a.sent_names(), ["shutdown", "closing_signed"]);
+    // Both scripts, the event and the first proposal: one write, before both messages.
+    assert_eq!(
+        kinds(pair.a.history.last().expect("the funder's answer")),
+        [
+            "Persist",
+            "Emit(ChannelClosing)",
+            "Send(shutdown)",
+            "Send(closing_signed)"
+        ]
+    );
     assert_eq!(pair.deliver(true), Some("shutdown"));
     assert!(pair.b.outbox.is_empty(), "the fundee waits for the funder");
     pair.run();
