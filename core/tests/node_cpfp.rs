@@ -441,6 +441,12 @@ async fn the_peers_commitment_vanishing_from_the_mempool_makes_us_broadcast_ours
         )
     })
     .await;
+    // One more sync first: a forced re-check (`report_spend_again`, asked when the phone's
+    // own force close raced the LSP's) must have seen the spend again before it vanishes —
+    // else the watcher never reports its disappearance (see the report: a watcher race).
+    phone.sync(None).await.expect("sync");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    phone.sync(None).await.expect("sync");
     chain.drop_mempool_tx(&theirs).expect("dropped");
     // The funding outpoint is checked on its staggered schedule (at most every 36 blocks,
     // `chain::state::MAX_OUTPOINT_INTERVAL`):

@@ -12,7 +12,9 @@
 //!    spends them is recorded).
 //! 3. The child's broadcast records it in the wallet (its change is ours) and then unlocks
 //!    its coins: from then on the wallet itself sees them spent. A refused broadcast keeps
-//!    the lock (the child is rebroadcast every block).
+//!    the lock (the child is rebroadcast every block). At start, locks without an open intent
+//!    (only children take them) are released: a stored child is rebroadcast, and recorded,
+//!    by its channel's resume.
 //!
 //! The funding key signing the anchor is derived here from the channel's keys: the action
 //! carries no secret. Without any wallet coin the child cannot be built: logged, asked again
@@ -26,7 +28,7 @@ use bitcoin::{FeeRate, OutPoint, Transaction};
 
 use super::db::Parts;
 use super::peer::PeerTask;
-use super::{now, NodeError};
+use super::{now, NodeError, Shared};
 use crate::proto::channel::{Action, Context, CpfpRequest, Input};
 
 /// The wallet coins a child spends (all its inputs but the anchor).
@@ -73,6 +75,36 @@ fn build_child(
         return Err(e.into());
     }
     Ok(child)
+}
+
+impl Shared {
+    /// At start: the coin locks of CPFP children (the only locks without an open intent) are
+    /// released. A child built but not stored before the process ended is gone; a stored one
+    /// is rebroadcast by its channel's resume, which records it in the wallet (its coins are
+    /// then spent in the wallet's eyes).
+    pub(crate) async fn release_child_locks(&self) -> Result<(), NodeError> {
+        self.db
+            .run(|p: &mut Parts| {
+                let orphans: Vec<OutPoint> = p
+                    .store
+                    .coin_locks()?
+                    .into_iter()
+                    .filter(|(_, holder)| holder.is_none())
+                    .map(|(o, _)| o)
+                    .collect();
+                for coin in &orphans {
+                    p.store.unlock_coin(coin)?;
+                }
+                if !orphans.is_empty() {
+                    tracing::info!(
+                        coins = orphans.len(),
+                        "released the coin locks of CPFP children"
+                    );
+                }
+                Ok::<_, NodeError>(())
+            })
+            .await
+    }
 }
 
 impl PeerTask {

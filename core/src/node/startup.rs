@@ -171,6 +171,7 @@ impl Node {
         net_events: mpsc::UnboundedReceiver<NetEvent>,
     ) -> Result<Option<std::net::SocketAddr>, NodeError> {
         shared.fail_interrupted_intents(&stored.intents).await?;
+        shared.release_child_locks().await?;
         let fundings: Vec<(PublicKey, Txid, bool)> = stored
             .channels
             .iter()
