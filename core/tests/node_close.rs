@@ -588,3 +588,57 @@ async fn a_closing_channel_costs_a_few_requests_per_block_and_nothing_once_confi
     lsp.stop().await;
     phone.stop().await;
 }
+
+/// The general guard: a funding already spent (here by the LSP's commitment in the mempool) is
+/// never answered with our commitment — the phone, told nothing (stopped while the LSP
+/// force-closed), force-closes too: it asks for the funding's spend first, posts no
+/// transaction spending the funding, and learns the LSP's commitment (RemoteForce).
+#[tokio::test(start_paused = true)]
+async fn our_commitment_is_never_broadcast_over_a_spend_of_the_funding() {
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let (dl, dp) = (dir("guard-lsp"), dir("guard-phone"));
+    let lsp = node(&chain, &net, &dl, 45, true).await;
+    let (phone, _) = counted_node(&chain, &net, &dp, 46).await;
+    open_to_ready(&chain, &phone, &lsp).await;
+    let id = phone.list_channels().await[0].channel_id;
+    let funding = funding(&phone).await;
+    phone.stop().await;
+    drop(phone);
+    lsp.force_close_channel(id)
+        .await
+        .expect("the LSP's force close");
+    settle("the LSP's commitment in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    let theirs = chain.outspend(&funding).expect("spent").txid;
+    let (phone, source) = counted_node(&chain, &net, &dp, 46).await;
+    // Now, or on the LSP's `error` once reconnected: the phone's own force close.
+    let _ = phone.force_close_channel(id).await;
+    mine_until(&chain, &[&phone, &lsp], 1).await;
+    wait_for(&phone, "the phone's RemoteForce", |e| {
+        matches!(
+            e,
+            Event::ChannelClosing {
+                kind: CloseKind::RemoteForce,
+                ..
+            }
+        )
+    })
+    .await;
+    let asked = source.requests_since(0);
+    assert!(asked.contains(&"outspend"), "{asked:?}");
+    let over: Vec<_> = source
+        .posted()
+        .iter()
+        .filter(|t| t.input.iter().any(|i| i.previous_output == funding))
+        .map(|t| t.compute_txid())
+        .collect();
+    assert!(
+        over.is_empty(),
+        "the phone posted a spend of the funding: {over:?}"
+    );
+    assert_eq!(chain.outspend(&funding).expect("spent").txid, theirs);
+    lsp.stop().await;
+    phone.stop().await;
+}

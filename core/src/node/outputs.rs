@@ -33,6 +33,17 @@ impl PeerTask {
         let id = self.channels[i].current_id();
         let txid = tx.compute_txid();
         let spent: Vec<OutPoint> = tx.input.iter().map(|x| x.previous_output).collect();
+        if kind == BroadcastKind::Commitment && !self.funding_free_for(i, txid).await {
+            // The funding's spend is checked at the next sync: the channel learns what spent
+            // it (and classifies it) instead of racing it with our commitment.
+            change_watches(&self.shared, "check the funding output now", move |s| {
+                for op in &spent {
+                    s.check_outpoint_now(op);
+                }
+            })
+            .await;
+            return;
+        }
         match self.shared.source.broadcast(tx.clone()).await {
             Ok(()) => tracing::info!(channel = %id, %txid, ?kind, "broadcast"),
             Err(e) => {
@@ -54,6 +65,32 @@ impl PeerTask {
             }
         })
         .await;
+    }
+
+    /// The general guard before our commitment goes out (a force close the user asked for, a
+    /// protocol failure, the peer's `error`, LDK's placeholder `channel_reestablish`): the
+    /// funding output is asked for its spend first, and our commitment is broadcast only if
+    /// nothing else spends it — a cooperative close or the peer's commitment in the mempool is
+    /// never answered with our commitment (in a full-RBF mempool ours could replace an agreed
+    /// close). If the server cannot answer, the broadcast waits for the next block's attempt.
+    async fn funding_free_for(&self, i: usize, commitment: bitcoin::Txid) -> bool {
+        let c = &self.channels[i];
+        let Some(funding) = c.funding().map(|f| f.outpoint) else {
+            return true;
+        };
+        let id = c.current_id();
+        match self.shared.source.outspend(funding).await {
+            Ok(None) => true,
+            Ok(Some(spend)) if spend.txid == commitment => true,
+            Ok(Some(spend)) => {
+                tracing::warn!(channel = %id, spender = %spend.txid, "the funding is already spent: our commitment is not broadcast");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(channel = %id, "cannot check the funding before broadcasting our commitment (again at the next block): {e}");
+                false
+            }
+        }
     }
 
     /// `Action::Watch(WatchRequest::Output)`: watches an output of a closing channel (on the

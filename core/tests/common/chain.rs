@@ -23,6 +23,8 @@ pub struct DevnetSource {
     chain: DevChain,
     /// The kind of every request answered, in order (the Esplora endpoint's short name).
     log: Arc<Mutex<Vec<&'static str>>>,
+    /// Every transaction posted, accepted or not.
+    posted: Arc<Mutex<Vec<Transaction>>>,
 }
 
 fn confirmation(c: tern_devnet::Confirmed) -> Confirmation {
@@ -57,6 +59,7 @@ impl DevnetSource {
         DevnetSource {
             chain,
             log: Arc::new(Mutex::new(Vec::new())),
+            posted: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -69,6 +72,11 @@ impl DevnetSource {
     /// counted them), to say which requests a budget is made of.
     pub fn requests_since(&self, from: usize) -> Vec<&'static str> {
         self.log.lock().expect("log")[from..].to_vec()
+    }
+
+    /// Every transaction posted through this source so far, accepted or not.
+    pub fn posted(&self) -> Vec<Transaction> {
+        self.posted.lock().expect("posted").clone()
     }
 
     fn count(&self, kind: &'static str) -> &DevChain {
@@ -156,6 +164,7 @@ impl ChainSource for DevnetSource {
 
     async fn broadcast(&self, tx: Transaction) -> Result<(), ChainError> {
         let txid = tx.compute_txid();
+        self.posted.lock().expect("posted").push(tx.clone());
         // The devnet accepts a transaction it already has, as `EsploraSource` treats Core's
         // "already known" answers; anything else refused is refused here too.
         self.count("broadcast")

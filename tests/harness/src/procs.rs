@@ -232,3 +232,52 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
         .unwrap_or(0);
     std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()))
 }
+
+/// xorshift64*: enough to spread the kill moments of the process-level kill tests,
+/// reproducible from a seed.
+#[derive(Debug, Clone)]
+pub struct KillRng(u64);
+
+impl KillRng {
+    /// The generator of run `run` under `seed` (splitmix64 of both, never zero).
+    pub fn new(seed: u64, run: u64) -> Self {
+        let mut z = seed.wrapping_add((run + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        KillRng((z ^ (z >> 31)) | 1)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The kill tests' seed: `TERN_KILL_SEED`, else the clock.
+pub fn kill_seed() -> u64 {
+    std::env::var("TERN_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        })
+}
+
+/// The kill tests' run count: `TERN_KILL_RUNS`, else `default`.
+pub fn kill_runs(default: usize) -> usize {
+    std::env::var("TERN_KILL_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tern_devnet::Devnet;
 use tern_harness::control::{self, Request};
 use tern_harness::demo::{funding_txid, tx_fee};
-use tern_harness::procs::{self, str_of, u64_of, DaemonProc};
+use tern_harness::procs::{self, str_of, u64_of, DaemonProc, KillRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tern");
 const FUNDED: u64 = 1_000_000;
@@ -28,30 +28,6 @@ const CHANNEL: u64 = 200_000;
 const PARALLEL: usize = 4;
 const DRIVE: Duration = Duration::from_secs(60);
 const DAEMON_ARGS: &[&str] = &["--sync-interval-ms", "300"];
-
-/// xorshift64*: enough to spread kill moments, reproducible from a seed.
-struct Rng(u64);
-
-impl Rng {
-    /// The generator of run `run` under `seed` (splitmix64 of both, never zero).
-    fn new(seed: u64, run: u64) -> Self {
-        let mut z = seed.wrapping_add((run + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Victim {
@@ -292,19 +268,8 @@ fn check_failed(opener: &DaemonProc, acceptor: &DaemonProc, why: &str) -> Result
 
 #[test]
 fn sigkill_during_open_at_random_moments() {
-    let seed = std::env::var("TERN_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
-    let runs: usize = std::env::var("TERN_KILL_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+    let seed = procs::kill_seed();
+    let runs = procs::kill_runs(40);
     eprintln!("kill test: seed {seed} (replay with TERN_KILL_SEED={seed}), {runs} runs");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let devnet = rt.block_on(Devnet::start()).expect("devnet");
@@ -319,7 +284,7 @@ fn sigkill_during_open_at_random_moments() {
                 if run >= runs {
                     return;
                 }
-                let mut rng = Rng::new(seed, run as u64);
+                let mut rng = KillRng::new(seed, run as u64);
                 let victim = if run.is_multiple_of(2) {
                     Victim::Opener
                 } else {

@@ -203,6 +203,12 @@ impl Fields {
                     lock: *lock,
                     shutdown: (**s).clone(),
                 }),
+                // A closing channel keeps the negotiation it came from (a lock is meaningless
+                // there: written as Ready, read back as it was).
+                Phase::Closing(c) | Phase::Closed(c) => c.coop.as_ref().map(|s| ShutdownState {
+                    lock: LockIn::Ready,
+                    shutdown: (**s).clone(),
+                }),
                 _ => None,
             },
             close_kind: closing.map(|c| c.resolution.kind),
@@ -301,7 +307,10 @@ impl Fields {
             state,
             ChannelState::ShuttingDown | ChannelState::Negotiating
         );
-        if shutting_down != shutdown.is_some() {
+        if (shutting_down && shutdown.is_none())
+            || (shutdown.is_some() && !(shutting_down || closes))
+            || (closes && shutdown.as_ref().is_some_and(|s| s.lock != LockIn::Ready))
+        {
             return Err(RecordError::Invalid("shutdown"));
         }
         if commitments.is_some()
@@ -424,6 +433,7 @@ impl Fields {
                 if closes {
                     let closing = Closing {
                         channel,
+                        coop: shutdown.map(|s| Box::new(s.shutdown)),
                         reason: required(failure_reason, "failure_reason")?,
                         resolution: Resolution {
                             kind: required(close_kind, "close_kind")?,

@@ -453,9 +453,9 @@ impl Channel {
     }
 
     /// The closing transactions we signed (their txids): a funding spend by one of them is
-    /// our cooperative close.
+    /// our cooperative close — also once a force close overtook the negotiation.
     pub fn signed_closing_txids(&self) -> Vec<bitcoin::Txid> {
-        self.shutdown()
+        self.coop()
             .map(|s| s.signed.iter().map(|c| c.txid).collect())
             .unwrap_or_default()
     }

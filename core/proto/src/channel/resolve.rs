@@ -90,6 +90,10 @@ pub(crate) struct Closing {
     /// Why (the user's request, the peer's error, the spend that closed it...).
     pub(super) reason: String,
     pub(super) resolution: Resolution,
+    /// The cooperative close negotiated before it came to this, if one was (record field 62
+    /// kept): a spend by a closing transaction we signed is still ours to recognise, after a
+    /// force close overtook the negotiation.
+    pub(super) coop: Option<Box<super::shutdown::Shutdown>>,
 }
 
 /// How the funding is (being) spent and what of it is ours.
@@ -212,6 +216,15 @@ impl Channel {
         match &self.phase {
             Phase::Closing(c) | Phase::Closed(c) => Some(c),
             _ => None,
+        }
+    }
+
+    /// The cooperative close: under way (Funded), or negotiated before the channel came to
+    /// close otherwise (Closing, Closed).
+    pub(crate) fn coop(&self) -> Option<&super::shutdown::Shutdown> {
+        match &self.phase {
+            Phase::Closing(c) | Phase::Closed(c) => c.coop.as_deref(),
+            _ => self.shutdown(),
         }
     }
 
@@ -353,9 +366,10 @@ impl Channel {
         ctx: &Context<'_>,
     ) -> Vec<Action> {
         let id = self.current_id();
-        // A cooperative close in progress: its script (our output of the closing tx) and the
-        // ChannelClosing it announced already (not repeated for the same kind).
-        let coop_script = self.shutdown().and_then(|s| s.ours().cloned());
+        // A cooperative close in progress (or negotiated before a force close overtook it):
+        // its script (our output of the closing tx) and the ChannelClosing it announced
+        // already (not repeated for the same kind).
+        let coop_script = self.coop().and_then(|s| s.ours().cloned());
         let announced = self.shutdown().map(|s| CloseKind::Cooperative {
             initiator: s.initiator,
         });
@@ -363,14 +377,18 @@ impl Channel {
             reason: String::new(),
             funding: None,
         });
-        let (channel, was_ready) = match std::mem::replace(&mut self.phase, placeholder) {
-            Phase::Funded(Funded { lock, channel, .. }) => (channel, lock == LockIn::Ready),
+        let (channel, was_ready, coop) = match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Funded(Funded {
+                lock,
+                channel,
+                shutdown,
+            }) => (channel, lock == LockIn::Ready, shutdown),
             Phase::Failed(Failed {
                 channel,
                 unfunded: false,
                 ..
-            }) => (channel, true),
-            Phase::Closing(c) | Phase::Closed(c) => (c.channel, true),
+            }) => (channel, true, None),
+            Phase::Closing(c) | Phase::Closed(c) => (c.channel, true, c.coop),
             other => {
                 self.phase = other;
                 return Vec::new();
@@ -379,6 +397,7 @@ impl Channel {
         tracing::warn!(channel = %id, kind = kind.name(), txid = %spend.compute_txid(), ?confirmation_height, %reason, "channel closing");
         self.phase = Phase::Closing(Closing {
             channel,
+            coop,
             reason: reason.clone(),
             resolution: Resolution {
                 kind,
@@ -483,7 +502,9 @@ impl Channel {
                 return self.fail_durable(reason, tell_peer, false);
             }
         };
-        let was_ready = self.state() == super::ChannelState::Ready;
+        // Ready once both `channel_ready` were exchanged, also while shutting down: a failure
+        // then is a ready channel's (`ChannelFailed`), never an open's.
+        let was_ready = matches!(&self.phase, Phase::Funded(f) if f.lock == LockIn::Ready);
         let mut events = Vec::new();
         if failure || !was_ready {
             events.extend(self.failure_event(&reason, was_ready));
@@ -518,7 +539,7 @@ impl Channel {
     pub(super) fn close_kind_of(&self, tx: &Transaction, ctx: &Context<'_>) -> CloseKind {
         if self.signed_closing_txids().contains(&tx.compute_txid()) {
             return CloseKind::Cooperative {
-                initiator: self.shutdown().map_or(Initiator::Remote, |s| s.initiator),
+                initiator: self.coop().map_or(Initiator::Remote, |s| s.initiator),
             };
         }
         match self.classify_spend(tx, ctx) {

@@ -183,13 +183,24 @@ pub async fn setup(dirs: &Dirs, tern_opts: TernOpts<'_>) -> (Devnet, LdkNode, u1
 
 /// Tern opens an unannounced channel to ldk-node.
 pub async fn tern_opens(tern: &Node, ldk: &LdkNode, port: u16) -> Result<String, String> {
+    tern_opens_with(tern, ldk, port, CHANNEL_SAT, 0).await
+}
+
+/// Tern opens an unannounced `sat` channel to ldk-node, giving it `push_msat`.
+pub async fn tern_opens_with(
+    tern: &Node,
+    ldk: &LdkNode,
+    port: u16,
+    sat: u64,
+    push_msat: u64,
+) -> Result<String, String> {
     tern.open_channel(
         OpenChannelParams::new(
             ldk.node_id(),
             format!("127.0.0.1:{port}"),
-            Amount::from_sat(CHANNEL_SAT),
+            Amount::from_sat(sat),
         )
-        .push_msat(0)
+        .push_msat(push_msat)
         .announce(false),
     )
     .await
@@ -238,6 +249,15 @@ pub fn tern_commitment(dir: &std::path::Path) -> bitcoin::Transaction {
 /// A devnet, an ldk-node (`anchors`: with its default anchor config) funded with 0.01 BTC and
 /// a listening Tern node; ldk-node opens a `CHANNEL_SAT` channel to Tern, driven to ready.
 pub async fn ldk_opens_to_tern(dirs: &Dirs, anchors: bool) -> (Devnet, LdkNode, Node, Seen) {
+    ldk_opens_to_tern_pushing(dirs, anchors, None).await
+}
+
+/// [`ldk_opens_to_tern`], ldk-node giving Tern `push_msat` at the open.
+pub async fn ldk_opens_to_tern_pushing(
+    dirs: &Dirs,
+    anchors: bool,
+    push_msat: Option<u64>,
+) -> (Devnet, LdkNode, Node, Seen) {
     let devnet = Devnet::start().await.expect("devnet");
     let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), anchors);
     let tern = start_tern(
@@ -255,7 +275,7 @@ pub async fn ldk_opens_to_tern(dirs: &Dirs, anchors: bool) -> (Devnet, LdkNode, 
         tern.node_id(),
         ldk_addr(tern_addr.port()),
         CHANNEL_SAT,
-        None,
+        push_msat,
         None,
     )
     .expect("ldk-node opens");

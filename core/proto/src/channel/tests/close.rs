@@ -723,3 +723,96 @@ fn a_signature_on_a_close_without_our_non_dust_output_is_refused() {
     let actions = pair.b.input(Input::Message(Message::ClosingSigned(offer)));
     assert!(kinds(&actions).contains(&"BroadcastMutualClose".to_string()));
 }
+
+/// A channel that was ready stays a ready channel's failure while it shuts down: a force
+/// close then (the user's, or the peer's `error`) never says the open failed.
+#[test]
+fn a_force_close_while_shutting_down_is_a_ready_channels_not_an_open_failure() {
+    for by_error in [false, true] {
+        let mut pair = Pair::open_to_ready();
+        close(&mut pair.a);
+        assert_eq!(pair.a.state(), ChannelState::ShuttingDown);
+        let before = pair.a.events.len();
+        if by_error {
+            let id = pair.a.channel().current_id();
+            let error = crate::wire::ErrorMessage::new(id, "going away");
+            pair.a.input(Input::Message(Message::Error(error)));
+        } else {
+            pair.a.input(Input::ForceClose);
+        }
+        assert_eq!(pair.a.state(), ChannelState::Closing);
+        let new = &pair.a.events[before..];
+        assert!(
+            !new.iter()
+                .any(|e| matches!(e, ChannelEvent::ChannelOpenFailed { .. })),
+            "by_error {by_error}: {new:?}"
+        );
+        assert_eq!(
+            new.iter()
+                .filter(|e| matches!(e, ChannelEvent::ChannelFailed { .. }))
+                .count(),
+            usize::from(by_error),
+            "a failure event only for the peer's error: {new:?}"
+        );
+        assert!(new.iter().any(|e| matches!(
+            e,
+            ChannelEvent::ChannelClosing {
+                kind: crate::channel::CloseKind::LocalForce,
+                ..
+            }
+        )));
+    }
+}
+
+/// A force close that overtakes a negotiation keeps the closing transactions we signed: if the
+/// peer then broadcasts the one it completed, it is our cooperative close (across a restart
+/// from the stored record), never an unknown spend.
+#[test]
+fn a_closing_tx_we_signed_is_recognised_after_a_force_close_overtook_the_negotiation() {
+    let mut pair = Pair::open_to_ready();
+    close(&mut pair.a);
+    assert_eq!(pair.deliver(true), Some("shutdown"));
+    assert_eq!(pair.deliver(false), Some("shutdown"));
+    assert_eq!(pair.deliver(true), Some("closing_signed"));
+    // b accepted and completed the close; its answer never reaches a.
+    let completed = agreed(&pair.b).expect("b holds the completed close");
+    pair.a.input(Input::ForceClose);
+    assert_eq!(
+        pair.a.channel().close_kind(),
+        Some(crate::channel::CloseKind::LocalForce)
+    );
+    pair.a.restart();
+    assert!(pair
+        .a
+        .channel()
+        .signed_closing_txids()
+        .contains(&completed.compute_txid()));
+    pair.a.input(Input::FundingSpent {
+        spending_tx: completed.clone(),
+        confirmation_height: None,
+    });
+    assert_eq!(
+        pair.a.channel().close_kind(),
+        Some(crate::channel::CloseKind::Cooperative {
+            initiator: crate::channel::Initiator::Local
+        })
+    );
+    let paid = pair.a.destination.clone();
+    let ours: u64 = completed
+        .output
+        .iter()
+        .filter(|o| o.script_pubkey == paid)
+        .map(|o| o.value.to_sat())
+        .sum();
+    assert!(ours > 0);
+    assert_eq!(
+        pair.a
+            .channel()
+            .claimable(pair.height)
+            .iter()
+            .map(|c| c.amount_sat)
+            .sum::<u64>(),
+        ours,
+        "what the close pays us is ours to wait for"
+    );
+}

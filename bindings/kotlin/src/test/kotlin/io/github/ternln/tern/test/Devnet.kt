@@ -44,6 +44,10 @@ class Devnet : AutoCloseable {
         return c.inputStream.use { String(it.readAllBytes()) }
     }
 
+    /** Delays the answers of `path` by `ms` for the next `count` requests. */
+    fun latency(path: String, ms: Int, count: Int) =
+        control("faults", """{"path": "$path", "kind": {"latency_ms": $ms}, "count": $count}""")
+
     fun mine(blocks: Int = 1) = control("mine", """{"blocks": $blocks}""")
 
     fun faucet(address: String, sat: Long) =

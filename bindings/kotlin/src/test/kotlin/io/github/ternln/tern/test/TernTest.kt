@@ -209,6 +209,24 @@ class TernTest {
     }
 
     @Test
+    fun readsAnswerWhileASlowSyncIsInFlight() = runBlocking {
+        val node = start(tempDir("slow"), 14)
+        devnet.latency("/blocks/tip/hash", 1_500, 1)
+        val sync = async(Dispatchers.Default) { node.sync(Duration.ofSeconds(10)) }
+        delay(100)
+        assertTrue(sync.isActive, "the sync waits for the slow server")
+        val started = System.nanoTime()
+        node.listChannels()
+        node.listBalances()
+        node.claimableBalances()
+        val tookMs = (System.nanoTime() - started) / 1_000_000
+        assertTrue(sync.isActive, "the reads did not wait for the sync")
+        assertTrue(tookMs < 1_000, "reads took $tookMs ms behind a 1.5 s sync")
+        sync.await()
+        node.stop(); node.close()
+    }
+
+    @Test
     fun closingANodeFromAnyThreadWithCallsInFlightNeverAborts() = runBlocking {
         val dir = tempDir("close")
         repeat(20) { round ->
