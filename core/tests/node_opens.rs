@@ -39,7 +39,11 @@ struct Opts<'a> {
 }
 
 async fn node(devnet: &Devnet, data: &std::path::Path, seed: u8, opts: Opts<'_>) -> Node {
-    let mut b = Builder::new(Network::Regtest, data, &devnet.base_url()).seed([seed; 32]);
+    // These tests account for every satoshi of opens that spend the whole wallet: the anchor
+    // reserve (a separate policy, tested in node_cpfp.rs) is off here.
+    let mut b = Builder::new(Network::Regtest, data, &devnet.base_url())
+        .seed([seed; 32])
+        .anchor_reserve_per_channel(Amount::ZERO);
     if opts.listen {
         b = b.listen("127.0.0.1:0");
     }

@@ -47,6 +47,8 @@ impl From<NodeError> for TernError {
         match e {
             NodeError::InvalidInput { .. } => TernError::InvalidInput(message),
             NodeError::InsufficientFunds { .. } => TernError::InsufficientFunds(message),
+            // The open would eat the anchor channels' fee reserve: the app's remedy is the same.
+            NodeError::AnchorReserve { .. } => TernError::InsufficientFunds(message),
             NodeError::PeerUnreachable { .. } => TernError::PeerUnreachable(message),
             NodeError::UnknownChannel(_) => TernError::UnknownChannel(message),
             NodeError::CannotClose { .. } => TernError::CannotClose(message),

@@ -126,10 +126,18 @@ impl Node {
         };
         // Funds checked and the intent recorded as the reservation (one store job), before a
         // word to the peer.
+        // An anchor channel (our config prefers anchors; the peer's features are not known
+        // yet) must leave the anchor reserve on chain (`reserve.rs`).
+        let reserve = if self.shared.config.channel.prefer_anchors {
+            let (required, n) = self.shared.anchor_reserve(1);
+            (required, n, self.shared.config.anchor_reserve_per_channel)
+        } else {
+            (Amount::ZERO, 0, Amount::ZERO)
+        };
         let intent_id = self
             .shared
             .db
-            .run(move |p: &mut Parts| super::funds::reserve_open(p, &intent))
+            .run(move |p: &mut Parts| super::funds::reserve_open(p, &intent, reserve))
             .await?;
         let connected = match self.connect(node_id, &address).await {
             Ok(()) => self.wait_connected(node_id).await,
@@ -198,7 +206,11 @@ impl Node {
 
     /// Every channel (from memory: never waits for the disk).
     pub async fn list_channels(&self) -> Vec<ChannelDetails> {
-        let mut list: Vec<ChannelDetails> = lock(&self.shared.views).values().cloned().collect();
+        let mut list: Vec<ChannelDetails> = lock(&self.shared.views)
+            .values()
+            .cloned()
+            .map(|c| self.shared.with_fee_words(c))
+            .collect();
         list.sort_by_key(|c| c.channel_id);
         list
     }
@@ -220,15 +232,21 @@ impl Node {
         Ok(address)
     }
 
-    /// On-chain balances (coins locked for opens in progress shown apart).
+    /// On-chain balances (coins locked for opens in progress shown apart, and the reserve the
+    /// anchor channels keep for fee bumps: [`Balances::anchor_reserve`]).
     pub async fn list_balances(&self) -> Result<Balances, NodeError> {
-        self.shared
+        let (mut b, spendable) = self
+            .shared
             .db
             .run(|p: &mut Parts| {
                 let locked = p.store.locked_coins()?;
-                Ok::<_, NodeError>(p.wallet.balances(&locked))
+                let spendable = p.wallet.spendable_sat(&locked);
+                Ok::<_, NodeError>((p.wallet.balances(&locked), spendable))
             })
-            .await
+            .await?;
+        self.shared.note_spendable(spendable);
+        b.anchor_reserve = self.shared.anchor_reserve(0).0;
+        Ok(b)
     }
 
     /// The height of the tip the chain watcher last synced to (persisted; `None` before the

@@ -177,9 +177,12 @@ impl Observer for DevObserver {
     }
 
     fn performed(&self, action: &Action) -> Flow {
-        // A persist was checked as read back from SQLite (`committed`); a funding request is
-        // not an effect.
-        if !matches!(action, Action::Commit(_) | Action::NeedFundingTx { .. }) {
+        // A persist was checked as read back from SQLite (`committed`); a funding (or CPFP
+        // child) request is not an effect.
+        if !matches!(
+            action,
+            Action::Commit(_) | Action::NeedFundingTx { .. } | Action::BumpCommitment(_)
+        ) {
             self.audit().performed(action);
         }
         let Some((label, nth)) = &self.halt_after else {
@@ -249,6 +252,11 @@ fn action_label(action: &Action) -> String {
             kind: BroadcastKind::Sweep,
             ..
         } => "broadcastsweep".into(),
+        Action::Broadcast {
+            kind: BroadcastKind::AnchorCpfp,
+            ..
+        } => "broadcastanchorcpfp".into(),
+        Action::BumpCommitment(_) => "bumpcommitment".into(),
         Action::Watch(_) => "watch".into(),
         Action::Emit(_) => "emit".into(),
         Action::Disconnect { .. } => "disconnect".into(),

@@ -48,6 +48,15 @@ pub struct Config {
     /// sends, and by a sync at a new tip while we fund a ready channel (the fee
     /// policy, `fees.rs`). Zero: at every use.
     pub fee_max_age: Duration,
+    /// The on-chain reserve kept per anchor channel (default 25 000 sat, ldk-node's): an open
+    /// of an anchor channel that would leave less than this times the anchor channels is
+    /// refused (`node/reserve.rs`). Zero: no reserve.
+    pub anchor_reserve_per_channel: bitcoin::Amount,
+    /// Whether the reserve also refuses an inbound anchor open (default `false`: a phone
+    /// accepts its LSP's channel with an empty wallet, as ldk-node does for its
+    /// `trusted_peers_no_reserve`; such a channel's force close cannot be bumped until the
+    /// wallet holds a coin, and `list_channels` says so).
+    pub anchor_reserve_inbound: bool,
     /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
     #[cfg(feature = "dev-disconnect")]
     pub faults: crate::net::faults::FaultPlan,
@@ -88,6 +97,8 @@ impl Builder {
                 connect_timeout: Duration::from_secs(10),
                 inbound: InboundPolicy::AcceptAll,
                 fee_max_age: Duration::from_secs(600),
+                anchor_reserve_per_channel: super::reserve::DEFAULT_ANCHOR_RESERVE,
+                anchor_reserve_inbound: false,
                 #[cfg(feature = "dev-disconnect")]
                 faults: crate::net::faults::FaultPlan::default(),
                 #[cfg(feature = "dev-disconnect")]
@@ -132,6 +143,20 @@ impl Builder {
     /// Fetch the fee estimates again when older than `age` ([`Config::fee_max_age`]).
     pub fn fee_max_age(mut self, age: Duration) -> Self {
         self.config.fee_max_age = age;
+        self
+    }
+
+    /// The on-chain reserve per anchor channel ([`Config::anchor_reserve_per_channel`]; zero
+    /// for none).
+    pub fn anchor_reserve_per_channel(mut self, reserve: bitcoin::Amount) -> Self {
+        self.config.anchor_reserve_per_channel = reserve;
+        self
+    }
+
+    /// Whether the anchor reserve also refuses inbound anchor opens
+    /// ([`Config::anchor_reserve_inbound`]).
+    pub fn anchor_reserve_inbound(mut self, enforce: bool) -> Self {
+        self.config.anchor_reserve_inbound = enforce;
         self
     }
 

@@ -73,8 +73,10 @@ impl Node {
     /// (again every block until it confirms), then the peer gets an `error`; our `to_local`
     /// is swept into the wallet after the peer's `to_self_delay`. Returns once the decision is
     /// stored. Refused with nothing stored or sent: [`NodeError::UnknownChannel`],
-    /// [`NodeError::CannotClose`] (not durable yet, failed, already closing on chain or
-    /// closed).
+    /// [`NodeError::CannotClose`] (not durable yet, failed, closing on chain by another
+    /// transaction than our commitment — a cooperative close agreed or broadcast above all —
+    /// or closed). A channel we already force-closed answers `CannotClose` too, after its
+    /// commitment (and CPFP child) is rebroadcast (nothing stored).
     pub async fn force_close_channel(&self, channel_id: ChannelId) -> Result<(), NodeError> {
         self.check_running()?;
         let owner = self.owner(&channel_id)?;
@@ -128,6 +130,20 @@ pub(super) fn close_blocker(channel: &Channel, tip: u32, force: bool) -> Option<
     match closing_status(channel, tip) {
         None => None,
         Some(ClosingStatus::Closed { kind }) => Some(format!("it is closed ({})", kind.name())),
+        // A force close already decided: forcing again rebroadcasts our commitment.
+        Some(ClosingStatus::OnChain {
+            kind: CloseKind::LocalForce,
+            ..
+        }) if force => None,
+        // Never our commitment over a mutual close (agreed, broadcast or mined).
+        Some(ClosingStatus::OnChain {
+            kind: CloseKind::Cooperative { .. },
+            ..
+        }) if force => Some(
+            "its cooperative close is agreed and broadcast: it needs no force close, and our \
+             commitment must never compete with the closing transaction"
+                .into(),
+        ),
         Some(ClosingStatus::OnChain { kind, .. }) => {
             Some(format!("it is already closing on chain ({})", kind.name()))
         }
@@ -274,9 +290,22 @@ impl PeerTask {
         self.feed_for_user(i, input, "close").await
     }
 
-    /// [`PeerCommand::ForceClose`]: checks, then [`Input::ForceClose`].
+    /// [`PeerCommand::ForceClose`]: checks, then [`Input::ForceClose`]. A force close already
+    /// decided is idempotent: its commitment (and CPFP child) is rebroadcast, nothing is
+    /// stored, and the caller still hears `CannotClose` (nothing new was decided).
     pub(super) async fn force_close(&mut self, channel_id: ChannelId) -> Result<(), NodeError> {
         let i = self.closeable(&channel_id, true)?;
+        if self.channels[i].close_kind() == Some(CloseKind::LocalForce) {
+            tracing::info!(channel = %channel_id, "already force-closed: rebroadcasting");
+            self.feed_checked(i, Input::ForceClose).await?;
+            self.cleanup();
+            return Err(NodeError::CannotClose {
+                channel_id,
+                reason: "it is already force-closed: our commitment was rebroadcast (again \
+                         every block, with its CPFP child, until it confirms)"
+                    .into(),
+            });
+        }
         tracing::info!(channel = %channel_id, "force-closing");
         self.feed_for_user(i, Input::ForceClose, "force close")
             .await

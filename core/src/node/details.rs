@@ -52,6 +52,13 @@ impl PeerTask {
             update_pending: c.update_pending(),
             closing,
             claimable,
+            // Filled in by `list_channels` from the wallet's cached amount (`reserve.rs`).
+            fee_bump: super::reserve::fee_bump(
+                c.channel_type().anchors,
+                c.commitment_feerate_per_kw(),
+                false,
+            ),
+            fee_bump_words: String::new(),
         };
         let mut views = lock(&self.shared.views);
         views.remove(&c.temporary_channel_id());

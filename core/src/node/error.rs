@@ -36,6 +36,23 @@ pub enum NodeError {
         /// What opens in progress have locked (spendable again once they end).
         locked_by_opens: Amount,
     },
+    /// An anchor channel's open would leave less on chain than the reserve the anchor
+    /// channels keep to fee-bump a force close (`Config::anchor_reserve_per_channel`):
+    /// receive more, open a smaller channel, or lower the reserve.
+    #[error(
+        "open refused: it would leave {} sat on chain, below the {} sat reserve of {anchor_channels} anchor channels ({} sat each) that pays for bumping a force close's fee",
+        left.to_sat(), required.to_sat(), per_channel.to_sat()
+    )]
+    AnchorReserve {
+        /// What the wallet would keep after the open.
+        left: Amount,
+        /// What the anchor channels (this one included) ask to keep.
+        required: Amount,
+        /// How many anchor channels, this one included.
+        anchor_channels: u32,
+        /// The reserve per anchor channel.
+        per_channel: Amount,
+    },
     /// The peer could not be reached (or its connection dropped): check the address, try
     /// later.
     #[error("peer {node_id} unreachable: {reason}")]

@@ -128,19 +128,39 @@ fn funding_fee_rate(store: &Store) -> Result<FeeRate, NodeError> {
 /// wallet can fund it besides the opens in progress — in one store transaction with the check,
 /// so concurrent opens see each other — else [`NodeError::InsufficientFunds`] and no intent.
 /// Runs on the store thread (one job: no funding can be built in between).
-pub(crate) fn reserve_open(parts: &mut Parts, intent: &NewOpenIntent) -> Result<i64, NodeError> {
+/// `reserve`: (required, anchor channels, per channel), the anchor reserve the wallet must
+/// keep after this open ([`NodeError::AnchorReserve`] otherwise; zero: none).
+pub(crate) fn reserve_open(
+    parts: &mut Parts,
+    intent: &NewOpenIntent,
+    reserve: (Amount, u32, Amount),
+) -> Result<i64, NodeError> {
     let coins = parts.wallet.spendable_coins();
     let fee_rate = funding_fee_rate(&parts.store)?;
     let amount = Amount::from_sat(intent.amount_sat);
+    let (required, n, per) = reserve;
     let checked = parts.store.write(|tx| {
         let locks = tx.coin_locks()?;
         let intents = tx.list_open_intents()?;
         match check(&coins, &locks, &intents, amount, fee_rate) {
-            Ok(_) => tx.insert_open_intent(intent, now()).map(Ok),
-            Err(short) => Ok(Err(short)),
+            Ok(ok) => {
+                let left = ok.available.checked_sub(ok.needed).unwrap_or(Amount::ZERO);
+                if let Err(e) = super::reserve::check_open(left, required, n, per) {
+                    return Ok(Err(Refused::Reserve(e)));
+                }
+                tx.insert_open_intent(intent, now()).map(Ok)
+            }
+            Err(short) => Ok(Err(Refused::Funds(short))),
         }
     })?;
-    checked.map_err(|short| {
+    checked.map_err(|refused| {
+        let short = match refused {
+            Refused::Funds(short) => short,
+            Refused::Reserve(e) => {
+                tracing::info!("open refused: {e}");
+                return e;
+            }
+        };
         tracing::info!(
             needed = short.needed.to_sat(),
             available = short.available.to_sat(),
@@ -149,6 +169,12 @@ pub(crate) fn reserve_open(parts: &mut Parts, intent: &NewOpenIntent) -> Result<
         );
         short.into_error()
     })
+}
+
+/// Why [`reserve_open`] refused.
+enum Refused {
+    Funds(FundsCheck),
+    Reserve(NodeError),
 }
 
 /// What came of a funding request.
@@ -220,6 +246,7 @@ pub(crate) async fn broadcast_funding(shared: &Shared, tx: Transaction) {
     if let Err(e) = result {
         tracing::warn!("wallet could not record the funding: {e}");
     }
+    shared.refresh_spendable().await;
     let Err(e) = shared.source.broadcast(tx.clone()).await else {
         return;
     };

@@ -37,6 +37,23 @@ impl PeerTask {
 
     pub(super) async fn accept_open(&mut self, open: crate::proto::wire::OpenChannel) {
         let temporary_channel_id = open.temporary_channel_id;
+        // An anchor channel needs the on-chain reserve (`reserve.rs`): refused with an error
+        // the funder can answer by opening without anchors (LDK does).
+        let anchors = open
+            .channel_type
+            .as_ref()
+            .is_some_and(crate::proto::wire::ChannelType::is_anchors);
+        if anchors && self.shared.config.anchor_reserve_inbound {
+            if let Some(why) = self.shared.inbound_reserve_refusal().await {
+                tracing::info!(channel = %temporary_channel_id, "inbound anchor open refused: {why}");
+                self.send(Message::Error(ErrorMessage::new(
+                    temporary_channel_id,
+                    &why,
+                )))
+                .await;
+                return;
+            }
+        }
         let keys_index = match self.shared.allocate_keys_index().await {
             Ok(i) => i,
             Err(e) => {

@@ -19,6 +19,7 @@ mod api;
 mod audit;
 mod builder;
 mod close;
+mod cpfp;
 mod db;
 mod details;
 mod dial;
@@ -34,6 +35,7 @@ mod outputs;
 mod peer;
 mod peer_chain;
 mod perform;
+mod reserve;
 mod startup;
 mod sync;
 mod types;
@@ -63,7 +65,8 @@ pub use dirlock::LOCK_FILE;
 pub use error::NodeError;
 pub use events::{CloseKind, Event};
 pub use onchain::SendAmount;
-pub use types::{ChannelDetails, ClaimableBalance, OpenChannelParams, SyncSummary};
+pub use reserve::DEFAULT_ANCHOR_RESERVE;
+pub use types::{ChannelDetails, ClaimableBalance, FeeBump, OpenChannelParams, SyncSummary};
 
 use db::{Db, Parts};
 use dirlock::DirLock;
@@ -99,6 +102,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// An address was handed out since the last sync planned its scripts.
     pub(crate) fresh_addresses: AtomicBool,
+    /// What the wallet could spend at its last read (`reserve.rs`: the fee words).
+    pub(crate) wallet_spendable_sat: std::sync::atomic::AtomicU64,
     /// The data-dir lock, released last by `stop`.
     dir_lock: Mutex<Option<DirLock>>,
     /// What watches the action loop ([`observer::Quiet`] in release builds).

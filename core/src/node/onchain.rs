@@ -49,6 +49,7 @@ impl Node {
                 Ok::<_, NodeError>(tx)
             })
             .await?;
+        self.shared.refresh_spendable().await;
         let txid = tx.compute_txid();
         tracing::info!(%txid, ?amount, "sending on chain");
         match self.shared.source.broadcast(tx.clone()).await {

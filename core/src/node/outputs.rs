@@ -56,6 +56,9 @@ impl PeerTask {
         if matches!(kind, BroadcastKind::MutualClose | BroadcastKind::Sweep) {
             self.shared.record_channel_tx(&tx).await;
         }
+        if kind == BroadcastKind::AnchorCpfp {
+            self.child_broadcast(&tx).await;
+        }
         change_watches(&self.shared, "check a spent outpoint now", move |s| {
             for op in &spent {
                 s.check_outpoint_now(op);

@@ -122,6 +122,12 @@ impl PeerTask {
                         queue.push_front(a);
                     }
                 }
+                Action::BumpCommitment(request) => {
+                    let next = self.bump_commitment(i, request).await;
+                    for a in next.into_iter().rev() {
+                        queue.push_front(a);
+                    }
+                }
                 Action::Broadcast { tx, kind } => self.broadcast(i, tx, kind).await,
                 Action::Watch(WatchRequest::Funding { outpoint, .. }) => {
                     self.watch_funding(i, outpoint).await
@@ -177,9 +183,10 @@ impl PeerTask {
     async fn broadcast(&mut self, i: usize, tx: Transaction, kind: BroadcastKind) {
         match kind {
             BroadcastKind::Funding => self.broadcast_funding(i, tx).await,
-            BroadcastKind::Commitment | BroadcastKind::MutualClose | BroadcastKind::Sweep => {
-                self.broadcast_closing(i, tx, kind).await
-            }
+            BroadcastKind::Commitment
+            | BroadcastKind::MutualClose
+            | BroadcastKind::Sweep
+            | BroadcastKind::AnchorCpfp => self.broadcast_closing(i, tx, kind).await,
         }
     }
 

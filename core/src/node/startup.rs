@@ -145,6 +145,7 @@ impl Node {
             stopped,
             tasks: Mutex::new(Vec::new()),
             fresh_addresses: AtomicBool::new(false),
+            wallet_spendable_sat: std::sync::atomic::AtomicU64::new(0),
             dir_lock: Mutex::new(Some(dir_lock)),
             observer,
             #[cfg(feature = "dev-disconnect")]
@@ -170,6 +171,7 @@ impl Node {
         net_events: mpsc::UnboundedReceiver<NetEvent>,
     ) -> Result<Option<std::net::SocketAddr>, NodeError> {
         shared.fail_interrupted_intents(&stored.intents).await?;
+        shared.release_child_locks().await?;
         let fundings: Vec<(PublicKey, Txid, bool)> = stored
             .channels
             .iter()

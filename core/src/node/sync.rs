@@ -58,7 +58,7 @@ impl Node {
         };
         let outcome = Arc::new(outcome);
         let applied = outcome.clone();
-        let (unconfirmed, new_tip) = self
+        let (unconfirmed, new_tip, spendable) = self
             .shared
             .db
             .run(move |p: &mut Parts| {
@@ -78,9 +78,10 @@ impl Node {
                 } else {
                     Vec::new()
                 };
-                Ok::<_, NodeError>((unconfirmed, new_tip))
+                Ok::<_, NodeError>((unconfirmed, new_tip, super::reserve::spendable_now(p)))
             })
             .await?;
+        self.shared.note_spendable(spendable);
         let tip_height = outcome.state.tip.map(|t| t.height);
         for event in &outcome.events {
             let (txid, input) = match event {
@@ -136,13 +137,15 @@ impl Node {
             }
         }
         if let (true, Some(height)) = (new_tip, tip_height) {
+            // The funder's fee policy, on each new block (`fees.rs`), within the deadline —
+            // handed before the block itself, so that a closing channel decides its CPFP
+            // (`resolve_cpfp.rs`) on this block's estimates, not the previous one's.
+            let left = deadline.map(|d| d.saturating_sub(started.elapsed()));
+            self.shared.fees_on_new_block(left).await;
             let peers: Vec<_> = lock(&self.shared.peers).values().cloned().collect();
             for p in peers {
                 let _ = p.send(PeerCommand::Chain(ChainInput::NewBlock { height }));
             }
-            // The funder's fee policy, on each new block (`fees.rs`), within the deadline.
-            let left = deadline.map(|d| d.saturating_sub(started.elapsed()));
-            self.shared.fees_on_new_block(left).await;
             // Rebroadcast our unconfirmed transactions (funding included) on every new block.
             for tx in unconfirmed {
                 let txid = tx.compute_txid();

@@ -52,6 +52,26 @@ pub struct ChannelDetails {
     pub closing: Option<ClosingStatus>,
     /// What the close still gives back to us on chain, and when (empty unless closing).
     pub claimable: Vec<Claimable>,
+    /// Whether our commitment's fee can be raised (CPFP through our anchor) if we must
+    /// force-close; [`ChannelDetails::fee_bump_words`] says it in words.
+    pub fee_bump: FeeBump,
+    /// [`ChannelDetails::fee_bump`] in words: "fee fixed at 2500 sat/kw: ...", "fee can be
+    /// bumped: ...", "fee cannot be bumped: no on-chain coin ...".
+    pub fee_bump_words: String,
+}
+
+/// Whether our commitment's fee can be raised after a force close (`node/reserve.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeBump {
+    /// No anchors: the fee is the one both sides signed, at this feerate.
+    Fixed {
+        /// The commitment's feerate, sat per 1000 weight units.
+        feerate_per_kw: u32,
+    },
+    /// Anchors, and the wallet has a coin: a force close is CPFP'd through our anchor.
+    Bumpable,
+    /// Anchors, but no wallet coin to CPFP with.
+    NoCoin,
 }
 
 /// What [`super::Node::open_channel`] opens.

@@ -1,6 +1,7 @@
 //! CPFP of an anchor commitment: a child spending our anchor output (signed with the channel's
 //! funding key) plus wallet coins, paying enough that the package (commitment + child) reaches
-//! a target feerate. Not wired into the node yet (issue 14 builds it first).
+//! a target feerate. The node asks for it when a force-closed anchor channel's commitment
+//! pays less than the estimate (`proto::channel` `resolve_cpfp.rs`, `node/cpfp.rs`).
 
 use bdk_wallet::{KeychainKind, SignOptions};
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
@@ -36,13 +37,68 @@ impl OnchainWallet {
         target: FeeRate,
         locked: &[OutPoint],
     ) -> Result<Transaction, WalletError> {
+        self.build_anchor_cpfp_replacing(
+            parent,
+            parent_fee,
+            anchor,
+            funding_key,
+            target,
+            locked,
+            None,
+            0,
+        )
+    }
+
+    /// [`OnchainWallet::build_anchor_cpfp`], replacing (RBF) `previous`, an earlier child of
+    /// the same anchor recorded in the wallet: the previous child is marked evicted (at
+    /// `now`), so that its wallet coin is spendable again and is taken first (a replacement
+    /// may not add unconfirmed inputs, BIP125 rule 2, and the coin would otherwise be tied up
+    /// by a transaction the mempool drops). If the previous child is still in the mempool
+    /// when the replacement is refused, the next sync sees it again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_anchor_cpfp_replacing(
+        &mut self,
+        parent: &Transaction,
+        parent_fee: Amount,
+        anchor: &AnchorSpend,
+        funding_key: &SecretKey,
+        target: FeeRate,
+        locked: &[OutPoint],
+        previous: Option<&Transaction>,
+        now: u64,
+    ) -> Result<Transaction, WalletError> {
         let secp = Secp256k1::new();
-        let (excluded, available) = self.not_spendable(locked);
-        let coin = self
+        let reused: Vec<OutPoint> = previous
+            .map(|p| {
+                p.input
+                    .iter()
+                    .map(|i| i.previous_output)
+                    .filter(|o| *o != anchor.outpoint)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(p) = previous {
+            if self.knows(&p.compute_txid()) {
+                self.wallet.apply_evicted_txs([(p.compute_txid(), now)]);
+            }
+        }
+        // The previous child's coins are ours to reuse even if locked for it.
+        let locked: Vec<OutPoint> = locked
+            .iter()
+            .filter(|o| !reused.contains(o))
+            .copied()
+            .collect();
+        let (excluded, available) = self.not_spendable(&locked);
+        let coins: Vec<_> = self
             .spendable_coins()
             .into_iter()
             .filter(|c| !excluded.contains(&c.outpoint))
-            .max_by_key(|c| c.value)
+            .collect();
+        let coin = coins
+            .iter()
+            .find(|c| reused.contains(&c.outpoint))
+            .or_else(|| coins.iter().max_by_key(|c| c.value))
+            .cloned()
             .ok_or(WalletError::InsufficientFunds {
                 needed: 1,
                 available,

@@ -112,6 +112,20 @@ pub struct Balances {
     pub unconfirmed: Amount,
     /// Coins locked for channel opens in progress.
     pub locked: Amount,
+    /// What the node's anchor channels ask to keep on chain for fee bumps (reserve per
+    /// anchor channel × anchor channels; the node fills it in, the wallet alone says 0). Part
+    /// of `confirmed` + `unconfirmed`, not on top of it; opens of anchor channels keep it.
+    pub anchor_reserve: Amount,
+}
+
+impl Balances {
+    /// What may be spent without touching the anchor reserve: `confirmed` less
+    /// [`Balances::anchor_reserve`].
+    pub fn spendable_after_reserve(&self) -> Amount {
+        self.confirmed
+            .checked_sub(self.anchor_reserve)
+            .unwrap_or(Amount::ZERO)
+    }
 }
 
 /// A coin the wallet spends in its own transactions: confirmed, or the unconfirmed change of
@@ -411,6 +425,7 @@ impl OnchainWallet {
             confirmed: Amount::from_sat(b.confirmed.to_sat().saturating_sub(locked_sat)),
             unconfirmed: b.trusted_pending + b.untrusted_pending,
             locked: Amount::from_sat(locked_sat),
+            anchor_reserve: Amount::ZERO,
         }
     }
 

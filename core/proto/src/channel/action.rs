@@ -67,6 +67,10 @@ pub enum Action {
     },
     /// A transient (never persisted) open failed: what to forget, release and tell.
     FailOpen(FailOpen),
+    /// Build (do not broadcast) a CPFP child of our unconfirmed anchor commitment from a
+    /// wallet coin, locking the coin; answer with [`super::Input::CpfpBuilt`]. Nothing to
+    /// answer if the wallet cannot (no coin): the next block asks again.
+    BumpCommitment(super::CpfpRequest),
 }
 
 /// What one durable write holds — like a staged change set: the channel's record, the events
@@ -135,6 +139,8 @@ pub enum BroadcastKind {
     MutualClose,
     /// A sweep of a closing channel's output into the wallet (or a penalty).
     Sweep,
+    /// The CPFP child of our commitment, spending our anchor (after the commitment).
+    AnchorCpfp,
 }
 
 /// A chain watch ([`Action::Watch`]).
@@ -315,7 +321,8 @@ pub enum OrderViolation {
 ///   its channel in Closing{LocalForce} holding that very transaction (and by a fundee only
 ///   once it has seen the funding on chain); the cooperative closing transaction only after
 ///   a record holding it as a cooperative close; a sweep only after a record holding it as
-///   broadcast;
+///   broadcast; the CPFP child of our commitment only after a record in
+///   Closing{LocalForce} holding that child;
 /// - `announcement_signatures` leaves only after a record with the "sent" mark;
 /// - `commitment_signed` leaves only after a record holding that signature as the peer's
 ///   unrevoked next commitment (number, updates, feerate, point);
@@ -574,6 +581,25 @@ impl DurabilityChecker {
                             index,
                             what: "sweep",
                             txid,
+                        });
+                    }
+                }
+                Action::Broadcast {
+                    tx,
+                    kind: BroadcastKind::AnchorCpfp,
+                } => {
+                    // A record in Closing{LocalForce} holding that child.
+                    let ok = self.persisted.values().any(|r| {
+                        let c = r.channel();
+                        c.state() == ChannelState::Closing
+                            && c.close_kind() == Some(CloseKind::LocalForce)
+                            && c.anchor_cpfp_child() == Some(tx)
+                    });
+                    if !ok {
+                        return Err(OrderViolation::BroadcastBeforePersist {
+                            index,
+                            what: "cpfp child",
+                            txid: tx.compute_txid(),
                         });
                     }
                 }

@@ -21,6 +21,7 @@ use super::record::{
     Waiting,
 };
 use super::resolve::{Closing, Resolution, Tracked};
+use super::resolve_cpfp::{AnchorCpfp, CpfpForm};
 use super::resolve_record::{CloseKindByte, TrackedList};
 use super::shutdown::{Scripts, ShutdownForm, ShutdownState};
 use super::{Channel, ChannelState, CloseKind, Confirmation, FundingInfo, Role, SideParams};
@@ -81,6 +82,8 @@ pub(crate) struct Fields {
     pub(crate) closing_height: Option<u32>,
     /// The outputs of it that are ours.
     pub(crate) tracked: Option<Vec<Tracked>>,
+    /// The CPFP child of our unconfirmed commitment (`resolve_cpfp.rs`).
+    pub(crate) cpfp: Option<AnchorCpfp>,
 }
 
 // The record after its version byte. Record types strictly increase (checked at compile
@@ -124,6 +127,7 @@ crate::wire_message! {
         72 => closing_tx: option ConsensusTx,
         74 => closing_height: option u32,
         76 => tracked: option TrackedList,
+        78 => cpfp: option CpfpForm,
     }
 }
 
@@ -211,6 +215,7 @@ impl Fields {
             closing_tx: closing.map(|c| c.resolution.spend.clone()),
             closing_height: closing.and_then(|c| c.resolution.confirmed_at),
             tracked: closing.map(|c| c.resolution.outputs.clone()),
+            cpfp: closing.and_then(|c| c.resolution.cpfp.clone()),
         }
     }
 
@@ -253,6 +258,7 @@ impl Fields {
             closing_tx,
             closing_height,
             tracked,
+            cpfp,
         } = self;
         let funding = match funding_outpoint {
             None => None,
@@ -325,6 +331,7 @@ impl Fields {
                 (closing_tx.is_some(), "closing_tx"),
                 (closing_height.is_some(), "closing_height"),
                 (tracked.is_some(), "tracked"),
+                (cpfp.is_some(), "cpfp"),
             ])?;
         }
         let phase = match state {
@@ -433,6 +440,7 @@ impl Fields {
                             spend: required(closing_tx, "closing_tx")?,
                             confirmed_at: closing_height,
                             outputs: required(tracked, "tracked")?,
+                            cpfp,
                         },
                     };
                     let phase = if state == ChannelState::Closed {

@@ -139,4 +139,14 @@ pub enum Input {
         /// The output.
         outpoint: OutPoint,
     },
+    /// The driver's answer to [`Action::BumpCommitment`]: the signed CPFP child of our
+    /// commitment (its wallet coins locked), echoing the request's feerate and height.
+    CpfpBuilt {
+        /// The child.
+        child: Transaction,
+        /// The package feerate it was built for.
+        feerate_per_kw: u32,
+        /// The request's height.
+        height: u32,
+    },
 }

@@ -91,6 +91,7 @@ mod record;
 mod reestablish;
 mod resolve;
 mod resolve_chain;
+mod resolve_cpfp;
 mod resolve_record;
 mod resolve_sweep;
 mod shutdown;
@@ -127,6 +128,7 @@ pub(crate) use effects::broadcast_funding;
 pub use fee_policy::{check_peer_feerate, funder_feerate, FeeEstimates};
 pub use input::{message_channel_id, Input};
 pub use record::{ChannelRecord, RecordError, RECORD_VERSION};
+pub use resolve_cpfp::{CpfpRequest, RBF_STEP_PER_KW};
 pub use validate::ValidationError;
 
 /// Errors of the channel layer that are not a peer's fault (those become `error` messages).
@@ -690,9 +692,10 @@ impl Channel {
             Input::ForceClose => self.on_force_close(ctx),
             Input::Close { script } => self.on_close(script, ctx),
             // Only a closing channel watches outputs or reacts to a spend going away.
-            Input::FundingUnspent | Input::OutputSpent { .. } | Input::OutputUnspent { .. } => {
-                Vec::new()
-            }
+            Input::FundingUnspent
+            | Input::OutputSpent { .. }
+            | Input::OutputUnspent { .. }
+            | Input::CpfpBuilt { .. } => Vec::new(),
         }
     }
 

@@ -23,8 +23,9 @@
 //! | 60 | the commitments once updated (opt) | | 62–69 | the cooperative close (`shutdown.rs`) |
 //! | 70 | close kind (Closing/Closed only) | | 72 | the transaction spending the funding |
 //! | 74 | its confirmation height (opt) | | 76 | the tracked outputs and their sweeps |
+//! | 78 | our commitment's CPFP child (opt, `resolve_cpfp.rs`) | | | |
 //!
-//! Fields 70–76 (`resolve_record.rs`) exist only in records of state Closing (11) or Closed
+//! Fields 70–78 (`resolve_record.rs`, `resolve_cpfp.rs`) exist only in records of state Closing (11) or Closed
 //! (12), which older builds refuse by their state byte; they are even, and the failure reason
 //! (42) holds the closing reason.
 //!

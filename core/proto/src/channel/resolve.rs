@@ -106,6 +106,8 @@ pub(crate) struct Resolution {
     pub(super) confirmed_at: Option<u32>,
     /// The outputs of `spend` that are ours.
     pub(super) outputs: Vec<Tracked>,
+    /// The CPFP child of our unconfirmed commitment, if one was built (`resolve_cpfp.rs`).
+    pub(super) cpfp: Option<super::resolve_cpfp::AnchorCpfp>,
 }
 
 /// One output of the spend that is ours.
@@ -402,6 +404,7 @@ impl Channel {
                 spend,
                 confirmed_at: confirmation_height,
                 outputs: Vec::new(),
+                cpfp: None,
             },
         });
         let outputs = self.find_outputs(kind, coop_script, ctx);
@@ -430,6 +433,9 @@ impl Channel {
         actions.extend(self.spend_broadcasts(tip));
         actions.extend(sweeps);
         actions.extend(self.closing_watches());
+        // Our commitment pays less than the estimate: CPFP through our anchor (asked after
+        // the commitment's broadcast; the child is stored before it is broadcast).
+        actions.extend(self.cpfp_request(tip, ctx));
         actions
     }
 
@@ -442,8 +448,25 @@ impl Channel {
     /// The user's force close ([`Input::ForceClose`]): our latest commitment, persisted,
     /// broadcast, then our `error`. A failed channel never broadcasts (it fell behind, or its
     /// funding can never exist); a closing one already spends (or holds) the funding.
+    ///
+    /// On a channel already closing: a force close already decided (Closing{LocalForce}) is
+    /// rebroadcast — its commitment (and CPFP child) while unconfirmed, and a CPFP asked for
+    /// if the commitment pays too little — with nothing stored (idempotent). An agreed
+    /// cooperative close (the agreed tx held while negotiating, or Closing{Cooperative}) is
+    /// never answered with our commitment: nothing happens (the node refuses it first with
+    /// `CannotClose`). Any other spend (the peer's commitment, ...) already closes it.
     pub(crate) fn on_force_close(&mut self, ctx: &Context<'_>) -> Vec<Action> {
+        if self.agreed_closing_tx().is_some() {
+            tracing::warn!(channel = %self.current_id(), "force close refused: a cooperative close is agreed");
+            return Vec::new();
+        }
         match &self.phase {
+            Phase::Closing(c) if c.resolution.kind == CloseKind::LocalForce => {
+                let tip = self.tip_floor();
+                let mut actions = self.spend_broadcasts(tip);
+                actions.extend(self.cpfp_request(tip, ctx));
+                actions
+            }
             Phase::Funded(_) => self.force_close(
                 "force-closed at the user's request".into(),
                 true,

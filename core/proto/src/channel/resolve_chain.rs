@@ -21,7 +21,7 @@ impl Channel {
                 spending_tx,
                 confirmation_height,
             } => self.on_funding_spent(spending_tx, confirmation_height, ctx),
-            Input::FundingUnspent => self.on_closing_unspent(),
+            Input::FundingUnspent => self.on_closing_unspent(ctx),
             Input::OutputSpent {
                 outpoint,
                 spending_tx,
@@ -55,6 +55,11 @@ impl Channel {
                 vec![self.commit(Vec::new())]
             }
             Input::ForceClose => self.on_force_close(ctx),
+            Input::CpfpBuilt {
+                child,
+                feerate_per_kw,
+                height,
+            } => self.on_cpfp_built(child, feerate_per_kw, height),
             Input::FundingTxBuilt { .. }
             | Input::FundingTxFailed { .. }
             | Input::FundingDoubleSpent { .. }
@@ -170,10 +175,26 @@ impl Channel {
 
     /// The spend of the funding is gone (reorg or replacement): closing again, unconfirmed;
     /// our own transaction is rebroadcast.
-    fn on_closing_unspent(&mut self) -> Vec<Action> {
+    ///
+    /// The peer's commitment gone (RemoteForce, or a revoked one we were punishing): nothing
+    /// of ours spends the funding, and the channel cannot be used again (the peer gave it up,
+    /// and we have failed it): our latest commitment is signed, stored as Closing{LocalForce}
+    /// (with `ChannelClosing` naming the new kind) and then broadcast (BOLT 5: fail the
+    /// channel by broadcasting our last commitment). If their commitment comes back (or
+    /// confirms), the chain wins, as for any race. A commitment from our future (RemoteFuture)
+    /// that vanished is only waited for: ours is revoked in the peer's eyes (BOLT 2: a node
+    /// that fell behind MUST NOT broadcast it); an unknown spend too (nothing says ours is
+    /// safe to broadcast).
+    fn on_closing_unspent(&mut self, ctx: &Context<'_>) -> Vec<Action> {
         let Some(c) = self.closing() else {
             return Vec::new();
         };
+        if matches!(
+            c.resolution.kind,
+            CloseKind::RemoteForce | CloseKind::Revoked
+        ) {
+            return self.broadcast_ours_instead(ctx);
+        }
         if c.resolution.confirmed_at.is_none() && matches!(self.phase, Phase::Closing(_)) {
             return Vec::new();
         }
@@ -187,6 +208,32 @@ impl Channel {
         actions.extend(self.spend_broadcasts(tip));
         actions.extend(self.closing_watches());
         actions
+    }
+
+    /// The peer's commitment vanished: ours, stored then broadcast (see
+    /// [`Channel::on_closing_unspent`]).
+    fn broadcast_ours_instead(&mut self, ctx: &Context<'_>) -> Vec<Action> {
+        let (kind, reason) = match self.closing() {
+            Some(c) => (c.resolution.kind, c.reason.clone()),
+            None => return Vec::new(),
+        };
+        let commitment = match self.signed_our_commitment(ctx) {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(channel = %self.current_id(), error = %e, "the peer's commitment vanished and ours cannot be signed: waiting");
+                return Vec::new();
+            }
+        };
+        tracing::warn!(channel = %self.current_id(), from = kind.name(), "the peer's commitment left the mempool: broadcasting ours");
+        let reason = format!("{reason}; the peer's commitment vanished, ours is broadcast");
+        self.enter_closing(
+            CloseKind::LocalForce,
+            commitment,
+            None,
+            reason,
+            Vec::new(),
+            ctx,
+        )
     }
 
     fn on_output_spent(
@@ -325,6 +372,9 @@ impl Channel {
         }
         actions.extend(rebroadcasts);
         actions.extend(sweeps);
+        // Our commitment still unconfirmed and the estimate above what it (with its child)
+        // pays: a (new or replacement) CPFP child.
+        actions.extend(self.cpfp_request(height, ctx));
         actions
     }
 
@@ -350,6 +400,7 @@ impl Channel {
             tx: c.resolution.spend.clone(),
             kind,
         });
+        actions.extend(self.cpfp_broadcast());
         actions
     }
 

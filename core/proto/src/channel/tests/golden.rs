@@ -216,6 +216,7 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         closing_tx,
         closing_height,
         tracked,
+        cpfp,
     } = &Fields::of(c);
     let pk = |k: &PublicKey| k.serialize().to_lower_hex_string();
     let sig = |s: &Signature| s.serialize_compact().to_lower_hex_string();
@@ -454,6 +455,10 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         }),
     );
     put("close_kind", format!("{close_kind:?}"));
+    // Field 78 is newer than every fixture: listed only when present.
+    if let Some(b) = cpfp {
+        put("cpfp", format!("{b:?}"));
+    }
     put(
         "closing_tx",
         closing_tx.as_ref().map_or("None".into(), |tx| {

@@ -483,6 +483,11 @@ pub fn kinds(actions: &[Action]) -> Vec<String> {
                 kind: BroadcastKind::Sweep,
                 ..
             } => out.push("BroadcastSweep".into()),
+            Action::Broadcast {
+                kind: BroadcastKind::AnchorCpfp,
+                ..
+            } => out.push("BroadcastAnchorCpfp".into()),
+            Action::BumpCommitment(_) => out.push("BumpCommitment".into()),
             Action::Watch(WatchRequest::Funding { .. }) => out.push("WatchFunding".into()),
             Action::Watch(WatchRequest::Output { .. }) => out.push("WatchOutput".into()),
             Action::Emit(e) => out.push(event_kind(e)),

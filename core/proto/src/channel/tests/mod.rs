@@ -17,6 +17,7 @@ mod open;
 mod record;
 mod reestablish;
 mod resolve;
+mod resolve_cpfp;
 mod resolve_more;
 mod restart;
 mod spent;
