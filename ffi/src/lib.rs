@@ -32,7 +32,7 @@ pub fn tern_version() -> String {
 
 /// A configuration with the defaults: no listener, no background sync (the app calls `sync`,
 /// as a background wake does), 10 s to connect, every inbound channel accepted, two runtime
-/// threads.
+/// threads, 25,000 sat kept per anchor channel to CPFP its force close.
 #[uniffi::export]
 pub fn default_config(network: Network, data_dir: String, esplora_url: String) -> NodeConfig {
     NodeConfig {
@@ -44,6 +44,7 @@ pub fn default_config(network: Network, data_dir: String, esplora_url: String) -
         connect_timeout: Duration::from_secs(10),
         inbound_policy: InboundPolicy::AcceptAll,
         runtime_threads: 2,
+        anchor_reserve_per_channel_sat: 25_000,
     }
 }
 

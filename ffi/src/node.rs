@@ -49,7 +49,8 @@ impl Node {
         )
         .seed(seed)
         .connect_timeout(config.connect_timeout)
-        .inbound_policy(config.inbound_policy.into());
+        .inbound_policy(config.inbound_policy.into())
+        .anchor_reserve_per_channel(Amount::from_sat(config.anchor_reserve_per_channel_sat));
         if let Some(listen) = config.listen {
             b = b.listen(listen);
         }

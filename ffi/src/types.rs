@@ -68,6 +68,8 @@ pub struct NodeConfig {
     pub inbound_policy: InboundPolicy,
     /// Worker threads of the node's own runtime (1–2 on phones; at least 1).
     pub runtime_threads: u32,
+    /// On-chain satoshis kept per anchor channel to CPFP its force close (0: none).
+    pub anchor_reserve_per_channel_sat: u64,
 }
 
 /// A transaction output's reference.
@@ -240,6 +242,27 @@ pub struct Claimable {
     pub status: ClaimStatus,
 }
 
+/// Whether our commitment's fee can be raised after a force close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FeeBump {
+    /// No anchors: the fee both sides signed, at this feerate.
+    Fixed { feerate_per_kw: u32 },
+    /// Anchors, and the wallet has a coin: a force close is CPFP'd through our anchor.
+    Bumpable,
+    /// Anchors, but no wallet coin to CPFP with.
+    NoCoin,
+}
+
+impl From<core::FeeBump> for FeeBump {
+    fn from(f: core::FeeBump) -> Self {
+        match f {
+            core::FeeBump::Fixed { feerate_per_kw } => FeeBump::Fixed { feerate_per_kw },
+            core::FeeBump::Bumpable => FeeBump::Bumpable,
+            core::FeeBump::NoCoin => FeeBump::NoCoin,
+        }
+    }
+}
+
 /// A channel as the app sees it (names as ldk-node's where the meaning is the same).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ChannelDetails {
@@ -263,6 +286,9 @@ pub struct ChannelDetails {
     pub update_pending: bool,
     pub closing: Option<ClosingStatus>,
     pub claimable: Vec<Claimable>,
+    pub fee_bump: FeeBump,
+    /// `fee_bump` in words.
+    pub fee_bump_words: String,
 }
 
 impl From<core::ChannelDetails> for ChannelDetails {
@@ -294,6 +320,8 @@ impl From<core::ChannelDetails> for ChannelDetails {
                     status: x.status.into(),
                 })
                 .collect(),
+            fee_bump: c.fee_bump.into(),
+            fee_bump_words: c.fee_bump_words,
         }
     }
 }
@@ -307,6 +335,10 @@ pub struct Balances {
     pub unconfirmed_sat: u64,
     /// Coins locked for channel opens in progress.
     pub locked_sat: u64,
+    /// Kept back to CPFP the force close of anchor channels (a part of `confirmed_sat`).
+    pub anchor_reserve_sat: u64,
+    /// `confirmed_sat` less the anchor reserve.
+    pub spendable_after_reserve_sat: u64,
 }
 
 impl From<core::Balances> for Balances {
@@ -315,6 +347,8 @@ impl From<core::Balances> for Balances {
             confirmed_sat: b.confirmed.to_sat(),
             unconfirmed_sat: b.unconfirmed.to_sat(),
             locked_sat: b.locked.to_sat(),
+            anchor_reserve_sat: b.anchor_reserve.to_sat(),
+            spendable_after_reserve_sat: b.spendable_after_reserve().to_sat(),
         }
     }
 }

@@ -118,6 +118,11 @@ def test_open_a_channel_and_resume_it_after_a_restart(tmp_path, devnet):
         assert details.state == tern.ChannelState.READY
         assert details.channel_value_sat == 200_000
         assert details.is_outbound
+        # An anchor channel with a wallet coin left: a force close could be CPFP'd.
+        assert details.anchors
+        assert isinstance(details.fee_bump, tern.FeeBump.BUMPABLE), details.fee_bump
+        assert details.fee_bump_words.startswith("fee can be bumped"), details.fee_bump_words
+        assert (await phone.list_balances()).anchor_reserve_sat == 25_000
         # Handled events are not delivered again.
         left = [p.event for p in await phone.pending_events(100)]
         assert not any(
