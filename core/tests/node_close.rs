@@ -10,7 +10,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Address, Amount, Network, PubkeyHash, WitnessProgram, WitnessVersion};
 use tern_core::net::MemoryNet;
 use tern_core::node::{CloseKind, Event, InboundPolicy, Node, NodeError, OpenChannelParams};
-use tern_core::proto::channel::ChannelState;
+use tern_core::proto::channel::{ChannelState, CloseKind as ProtoCloseKind, ClosingStatus};
 use tern_core::proto::wire::ChannelId;
 use tern_core::store::Store;
 use tern_devnet::{DevChain, TxState};
@@ -639,6 +639,62 @@ async fn our_commitment_is_never_broadcast_over_a_spend_of_the_funding() {
         "the phone posted a spend of the funding: {over:?}"
     );
     assert_eq!(chain.outspend(&funding).expect("spent").txid, theirs);
+    lsp.stop().await;
+    phone.stop().await;
+}
+
+/// A spend learnt straight from the chain source (the peer's `error` met by a funding check),
+/// then a stop before any sync: restarted, the node still follows that spend to its
+/// confirmation (found by the close kill test: the channel stayed "unconfirmed" for ever).
+#[tokio::test(start_paused = true)]
+async fn a_spend_learnt_at_the_peers_error_is_followed_to_its_confirmation_after_a_restart() {
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let (dl, dp) = (dir("follow-lsp"), dir("follow-phone"));
+    let lsp = node(&chain, &net, &dl, 47, true).await;
+    let phone = node(&chain, &net, &dp, 48, false).await;
+    open_to_ready(&chain, &phone, &lsp).await;
+    let id = phone.list_channels().await[0].channel_id;
+    let funding = funding(&phone).await;
+    phone.stop().await;
+    drop(phone);
+    lsp.force_close_channel(id)
+        .await
+        .expect("the LSP's force close");
+    settle("the LSP's commitment in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    // The phone comes back, hears the LSP's error, learns the spend (no sync).
+    let phone = node(&chain, &net, &dp, 48, false).await;
+    settle("the phone closing on the LSP's commitment", || async {
+        matches!(
+            phone.list_channels().await[0].closing,
+            Some(ClosingStatus::OnChain {
+                kind: ProtoCloseKind::RemoteForce,
+                ..
+            })
+        )
+    })
+    .await;
+    phone.stop().await;
+    drop(phone);
+    chain.mine(1);
+    let phone = node(&chain, &net, &dp, 48, false).await;
+    for _ in 0..3 {
+        phone.sync(None).await.expect("sync");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let closing = phone.list_channels().await[0].closing.clone();
+    assert!(
+        matches!(
+            closing,
+            Some(ClosingStatus::OnChain {
+                confirmed_at: Some(_),
+                ..
+            })
+        ),
+        "{closing:?}"
+    );
     lsp.stop().await;
     phone.stop().await;
 }

@@ -497,6 +497,9 @@ impl PeerTask {
                 // the channel: its `error` or placeholder reestablish must meet that close,
                 // not a force close of ours.
                 if let Some(spend) = super::peer_chain::spent_by_our_close(self, i).await {
+                    // The watcher follows that spend from the next sync on.
+                    self.check_fundings_now(&[i], "the funding of a negotiating channel is spent")
+                        .await;
                     self.feed(i, spend).await;
                 }
             }

@@ -12,7 +12,7 @@ use super::peer::PeerTask;
 use super::Shared;
 use crate::chain::{ChainSource, ChainState, Confirmation as ChainConfirmation, Spend};
 use crate::net::DisconnectReason;
-use crate::proto::channel::{Action, ChannelState, Confirmation, Input};
+use crate::proto::channel::{Action, ChannelState, ClosingStatus, Confirmation, Input};
 
 /// Chain events routed to a peer task.
 #[derive(Debug, Clone)]
@@ -112,6 +112,24 @@ impl PeerTask {
             }
             self.replay_output_spends(outputs).await;
         }
+        // A close whose spend of the funding is not confirmed yet (learnt from the mempool,
+        // perhaps straight from the chain source when the peer's error came, then killed before
+        // any sync): its funding is checked at the first sync, which then follows the spend to
+        // its confirmation block by block.
+        let tip = self.shared.tip_height();
+        let unconfirmed: Vec<usize> = (0..self.channels.len())
+            .filter(|&i| {
+                matches!(
+                    self.channels[i].closing_status(tip),
+                    Some(ClosingStatus::OnChain {
+                        confirmed_at: None,
+                        ..
+                    })
+                )
+            })
+            .collect();
+        self.check_fundings_now(&unconfirmed, "a close's spend is unconfirmed at start")
+            .await;
     }
 
     /// `Action::Watch(WatchRequest::Funding)`: watches the funding transaction (confirmation, reorg, double
