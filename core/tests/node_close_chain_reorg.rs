@@ -285,14 +285,52 @@ async fn a_reorged_commitment_and_a_reorged_sweep_are_broadcast_again() {
     assert_eq!(claimed, outputs_sat(&again));
     // The LSP's side of it: its to_remote sweep, unaffected by the last reorg. The phone's
     // `error` (sent after its commitment's broadcast) made it check the funding first: the
-    // phone's commitment, RemoteForce, and nothing of its own.
-    assert_eq!(p.lsp.closings(), [CloseKind::RemoteForce]);
+    // phone's commitment, RemoteForce, and nothing of its own. When that commitment left the
+    // chain and the mempool, the LSP found its funding unspent and broadcast its own
+    // commitment (a vanished peer commitment must not leave the channel stuck: LocalForce);
+    // the phone's rebroadcast commitment was mined instead: RemoteForce again.
+    assert_eq!(
+        p.lsp.closings(),
+        [
+            CloseKind::RemoteForce,
+            CloseKind::LocalForce,
+            CloseKind::RemoteForce
+        ]
+    );
     let [(kind, lsp_claimed, _)] = p.lsp.closed()[..] else {
         panic!("one ChannelClosed: {:?}", p.lsp.closed())
     };
     assert_eq!(kind, CloseKind::RemoteForce);
     p.mine(3).await;
     assert_eq!(p.phone.closed().len() + p.lsp.closed().len(), 3);
+    // A commitment that pays less than the estimate is CPFP'd through our anchor from a wallet
+    // coin (the anchor issue's bump): that child's cost comes out of the phone's wallet.
+    let child_cost: u64 = (0..ours.output.len() as u32)
+        .filter(|&vout| ours.output[vout as usize].value.to_sat() == 330)
+        .filter_map(|vout| {
+            p.spender(&bitcoin::OutPoint {
+                txid: ours.compute_txid(),
+                vout,
+            })
+        })
+        .filter(|child| child.input.len() > 1)
+        .map(|child| {
+            let coins: u64 = child
+                .input
+                .iter()
+                .filter(|i| i.previous_output.txid != ours.compute_txid())
+                .map(|i| {
+                    let parent = p.chain.transaction(&i.previous_output.txid).expect("coin");
+                    parent.output[i.previous_output.vout as usize]
+                        .value
+                        .to_sat()
+                })
+                .sum();
+            coins - child.output.iter().map(|o| o.value.to_sat()).sum::<u64>()
+        })
+        .sum();
+    eprintln!("the phone's CPFP child cost its wallet {child_cost} sat");
+    p.phone.before -= child_cost;
     p.wallets_hold(claimed, lsp_claimed).await;
     p.stop().await;
 }
