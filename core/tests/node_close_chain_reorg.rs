@@ -208,12 +208,10 @@ async fn a_closed_cooperative_close_replaced_by_a_commitment_is_resolved_again()
     replaced_by_a_commitment("ccr-repl", (63, 64), false).await;
 }
 
-/// The same, with the wallets: each should hold its sweep and not the reorged-out close's
-/// output. Today both wallets still count that output (confirmed): the node's sync applies
-/// the light wallet update only, which cannot unwind a reorg, and never calls
-/// `OnchainWallet::resync` (core/src/wallet/scan.rs) when the tip was reorged.
+/// The same, with the wallets: each holds its sweep and not the reorged-out close's output
+/// (the light wallet update cannot unwind a reorg: a sync that reports one resyncs the
+/// wallet, `Node::resync_wallet`).
 #[tokio::test(start_paused = true)]
-#[ignore = "the wallet keeps a reorged-out transaction: sync never resyncs the wallet after a reorg (see the doc comment)"]
 async fn after_the_replacement_the_wallets_hold_the_sweeps_not_the_reorged_close() {
     replaced_by_a_commitment("ccr-replw", (67, 68), true).await;
 }

@@ -82,6 +82,13 @@ impl Node {
             })
             .await?;
         self.shared.note_spendable(spendable);
+        if outcome
+            .events
+            .iter()
+            .any(|e| matches!(e, ChainEvent::NewTip { reorg: true, .. }))
+        {
+            self.resync_wallet().await;
+        }
         let tip_height = outcome.state.tip.map(|t| t.height);
         for event in &outcome.events {
             let (txid, input) = match event {
@@ -265,4 +272,35 @@ pub(super) async fn replay_funding_unspends(
         }
     }
     Ok(())
+}
+
+impl Node {
+    /// After a reorg: the wallet's light update cannot unwind a block it holds, so the wallet
+    /// re-reads every revealed script and cuts its local chain back to the best chain (the
+    /// fetches off the store thread, the request and the apply on it). A failure is logged;
+    /// the next reorg, or a restart's resync, tries again.
+    async fn resync_wallet(&self) {
+        let request = match self
+            .shared
+            .db
+            .run(|p: &mut Parts| Ok::<_, NodeError>(p.wallet.resync_request()))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!("cannot resync the wallet after a reorg: {e}"),
+        };
+        let answer = match crate::wallet::fetch_resync(&self.shared.source, &request).await {
+            Ok(a) => a,
+            Err(e) => return tracing::warn!("cannot resync the wallet after a reorg: {e}"),
+        };
+        let applied = self
+            .shared
+            .db
+            .run(move |p: &mut Parts| p.wallet.apply_resync(answer).map_err(NodeError::from))
+            .await;
+        match applied {
+            Ok(()) => tracing::info!("wallet resynced after a reorg"),
+            Err(e) => tracing::warn!("cannot resync the wallet after a reorg: {e}"),
+        }
+    }
 }

@@ -25,6 +25,7 @@ use bitcoin::{Address, Amount, FeeRate, Network, OutPoint, ScriptBuf, Transactio
 use crate::chain::{BlockRef, ChainEvent, ScriptTx, TxStatus};
 use crate::proto::keys::WalletDescriptors;
 
+pub use scan::{fetch_resync, ResyncAnswer, ResyncRequest};
 pub use send::{check_send_fee_rate, SendAmount, MAX_SEND_FEERATE, MIN_SEND_FEERATE};
 
 /// Errors of the on-chain wallet.

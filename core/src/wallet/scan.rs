@@ -82,8 +82,15 @@ impl Found {
     }
 }
 
-/// The chain update: the local chain down to its last block still in the best chain, the
-/// best chain's block replacing the lowest stale one (if any), the found blocks and the tip.
+/// How deep below the tip the local chain's blocks are checked for a reorg (deeper reorgs are
+/// not followed: the channels count a transaction irrevocable at this depth too).
+const REORG_HORIZON: u32 = 100;
+
+/// The chain update: the local chain's blocks within [`REORG_HORIZON`] of the tip are checked
+/// (each one: a light sync may already have put the new tip on top of a stale block, so the
+/// walk cannot stop at the first block still in the best chain); from the highest block below
+/// the lowest stale one, every local height above is given the best chain's block, then the
+/// found blocks and the tip.
 async fn chain_update<S: ChainSource>(
     source: &S,
     local: CheckPoint,
@@ -96,34 +103,50 @@ async fn chain_update<S: ChainSource>(
         .map_err(chain("tip status"))?
         .height
         .ok_or_else(|| WalletError::Bdk("the tip moved during the scan".into()))?;
-    let mut agreed = local.clone();
-    let mut lowest_stale = None;
+    let floor = tip_height.saturating_sub(REORG_HORIZON);
+    // (height, hash, still in the best chain), top down, within the horizon.
+    let mut recent = Vec::new();
+    let mut base = local.clone();
     for cp in local.iter() {
-        agreed = cp.clone();
-        if cp.height() == 0 {
+        base = cp.clone();
+        if cp.height() == 0 || cp.height() <= floor {
             break;
         }
         let status = source
             .block_status(cp.hash())
             .await
             .map_err(chain("local block status"))?;
-        if status.in_best_chain {
-            break;
-        }
-        lowest_stale = Some(cp.height());
+        recent.push((cp.height(), cp.hash(), status.in_best_chain));
     }
-    let mut update = agreed;
-    if let Some(height) = lowest_stale {
-        let hash = source
-            .block_hash_at(height)
-            .await
-            .map_err(chain("best block at a stale height"))?
-            .ok_or_else(|| {
-                WalletError::Bdk(format!(
-                    "the best chain (tip {tip_height}) is below the wallet's stale block at \
-                     {height}; scan again after the next block"
-                ))
-            })?;
+    let Some(lowest_stale) = recent.iter().filter(|r| !r.2).map(|r| r.0).min() else {
+        let mut update = local;
+        for (&height, &hash) in blocks.iter().chain([(&tip_height, &tip_hash)]) {
+            update = update.insert(BlockId { height, hash });
+        }
+        return Ok(update);
+    };
+    // The highest local block below the lowest stale one (all of those are in the best chain).
+    let mut update = recent
+        .iter()
+        .find(|r| r.0 < lowest_stale)
+        .and_then(|r| local.get(r.0))
+        .unwrap_or(base);
+    let agreed_height = update.height();
+    for &(height, hash, in_best) in recent.iter().rev().filter(|r| r.0 > agreed_height) {
+        let hash = if in_best {
+            hash
+        } else {
+            source
+                .block_hash_at(height)
+                .await
+                .map_err(chain("best block at a stale height"))?
+                .ok_or_else(|| {
+                    WalletError::Bdk(format!(
+                        "the best chain (tip {tip_height}) is below the wallet's stale block at \
+                         {height}; scan again after the next block"
+                    ))
+                })?
+        };
         update = update.insert(BlockId { height, hash });
     }
     for (&height, &hash) in blocks.iter().chain([(&tip_height, &tip_hash)]) {
@@ -167,23 +190,42 @@ impl OnchainWallet {
 
     /// Re-syncs every revealed script through `source` (after a reorg, which the light update
     /// of [`OnchainWallet::apply_sync`] cannot unwind): a transaction the wallet expected at a
-    /// script and the source no longer lists is evicted.
+    /// script and the source no longer lists is evicted, and the local chain is cut back to its
+    /// last block still in the best chain. The same three steps as the node takes them apart
+    /// (the wallet lives on the store thread): [`OnchainWallet::resync_request`],
+    /// [`fetch_resync`], [`OnchainWallet::apply_resync`].
     pub async fn resync<S: ChainSource>(&mut self, source: &S) -> Result<(), WalletError> {
+        let request = self.resync_request();
+        let answer = fetch_resync(source, &request).await?;
+        self.apply_resync(answer)
+    }
+
+    /// What a resync asks of the chain: every revealed script with the transactions the wallet
+    /// expects there, and the local chain.
+    pub fn resync_request(&mut self) -> ResyncRequest {
         let mut request = self.wallet.start_sync_with_revealed_spks().build();
         let now = request.start_time();
-        let mut found = Found::default();
-        let mut evicted = HashSet::new();
-        for spk in request.iter_spks_with_expected_txids() {
-            let txs = history(source, &spk.spk).await.map_err(chain("resync"))?;
-            let got: HashSet<Txid> = txs.iter().map(|t| t.tx.compute_txid()).collect();
-            evicted.extend(spk.expected_txids.difference(&got).copied());
-            found.add(txs, now);
+        let spks = request
+            .iter_spks_with_expected_txids()
+            .map(|s| (s.spk, s.expected_txids.into_iter().collect()))
+            .collect();
+        ResyncRequest {
+            spks,
+            local: self.wallet.latest_checkpoint(),
+            now,
         }
-        found
-            .update
-            .evicted_ats
-            .extend(evicted.into_iter().map(|txid| (txid, now)));
-        self.apply_scan(source, found, BTreeMap::new()).await
+    }
+
+    /// Applies what [`fetch_resync`] found (persisted before it returns).
+    pub fn apply_resync(&mut self, answer: ResyncAnswer) -> Result<(), WalletError> {
+        self.wallet
+            .apply_update(Update {
+                last_active_indices: BTreeMap::new(),
+                tx_update: answer.found.update,
+                chain: Some(answer.chain),
+            })
+            .map_err(bdk("apply resync"))?;
+        self.persist()
     }
 
     async fn apply_scan<S: ChainSource>(
@@ -202,4 +244,39 @@ impl OnchainWallet {
             .map_err(bdk("apply scan"))?;
         self.persist()
     }
+}
+
+/// What a resync asks of the chain ([`OnchainWallet::resync_request`], on the wallet's thread).
+pub struct ResyncRequest {
+    spks: Vec<(ScriptBuf, HashSet<Txid>)>,
+    local: CheckPoint,
+    now: u64,
+}
+
+/// What the chain answered a [`ResyncRequest`] ([`fetch_resync`]).
+pub struct ResyncAnswer {
+    found: Found,
+    chain: CheckPoint,
+}
+
+/// The requests of a resync, anywhere (no wallet needed): each script's history, then the
+/// chain walked down from the local tip to its last block still in the best chain.
+pub async fn fetch_resync<S: ChainSource>(
+    source: &S,
+    request: &ResyncRequest,
+) -> Result<ResyncAnswer, WalletError> {
+    let mut found = Found::default();
+    let mut evicted = HashSet::new();
+    for (spk, expected) in &request.spks {
+        let txs = history(source, spk).await.map_err(chain("resync"))?;
+        let got: HashSet<Txid> = txs.iter().map(|t| t.tx.compute_txid()).collect();
+        evicted.extend(expected.difference(&got).copied());
+        found.add(txs, request.now);
+    }
+    found
+        .update
+        .evicted_ats
+        .extend(evicted.into_iter().map(|txid| (txid, request.now)));
+    let chain = chain_update(source, request.local.clone(), &found.blocks).await?;
+    Ok(ResyncAnswer { found, chain })
 }
