@@ -50,7 +50,7 @@ python_suite() {
   if ! python3 -c 'import pytest' 2>/dev/null; then
     python3 -m pip install -q pytest 2>/dev/null || apt_install python3-pytest || return 1
   fi
-  PYTHONPATH="$out/python" python3 -m pytest -q -p no:cacheprovider bindings/python/tests \
+  PYTHONPATH="$out/python:bindings/python" python3 -m pytest -q -p no:cacheprovider bindings/python/tests \
     --junitxml="$out/python/junit.xml"
   local status=$?
   python3 - "$out/python/junit.xml" <<'PY'

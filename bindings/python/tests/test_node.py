@@ -238,3 +238,38 @@ def test_a_manual_inbound_policy_asks_the_app(tmp_path, devnet):
         await lsp.stop()
 
     run(go())
+
+
+def test_the_event_iterator_acknowledges_after_the_body_and_redelivers_otherwise(tmp_path, devnet):
+    import tern_ln
+
+    async def go():
+        lsp = await start(tmp_path, "it-lsp", devnet.url, 20, listen="127.0.0.1:0")
+        phone = await start(tmp_path, "it-phone", devnet.url, 21)
+        await phone.connect(lsp.node_id(), lsp.listen_addr())
+        # Left with `break` inside the body: not acknowledged, delivered again.
+        async for first in tern_ln.events(phone, timedelta(milliseconds=100)):
+            break
+        assert isinstance(first, tern.Event.PEER_CONNECTED), first
+        again = await phone.next_event()
+        assert again is not None and again.event == first
+        # Handled (the body returned, the next one asked for): acknowledged.
+        seen = []
+        async def take_two():
+            async for e in tern_ln.events(phone, timedelta(milliseconds=100)):
+                seen.append(e)
+                if len(seen) == 1:
+                    await phone.disconnect(lsp.node_id())
+                else:
+                    break
+        await asyncio.wait_for(take_two(), 10)
+        assert seen[0] == first
+        left = [p.event for p in await phone.pending_events(10)]
+        assert first not in left, left
+        # The iterator ends when the node stops.
+        await phone.stop()
+        ended = [e async for e in tern_ln.events(phone, timedelta(milliseconds=50))]
+        assert ended == []
+        await lsp.stop()
+
+    run(go())
