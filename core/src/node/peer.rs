@@ -485,6 +485,25 @@ impl PeerTask {
         }
         if let Message::ChannelReestablish(m) = &msg {
             self.awaiting_reestablish.remove(&m.channel_id);
+            // A negotiating channel whose closing transaction we signed: the peer may have
+            // completed and broadcast it, then forgotten the channel; its placeholder
+            // reestablish must meet that close, not a force close of ours (one request, only
+            // for such a channel).
+            let negotiating: Vec<usize> = targets
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let c = &self.channels[i];
+                    c.is_shutting_down()
+                        && c.agreed_closing_tx().is_none()
+                        && !c.signed_closing_txids().is_empty()
+                })
+                .collect();
+            if !negotiating.is_empty() {
+                self.check_fundings_now(&negotiating, "a negotiating channel reestablishes")
+                    .await;
+                self.feed_spends_before_error(&negotiating).await;
+            }
         }
         let reestablished = matches!(msg, Message::ChannelReestablish(_));
         let ids: Vec<ChannelId> = targets
@@ -492,17 +511,6 @@ impl PeerTask {
             .map(|&i| self.channels[i].current_id())
             .collect();
         for i in targets {
-            if matches!(msg, Message::Error(_) | Message::ChannelReestablish(_)) {
-                // The peer may have completed and broadcast a close we signed, then forgotten
-                // the channel: its `error` or placeholder reestablish must meet that close,
-                // not a force close of ours.
-                if let Some(spend) = super::peer_chain::spent_by_our_close(self, i).await {
-                    // The watcher follows that spend from the next sync on.
-                    self.check_fundings_now(&[i], "the funding of a negotiating channel is spent")
-                        .await;
-                    self.feed(i, spend).await;
-                }
-            }
             self.feed(i, Input::Message(msg.clone())).await;
         }
         self.cleanup();

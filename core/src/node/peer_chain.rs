@@ -202,7 +202,8 @@ impl PeerTask {
         .await;
     }
 
-    /// The peer sent an `error` for `channels`: BOLT 1 has a durable channel broadcast its
+    /// The peer sent an `error` for `channels` (or reestablishes a negotiating channel whose close we
+    /// signed): BOLT 1 has a durable channel broadcast its
     /// commitment, but a peer that closed on chain says so with an `error` too, and our
     /// commitment must never answer a spend that is already there (issue 14's guard). So
     /// the funding of each channel that does not hold a spend yet is checked now, before
@@ -326,32 +327,4 @@ impl PeerTask {
             .iter()
             .position(|c| c.funding().is_some_and(|f| f.outpoint.txid == *txid))
     }
-}
-
-/// A negotiating channel whose closing transaction we signed, not yet agreed on our side: if
-/// the funding is spent (one request, only for such a channel), the spend as an input for the
-/// channel — a close the peer completed from our signature (our cooperative close), or any
-/// other spend, classified by the channel before anything else acts.
-pub(super) async fn spent_by_our_close(task: &PeerTask, i: usize) -> Option<Input> {
-    let c = task.channels.get(i)?;
-    if !c.is_shutting_down()
-        || c.agreed_closing_tx().is_some()
-        || c.signed_closing_txids().is_empty()
-    {
-        return None;
-    }
-    let funding = c.funding()?.outpoint;
-    let spend = match task.shared.source.outspend(funding).await {
-        Ok(spend) => spend?,
-        Err(e) => {
-            tracing::warn!(channel = %c.current_id(), "cannot check the funding of a negotiating channel: {e}");
-            return None;
-        }
-    };
-    let tx = task.shared.source.raw_tx(spend.txid).await.ok().flatten()?;
-    tracing::info!(channel = %c.current_id(), spender = %spend.txid, "the funding of a negotiating channel is spent");
-    Some(Input::FundingSpent {
-        spending_tx: tx,
-        confirmation_height: spend.confirmed.map(|c| c.height),
-    })
 }
