@@ -242,9 +242,10 @@ async fn dropping_a_wake_mid_talk_releases_the_dir() {
 }
 
 /// The order of a cancelled wake's stop: the store job in flight finishes, both SQLite
-/// connections close (SQLite removes the `-wal` file when the last one closes), and only then
-/// is the data-dir lock released. A job is held in flight on the store thread (the dev gate)
-/// while the wake is cancelled: the lock stays held and the WAL stays until it is let go.
+/// connections close (no file descriptor of this process is left on the phone's database),
+/// and only then is the data-dir lock released. A job is held in flight on the store thread
+/// (the dev gate) while the wake is cancelled: the lock and the database stay open until it
+/// is let go.
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_wake_finishes_the_store_job_closes_the_database_then_unlocks() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -280,13 +281,13 @@ async fn a_cancelled_wake_finishes_the_store_job_closes_the_database_then_unlock
             .expect("join");
     entered.expect("a store job is held in flight");
     cancel.cancel();
-    let wal = dp.join("tern.sqlite-wal");
+    let db = dp.join("tern.sqlite");
     // Real time for the wake to run into its stop (the paused clock does not wait).
     for _ in 0..20 {
         tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(10)))
             .await
             .expect("sleep");
-        assert!(wal.exists(), "the database closed before its job finished");
+        assert!(open_fds(&db) > 0, "the database closed before its job finished");
         let held = builder(&chain, &net, &dp, 2).start().await;
         assert!(
             matches!(held, Err(NodeError::AlreadyRunning { .. })),
@@ -296,10 +297,21 @@ async fn a_cancelled_wake_finishes_the_store_job_closes_the_database_then_unlock
     release.send(()).expect("release");
     let report = wake.await.expect("join").expect("wake");
     assert_eq!(report.outcome, WakeOutcome::Cancelled, "{report:?}");
-    assert!(
-        !wal.exists(),
+    assert_eq!(
+        open_fds(&db),
+        0,
         "both connections are closed when the wake returns"
     );
     let phone = node(&chain, &net, &dp, 2, false).await;
     phone.stop().await;
+}
+
+/// This process's open file descriptors on `db` or its `-wal` / `-shm` files (Linux).
+fn open_fds(db: &std::path::Path) -> usize {
+    let name = db.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with(&name))
+        .count()
 }
