@@ -287,7 +287,10 @@ async fn a_cancelled_wake_finishes_the_store_job_closes_the_database_then_unlock
         tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(10)))
             .await
             .expect("sleep");
-        assert!(open_fds(&db) > 0, "the database closed before its job finished");
+        assert!(
+            open_fds(&db) > 0,
+            "the database closed before its job finished"
+        );
         let held = builder(&chain, &net, &dp, 2).start().await;
         assert!(
             matches!(held, Err(NodeError::AlreadyRunning { .. })),

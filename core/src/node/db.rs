@@ -60,7 +60,11 @@ impl DiskStats {
         let store = parts.store.stats();
         let wallet = parts.wallet.commits();
         self.commits.store(store.commits + wallet, Ordering::SeqCst);
-        self.fsyncs.store(store.fsyncs + wallet, Ordering::SeqCst);
+        // Each wallet commit syncs the WAL once; its connection's first also syncs the
+        // directory (as the store's does: `StoreStats::setup_syncs`).
+        let wallet_syncs = wallet + u64::from(wallet > 0);
+        self.fsyncs
+            .store(store.fsyncs + wallet_syncs, Ordering::SeqCst);
     }
 }
 
