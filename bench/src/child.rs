@@ -103,8 +103,64 @@ fn ldk_wake(dir: &Path, url: &str, sync: bool) -> Value {
     })
 }
 
+/// An LSP on `threads` runtime workers for the parallel-opens case: prints its id and address,
+/// then, once `expect` channels are pending (or 120 s passed), how long that took from the
+/// first one.
+fn tern_lsp(dir: &Path, url: &str, threads: usize, expect: usize) -> Value {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let node = Builder::new(Network::Regtest, dir, url)
+            .seed([9; 32])
+            .listen("127.0.0.1:0")
+            .start()
+            .await
+            .expect("lsp starts");
+        println!(
+            "{}",
+            json!({"node_id": node.node_id().to_string(), "listen": node.listen_addr().expect("listening").to_string()})
+        );
+        let began = Instant::now();
+        let mut first = None;
+        let mut pending = 0;
+        while began.elapsed() < Duration::from_secs(120) {
+            pending = node
+                .list_channels()
+                .await
+                .iter()
+                .filter(|c| c.state == tern_core::proto::channel::ChannelState::AwaitingConfirmations)
+                .count();
+            if pending > 0 && first.is_none() {
+                first = Some(Instant::now());
+            }
+            if pending >= expect {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let all_ms = first.map_or(0, |f| ms(f.elapsed()));
+        node.stop().await;
+        json!({"ok": pending >= expect, "pending": pending, "first_to_all_ms": all_ms, "rss": vmhwm(), "total_ms": ms(began.elapsed())})
+    })
+}
+
 /// Runs child `kind` and prints its JSON line.
 pub fn run(kind: &str, dir: &Path, url: &str) {
+    if let Some(rest) = kind.strip_prefix("tern-lsp-") {
+        // tern-lsp-<threads>-<channels>
+        let mut parts = rest
+            .split('-')
+            .map(|n| n.parse::<usize>().expect("a number"));
+        let (threads, expect) = (
+            parts.next().expect("threads"),
+            parts.next().expect("channels"),
+        );
+        println!("{}", tern_lsp(dir, url, threads, expect));
+        return;
+    }
     let out = match kind {
         "tern-wake" => tern_wake(dir, url),
         "tern-start" => tern_start(dir, url, 2),

@@ -9,6 +9,7 @@
 
 mod child;
 mod ldk;
+mod opens;
 mod tern;
 
 use std::fmt::Write as _;
@@ -30,6 +31,8 @@ struct Cost {
     ms: u64,
     /// The process's own report.
     own: Value,
+    /// The requests by route (what the count is made of).
+    routes: Vec<(String, u64)>,
 }
 
 fn self_exe() -> PathBuf {
@@ -73,6 +76,12 @@ fn measure(devnet: &Devnet, kind: &str, dir: &Path) -> Cost {
         }
     };
     let after = devnet.requests();
+    let routes = after
+        .by_route
+        .iter()
+        .map(|(r, n)| (r.clone(), n - before.by_route.get(r).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let own: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
         .unwrap_or_else(|e| {
             panic!(
@@ -94,7 +103,17 @@ fn measure(devnet: &Devnet, kind: &str, dir: &Path) -> Cost {
         rss: own["rss"].as_u64().unwrap_or(0),
         ms: own["total_ms"].as_u64().unwrap_or(0),
         own,
+        routes,
     }
+}
+
+/// "GET /blocks/tip/hash ×1, …": what a count is made of.
+fn routes(c: &Cost) -> String {
+    c.routes
+        .iter()
+        .map(|(r, n)| format!("{r} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn mb(bytes: u64) -> String {
@@ -199,7 +218,7 @@ fn drive(out: Option<PathBuf>) {
             &t,
             &l,
         );
-        per_block.push((n, t.requests, l.requests));
+        per_block.push((n, t.requests, l.requests, routes(&t)));
 
         // One more channel each, funded and left unconfirmed; the next block confirms it.
         rt.block_on(async {
@@ -257,7 +276,7 @@ fn drive(out: Option<PathBuf>) {
             &t,
             &l,
         );
-        per_block.push((n, t.requests, l.requests));
+        per_block.push((n, t.requests, l.requests, routes(&t)));
     }
     let mut text = String::from(
         "# Benchmarks: Tern beside ldk-node 0.7.1\n\nWritten by `scripts/bench.sh` (release builds, one run, this machine). Each wake is a fresh process; \
@@ -266,10 +285,11 @@ fn drive(out: Option<PathBuf>) {
          for iOS's footprint). ldk-node's wake is build → start → sync_wallets → stop.\n\n",
     );
     text.push_str(&table);
-    text.push_str("\n## Per-block requests of a wake (1 new block)\n\n| channels | Tern | ldk-node |\n|---|---|---|\n");
-    for (n, t, l) in per_block {
-        let _ = writeln!(text, "| {n} | {t} | {l} |");
+    text.push_str("\n## Per-block requests of a wake (1 new block)\n\n| channels | Tern | ldk-node | Tern's requests |\n|---|---|---|---|\n");
+    for (n, t, l, r) in per_block {
+        let _ = writeln!(text, "| {n} | {t} | {l} | {r} |");
     }
+    text.push_str(&opens::table(&rt, &devnet, &base, 100));
     rt.block_on(lsp.stop());
     println!("{text}");
     if let Some(out) = out {
