@@ -22,6 +22,20 @@ pub fn vmhwm() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// The process's resident anonymous memory now (`RssAnon`: heap, stacks — what iOS's
+/// footprint counts; file-backed clean pages such as the code are not in it), bytes.
+pub fn rss_anon() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// The seed a bench node keeps in its data dir (`bench-seed`, 32 bytes).
 pub fn tern_seed(dir: &Path) -> [u8; 32] {
     let bytes = std::fs::read(dir.join("bench-seed")).expect("bench-seed");
@@ -54,7 +68,7 @@ fn tern_wake(dir: &Path, url: &str) -> Value {
         "total_ms": ms(began.elapsed()),
         "open_ms": ms(c.open), "sync_ms": ms(c.sync), "talk_ms": ms(c.talk), "stop_ms": ms(c.stop),
         "own_requests": c.requests, "own_fsyncs": c.fsyncs, "dials": c.dials,
-        "rss": vmhwm(),
+        "rss": vmhwm(), "anon": rss_anon(),
     })
 }
 
@@ -99,7 +113,7 @@ fn ldk_wake(dir: &Path, url: &str, sync: bool) -> Value {
     json!({
         "ok": true, "channels": channels,
         "build_ms": ms(built), "ready_ms": ms(started), "sync_ms": ms(synced - started),
-        "stop_ms": ms(total - synced), "total_ms": ms(total), "rss": vmhwm(),
+        "stop_ms": ms(total - synced), "total_ms": ms(total), "rss": vmhwm(), "anon": rss_anon(),
     })
 }
 

@@ -27,6 +27,8 @@ struct Cost {
     /// `None`: strace cannot trace here.
     fsyncs: Option<u64>,
     rss: u64,
+    /// Its resident anonymous memory at the end (heap and stacks, no code pages).
+    anon: u64,
     /// The process's own wall time (start to exit, inside the process).
     ms: u64,
     /// The process's own report.
@@ -101,6 +103,7 @@ fn measure(devnet: &Devnet, kind: &str, dir: &Path) -> Cost {
         bytes: after.bytes - before.bytes,
         fsyncs,
         rss: own["rss"].as_u64().unwrap_or(0),
+        anon: own["anon"].as_u64().unwrap_or(0),
         ms: own["total_ms"].as_u64().unwrap_or(0),
         own,
         routes,
@@ -138,7 +141,7 @@ fn fs(f: Option<u64>) -> String {
 fn row(table: &mut String, case: &str, t: &Cost, l: &Cost) {
     let _ = writeln!(
         table,
-        "| {case} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} |",
+        "| {case} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} |",
         t.requests,
         l.requests,
         t.bytes,
@@ -147,6 +150,8 @@ fn row(table: &mut String, case: &str, t: &Cost, l: &Cost) {
         fs(l.fsyncs),
         mb(t.rss),
         mb(l.rss),
+        mb(t.anon),
+        mb(l.anon),
         t.ms,
         l.ms,
         ratio(t.requests, l.requests),
@@ -179,7 +184,7 @@ fn drive(out: Option<PathBuf>) {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| case | requests (Tern / ldk-node) | response bytes | fsyncs | peak RSS | wall ms | requests: ldk ÷ Tern |\n|---|---|---|---|---|---|---|"
+        "| case | requests (Tern / ldk-node) | response bytes | fsyncs | peak RSS | anon RSS at end | wall ms | requests: ldk ÷ Tern |\n|---|---|---|---|---|---|---|---|"
     );
     let mut per_block = Vec::new();
     for n in [1usize, 10] {
@@ -246,7 +251,7 @@ fn drive(out: Option<PathBuf>) {
             let l = measure(&devnet, "ldk-start", &ldir);
             let _ = writeln!(
                 table,
-                "| cold start to locally ready, {n} channels (ms) | {} / {} | | | {} / {} | {} / {} | |",
+                "| cold start to locally ready, {n} channels (ms) | {} / {} | | | {} / {} | | {} / {} | |",
                 t.own["ready_ms"], l.own["ready_ms"], mb(t.rss), mb(l.rss), t.ms, l.ms
             );
         }
