@@ -64,19 +64,7 @@ async fn the_peer_force_closes_while_the_phone_is_stopped_for_200_blocks() {
     )
     .await;
     p.phone.stop().await;
-    p.lsp
-        .node
-        .force_close_channel(p.id)
-        .await
-        .expect("force close");
-    let theirs = {
-        let p = &p;
-        settle("the LSP's commitment in the mempool", || async {
-            p.funding_spend().is_some()
-        })
-        .await;
-        p.funding_spend().expect("spent")
-    };
+    let theirs = p.force_close(false).await;
     let start = p.chain.tip().0;
     // 200 blocks with the phone away: the LSP sweeps its to_local after the phone's delay and
     // closes.

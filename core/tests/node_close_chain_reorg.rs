@@ -228,19 +228,7 @@ async fn a_reorged_commitment_and_a_reorged_sweep_are_broadcast_again() {
         FaultPlan::default(),
     )
     .await;
-    p.phone
-        .node
-        .force_close_channel(p.id)
-        .await
-        .expect("force close");
-    let ours = {
-        let p = &p;
-        settle("our commitment in the mempool", || async {
-            p.funding_spend().is_some()
-        })
-        .await;
-        p.funding_spend().expect("spent")
-    };
+    let ours = p.force_close(true).await;
     let to_local = largest(&ours);
     // Two confirmations, then gone from the new branch (the LSP's to_remote sweep with it):
     // the phone rebroadcasts its commitment.
@@ -352,19 +340,7 @@ async fn a_sweep_reorged_out_while_the_phone_is_stopped_is_broadcast_again_at_st
         FaultPlan::default(),
     )
     .await;
-    p.phone
-        .node
-        .force_close_channel(p.id)
-        .await
-        .expect("force close");
-    let ours = {
-        let p = &p;
-        settle("our commitment in the mempool", || async {
-            p.funding_spend().is_some()
-        })
-        .await;
-        p.funding_spend().expect("spent")
-    };
+    let ours = p.force_close(true).await;
     let to_local = largest(&ours);
     p.mine_while(u32::from(DELAY) + 20, "the sweep confirmed", |p| {
         p.spender(&to_local)

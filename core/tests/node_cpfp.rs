@@ -69,13 +69,7 @@ async fn anchor_channel_then_fees_rise_capped(
 /// The commitment spending `funding` and the child spending one of its anchors, once both
 /// are in the mempool.
 async fn commitment_and_child(chain: &DevChain, funding: OutPoint) -> (Transaction, Transaction) {
-    settle("the commitment in the mempool", || async {
-        chain.outspend(&funding).is_some()
-    })
-    .await;
-    let commitment = chain
-        .transaction(&chain.outspend(&funding).expect("spent").txid)
-        .expect("commitment");
+    let commitment = commitment_in_mempool(chain, funding).await;
     let anchors: Vec<OutPoint> = commitment
         .output
         .iter()
@@ -96,6 +90,17 @@ async fn commitment_and_child(chain: &DevChain, funding: OutPoint) -> (Transacti
         .transaction(&spent_anchor().expect("child").txid)
         .expect("child");
     (commitment, child)
+}
+
+/// The commitment spending `funding`, once in the mempool.
+async fn commitment_in_mempool(chain: &DevChain, funding: OutPoint) -> Transaction {
+    settle("the commitment in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    chain
+        .transaction(&chain.outspend(&funding).expect("spent").txid)
+        .expect("commitment")
 }
 
 /// What `tx` pays in fees (its inputs' values from the chain, less its outputs).
@@ -212,13 +217,7 @@ async fn a_cpfp_child_above_max_cpfp_fee_is_not_built_and_the_details_say_so() {
         .force_close_channel(c.channel_id)
         .await
         .expect("force close");
-    settle("the commitment in the mempool", || async {
-        chain.outspend(&funding).is_some()
-    })
-    .await;
-    let commitment = chain
-        .transaction(&chain.outspend(&funding).expect("spent").txid)
-        .expect("commitment");
+    let commitment = commitment_in_mempool(&chain, funding).await;
     let refused = || async {
         phone.list_channels().await[0]
             .fee_bump_words

@@ -12,7 +12,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
-use super::harness::{anchors_params, outbound_params, Pair};
+use super::harness::{outbound_params, Pair};
 use crate::channel::commitments::RemoteNext;
 use crate::channel::fields::Fields;
 use crate::channel::resolve::OutputState;
@@ -152,13 +152,7 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     out.push(("funder_closing_revoked", stored(&pair.a.stored)));
 
     // An anchor channel (`option_anchors`, the even record field 58), ready.
-    let mut pair = Pair::new();
-    pair.start(anchors_params(pair.b.node_id));
-    pair.run();
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
+    let pair = Pair::open_anchors_to_ready();
     assert_eq!(pair.a.state(), ChannelState::Ready);
     assert!(pair.a.channel().channel_type().anchors);
     out.push(("funder_anchors_ready", stored(&pair.a.stored)));
@@ -188,13 +182,7 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     ));
 
     // An anchor force close below the estimate, its CPFP child stored (field 78).
-    let mut pair = Pair::new();
-    pair.start(anchors_params(pair.b.node_id));
-    pair.run();
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
+    let mut pair = Pair::open_anchors_to_ready();
     pair.a.estimates.commitment_per_kw = 10_000;
     let request = pair
         .a
