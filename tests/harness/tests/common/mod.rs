@@ -67,7 +67,7 @@ pub struct TernOpts<'a> {
 pub async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node {
     let mut b = Builder::new(Network::Regtest, dir, &devnet.base_url()).seed([7; 32]);
     if opts.listen {
-        b = b.listen(&format!("127.0.0.1:{}", opts.listen_port.unwrap_or(0)));
+        b = b.listen(format!("127.0.0.1:{}", opts.listen_port.unwrap_or(0)));
     }
     if let Some(rule) = opts.fault {
         b = b.dev_faults(FaultPlan::parse([rule]).expect("fault rule"));
