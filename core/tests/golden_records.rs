@@ -209,6 +209,7 @@ fn chain_state() -> ChainState {
                     interval: 36,
                     check_now: true,
                     spend: None,
+                    forgotten: None,
                 },
             ),
             (
@@ -221,6 +222,7 @@ fn chain_state() -> ChainState {
                         vin: 0,
                         confirmed: None,
                     }),
+                    forgotten: None,
                 },
             ),
             (
@@ -233,6 +235,7 @@ fn chain_state() -> ChainState {
                         vin: 4,
                         confirmed: Some(conf(119, 0x77)),
                     }),
+                    forgotten: None,
                 },
             ),
         ]),

@@ -123,19 +123,7 @@ async fn our_force_close_during_the_negotiation_spends_the_funding() {
     let mut p = Pair::ready("cc-ours", (53, 54), plan, FaultPlan::default()).await;
     p.phone.node.close_channel(p.id, None).await.expect("close");
     held(&p, &armed).await;
-    p.phone
-        .node
-        .force_close_channel(p.id)
-        .await
-        .expect("a negotiating channel force-closes");
-    let ours = {
-        let p = &p;
-        settle("our commitment in the mempool", || async {
-            p.funding_spend().is_some()
-        })
-        .await;
-        p.funding_spend().expect("spent")
-    };
+    let ours = p.force_close(true).await;
     let commitment_fee = 250_000 - outputs_sat(&ours);
     let (our_to_local, their_to_remote) = (largest(&ours), paying(&ours, 10_000));
     assert_eq!(ours.input[0].sequence.0 >> 24, 0x80, "a commitment");

@@ -64,19 +64,7 @@ async fn the_peer_force_closes_while_the_phone_is_stopped_for_200_blocks() {
     )
     .await;
     p.phone.stop().await;
-    p.lsp
-        .node
-        .force_close_channel(p.id)
-        .await
-        .expect("force close");
-    let theirs = {
-        let p = &p;
-        settle("the LSP's commitment in the mempool", || async {
-            p.funding_spend().is_some()
-        })
-        .await;
-        p.funding_spend().expect("spent")
-    };
+    let theirs = p.force_close(false).await;
     let start = p.chain.tip().0;
     // 200 blocks with the phone away: the LSP sweeps its to_local after the phone's delay and
     // closes.
@@ -218,5 +206,78 @@ async fn a_revoked_commitment_broadcast_while_the_phone_is_stopped_is_punished_a
     };
     assert_eq!((lsp_claimed, txid), (0, old.compute_txid()));
     p.wallets_hold(claimed, 0).await;
+    p.stop().await;
+}
+
+/// The LSP force-closes and the phone learns the commitment at the LSP's `error` (from the
+/// chain source, unconfirmed); the phone is stopped, the commitment confirms, and the phone's
+/// watcher already holds that confirmed spend (as when a sync persisted it and the process
+/// was killed before the channel took it — the close kill test's run that stayed
+/// "unconfirmed"). Restarted, the phone must still learn the confirmation: the watcher's spend
+/// is reported again, the phone sweeps its `to_remote` and closes. Before, the start-up check
+/// found nothing new (the watcher's spend was unchanged) and the channel stayed "closing
+/// transaction unconfirmed" forever.
+#[tokio::test(start_paused = true)]
+async fn a_confirmation_the_watcher_kept_but_the_channel_missed_is_reported_again_at_start() {
+    use tern_core::chain::{ChainSource, ChainState, CHAIN_STATE_KEY};
+    let mut p = Pair::ready(
+        "cco-missed",
+        (75, 76),
+        FaultPlan::default(),
+        FaultPlan::default(),
+    )
+    .await;
+    let theirs = p.force_close(false).await;
+    settle("the phone classified the LSP's commitment", || async {
+        p.phone.state().await == tern_core::proto::channel::ChannelState::Closing
+    })
+    .await;
+    p.phone.stop().await;
+    assert_eq!(p.phone.closings(), [CloseKind::RemoteForce]);
+    p.chain.mine(1);
+    let funding = p.funding;
+    let spend = common::chain::DevnetSource::new(p.chain.clone())
+        .outspend(funding)
+        .await
+        .expect("outspend")
+        .expect("spent");
+    assert_eq!(spend.txid, theirs.compute_txid());
+    assert!(spend.confirmed.is_some());
+    // What a sync killed right after its persist leaves: the watch holds the confirmed spend.
+    {
+        let mut store =
+            tern_core::store::Store::open(p.phone.dir.join("tern.sqlite")).expect("store");
+        let bytes = store
+            .get_meta(CHAIN_STATE_KEY)
+            .expect("meta")
+            .expect("state");
+        let mut state = ChainState::decode(&bytes).expect("decodes");
+        let w = state
+            .outpoints
+            .get_mut(&funding)
+            .expect("the funding watch");
+        w.spend = Some(spend);
+        w.check_now = false;
+        store
+            .put_meta(CHAIN_STATE_KEY, &state.encode())
+            .expect("put");
+    }
+    p.phone
+        .restart(&p.chain, &p.net, FaultPlan::default())
+        .await;
+    let to_remote = largest(&theirs);
+    p.mine_while(10, "the phone's sweep", |p| p.spender(&to_remote).is_some())
+        .await;
+    p.mine_while(10, "the phone closed", |p| !p.phone.closed().is_empty())
+        .await;
+    let sweep = p.spender(&to_remote).expect("sweep");
+    assert_eq!(
+        p.phone.closed(),
+        [(
+            CloseKind::RemoteForce,
+            outputs_sat(&sweep),
+            theirs.compute_txid()
+        )]
+    );
     p.stop().await;
 }

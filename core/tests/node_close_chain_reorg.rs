@@ -9,7 +9,10 @@
 //!   check of this case is ignored: they keep the reorged-out close, see that test);
 //! - a force-close commitment reorged out and dropped: the phone rebroadcasts it; its
 //!   `to_local` sweep, once closed 6 deep, reorged out and dropped: the sweep is built and
-//!   broadcast again, `ChannelClosing` again, a second `ChannelClosed`.
+//!   broadcast again, `ChannelClosing` again, a second `ChannelClosed`;
+//! - that sweep reorged out and dropped while the phone is stopped (2 deep, not closed): the
+//!   spend the watcher forgot at start to report it again is reported gone, the sweep is
+//!   built again and the channel closes on it (the `report_spend_again` race).
 //!
 //! Each ends with both wallets grown by exactly what the last `ChannelClosed` names.
 //!
@@ -225,19 +228,7 @@ async fn a_reorged_commitment_and_a_reorged_sweep_are_broadcast_again() {
         FaultPlan::default(),
     )
     .await;
-    p.phone
-        .node
-        .force_close_channel(p.id)
-        .await
-        .expect("force close");
-    let ours = {
-        let p = &p;
-        settle("our commitment in the mempool", || async {
-            p.funding_spend().is_some()
-        })
-        .await;
-        p.funding_spend().expect("spent")
-    };
+    let ours = p.force_close(true).await;
     let to_local = largest(&ours);
     // Two confirmations, then gone from the new branch (the LSP's to_remote sweep with it):
     // the phone rebroadcasts its commitment.
@@ -330,5 +321,58 @@ async fn a_reorged_commitment_and_a_reorged_sweep_are_broadcast_again() {
     eprintln!("the phone's CPFP child cost its wallet {child_cost} sat");
     p.phone.before -= child_cost;
     p.wallets_hold(claimed, lsp_claimed).await;
+    p.stop().await;
+}
+
+/// The phone's confirmed `to_local` sweep reorged out and forgotten by the chain while the
+/// phone is stopped: at start the phone asks the watcher to report its output spends again
+/// (`report_spend_again`: a kill may have lost one), and the re-check finds the output
+/// unspent. The watcher reports it so (the spend it forgot is gone): the sweep is built and
+/// broadcast again, and the channel closes on the new sweep. Before, the forgotten spend was
+/// never reported gone: the channel kept the vanished sweep as confirmed and would close
+/// counting coins that are not on chain.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_reorged_out_while_the_phone_is_stopped_is_broadcast_again_at_start() {
+    let mut p = Pair::ready(
+        "ccr-stopped",
+        (67, 68),
+        FaultPlan::default(),
+        FaultPlan::default(),
+    )
+    .await;
+    let ours = p.force_close(true).await;
+    let to_local = largest(&ours);
+    p.mine_while(u32::from(DELAY) + 20, "the sweep confirmed", |p| {
+        p.spender(&to_local)
+            .is_some_and(|s| p.confirmed(&s.compute_txid()))
+    })
+    .await;
+    // One more block: the phone has seen its sweep confirmed (2 deep, not closed yet).
+    p.mine(1).await;
+    let first = p.spender(&to_local).expect("the sweep");
+    assert!(p.phone.closed().is_empty());
+    p.phone.stop().await;
+    assert_eq!(reorg_out(&p, &first, true), 2);
+    assert_eq!(p.spender(&to_local), None);
+    p.phone
+        .restart(&p.chain, &p.net, FaultPlan::default())
+        .await;
+    p.mine_while(3, "the sweep broadcast again", |p| {
+        p.spender(&to_local).is_some()
+    })
+    .await;
+    p.mine_while(10, "the phone closed", |p| !p.phone.closed().is_empty())
+        .await;
+    let again = p.spender(&to_local).expect("the sweep");
+    assert!(p.confirmed(&again.compute_txid()));
+    assert_eq!(
+        p.phone.closed(),
+        [(
+            CloseKind::LocalForce,
+            outputs_sat(&again),
+            ours.compute_txid()
+        )]
+    );
+    assert_eq!(p.phone.closings(), [CloseKind::LocalForce]);
     p.stop().await;
 }

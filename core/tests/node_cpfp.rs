@@ -27,6 +27,15 @@ async fn anchor_channel_then_fees_rise(
     tag: &str,
     two_blocks: f64,
 ) -> (DevChain, Node, Node, bitcoin::secp256k1::PublicKey) {
+    anchor_channel_then_fees_rise_capped(tag, two_blocks, None).await
+}
+
+/// [`anchor_channel_then_fees_rise`], the phone's CPFP fee capped at `max_cpfp_fee` if given.
+async fn anchor_channel_then_fees_rise_capped(
+    tag: &str,
+    two_blocks: f64,
+    max_cpfp_fee: Option<Amount>,
+) -> (DevChain, Node, Node, bitcoin::secp256k1::PublicKey) {
     let (chain, net) = (DevChain::new(), MemoryNet::new());
     let lsp = node(&chain, &net, &dir(&format!("{tag}-lsp")), 21, true).await;
     let phone = node_with(
@@ -35,7 +44,13 @@ async fn anchor_channel_then_fees_rise(
         &dir(&format!("{tag}-phone")),
         22,
         false,
-        |b| b.fee_max_age(Duration::ZERO),
+        |b| {
+            let b = b.fee_max_age(Duration::ZERO);
+            match max_cpfp_fee {
+                Some(max) => b.max_cpfp_fee(max),
+                None => b,
+            }
+        },
     )
     .await;
     chain.set_fee_estimates(estimates(10.0));
@@ -54,13 +69,7 @@ async fn anchor_channel_then_fees_rise(
 /// The commitment spending `funding` and the child spending one of its anchors, once both
 /// are in the mempool.
 async fn commitment_and_child(chain: &DevChain, funding: OutPoint) -> (Transaction, Transaction) {
-    settle("the commitment in the mempool", || async {
-        chain.outspend(&funding).is_some()
-    })
-    .await;
-    let commitment = chain
-        .transaction(&chain.outspend(&funding).expect("spent").txid)
-        .expect("commitment");
+    let commitment = commitment_in_mempool(chain, funding).await;
     let anchors: Vec<OutPoint> = commitment
         .output
         .iter()
@@ -81,6 +90,17 @@ async fn commitment_and_child(chain: &DevChain, funding: OutPoint) -> (Transacti
         .transaction(&spent_anchor().expect("child").txid)
         .expect("child");
     (commitment, child)
+}
+
+/// The commitment spending `funding`, once in the mempool.
+async fn commitment_in_mempool(chain: &DevChain, funding: OutPoint) -> Transaction {
+    settle("the commitment in the mempool", || async {
+        chain.outspend(&funding).is_some()
+    })
+    .await;
+    chain
+        .transaction(&chain.outspend(&funding).expect("spent").txid)
+        .expect("commitment")
 }
 
 /// What `tx` pays in fees (its inputs' values from the chain, less its outputs).
@@ -177,6 +197,64 @@ async fn an_anchor_force_close_below_the_raised_estimate_is_cpfp_d_and_mined_wit
         phone.force_close_channel(c.channel_id).await,
         Err(NodeError::CannotClose { .. })
     ));
+    check_durability(&phone, "phone");
+    phone.stop().await;
+}
+
+/// A bump whose child would pay more than `max_cpfp_fee` (here 2 000 sat, the child needs
+/// about 15 000 at 40 sat/vB) is not built: the commitment goes out alone at its own fee,
+/// nothing spends our anchor, no coin is locked or spent, and `list_channels` says the bump
+/// was refused while the commitment is unconfirmed.
+#[tokio::test(start_paused = true)]
+async fn a_cpfp_child_above_max_cpfp_fee_is_not_built_and_the_details_say_so() {
+    let max = Amount::from_sat(2_000);
+    let (chain, phone, _lsp, _) =
+        anchor_channel_then_fees_rise_capped("cpfp-cap", 40.0, Some(max)).await;
+    let c = phone.list_channels().await.remove(0);
+    let funding = c.funding_txo.expect("funding");
+    let before = phone.list_balances().await.expect("balances");
+    phone
+        .force_close_channel(c.channel_id)
+        .await
+        .expect("force close");
+    let commitment = commitment_in_mempool(&chain, funding).await;
+    let refused = || async {
+        phone.list_channels().await[0]
+            .fee_bump_words
+            .starts_with("fee bump refused: the CPFP child would pay ")
+    };
+    settle("the refused bump in the details", refused).await;
+    let words = phone.list_channels().await[0].fee_bump_words.clone();
+    assert!(
+        words.contains("more than max_cpfp_fee (2000 sat)"),
+        "{words}"
+    );
+    let anchors_spent = |chain: &DevChain| {
+        (0..commitment.output.len() as u32)
+            .filter(|&vout| commitment.output[vout as usize].value.to_sat() == 330)
+            .filter_map(|vout| {
+                chain.outspend(&OutPoint {
+                    txid: commitment.compute_txid(),
+                    vout,
+                })
+            })
+            .count()
+    };
+    assert_eq!(anchors_spent(&chain), 0);
+    // The devnet mines the commitment alone at its own fee: no child ever spent our anchor,
+    // and once it is confirmed the refusal is no longer what the details say.
+    mine_until(&chain, &[&phone], 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(matches!(
+        chain.tx_state(&commitment.compute_txid()),
+        TxState::Confirmed { .. }
+    ));
+    assert_eq!(anchors_spent(&chain), 0);
+    assert!(!refused().await);
+    let after = phone.list_balances().await.expect("balances");
+    assert_eq!(after.locked.to_sat(), 0, "{after:?}");
+    assert_eq!(after.confirmed, before.confirmed, "{after:?}");
+    assert_eq!(after.unconfirmed.to_sat(), 0, "{after:?}");
     check_durability(&phone, "phone");
     phone.stop().await;
 }

@@ -436,6 +436,9 @@ impl SyncPlanner {
             return;
         };
         watch.check_now = false;
+        // A spend forgotten to be reported again is settled by this answer: reported again
+        // if still there, reported gone if not.
+        let forgotten = watch.forgotten.take();
         match spend {
             Some(s) => {
                 if watch.spend.as_ref() != Some(&s) {
@@ -445,7 +448,7 @@ impl SyncPlanner {
                 }
             }
             None => {
-                if watch.spend.take().is_some() {
+                if watch.spend.take().is_some() || forgotten.is_some() {
                     self.events.push(ChainEvent::OutpointUnspent { outpoint });
                 }
             }

@@ -521,3 +521,46 @@ fn a_spend_is_seen_at_the_first_due_block_and_the_interval_is_capped() {
     }
     assert_eq!(outspends, 1);
 }
+
+/// A spend asked for again (`report_spend_again`: its consumer may have missed it) that
+/// leaves the mempool before the re-check: the re-check reports the output unspent, so a
+/// consumer that did take the spend (a channel closing on the peer's commitment) learns it
+/// is gone, also across a restart between the two (the state is persisted in between). A
+/// spend still there is reported again instead, and one that never left is asked once.
+#[test]
+fn a_spend_asked_again_that_left_the_mempool_before_the_recheck_is_reported_unspent() {
+    let mut fake = Fake::new(20);
+    let mut state = synced(&mut fake);
+    let op = OutPoint::new(Txid::from_byte_array([0x6b; 32]), 0);
+    state.watch_outpoint(op, 144);
+    let spender = tx(&[op], 61);
+    fake.mempool.push(spender.clone());
+    let (s, events, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("sync");
+    assert!(
+        matches!(&events[..], [ChainEvent::OutpointSpent { spend, .. }] if spend.txid == spender.compute_txid())
+    );
+    let mut s = s;
+    s.report_spend_again(&op);
+    // A restart between the forgetting and the re-check.
+    let s = ChainState::decode(&s.encode()).expect("decodes");
+    // The spend is replaced out of the mempool (or expires) before the re-check.
+    fake.mempool.clear();
+    let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert_eq!(n, 2, "tip + outspend");
+    assert!(
+        matches!(&events[..], [ChainEvent::OutpointUnspent { outpoint }] if *outpoint == op),
+        "{events:?}"
+    );
+    assert!(!s.outpoints[&op].check_now && s.outpoints[&op].spend.is_none());
+    // Nothing more to report: the next sync at the same tip asks nothing.
+    let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert!(events.is_empty());
+    assert_eq!(n, 1);
+    // An output never seen spent, asked again: nothing to forget, nothing reported.
+    let mut s = s;
+    s.report_spend_again(&op);
+    assert!(!s.outpoints[&op].check_now);
+    let (_, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
+    assert!(events.is_empty());
+    assert_eq!(n, 1);
+}

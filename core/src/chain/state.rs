@@ -79,6 +79,14 @@ pub struct OutpointWatch {
     pub check_now: bool,
     /// The spend, once seen.
     pub spend: Option<Spend>,
+    /// A spend forgotten by [`ChainState::report_spend_again`] and not re-checked yet: if the
+    /// re-check finds the output unspent, that spend left the chain while it was forgotten,
+    /// and it is reported as gone ([`ChainEvent::OutpointUnspent`](super::ChainEvent)) like
+    /// any spend that leaves (a consumer that took it, e.g. a channel closing on the peer's
+    /// commitment, must learn it is gone). Absent in records written before it (and whenever
+    /// `None`, so they re-encode to the same bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgotten: Option<Spend>,
 }
 
 impl OutpointWatch {
@@ -158,6 +166,7 @@ impl ChainState {
             interval,
             check_now: true,
             spend: None,
+            forgotten: None,
         });
     }
 
@@ -171,15 +180,20 @@ impl ChainState {
             interval,
             check_now: false,
             spend: None,
+            forgotten: None,
         });
     }
 
     /// Forgets the spend seen of a watched outpoint and checks it at the next sync, which
     /// reports it again (its consumer missed it: a kill between the watcher's persist and the
-    /// channel's, a failed fetch of the spending transaction).
+    /// channel's, a failed fetch of the spending transaction). The spend is kept aside
+    /// ([`OutpointWatch::forgotten`]) until that check answers: if the output is then unspent
+    /// (the spend left the mempool meanwhile), the check reports it unspent, so a consumer
+    /// that had taken the spend is never left waiting on a transaction that is gone.
     pub fn report_spend_again(&mut self, outpoint: &OutPoint) {
         if let Some(w) = self.outpoints.get_mut(outpoint) {
-            if w.spend.take().is_some() {
+            if let Some(spend) = w.spend.take() {
+                w.forgotten = Some(spend);
                 w.check_now = true;
             }
         }
@@ -211,6 +225,7 @@ impl ChainState {
             if let Some(current) = self.outpoints.get_mut(&op) {
                 current.spend = w.spend;
                 current.check_now = w.check_now;
+                current.forgotten = w.forgotten;
             }
         }
     }

@@ -57,6 +57,14 @@ pub struct Config {
     /// `trusted_peers_no_reserve`; such a channel's force close cannot be bumped until the
     /// wallet holds a coin, and `list_channels` says so).
     pub anchor_reserve_inbound: bool,
+    /// The most a CPFP child of one force-closed anchor commitment may pay in fee (default
+    /// 50 000 sat, twice the per-channel reserve: a package of ~460 vB at ~100 sat/vB). A bump
+    /// whose child would pay more is not built (`node/cpfp.rs`): a wrong or manipulated fee
+    /// estimate cannot drain the wallet into fees, and `list_channels` says the bump was
+    /// refused (`fee_bump_words`); the commitment stays out at its own fee and is asked again
+    /// at the next block (a lower estimate then bumps). Checked against the built child's
+    /// exact fee. Raise it for large channels when fees are high.
+    pub max_cpfp_fee: bitcoin::Amount,
     /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
     #[cfg(feature = "dev-disconnect")]
     pub faults: crate::net::faults::FaultPlan,
@@ -99,6 +107,7 @@ impl Builder {
                 fee_max_age: Duration::from_secs(600),
                 anchor_reserve_per_channel: super::reserve::DEFAULT_ANCHOR_RESERVE,
                 anchor_reserve_inbound: false,
+                max_cpfp_fee: super::cpfp::DEFAULT_MAX_CPFP_FEE,
                 #[cfg(feature = "dev-disconnect")]
                 faults: crate::net::faults::FaultPlan::default(),
                 #[cfg(feature = "dev-disconnect")]
@@ -150,6 +159,12 @@ impl Builder {
     /// for none).
     pub fn anchor_reserve_per_channel(mut self, reserve: bitcoin::Amount) -> Self {
         self.config.anchor_reserve_per_channel = reserve;
+        self
+    }
+
+    /// The most a CPFP child may pay in fee ([`Config::max_cpfp_fee`]).
+    pub fn max_cpfp_fee(mut self, max: bitcoin::Amount) -> Self {
+        self.config.max_cpfp_fee = max;
         self
     }
 

@@ -16,6 +16,12 @@
 //!    (only children take them) are released: a stored child is rebroadcast, and recorded,
 //!    by its channel's resume.
 //!
+//! **A cap** ([`super::Config::max_cpfp_fee`], default [`DEFAULT_MAX_CPFP_FEE`]): a child
+//! whose exact fee passes it is abandoned before anything is locked or fed to the channel (a
+//! replacement's coins are locked again for the child it would have replaced, which stays
+//! out), the refusal is remembered for `list_channels` (`Shared::cpfp_over_cap`, the fee
+//! words say it), and the next block asks again. A child built within the cap clears it.
+//!
 //! The funding key signing the anchor is derived here from the channel's keys: the action
 //! carries no secret. Without any wallet coin the child cannot be built: logged, asked again
 //! on the next block, and `list_channels` says the fee cannot be bumped (`details.rs`).
@@ -24,12 +30,23 @@
 //! [`BroadcastKind::AnchorCpfp`]: crate::proto::channel::BroadcastKind::AnchorCpfp
 
 use bitcoin::secp256k1::SecretKey;
-use bitcoin::{FeeRate, OutPoint, Transaction};
+use bitcoin::{Amount, FeeRate, OutPoint, Transaction};
 
 use super::db::Parts;
 use super::peer::PeerTask;
-use super::{now, NodeError, Shared};
+use super::{lock, now, NodeError, Shared};
 use crate::proto::channel::{Action, Context, CpfpRequest, Input};
+
+/// [`super::Config::max_cpfp_fee`]'s default: twice ldk-node's per-channel anchor reserve.
+pub const DEFAULT_MAX_CPFP_FEE: Amount = Amount::from_sat(50_000);
+
+/// What [`build_child`] made of a request.
+enum Built {
+    /// The child, its coins locked.
+    Child(Transaction),
+    /// Not built: the child would pay this fee, more than the cap.
+    OverCap(Amount),
+}
 
 /// The wallet coins a child spends (all its inputs but the anchor).
 pub(crate) fn child_coins(child: &Transaction, anchor: &OutPoint) -> Vec<OutPoint> {
@@ -41,21 +58,34 @@ pub(crate) fn child_coins(child: &Transaction, anchor: &OutPoint) -> Vec<OutPoin
         .collect()
 }
 
-/// Builds the child and locks its coins, in one store-thread job.
+/// Builds the child and locks its coins, in one store-thread job; a child paying more than
+/// `max_fee` is abandoned (and a replaced child's coins locked again).
 fn build_child(
     p: &mut Parts,
     request: &CpfpRequest,
     funding_key: &SecretKey,
-) -> Result<Transaction, NodeError> {
+    max_fee: Amount,
+) -> Result<Built, NodeError> {
     let anchor = request.anchor.outpoint;
-    if let Some(previous) = &request.replaces {
-        for coin in child_coins(previous, &anchor) {
-            p.store.unlock_coin(&coin)?;
-        }
+    let previous_coins = request
+        .replaces
+        .as_ref()
+        .map(|previous| child_coins(previous, &anchor))
+        .unwrap_or_default();
+    for coin in &previous_coins {
+        p.store.unlock_coin(coin)?;
     }
+    // Not built (or over the cap): the child it would replace stays out, its coins held.
+    let relock = |p: &mut Parts| {
+        if !previous_coins.is_empty() {
+            if let Err(e) = p.store.lock_coins(&previous_coins, None, now()) {
+                tracing::error!("cannot lock the coins of the CPFP child again: {e}");
+            }
+        }
+    };
     let locked = p.store.locked_coins()?;
     let target = FeeRate::from_sat_per_kwu(u64::from(request.feerate_per_kw));
-    let child = p.wallet.build_anchor_cpfp_replacing(
+    let child = match p.wallet.build_anchor_cpfp_replacing(
         &request.parent,
         request.parent_fee,
         &request.anchor,
@@ -64,7 +94,21 @@ fn build_child(
         &locked,
         request.replaces.as_ref(),
         now(),
-    )?;
+    ) {
+        Ok(child) => child,
+        Err(e) => {
+            relock(p);
+            return Err(e.into());
+        }
+    };
+    let fee = p.wallet.anchor_cpfp_fee(&child, &request.anchor);
+    if let Some(fee) = fee.filter(|f| *f > max_fee) {
+        if let Err(abandon) = p.wallet.abandon(&child) {
+            tracing::error!("cannot abandon the CPFP child over the cap: {abandon}");
+        }
+        relock(p);
+        return Ok(Built::OverCap(fee));
+    }
     if let Err(e) = p
         .store
         .lock_coins(&child_coins(&child, &anchor), None, now())
@@ -74,7 +118,7 @@ fn build_child(
         }
         return Err(e.into());
     }
-    Ok(child)
+    Ok(Built::Child(child))
 }
 
 impl Shared {
@@ -121,13 +165,22 @@ impl PeerTask {
         };
         let funding_key = keys.funding_key;
         let job = request.clone();
+        let max_fee = self.shared.config.max_cpfp_fee;
         let built = self
             .shared
             .db
-            .run(move |p: &mut Parts| build_child(p, &job, &funding_key))
+            .run(move |p: &mut Parts| build_child(p, &job, &funding_key, max_fee))
             .await;
         let child = match built {
-            Ok(child) => child,
+            Ok(Built::Child(child)) => {
+                lock(&self.shared.cpfp_over_cap).remove(&id);
+                child
+            }
+            Ok(Built::OverCap(fee)) => {
+                tracing::warn!(channel = %id, feerate_per_kw = request.feerate_per_kw, fee_sat = fee.to_sat(), max_sat = max_fee.to_sat(), "the CPFP child of our commitment would pay more than max_cpfp_fee: not built (asked again next block)");
+                lock(&self.shared.cpfp_over_cap).insert(id, fee);
+                return Vec::new();
+            }
             Err(e) => {
                 tracing::warn!(channel = %id, feerate_per_kw = request.feerate_per_kw, "cannot build the CPFP child of our commitment (asked again next block): {e}");
                 return Vec::new();

@@ -108,6 +108,9 @@ pub(crate) struct Shared {
     pub(crate) fresh_addresses: AtomicBool,
     /// What the wallet could spend at its last read (`reserve.rs`: the fee words).
     pub(crate) wallet_spendable_sat: std::sync::atomic::AtomicU64,
+    /// Channels whose last CPFP child was not built because its fee would pass
+    /// [`Config::max_cpfp_fee`]: the fee it needed (`cpfp.rs`; the fee words say it).
+    pub(crate) cpfp_over_cap: Mutex<HashMap<ChannelId, bitcoin::Amount>>,
     /// The data-dir lock, released last by `stop`.
     dir_lock: Mutex<Option<DirLock>>,
     /// `None`: the node keeps (redials) every peer with a live channel. In a wake

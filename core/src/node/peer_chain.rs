@@ -115,7 +115,11 @@ impl PeerTask {
         // A close whose spend of the funding is not confirmed yet (learnt from the mempool,
         // perhaps straight from the chain source when the peer's error came, then killed before
         // any sync): its funding is checked at the first sync, which then follows the spend to
-        // its confirmation block by block.
+        // its confirmation block by block. The watcher may already hold that spend confirmed
+        // (a sync persisted it, the process was killed before the channel took it): a plain
+        // check would find nothing new and the channel would wait forever, so the watcher's
+        // spend is reported again (`report_spend_again`; if it is gone meanwhile, the check
+        // reports the funding unspent).
         let tip = self.shared.tip_height();
         let unconfirmed: Vec<usize> = (0..self.channels.len())
             .filter(|&i| {
@@ -128,6 +132,18 @@ impl PeerTask {
                 )
             })
             .collect();
+        let fundings: Vec<OutPoint> = unconfirmed
+            .iter()
+            .filter_map(|&i| self.channels[i].funding().map(|f| f.outpoint))
+            .collect();
+        if !fundings.is_empty() {
+            change_watches(&self.shared, "report a close's spend again", move |s| {
+                for op in &fundings {
+                    s.report_spend_again(op);
+                }
+            })
+            .await;
+        }
         self.check_fundings_now(&unconfirmed, "a close's spend is unconfirmed at start")
             .await;
     }

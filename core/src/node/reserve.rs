@@ -116,6 +116,20 @@ impl Shared {
         let has_coin = self.wallet_spendable_sat.load(Ordering::SeqCst) > 0;
         c.fee_bump = fee_bump(c.anchors, c.commitment_feerate_per_kw, has_coin);
         c.fee_bump_words = fee_words(c.fee_bump);
+        // A refused bump, while our commitment is still unconfirmed.
+        let unconfirmed = matches!(
+            c.closing,
+            Some(crate::proto::channel::ClosingStatus::OnChain {
+                confirmed_at: None,
+                ..
+            })
+        );
+        if let Some(fee) = lock(&self.cpfp_over_cap)
+            .get(&c.channel_id)
+            .filter(|_| unconfirmed)
+        {
+            c.fee_bump_words = capped_words(*fee, self.config.max_cpfp_fee);
+        }
         c
     }
 }
@@ -141,6 +155,16 @@ pub(crate) fn fee_words(f: FeeBump) -> String {
         }
         FeeBump::NoCoin => "fee cannot be bumped: no on-chain coin to CPFP our anchor with".into(),
     }
+}
+
+/// The fee words of a channel whose last CPFP child was refused by the cap.
+pub(crate) fn capped_words(fee: Amount, max: Amount) -> String {
+    format!(
+        "fee bump refused: the CPFP child would pay {} sat, more than max_cpfp_fee ({} sat); \
+         the commitment waits at its own fee",
+        fee.to_sat(),
+        max.to_sat()
+    )
 }
 
 /// Our open's reserve check, in the store job of the funds check: `left` is what the wallet

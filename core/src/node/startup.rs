@@ -158,6 +158,7 @@ impl Node {
             tasks: Mutex::new(Vec::new()),
             fresh_addresses: AtomicBool::new(false),
             wallet_spendable_sat: std::sync::atomic::AtomicU64::new(0),
+            cpfp_over_cap: Mutex::new(HashMap::new()),
             dir_lock: Mutex::new(Some(dir_lock)),
             dial_only: Mutex::new(wake.then(Default::default)),
             observer,

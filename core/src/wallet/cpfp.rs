@@ -22,6 +22,22 @@ const WEIGHT_SLACK: u64 = 8;
 const CHILD_MIN_FEERATE: FeeRate = FeeRate::from_sat_per_kwu(250);
 
 impl OnchainWallet {
+    /// The fee a CPFP child built by [`OnchainWallet::build_anchor_cpfp`] pays: its anchor
+    /// input and wallet coins less its outputs. `None` if a coin is not (or no longer) the
+    /// wallet's unspent output.
+    pub fn anchor_cpfp_fee(&self, child: &Transaction, anchor: &AnchorSpend) -> Option<Amount> {
+        let mut inputs = Amount::ZERO;
+        for i in &child.input {
+            inputs += if i.previous_output == anchor.outpoint {
+                anchor.txout().value
+            } else {
+                self.wallet.get_utxo(i.previous_output)?.txout.value
+            };
+        }
+        let outputs: Amount = child.output.iter().map(|o| o.value).sum();
+        inputs.checked_sub(outputs)
+    }
+
     /// Builds and signs (does not broadcast) a child of `parent` (a signed anchor commitment
     /// paying `parent_fee`) spending `anchor` (signed with `funding_key`, the channel's funding
     /// secret) and at least one wallet coin (never `locked` ones), its change back to the

@@ -18,7 +18,7 @@ use tern_core::proto::wire::{ChannelId, ErrorMessage, Message};
 use tern_core::store::Store;
 use tern_devnet::{DevChain, TxState};
 
-use crate::common::memory::{dir, mine_until, node_with, open_to_ready};
+use crate::common::memory::{dir, mine_until, node_with, open_to_ready, settle};
 use crate::common::node::check_durability;
 
 /// The delay each side asks of the other (the default, a week, would only mean mining 1008
@@ -274,6 +274,21 @@ impl Pair {
     pub fn funding_spend(&self) -> Option<Transaction> {
         let s = self.chain.outspend(&self.funding)?;
         self.chain.transaction(&s.txid)
+    }
+
+    /// The phone (`by_phone`) or the LSP force-closes; returns its commitment once it spends
+    /// the funding in the devnet's mempool.
+    pub async fn force_close(&self, by_phone: bool) -> Transaction {
+        let side = if by_phone { &self.phone } else { &self.lsp };
+        side.node
+            .force_close_channel(self.id)
+            .await
+            .expect("force close");
+        settle("the commitment in the mempool", || async {
+            self.funding_spend().is_some()
+        })
+        .await;
+        self.funding_spend().expect("spent")
     }
 
     /// Whether `txid` is in a block of the best chain.

@@ -207,6 +207,10 @@ impl Daemon {
                     "onchain_locked_sat": b.locked.to_sat(),
                     "onchain_total_sat": (b.confirmed + b.unconfirmed + b.locked).to_sat(),
                     "channels_msat": channels,
+                    // Kept on chain for the anchor channels' fee bumps (part of the on-chain
+                    // balance, not on top of it), and what may be spent without touching it.
+                    "anchor_reserve_sat": b.anchor_reserve.to_sat(),
+                    "spendable_after_reserve_sat": b.spendable_after_reserve().to_sat(),
                     // What closing channels still give back on chain, and when.
                     "claimable_sat": claimable.iter().map(|c| c.amount.to_sat()).sum::<u64>(),
                     "claimable": claimable.iter().map(|c| json!({
@@ -394,6 +398,11 @@ pub fn channel_json(c: &ChannelDetails) -> Value {
         "commitment_feerate_per_kw": c.commitment_feerate_per_kw,
         "update_pending": c.update_pending,
         "closing": c.closing.is_some(),
+        // How far the close is, in words (the status line while closing), else null.
+        "closing_status": c.closing.as_ref().map(|_| c.status.clone()),
+        // Whether a force close's fee can be raised: "fee fixed at ...", "fee can be bumped:
+        // ...", "fee cannot be bumped: no on-chain coin ...".
+        "fee_bump": c.fee_bump_words,
         "claimable": c.claimable.iter().map(|claim| json!({
             "amount_sat": claim.amount_sat,
             "status": claim_status(&claim.status),

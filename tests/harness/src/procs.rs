@@ -281,3 +281,45 @@ pub fn kill_runs(default: usize) -> usize {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+/// Runs `one(run)` for each run of `0..runs`, `parallel` at a time on scoped threads (the
+/// seeded kill tests' loop); returns what each returned, in the order they finished.
+pub fn run_parallel<R: Send>(
+    runs: usize,
+    parallel: usize,
+    one: impl Fn(usize) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let reports = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..parallel {
+            s.spawn(|| loop {
+                let run = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if run >= runs {
+                    return;
+                }
+                let report = one(run);
+                reports
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(report);
+            });
+        }
+    });
+    reports.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Fails a seeded kill test with every broken run's `details`, naming the seed to replay
+/// and where the broken runs' data dirs are kept.
+pub fn fail_on_broken(details: &[String], runs: usize, seed: u64, base: &Path) {
+    if details.is_empty() {
+        return;
+    }
+    panic!(
+        "{} of {runs} runs broke (seed {seed}: replay with TERN_KILL_SEED={seed}; data under \
+         {}):\n{}",
+        details.len(),
+        base.display(),
+        details.join("\n")
+    );
+}

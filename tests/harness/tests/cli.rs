@@ -301,6 +301,31 @@ fn open_a_channel_through_the_cli() {
     }
     assert_eq!(ch[0]["is_outbound"], false);
     assert_eq!(ch[0]["our_balance_msat"], 1000);
+    // `tern channels` says whether a force close's fee can be bumped: the phone has its
+    // change to CPFP with, the LSP (funded by nobody) has no coin; not closing yet.
+    let words = |d: &Path| tern(d, &["channels"]).json()[0]["fee_bump"].clone();
+    assert_eq!(
+        words(&pd),
+        "fee can be bumped: a force close is CPFP'd through our anchor from a wallet coin"
+    );
+    let lsp_words = words(&ld);
+    assert!(
+        lsp_words
+            .as_str()
+            .is_some_and(|w| w.starts_with("fee cannot be bumped: no on-chain coin")),
+        "{lsp_words}"
+    );
+    assert!(ch[0]["closing_status"].is_null(), "{}", ch[0]);
+    // `tern balance` shows the anchor reserve (25,000 sat per anchor channel, the default).
+    let b = tern(&pd, &["balance"]).json();
+    assert_eq!(b["anchor_reserve_sat"], 25_000, "{b}");
+    assert_eq!(
+        b["spendable_after_reserve_sat"].as_u64(),
+        b["onchain_confirmed_sat"]
+            .as_u64()
+            .map(|c| c.saturating_sub(25_000)),
+        "{b}"
+    );
 
     // Events: listed without --ack they stay; with --ack they are handled.
     let ev = tern(&pd, &["events"]).json();
@@ -338,6 +363,17 @@ fn open_a_channel_through_the_cli() {
     let b = tern(&pd, &["balance"]).json();
     assert_eq!(b["channels_msat"], 200_000_000 - 1000);
     assert_eq!(b["onchain_locked_sat"], 0);
+
+    // A force close: `tern channels` says how far it is.
+    let id = tern(&pd, &["channels"]).json()[0]["channel_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(tern(&pd, &["force-close", &id]).code, 0);
+    let c = &tern(&pd, &["channels"]).json()[0];
+    let closing = c["closing_status"].as_str().unwrap_or_default().to_string();
+    assert!(closing.starts_with("force-closed"), "{c}");
+    assert_eq!(c["status"], closing.as_str());
 
     for (d, p) in [(&pd, &mut phone), (&ld, &mut lsp)] {
         assert_eq!(tern(d, &["stop"]).json()["stopping"], true);

@@ -11,8 +11,6 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bitcoin::{Address, Amount};
@@ -274,65 +272,51 @@ fn sigkill_during_open_at_random_moments() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let devnet = rt.block_on(Devnet::start()).expect("devnet");
     let base = procs::temp_dir("tern-kill");
-    let next = AtomicUsize::new(0);
-    let reports = Mutex::new(Vec::new());
     let started = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL {
-            s.spawn(|| loop {
-                let run = next.fetch_add(1, Ordering::SeqCst);
-                if run >= runs {
-                    return;
-                }
-                let mut rng = KillRng::new(seed, run as u64);
-                let victim = if run.is_multiple_of(2) {
-                    Victim::Opener
-                } else {
-                    Victim::Acceptor
-                };
-                // On loopback, with the peers connected, the open's messages take ~25 ms: half
-                // the runs fall in them, the others in the confirmations (every run mines a
-                // block every 300 ms) and channel_ready.
-                let delay_ms = match rng.below(4) {
-                    0 | 1 => rng.below(30),
-                    2 => 30 + rng.below(270),
-                    _ => 300 + rng.below(600),
-                };
-                let restart_ms = rng.below(300);
-                let t = Instant::now();
-                let dir = base.join(format!("run-{run}"));
-                let (killed_in, outcome) = one_run(&devnet, &dir, victim, delay_ms, restart_ms);
-                if outcome.is_ok() {
-                    let _ = std::fs::remove_dir_all(&dir);
-                }
-                let report = Report {
-                    run,
-                    victim,
-                    delay_ms,
-                    killed_in,
-                    outcome,
-                    secs: t.elapsed().as_secs_f64(),
-                };
-                eprintln!(
-                    "run {:2} {:?} killed at {} ms in [{}]: {} ({:.1}s)",
-                    report.run,
-                    report.victim,
-                    report.delay_ms,
-                    report.killed_in,
-                    match &report.outcome {
-                        Ok(o) => o.clone(),
-                        Err(e) => format!("FAILED: {}", e.lines().next().unwrap_or("")),
-                    },
-                    report.secs
-                );
-                reports
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(report);
-            });
+    let reports = procs::run_parallel(runs, PARALLEL, |run| {
+        let mut rng = KillRng::new(seed, run as u64);
+        let victim = if run.is_multiple_of(2) {
+            Victim::Opener
+        } else {
+            Victim::Acceptor
+        };
+        // On loopback, with the peers connected, the open's messages take ~25 ms: half
+        // the runs fall in them, the others in the confirmations (every run mines a
+        // block every 300 ms) and channel_ready.
+        let delay_ms = match rng.below(4) {
+            0 | 1 => rng.below(30),
+            2 => 30 + rng.below(270),
+            _ => 300 + rng.below(600),
+        };
+        let restart_ms = rng.below(300);
+        let t = Instant::now();
+        let dir = base.join(format!("run-{run}"));
+        let (killed_in, outcome) = one_run(&devnet, &dir, victim, delay_ms, restart_ms);
+        if outcome.is_ok() {
+            let _ = std::fs::remove_dir_all(&dir);
         }
+        let report = Report {
+            run,
+            victim,
+            delay_ms,
+            killed_in,
+            outcome,
+            secs: t.elapsed().as_secs_f64(),
+        };
+        eprintln!(
+            "run {:2} {:?} killed at {} ms in [{}]: {} ({:.1}s)",
+            report.run,
+            report.victim,
+            report.delay_ms,
+            report.killed_in,
+            match &report.outcome {
+                Ok(o) => o.clone(),
+                Err(e) => format!("FAILED: {}", e.lines().next().unwrap_or("")),
+            },
+            report.secs
+        );
+        report
     });
-    let reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
     let failures: Vec<&Report> = reports.iter().filter(|r| r.outcome.is_err()).collect();
     let ready = reports
         .iter()
@@ -346,28 +330,20 @@ fn sigkill_during_open_at_random_moments() {
         failures.len()
     );
     assert_eq!(reports.len(), runs, "every run reported");
-    if !failures.is_empty() {
-        let detail: Vec<String> = failures
-            .iter()
-            .map(|r| {
-                format!(
-                    "run {} ({:?} killed at {} ms in [{}]): {}",
-                    r.run,
-                    r.victim,
-                    r.delay_ms,
-                    r.killed_in,
-                    r.outcome.as_ref().err().map_or("", |e| e.as_str())
-                )
-            })
-            .collect();
-        panic!(
-            "{} of {runs} runs broke (seed {seed}: replay with TERN_KILL_SEED={seed}; data \
-             under {}):\n{}",
-            failures.len(),
-            base.display(),
-            detail.join("\n")
-        );
-    }
+    let detail: Vec<String> = failures
+        .iter()
+        .map(|r| {
+            format!(
+                "run {} ({:?} killed at {} ms in [{}]): {}",
+                r.run,
+                r.victim,
+                r.delay_ms,
+                r.killed_in,
+                r.outcome.as_ref().err().map_or("", |e| e.as_str())
+            )
+        })
+        .collect();
+    procs::fail_on_broken(&detail, runs, seed, &base);
     devnet.shutdown();
     let _ = std::fs::remove_dir_all(&base);
 }

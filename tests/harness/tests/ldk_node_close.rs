@@ -7,7 +7,8 @@
 //! - Tern-funded, closed by Tern or by ldk-node; to a P2TR address, Tern-funded and
 //!   ldk-funded (started by Tern); Tern killed right after its `shutdown` left and restarted
 //!   (it dials: ldk-node stops redialling once its last channel closes); after its
-//!   `closing_signed` left;
+//!   `closing_signed` left; ldk-funded, Tern killed after its `shutdown` and restarted on the
+//!   same port (ldk-node redials it);
 //! - the fundee's balance at 0/353/354/355/545/546/547 sat, seven channels to one ldk-node
 //!   (two batches, LDK takes at most four unconfirmed inbound channels from one peer; each
 //!   confirmed in one block), all closed at once by Tern, Tern-funded and ldk-funded.
@@ -30,7 +31,7 @@ use tern_harness::demo::tx_fee;
 mod common;
 
 use common::drive::{
-    drive_ready, ldk_opens_to_tern_pushing, setup, tern_opens, tern_opens_with, Seen, CHANNEL_SAT,
+    drive_ready, ldk_opens_to_tern_with, setup, tern_opens, tern_opens_with, Seen, CHANNEL_SAT,
     TIMEOUT,
 };
 use common::{
@@ -166,11 +167,17 @@ async fn close_with_ldk(case: Case<'_>) {
         drive_ready(&devnet, &tern, &ldk, &mut seen).await;
         (devnet, ldk, tern)
     } else {
-        // A restarted Tern could not dial back a peer that dialled it.
-        assert!(case.halt_after.is_none(), "kills are Tern-funded cases");
-        let (devnet, ldk, tern, _) = ldk_opens_to_tern_pushing(&dirs, false, Some(push_msat)).await;
+        // Tern listens on a fixed port (reused by a restart: ldk-node, which dialled it,
+        // dials the same address again).
+        let opts = TernOpts {
+            halt_after: case.halt_after,
+            ..TernOpts::default()
+        };
+        let (devnet, ldk, tern, _) =
+            ldk_opens_to_tern_with(&dirs, false, Some(push_msat), opts).await;
         (devnet, ldk, tern)
     };
+    let listen_port = tern.listen_addr().map(|a| a.port());
     let ch = tern.list_channels().await[0].clone();
     let funding = ch.funding_txo.expect("funding");
     let tern_balance = if case.tern_funds {
@@ -212,7 +219,15 @@ async fn close_with_ldk(case: Case<'_>) {
             ldk.list_channels()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-        tern = start_tern(&devnet, &dirs.tern(), TernOpts::default()).await;
+        // Tern-funded: it dials ldk-node. ldk-funded: it listens where it did, and ldk-node
+        // redials it (every 60 s, ldk-node's PEER_RECONNECTION_INTERVAL).
+        let opts = TernOpts {
+            listen: listen_port.is_some(),
+            listen_port,
+            ..TernOpts::default()
+        };
+        tern = start_tern(&devnet, &dirs.tern(), opts).await;
+        assert_eq!(tern.listen_addr().map(|a| a.port()), listen_port);
     }
     let reason = wait_closed(&tern, &ldk, kind).await;
     let cooperative = if case.tern_closes {
@@ -351,6 +366,23 @@ async fn tern_killed_after_sending_closing_signed_then_closes_cooperatively() {
         push_sat: 50_000,
         halt_after: Some("send:closing_signed"),
         ..Case::new("close-kill-closing-signed")
+    })
+    .await;
+}
+
+/// ldk-node funds; Tern, the fundee, closes and is killed right after its `shutdown` left.
+/// Restarted, it listens on the same port (the harness keeps one port per Tern), ldk-node
+/// dials it again (within its 60 s reconnection interval: this case takes about a minute),
+/// Tern retransmits `shutdown` after `channel_reestablish`, ldk-node (the funder) proposes
+/// the fee and the close ends cooperatively, both wallets exact. (Restarted on another port,
+/// ldk-node never finds it: the close times out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tern_fundee_killed_after_sending_shutdown_then_closes_cooperatively() {
+    close_with_ldk(Case {
+        tern_funds: false,
+        push_sat: 50_000,
+        halt_after: Some("send:shutdown"),
+        ..Case::new("close-kill-shutdown-ldk")
     })
     .await;
 }

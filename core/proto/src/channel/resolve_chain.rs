@@ -5,7 +5,7 @@
 use bitcoin::{OutPoint, Transaction};
 
 use super::phase::Phase;
-use super::resolve::{OutputState, CLOSED_DEPTH};
+use super::resolve::{OutputState, Tracked, CLOSED_DEPTH};
 use super::{
     broadcast_funding, Action, BroadcastKind, Channel, ChannelEvent, CloseKind, Context, Input,
     Role, WatchRequest,
@@ -236,23 +236,27 @@ impl Channel {
         )
     }
 
+    /// The tracked output at `outpoint` of a closing (or closed) channel, and whether the
+    /// channel is closed (a change to it then reopens the channel).
+    fn tracked_mut(&mut self, outpoint: OutPoint) -> Option<(bool, &mut Tracked)> {
+        let closed = matches!(self.phase, Phase::Closed(_));
+        let o = self
+            .closing_mut()?
+            .resolution
+            .outputs
+            .iter_mut()
+            .find(|o| o.outpoint == outpoint)?;
+        Some((closed, o))
+    }
+
     fn on_output_spent(
         &mut self,
         outpoint: OutPoint,
         spending_tx: &Transaction,
         confirmation_height: Option<u32>,
     ) -> Vec<Action> {
-        let closed = matches!(self.phase, Phase::Closed(_));
         let id = self.current_id();
-        let Some(c) = self.closing_mut() else {
-            return Vec::new();
-        };
-        let Some(o) = c
-            .resolution
-            .outputs
-            .iter_mut()
-            .find(|o| o.outpoint == outpoint)
-        else {
+        let Some((closed, o)) = self.tracked_mut(outpoint) else {
             return Vec::new();
         };
         let txid = spending_tx.compute_txid();
@@ -311,16 +315,7 @@ impl Channel {
     }
 
     fn on_output_unspent(&mut self, outpoint: OutPoint) -> Vec<Action> {
-        let closed = matches!(self.phase, Phase::Closed(_));
-        let Some(c) = self.closing_mut() else {
-            return Vec::new();
-        };
-        let Some(o) = c
-            .resolution
-            .outputs
-            .iter_mut()
-            .find(|o| o.outpoint == outpoint)
-        else {
+        let Some((closed, o)) = self.tracked_mut(outpoint) else {
             return Vec::new();
         };
         if !matches!(o.state, OutputState::Confirmed { .. }) {

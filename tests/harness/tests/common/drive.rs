@@ -258,6 +258,18 @@ pub async fn ldk_opens_to_tern_pushing(
     anchors: bool,
     push_msat: Option<u64>,
 ) -> (Devnet, LdkNode, Node, Seen) {
+    ldk_opens_to_tern_with(dirs, anchors, push_msat, TernOpts::default()).await
+}
+
+/// [`ldk_opens_to_tern_pushing`], Tern started with `opts` (always listening: on
+/// `opts.listen_port` if given, else on a free port picked here, which a restart reuses with
+/// `listen_port: tern.listen_addr()`'s port).
+pub async fn ldk_opens_to_tern_with(
+    dirs: &Dirs,
+    anchors: bool,
+    push_msat: Option<u64>,
+    opts: TernOpts<'_>,
+) -> (Devnet, LdkNode, Node, Seen) {
     let devnet = Devnet::start().await.expect("devnet");
     let ldk = start_ldk_with(&devnet, &dirs.ldk(), free_port(), anchors);
     let tern = start_tern(
@@ -265,7 +277,8 @@ pub async fn ldk_opens_to_tern_pushing(
         &dirs.tern(),
         TernOpts {
             listen: true,
-            ..TernOpts::default()
+            listen_port: Some(opts.listen_port.unwrap_or_else(free_port)),
+            ..opts
         },
     )
     .await;

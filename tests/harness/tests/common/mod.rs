@@ -55,6 +55,9 @@ pub fn free_port() -> u16 {
 #[derive(Default, Clone, Copy)]
 pub struct TernOpts<'a> {
     pub listen: bool,
+    /// With `listen`: this port (else any free one). A restart on the port of the first
+    /// start keeps the address a peer that dialled us knows, so it can dial us again.
+    pub listen_port: Option<u16>,
     pub fault: Option<&'a str>,
     pub halt_after: Option<&'a str>,
     /// Fetch the fee estimates at every sync (`Builder::fee_max_age(0)`).
@@ -64,7 +67,7 @@ pub struct TernOpts<'a> {
 pub async fn start_tern(devnet: &Devnet, dir: &Path, opts: TernOpts<'_>) -> Node {
     let mut b = Builder::new(Network::Regtest, dir, &devnet.base_url()).seed([7; 32]);
     if opts.listen {
-        b = b.listen("127.0.0.1:0");
+        b = b.listen(format!("127.0.0.1:{}", opts.listen_port.unwrap_or(0)));
     }
     if let Some(rule) = opts.fault {
         b = b.dev_faults(FaultPlan::parse([rule]).expect("fault rule"));

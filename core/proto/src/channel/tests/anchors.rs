@@ -18,12 +18,7 @@ fn open_to_ready(pair: &mut Pair, params: OutboundParams) {
     pair.run();
     assert_eq!(pair.a.state(), ChannelState::AwaitingConfirmations);
     assert_eq!(pair.b.state(), ChannelState::AwaitingConfirmations);
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
-    assert_eq!(pair.a.state(), ChannelState::Ready);
-    assert_eq!(pair.b.state(), ChannelState::Ready);
+    pair.confirm_to_ready();
 }
 
 #[test]

@@ -12,7 +12,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
-use super::harness::{anchors_params, outbound_params, Pair};
+use super::harness::{outbound_params, Pair};
 use crate::channel::commitments::RemoteNext;
 use crate::channel::fields::Fields;
 use crate::channel::resolve::OutputState;
@@ -152,13 +152,7 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     out.push(("funder_closing_revoked", stored(&pair.a.stored)));
 
     // An anchor channel (`option_anchors`, the even record field 58), ready.
-    let mut pair = Pair::new();
-    pair.start(anchors_params(pair.b.node_id));
-    pair.run();
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
+    let pair = Pair::open_anchors_to_ready();
     assert_eq!(pair.a.state(), ChannelState::Ready);
     assert!(pair.a.channel().channel_type().anchors);
     out.push(("funder_anchors_ready", stored(&pair.a.stored)));
@@ -171,7 +165,67 @@ fn snapshots() -> Vec<(&'static str, Vec<u8>)> {
     pair.run();
     assert!(pair.b.channel().agreed_closing_tx().is_some());
     out.push(("fundee_negotiating_agreed", stored(&pair.b.stored)));
+
+    // A force close that overtook a negotiation: a Closing record (state 11) that keeps the
+    // Shutdown with the closing tx we signed (the even field 62 in a closing record).
+    let mut pair = Pair::open_to_ready();
+    pair.a.input(Input::Close { script: None });
+    assert_eq!(pair.deliver(true), Some("shutdown"));
+    assert_eq!(pair.deliver(false), Some("shutdown"));
+    assert_eq!(pair.deliver(true), Some("closing_signed"));
+    pair.a.input(Input::ForceClose);
+    assert_eq!(pair.a.state(), ChannelState::Closing);
+    assert_eq!(pair.a.channel().signed_closing_txids().len(), 1);
+    out.push((
+        "funder_closing_local_force_after_shutdown",
+        stored(&pair.a.stored),
+    ));
+
+    // An anchor force close below the estimate, its CPFP child stored (field 78).
+    let mut pair = Pair::open_anchors_to_ready();
+    pair.a.estimates.commitment_per_kw = 10_000;
+    let request = pair
+        .a
+        .input(Input::ForceClose)
+        .into_iter()
+        .find_map(|a| match a {
+            crate::channel::Action::BumpCommitment(r) => Some(r),
+            _ => None,
+        })
+        .expect("a CPFP request");
+    let coin = |previous_output| bitcoin::TxIn {
+        previous_output,
+        script_sig: bitcoin::ScriptBuf::new(),
+        sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+        witness: bitcoin::Witness::from_slice(&[[0x78; 72].as_slice()]),
+    };
+    let child = bitcoin::Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![
+            coin(request.anchor.outpoint),
+            coin(bitcoin::OutPoint {
+                txid: bitcoin::Txid::from_byte_array([0x78; 32]),
+                vout: 0,
+            }),
+        ],
+        output: vec![bitcoin::TxOut {
+            value: bitcoin::Amount::from_sat(90_000),
+            script_pubkey: wallet_script_78(),
+        }],
+    };
+    pair.a.input(Input::CpfpBuilt {
+        child: child.clone(),
+        feerate_per_kw: request.feerate_per_kw,
+        height: request.height,
+    });
+    assert_eq!(pair.a.channel().anchor_cpfp_child(), Some(&child));
+    out.push(("funder_closing_anchor_cpfp", stored(&pair.a.stored)));
     out
+}
+
+fn wallet_script_78() -> bitcoin::ScriptBuf {
+    bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([0x78; 20]))
 }
 
 /// Every field of a channel as text, in record order: the values the fixtures are checked
@@ -455,9 +509,21 @@ fn fields(c: &Channel) -> Vec<(String, String)> {
         }),
     );
     put("close_kind", format!("{close_kind:?}"));
-    // Field 78 is newer than every fixture: listed only when present.
+    // Field 78 is newer than most fixtures (only `funder_closing_anchor_cpfp` holds it):
+    // listed only when present.
     if let Some(b) = cpfp {
-        put("cpfp", format!("{b:?}"));
+        put(
+            "cpfp",
+            format!(
+                "child txid {} wtxid {} ({} in, {} sat out) at {} sat/kw height {}",
+                b.child.compute_txid(),
+                b.child.compute_wtxid(),
+                b.child.input.len(),
+                b.child.output.iter().map(|o| o.value.to_sat()).sum::<u64>(),
+                b.feerate_per_kw,
+                b.height
+            ),
+        );
     }
     put(
         "closing_tx",
@@ -1043,4 +1109,100 @@ fn channel_v1_fundee_negotiating_agreed() {
             ("tracked", "None"),
         ],
     );
+}
+
+/// What the fixtures written after the mobile defaults (dust limit 355, `to_self_delay` 1008)
+/// share with [`FUNDER`] on top of [`FUNDEE`]: a ready funder's connection-independent fields.
+const FUNDER_READY_NEW_DEFAULTS: &[(&str, &str)] = &[
+    ("ours.dust_limit_sat", "355"),
+    ("ours.to_self_delay", "1008"),
+    ("theirs.dust_limit_sat", "355"),
+    ("theirs.to_self_delay", "1008"),
+    ("funding.tx", "txid 1c261b2ba50d984c8cdb9ca6d5b9f77e0e4119bc1cc4942ad241c90a001c1662 wtxid de947e4cc3932132b070f08f72b0896c0bcfb8f51d283b10b9f028bd3fff38eb"),
+    ("confirmation", "101 6565656565656565656565656565656565656565656565656565656565656565 1"),
+    ("channel_ready_sent", "true"),
+    ("their_second_point", "03c656c72f25575df20d583ba2b469d6384a92c5d5026f8f709f263dc8dea49c7d"),
+    ("state", "Closing"),
+    ("failure_reason", "Some(\"force-closed at the user's request\")"),
+    ("close_kind", "Some(LocalForce)"),
+];
+
+#[test]
+fn channel_v1_funder_closing_local_force_after_shutdown() {
+    // A Closing record (state 11) holding the even field 62: the Shutdown with the closing tx
+    // we signed, kept when our force close overtook the negotiation (so the peer's broadcast
+    // of that close is recognised as ours).
+    check(
+        "funder_closing_local_force_after_shutdown",
+        &[FUNDEE, FUNDER, FUNDER_READY_NEW_DEFAULTS],
+        &[
+            ("their_commitment_sig", "2736f925a6b9853046a2ecfdc473f8084ba67ce99220fcb388af0a85919e8fa85edeb0762a1f7c367cc1d1267aa35a209606bdc7b0c85fcc818c304dded718d3"),
+            ("shutdown", "lock Ready initiator Local ours Some(\"00140101010101010101010101010101010101010101\") theirs Some(\"00140202020202020202020202020202020202020202\") signed [\"1685 02cf2f666114693914db977a249232ea3001042beea7c30bf1e4a8e3c1586066\"] agreed None"),
+            ("closing_tx", "txid fc6b19b0451c35ae3dc81cd67c95c6bae530a681d40ce4ee6d2e91b5106ac264 wtxid 140418bdd9afdbf98022c65a62e9a4e05fa07fe788d1d7e2761715c60fc84f41"),
+            ("tracked", "fc6b19b0451c35ae3dc81cd67c95c6bae530a681d40ce4ee6d2e91b5106ac264:1 898190 sat ToLocal { number: 0 } Waiting"),
+        ],
+    );
+    let (_, channel) = load("funder_closing_local_force_after_shutdown");
+    let signed: bitcoin::Txid = "02cf2f666114693914db977a249232ea3001042beea7c30bf1e4a8e3c1586066"
+        .parse()
+        .expect("txid");
+    assert_eq!(channel.signed_closing_txids(), vec![signed]);
+}
+
+#[test]
+fn channel_v1_funder_closing_anchor_cpfp() {
+    // An anchor force close (field 58) whose commitment's CPFP child is stored (the even
+    // field 78), its anchor the commitment's output 0.
+    // Field 78 is listed right after close_kind.
+    let at = FUNDEE
+        .iter()
+        .position(|(k, _)| *k == "closing_tx")
+        .expect("closing_tx");
+    let cpfp: &[(&str, &str)] = &[("cpfp", "child txid b751300766ada5480ea0a5bd9d0dbe51b39beca2ef9c37c4b9fb9c7f37a10811 wtxid cc4d416e5f780438f481ba80cf2d579318082ed49718575998bbd0ee1993846f (2 in, 90000 sat out) at 10000 sat/kw height 101")];
+    check(
+        "funder_closing_anchor_cpfp",
+        &[
+            &FUNDEE[..at],
+            cpfp,
+            &FUNDEE[at..],
+            FUNDER,
+            FUNDER_READY_NEW_DEFAULTS,
+        ],
+        &[
+            ("their_commitment_sig", "a271fd174c0852f1f905659ab954a4eb0eb6d389bc6254cdb1e315d48ed33eac2e387c1a91c44b936c6220cc04d301a45c50868583af638b2295dc813894de1b"),
+            ("channel_type", "Some(ChannelType { anchors: true })"),
+            ("closing_tx", "txid 34c1d8359fba45e429e32b17ea4a1b3535d0e9c50a6c6dd98ce084c1db067c98 wtxid 7f6b5b701420df8b818654d1aabbc7469e72c44cd573f731189beea9cd5e1388"),
+            ("tracked", "34c1d8359fba45e429e32b17ea4a1b3535d0e9c50a6c6dd98ce084c1db067c98:3 896530 sat ToLocal { number: 0 } Waiting"),
+        ],
+    );
+    let (_, channel) = load("funder_closing_anchor_cpfp");
+    let child = channel.anchor_cpfp_child().expect("the stored child");
+    assert_eq!(
+        child.input[0].previous_output.to_string(),
+        "34c1d8359fba45e429e32b17ea4a1b3535d0e9c50a6c6dd98ce084c1db067c98:0"
+    );
+    assert_eq!(channel.anchor_cpfp_feerate(), Some(10_000));
+}
+
+/// Every `channel_v1_*.hex` in the fixture directory, not only those named by a test above,
+/// decodes and re-encodes to its exact bytes (a fixture added without its own test is still
+/// held to the rule).
+#[test]
+fn every_channel_fixture_decodes_and_re_encodes_byte_for_byte() {
+    let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter_map(|n| {
+            n.strip_prefix("channel_v1_")
+                .and_then(|n| n.strip_suffix(".hex"))
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 19, "{names:?}");
+    assert!(names.contains(&"funder_closing_local_force_after_shutdown".to_string()));
+    assert!(names.contains(&"funder_closing_anchor_cpfp".to_string()));
+    for name in &names {
+        load(name);
+    }
 }

@@ -427,13 +427,30 @@ impl Pair {
     /// A full open to `Ready` on both sides.
     pub fn open_to_ready() -> Pair {
         let mut pair = Pair::open_to_pending();
-        pair.confirm_funding();
-        let depth = pair.b.config.our_minimum_depth;
-        pair.mine(depth - 1);
-        pair.run();
-        assert_eq!(pair.a.state(), ChannelState::Ready);
-        assert_eq!(pair.b.state(), ChannelState::Ready);
+        pair.confirm_to_ready();
         pair
+    }
+
+    /// A full open of an anchor channel (`option_anchors` negotiated) to `Ready` on both
+    /// sides.
+    pub fn open_anchors_to_ready() -> Pair {
+        let mut pair = Pair::new();
+        pair.start(anchors_params(pair.b.node_id));
+        pair.run();
+        pair.confirm_to_ready();
+        assert!(pair.a.channel().channel_type().anchors);
+        pair
+    }
+
+    /// From a pending open: the funding confirmed to the fundee's minimum depth, both sides
+    /// `Ready`.
+    pub fn confirm_to_ready(&mut self) {
+        self.confirm_funding();
+        let depth = self.b.config.our_minimum_depth;
+        self.mine(depth - 1);
+        self.run();
+        assert_eq!(self.a.state(), ChannelState::Ready);
+        assert_eq!(self.b.state(), ChannelState::Ready);
     }
 }
 

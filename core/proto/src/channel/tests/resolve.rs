@@ -8,7 +8,7 @@
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, ScriptBuf, Transaction, TxOut, WPubkeyHash};
 
-use super::harness::{anchors_params, kinds, Node, Pair};
+use super::harness::{kinds, Node, Pair};
 use crate::channel::{
     Action, BroadcastKind, ChannelEvent, ChannelState, ClaimStatus, CloseKind, ClosingStatus,
     FeeEstimates, Input,
@@ -442,13 +442,7 @@ fn a_node_that_fell_behind_waits_and_takes_its_to_remote_from_the_future_commitm
 
 #[test]
 fn anchors_to_remote_waits_one_confirmation() {
-    let mut pair = Pair::new();
-    pair.start(anchors_params(pair.b.node_id));
-    pair.run();
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
+    let mut pair = Pair::open_anchors_to_ready();
     assert!(pair.a.channel().channel_type().anchors);
     pair.a.destination = wallet_script(5);
     let actions = pair.b.input(Input::ForceClose);

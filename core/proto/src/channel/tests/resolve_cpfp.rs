@@ -11,7 +11,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
 
-use super::harness::{anchors_params, kinds, Pair};
+use super::harness::{kinds, Pair};
 use super::resolve::{broadcasts, check_restart, node, spent, wallet_script};
 use crate::bolt3::anchor_script_pubkey;
 use crate::channel::{
@@ -21,13 +21,7 @@ use crate::channel::{
 
 /// An anchor channel in Ready between `pair.a` (funder) and `pair.b`.
 fn anchors_ready() -> Pair {
-    let mut pair = Pair::new();
-    pair.start(anchors_params(pair.b.node_id));
-    pair.run();
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
+    let pair = Pair::open_anchors_to_ready();
     assert_eq!(pair.a.state(), ChannelState::Ready);
     assert!(pair.a.channel().channel_type().anchors);
     // 2 500 sat/kw both ways (the harness's open).

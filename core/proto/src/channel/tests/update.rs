@@ -586,14 +586,7 @@ fn a_node_restored_from_a_stale_record_never_broadcasts_and_the_peer_closes() {
 
 /// A ready anchor channel (`option_anchors` negotiated).
 fn anchors_ready() -> Pair {
-    let mut pair = Pair::new();
-    let peer = pair.b.node_id;
-    pair.start(super::harness::anchors_params(peer));
-    pair.run();
-    pair.confirm_funding();
-    let depth = pair.b.config.our_minimum_depth;
-    pair.mine(depth - 1);
-    pair.run();
+    let pair = Pair::open_anchors_to_ready();
     assert_eq!(pair.a.state(), ChannelState::Ready);
     assert!(pair.a.channel().channel_type().anchors);
     pair
