@@ -24,8 +24,10 @@ module=bindings/kotlin/android
 for t in aarch64-linux-android armv7-linux-androideabi x86_64-linux-android; do
   rustup target add "$t"
 done
+# --features lowmemory: libsecp256k1's small tables (ffi/Cargo.toml).
 cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 --platform 24 \
-  -o "$module/src/main/jniLibs" build --locked -p tern-ffi --profile release-mobile
+  -o "$module/src/main/jniLibs" build --locked -p tern-ffi --profile release-mobile \
+  --features lowmemory
 bash scripts/check-elf-align.sh "$module"/src/main/jniLibs/arm64-v8a/*.so \
   "$module"/src/main/jniLibs/x86_64/*.so
 cargo build --locked --manifest-path ffi/bindgen/Cargo.toml

@@ -4,7 +4,8 @@
 # 6 MB goal, and the aarch64 library's 16 KB alignment checked (linked with the flags the
 # Android targets use, .cargo/config.toml). Outside CI: a fat-LTO build takes minutes on 2 cores.
 # Unstripped libraries stay in target/<triple>/release-mobile for symbolication.
-# Linked as the mobile libraries are: with packed relative relocations. Android gets them
+# Built as the mobile scripts build it: feature `lowmemory` (libsecp256k1's small tables,
+# ffi/Cargo.toml). Linked as the mobile libraries are: with packed relative relocations. Android gets them
 # from .cargo/config.toml (--pack-dyn-relocs=android, what the NDK's clang also does itself at
 # minSdk 23+); these Linux builds use RELR (-z pack-relative-relocs), the standard ELF form,
 # passed to this crate's link only so that the workspace's other builds are not affected.
@@ -24,7 +25,7 @@ measure() { # triple strip-tool [extra rustc flags of the final link]
   shift 2
   lib="${CARGO_TARGET_DIR:-target}/$triple/release-mobile/libtern_ffi.so"
   cargo rustc --locked -p tern-ffi --lib --profile release-mobile --target "$triple" \
-    -- -C link-arg=-Wl,-z,pack-relative-relocs "$@" || return 1
+    --features lowmemory -- -C link-arg=-Wl,-z,pack-relative-relocs "$@" || return 1
   "$strip" -o "$out/libtern_ffi-$triple.so" "$lib" || return 1
   local size; size=$(stat -c %s "$out/libtern_ffi-$triple.so")
   echo "$triple: $size bytes stripped ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MB; goal 6 MB)," \
