@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The language bindings' tests (issue 15), run by scripts/test.sh: builds libtern_ffi.so and the
 # tern-devnet binary, generates the bindings with ffi/bindgen (a crate outside the workspace),
-# and runs each language's suite against real nodes on the devnet. Each suite prints
-# "<language>: N passed, N failed"; the last line sums them as "N passed, N failed".
+# and runs each language's suite against real nodes on the devnet, then the demo apps' logic
+# (android-demo/logic on the JVM, ios-demo/TernDemoKit with Swift on Linux). Each suite prints
+# "<suite>: N passed, N failed"; the last line sums them as "N passed, N failed".
 # Installs what is missing; under CI=true a toolchain that cannot be had is a failure.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -74,29 +75,31 @@ rm -f "$pylog"
 
 # --- Kotlin (JVM) -----------------------------------------------------------------------------
 # Built and tested with Maven (bindings/kotlin/pom.xml: kotlin-maven-plugin, JNA, coroutines and
-# JUnit from Maven Central). Where Maven cannot be had, the recipe proven without Central is the
+# JUnit from Maven Central), then installed in the local repository for the Android demo's logic. Where Maven cannot be had, the recipe proven without Central is the
 # fallback: kotlinc from npm, JNA / JUnit 4 / hamcrest from Debian.
 echo "== kotlin bindings"
 KOTLIN_VERSION=2.4.20
 khome="$CARGO_TARGET_DIR/tools/kotlin-compiler-$KOTLIN_VERSION"
 klog="$(mktemp)"
-kotlin_maven() {
-  local kt="$1" mlog="$1/maven.log"
-  (cd bindings/kotlin && mvn -B -q -Dstyle.color=never -Dtern.generated="$kt/src" \
-    -Dtern.lib.dir="$(dirname "$lib")" verify 2>&1) | tee "$mlog"
-  local status=${PIPESTATUS[0]}
-  echo
-  local reports="bindings/kotlin/target/surefire-reports"
-  python3 - "$reports" <<'PY'
+surefire_count() { # LANG DIR: "<LANG>: N passed, N failed" from Maven's surefire reports
+  python3 - "$1" "$2" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 tests = bad = 0
-for f in glob.glob(sys.argv[1] + "/TEST-*.xml"):
+for f in glob.glob(sys.argv[2] + "/TEST-*.xml"):
     s = ET.parse(f).getroot()
     tests += int(s.get("tests", 0))
     bad += sum(int(s.get(k, 0)) for k in ("failures", "errors", "skipped"))
 if tests:
-    print(f"kotlin: {tests - bad} passed, {bad} failed")
+    print(f"{sys.argv[1]}: {tests - bad} passed, {bad} failed")
 PY
+}
+kotlin_maven() {
+  local kt="$1" mlog="$1/maven.log"
+  (cd bindings/kotlin && mvn -B -q -Dstyle.color=never -Dtern.generated="$kt/src" \
+    -Dtern.lib.dir="$(dirname "$lib")" install 2>&1) | tee "$mlog"
+  local status=${PIPESTATUS[0]}
+  echo
+  surefire_count kotlin bindings/kotlin/target/surefire-reports
   return "$status"
 }
 kotlin_kotlinc() {
@@ -139,34 +142,96 @@ grep -qE '^kotlin: [0-9]+ passed' "$klog" || echo "kotlin: 0 passed, 1 failed" >
 count "$klog"
 rm -f "$klog"
 
+# --- The Android demo's logic (JVM) -----------------------------------------------------------
+# android-demo/logic: the demo's scheduling, coordination, wake log and seed file in plain Kotlin
+# (the app compiles the same files), tested against tern-jvm and real nodes on the devnet.
+echo "== android demo logic"
+kdlog="$(mktemp)"
+kotlin_demo_suite() {
+  local kt="$out/kotlin" logic=android-demo/logic
+  rm -rf "$logic/target"
+  if [ -f bindings/kotlin/target/tern-jvm-0.1.0.jar ]; then
+    (cd "$logic" && mvn -B -q -Dstyle.color=never -Dtern.lib.dir="$(dirname "$lib")" verify 2>&1)
+    local status=$?
+    echo
+    surefire_count kotlindemo "$logic/target/surefire-reports"
+    return "$status"
+  fi
+  [ -f "$kt/tern.jar" ] || { echo "kotlindemo: the bindings did not build"; return 1; }
+  local jars=/usr/share/java klib="$khome/lib"
+  local cp="$kt/tern.jar:$jars/jna.jar:$klib/kotlinx-coroutines-core-jvm.jar"
+  "$khome/bin/kotlinc-jvm" -nowarn -cp "$cp" "$logic/src/main/kotlin" -d "$kt/demo.jar" || return 1
+  local tcp="$kt/demo.jar:$cp:$klib/kotlin-test.jar:$klib/kotlin-test-junit.jar:$jars/junit4.jar"
+  "$khome/bin/kotlinc-jvm" -cp "$tcp" "$logic/src/test/kotlin" -d "$kt/demo-tests.jar" || return 1
+  java -Djna.library.path="$(dirname "$lib")" \
+    -cp "$kt/demo-tests.jar:$tcp:$klib/kotlin-stdlib.jar:$jars/hamcrest.jar" \
+    io.github.ternln.demo.RunDemoTestsKt
+}
+kotlin_demo_suite 2>&1 | tee "$kdlog"
+grep -qE '^kotlindemo: [0-9]+ passed' "$kdlog" || echo "kotlindemo: 0 passed, 1 failed" >>"$kdlog"
+count "$kdlog"
+rm -f "$kdlog"
+
 # --- Swift (Linux) ----------------------------------------------------------------------------
 # Swift 6.0.3 from Debian trixie in a cached chroot (scripts/swift-linux.sh; needs root). The
 # package is assembled under target/ from bindings/swift and the generated sources.
 echo "== swift bindings"
 slog="$(mktemp)"
-swift_suite() {
-  [ "$(id -u)" = 0 ] || { echo "swift: needs root for its chroot (scripts/swift-linux.sh)"; return 1; }
-  local pkg="$out/swift"
+swift_package() { # DIR: the Linux flavour of the Tern package (bindings/swift + generated code)
+  local pkg="$1"
   rm -rf "$pkg" && mkdir -p "$pkg" && cp -r bindings/swift/. "$pkg/"
   "$bindgen" generate --library "$lib" --language swift --no-format --out-dir "$pkg/gen" || return 1
   mv "$pkg/gen/Tern.swift" "$pkg/Sources/Tern/" && mv "$pkg/gen/TernFFI.h" "$pkg/Sources/TernFFI/"
   rm -rf "$pkg/gen"
+  sed -i "s|\"../../debug\"|\"$(dirname "$lib")\"|" "$pkg/Package.swift"
+}
+swift_counts() { # LANG LOG: "<LANG>: N passed, N failed" from XCTest's summary
+  local line; line="$(grep -E 'Executed [0-9]+ tests?, with [0-9]+ failures?' "$2" | tail -n 1)"
+  local n f; n=$(sed -nE 's/.*Executed ([0-9]+) tests?.*/\1/p' <<<"$line")
+  f=$(sed -nE 's/.*with ([0-9]+) failures?.*/\1/p' <<<"$line")
+  if [ -n "$n" ]; then echo "$1: $((n - f)) passed, $f failed"; fi
+}
+swift_suite() {
+  [ "$(id -u)" = 0 ] || { echo "swift: needs root for its chroot (scripts/swift-linux.sh)"; return 1; }
+  local pkg="$out/swift"
+  swift_package "$pkg" || return 1
   local libdir; libdir="$(dirname "$lib")"
-  sed -i "s|\"../../debug\"|\"$libdir\"|" "$pkg/Package.swift"
   # The chroot starts with an empty environment: the devnet's path is compiled in.
   printf 'let devnetBinary = "%s"\n' "$TERN_DEVNET_BIN" >"$pkg/Tests/TernTests/Paths.swift"
   SWIFT_BIND_PATHS="$libdir" bash scripts/swift-linux.sh test "$pkg" 2>&1 | tee "$pkg.log"
   local status=${PIPESTATUS[0]}
-  local line; line="$(grep -E 'Executed [0-9]+ tests?, with [0-9]+ failures?' "$pkg.log" | tail -n 1)"
-  local n f; n=$(sed -nE 's/.*Executed ([0-9]+) tests?.*/\1/p' <<<"$line")
-  f=$(sed -nE 's/.*with ([0-9]+) failures?.*/\1/p' <<<"$line")
-  if [ -n "$n" ]; then echo "swift: $((n - f)) passed, $f failed"; fi
+  swift_counts swift "$pkg.log"
   return "$status"
 }
 swift_suite 2>&1 | tee "$slog"
 grep -qE '^swift: [0-9]+ passed' "$slog" || echo "swift: 0 passed, 1 failed" >>"$slog"
 count "$slog"
 rm -f "$slog"
+
+# --- The iOS demo's logic (Swift on Linux) ----------------------------------------------------
+# ios-demo/TernDemoKit: the demo's scheduling, coordination, BGTask handler and wake log, with no
+# UIKit/BackgroundTasks type; assembled next to a Linux Tern package and tested with XCTest.
+echo "== ios demo logic"
+sdlog="$(mktemp)"
+swift_demo_suite() {
+  [ "$(id -u)" = 0 ] || { echo "swiftdemo: needs root for its chroot (scripts/swift-linux.sh)"; return 1; }
+  local dir="$out/swift-demo"
+  rm -rf "$dir" && mkdir -p "$dir"
+  swift_package "$dir/Tern" || return 1
+  rm -rf "$dir/Tern/Tests"
+  sed -i '/testTarget/d' "$dir/Tern/Package.swift"
+  cp -r ios-demo/TernDemoKit "$dir/TernDemoKit"
+  sed -i 's|^let ternPackage = .*|let ternPackage = "../Tern"|' "$dir/TernDemoKit/Package.swift"
+  printf 'let devnetBinary = "%s"\n' "$TERN_DEVNET_BIN" >"$dir/TernDemoKit/Tests/TernDemoKitTests/Paths.swift"
+  SWIFT_BIND_PATHS="$(dirname "$lib") $dir" bash scripts/swift-linux.sh test "$dir/TernDemoKit" 2>&1 | tee "$dir.log"
+  local status=${PIPESTATUS[0]}
+  swift_counts swiftdemo "$dir.log"
+  return "$status"
+}
+swift_demo_suite 2>&1 | tee "$sdlog"
+grep -qE '^swiftdemo: [0-9]+ passed' "$sdlog" || echo "swiftdemo: 0 passed, 1 failed" >>"$sdlog"
+count "$sdlog"
+rm -f "$sdlog"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

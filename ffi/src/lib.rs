@@ -14,6 +14,7 @@ mod log;
 mod node;
 mod runtime;
 mod types;
+mod wake;
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub use log::{
 };
 pub use node::Node;
 pub use types::*;
+pub use wake::{
+    wake, DialReason, PendingChannel, WakeCancel, WakeCosts, WakeOptions, WakeOutcome, WakeReport,
+};
 
 /// The version of the Tern library, so that bindings can check what they loaded.
 #[uniffi::export]

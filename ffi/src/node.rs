@@ -12,7 +12,8 @@ use tern_core::node as core;
 use crate::error::TernError;
 use crate::runtime::Rt;
 use crate::types::{
-    channel_id, Balances, ChannelDetails, ClaimableBalance, NodeConfig, PendingEvent, SyncSummary,
+    channel_id, Balances, ChannelDetails, ClaimableBalance, Counters, NodeConfig, PendingEvent,
+    SyncSummary,
 };
 
 /// A running Tern node. Stop it with [`Node::stop`]; dropping it (Kotlin `close()` or the
@@ -36,27 +37,37 @@ fn address(text: &str) -> Result<Address, TernError> {
         .map_err(|e| TernError::invalid("address", format!("{text:?}: {e}")))
 }
 
+/// The core builder for `config` and `seed`.
+pub(crate) fn builder(config: NodeConfig, seed: tern_core::proto::keys::NodeSeed) -> core::Builder {
+    let mut b = core::Builder::new(config.network.into(), config.data_dir, &config.esplora_url)
+        .seed(seed)
+        .connect_timeout(config.connect_timeout)
+        .inbound_policy(config.inbound_policy.into())
+        .anchor_reserve_per_channel(Amount::from_sat(config.anchor_reserve_per_channel_sat));
+    if let Some(listen) = config.listen {
+        b = b.listen(listen);
+    }
+    if let Some(every) = config.sync_interval {
+        b = b.sync_interval(every);
+    }
+    b
+}
+
+/// A 32-byte seed from the bytes an app gives.
+pub(crate) fn seed_bytes(seed: Vec<u8>) -> Result<tern_core::proto::keys::NodeSeed, TernError> {
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|s: Vec<u8>| TernError::invalid("seed", format!("{} bytes, not 32", s.len())))?;
+    Ok(seed.into())
+}
+
 impl Node {
     async fn start_with(
         config: NodeConfig,
         seed: tern_core::proto::keys::NodeSeed,
     ) -> Result<Arc<Node>, TernError> {
         let rt = Rt::new(config.runtime_threads)?;
-        let mut b = core::Builder::new(
-            config.network.into(),
-            config.data_dir.clone(),
-            &config.esplora_url,
-        )
-        .seed(seed)
-        .connect_timeout(config.connect_timeout)
-        .inbound_policy(config.inbound_policy.into())
-        .anchor_reserve_per_channel(Amount::from_sat(config.anchor_reserve_per_channel_sat));
-        if let Some(listen) = config.listen {
-            b = b.listen(listen);
-        }
-        if let Some(every) = config.sync_interval {
-            b = b.sync_interval(every);
-        }
+        let b = builder(config, seed);
         match rt.spawned(b.start()).await {
             Ok(Ok(inner)) => Ok(Arc::new(Node { inner, rt })),
             Ok(Err(e)) => {
@@ -96,10 +107,7 @@ impl Node {
     /// written to the node's database).
     #[uniffi::constructor(name = "start")]
     pub async fn start(config: NodeConfig, seed: Vec<u8>) -> Result<Arc<Node>, TernError> {
-        let seed: [u8; 32] = seed.try_into().map_err(|s: Vec<u8>| {
-            TernError::invalid("seed", format!("{} bytes, not 32", s.len()))
-        })?;
-        Self::start_with(config, seed.into()).await
+        Self::start_with(config, seed_bytes(seed)?).await
     }
 
     /// Starts a node from BIP39 words and an optional passphrase (its wallet is the standard
@@ -133,6 +141,11 @@ impl Node {
     /// The height the chain watcher last synced to.
     pub fn synced_height(&self) -> Option<u32> {
         self.inner.synced_height()
+    }
+
+    /// What the node has cost since it started (no round trip).
+    pub fn counters(&self) -> Counters {
+        self.inner.counters().into()
     }
 
     /// Stops the node: every waiter wakes with `Stopped`, the database and the data-dir lock

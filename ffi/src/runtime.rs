@@ -68,6 +68,14 @@ impl Rt {
             .map_err(|e| TernError::Internal(format!("the call's task failed: {e}")))
     }
 
+    /// Runs `fut` as a task of the runtime and returns its handle.
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.handle.spawn(fut)
+    }
+
     /// Polls `fut` where it is awaited, inside the runtime's context; dropping it cancels it.
     pub(crate) fn entered<F: Future>(&self, fut: F) -> Entered<F> {
         Entered {

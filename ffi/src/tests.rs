@@ -2,6 +2,7 @@
 //! awaited on an executor with no tokio context, errors by kind, one node per data dir,
 //! `stop()` waking a waiter, and `Drop` from every kind of thread without a panic.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,4 +251,78 @@ fn the_apps_logger_gets_records_off_the_node_threads_and_a_slow_one_drops_record
         "{}",
         dropped_log_records()
     );
+}
+
+#[test]
+fn a_wake_is_busy_beside_a_node_fails_clearly_without_esplora_and_frees_the_dir() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = || WakeOptions {
+        deadline_ms: 5_000,
+        cancel: None,
+    };
+    let short = block_on(wake(config(dir.path()), vec![7; 31], options()));
+    assert!(matches!(short, Err(TernError::InvalidInput(m)) if m.contains("31 bytes")));
+
+    let node = start(dir.path()).expect("starts");
+    let busy = block_on(wake(config(dir.path()), vec![7; 32], options())).expect("wake");
+    assert_eq!(busy.outcome, WakeOutcome::Busy, "{busy:?}");
+    assert_eq!(busy.costs.http_requests, 0);
+    block_on(node.stop()).expect("stop");
+
+    // The Esplora server of `config` refuses connections: the sync fails, nothing is dialled.
+    let failed = block_on(wake(config(dir.path()), vec![7; 32], options())).expect("wake");
+    assert!(
+        matches!(&failed.outcome, WakeOutcome::Failed { reason } if reason.contains("tip")),
+        "{failed:?}"
+    );
+    assert_eq!(failed.costs.dials, 0);
+    assert!(failed.costs.http_requests >= 1, "{failed:?}");
+    // Released when the wake returned: a node starts at once.
+    let node = start(dir.path()).expect("the dir is free");
+    assert_eq!(node.counters().commits, 0);
+    block_on(node.stop()).expect("stop");
+}
+
+#[test]
+fn a_cancelled_wake_says_so_and_a_dropped_wake_cancels_itself() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cancel = WakeCancel::new();
+    cancel.cancel();
+    assert!(cancel.is_cancelled());
+    let report = block_on(wake(
+        config(dir.path()),
+        vec![7; 32],
+        WakeOptions {
+            deadline_ms: 5_000,
+            cancel: Some(cancel),
+        },
+    ))
+    .expect("wake");
+    assert_eq!(report.outcome, WakeOutcome::Cancelled, "{report:?}");
+    start(dir.path()).expect("the dir is free");
+
+    // A foreign caller that gives up (a cancelled coroutine drops the future after polling
+    // it) while the sync waits on a server that never answers (10 s per request): the wake
+    // cancels itself and the dir comes free at once (`wait_free` waits 2 s at most).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut hanging = config(dir.path());
+    hanging.esplora_url = format!("http://{}", silent.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("dir");
+    hanging.data_dir = dir.path().to_string_lossy().into_owned();
+    let mut fut = Box::pin(wake(
+        hanging,
+        vec![7; 32],
+        WakeOptions {
+            deadline_ms: 60_000,
+            cancel: None,
+        },
+    ));
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    // Into its sync (on the wake's own runtime) before the caller gives up.
+    std::thread::sleep(Duration::from_millis(200));
+    drop(fut);
+    let node = wait_free(dir.path());
+    block_on(node.stop()).expect("stop");
 }

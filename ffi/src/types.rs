@@ -569,3 +569,27 @@ pub(crate) fn channel_id(text: &str) -> Result<tern_core::proto::wire::ChannelId
     text.parse()
         .map_err(|e| TernError::invalid("channel_id", format!("{text:?}: {e}")))
 }
+
+/// What a node has cost since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct Counters {
+    /// Requests to the Esplora server.
+    pub http_requests: u64,
+    /// SQLite commits (the store's and the wallet's).
+    pub commits: u64,
+    /// Estimated fsyncs of those commits.
+    pub fsyncs: u64,
+    /// Outbound dials.
+    pub dials: u64,
+}
+
+impl From<core::Counters> for Counters {
+    fn from(c: core::Counters) -> Self {
+        Counters {
+            http_requests: c.requests,
+            commits: c.commits,
+            fsyncs: c.fsyncs,
+            dials: c.dials,
+        }
+    }
+}

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bitcoin::block::Header;
@@ -74,14 +75,27 @@ impl<S: ChainSource> ObjectSource for S {
     }
 }
 
-/// Any [`ChainSource`], type-erased. Cheap to clone (one `Arc`); itself a `ChainSource`.
+/// Any [`ChainSource`], type-erased. Cheap to clone (two `Arc`s); itself a `ChainSource`.
+/// Counts every request made through it (all clones share the count), whatever the source:
+/// the node's request counters ([`DynSource::requests`]) read it.
 #[derive(Clone)]
-pub struct DynSource(Arc<dyn ObjectSource>);
+pub struct DynSource(Arc<dyn ObjectSource>, Arc<AtomicU64>);
 
 impl DynSource {
     /// Wraps `source`.
     pub fn new(source: impl ChainSource + 'static) -> Self {
-        DynSource(Arc::new(source))
+        DynSource(Arc::new(source), Arc::new(AtomicU64::new(0)))
+    }
+
+    /// Requests started through this source and its clones (retries inside a client such as
+    /// esplora-client's are not seen here).
+    pub fn requests(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) -> &Arc<dyn ObjectSource> {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        &self.0
     }
 }
 
@@ -93,61 +107,61 @@ impl std::fmt::Debug for DynSource {
 
 impl ChainSource for DynSource {
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
-        self.0.tip_hash()
+        self.count().tip_hash()
     }
     fn header(&self, hash: BlockHash) -> impl Future<Output = Result<Header, ChainError>> + Send {
-        self.0.header(hash)
+        self.count().header(hash)
     }
     fn block_status(
         &self,
         hash: BlockHash,
     ) -> impl Future<Output = Result<BlockStatus, ChainError>> + Send {
-        self.0.block_status(hash)
+        self.count().block_status(hash)
     }
     fn tx_status(&self, txid: Txid) -> impl Future<Output = Result<TxStatus, ChainError>> + Send {
-        self.0.tx_status(txid)
+        self.count().tx_status(txid)
     }
     fn merkle_block(
         &self,
         txid: Txid,
     ) -> impl Future<Output = Result<Option<MerkleBlock>, ChainError>> + Send {
-        self.0.merkle_block(txid)
+        self.count().merkle_block(txid)
     }
     fn outspend(
         &self,
         outpoint: OutPoint,
     ) -> impl Future<Output = Result<Option<Spend>, ChainError>> + Send {
-        self.0.outspend(outpoint)
+        self.count().outspend(outpoint)
     }
     fn script_txs(
         &self,
         script: ScriptBuf,
     ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send {
-        self.0.script_txs(script)
+        self.count().script_txs(script)
     }
     fn script_txs_after(
         &self,
         script: ScriptBuf,
         last_seen: Txid,
     ) -> impl Future<Output = Result<Vec<ScriptTx>, ChainError>> + Send {
-        self.0.script_txs_after(script, last_seen)
+        self.count().script_txs_after(script, last_seen)
     }
     fn block_hash_at(
         &self,
         height: u32,
     ) -> impl Future<Output = Result<Option<BlockHash>, ChainError>> + Send {
-        self.0.block_hash_at(height)
+        self.count().block_hash_at(height)
     }
     fn raw_tx(
         &self,
         txid: Txid,
     ) -> impl Future<Output = Result<Option<Transaction>, ChainError>> + Send {
-        self.0.raw_tx(txid)
+        self.count().raw_tx(txid)
     }
     fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send {
-        self.0.broadcast(tx)
+        self.count().broadcast(tx)
     }
     fn fee_estimates(&self) -> impl Future<Output = Result<BTreeMap<u16, f64>, ChainError>> + Send {
-        self.0.fee_estimates()
+        self.count().fee_estimates()
     }
 }

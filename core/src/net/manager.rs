@@ -73,6 +73,8 @@ pub struct ConnectionManager {
     ctx_cfg: Arc<NetConfig>,
     shutdown: watch::Receiver<bool>,
     conn_ids: Arc<AtomicU64>,
+    /// Outbound dials started (each a TCP connect and a handshake attempt).
+    dial_count: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Command {
@@ -104,6 +106,7 @@ struct Actor {
     /// on that dial instead of opening a connection that would replace the first one.
     dials: HashSet<PublicKey>,
     conn_ids: Arc<AtomicU64>,
+    dial_count: Arc<AtomicU64>,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -117,6 +120,7 @@ impl ConnectionManager {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let conn_ids = Arc::new(AtomicU64::new(0));
+        let dial_count = Arc::new(AtomicU64::new(0));
         let ctx = ConnCtx {
             cfg: cfg.clone(),
             cmd: cmd_tx.clone(),
@@ -130,6 +134,7 @@ impl ConnectionManager {
             kept: HashMap::new(),
             dials: HashSet::new(),
             conn_ids: conn_ids.clone(),
+            dial_count: dial_count.clone(),
             shutdown_tx,
         };
         tokio::spawn(actor.run(cmd_rx));
@@ -140,9 +145,15 @@ impl ConnectionManager {
                 ctx_cfg: cfg,
                 shutdown: shutdown_rx,
                 conn_ids,
+                dial_count,
             },
             ev_rx,
         )
+    }
+
+    /// Outbound dials started since the manager started (redials of kept peers included).
+    pub fn dials(&self) -> u64 {
+        self.dial_count.load(Ordering::Relaxed)
     }
 
     /// Our node id.
@@ -271,6 +282,7 @@ impl Actor {
 
     fn dial(&mut self, node_id: PublicKey, addr: String) {
         let conn_id = self.conn_ids.fetch_add(1, Ordering::Relaxed);
+        self.dial_count.fetch_add(1, Ordering::Relaxed);
         debug!(%node_id, %addr, conn_id, "dialling");
         tokio::spawn(run_outbound(self.ctx.clone(), conn_id, node_id, addr));
     }

@@ -41,6 +41,19 @@ impl Node {
         }
     }
 
+    /// What the node has cost since it started: chain requests, SQLite commits and fsyncs,
+    /// dials (a wake reports the same for itself). No round trip: the store thread publishes
+    /// its figures after every job.
+    pub fn counters(&self) -> super::Counters {
+        let (commits, fsyncs) = self.shared.db.stats();
+        super::Counters {
+            requests: self.shared.source.requests(),
+            commits,
+            fsyncs,
+            dials: self.shared.net.dials(),
+        }
+    }
+
     /// Connects to a peer (and remembers its address for reconnection).
     pub async fn connect(&self, node_id: PublicKey, address: &str) -> Result<(), NodeError> {
         self.check_running()?;

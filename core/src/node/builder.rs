@@ -220,6 +220,14 @@ impl Builder {
         self
     }
 
+    /// Calls `gate` on the store thread before each of its jobs, so that a test can hold a
+    /// job in flight (the order of a stop: `node_wake.rs`; `dev-disconnect`).
+    #[cfg(feature = "dev-disconnect")]
+    pub fn dev_store_gate(mut self, gate: impl Fn() + Send + Sync + 'static) -> Self {
+        self.dev.store_gate = Some(std::sync::Arc::new(gate));
+        self
+    }
+
     /// Syncs in the background at this interval.
     pub fn sync_interval(mut self, every: Duration) -> Self {
         self.config.sync_interval = Some(every);
@@ -238,6 +246,30 @@ impl Builder {
             self.source,
             #[cfg(feature = "dev-disconnect")]
             self.dev,
+            None,
+        )
+        .await
+    }
+
+    /// Starts the node for a wake (`wake.rs`): the lock is held already; no listener and no
+    /// sync loop whatever the config says; peers are dialled only when the wake chooses.
+    pub(super) async fn start_for_wake(
+        mut self,
+        lock: super::dirlock::DirLock,
+    ) -> Result<Node, NodeError> {
+        let seed = self
+            .seed
+            .take()
+            .ok_or_else(|| NodeError::invalid("seed", "no seed given"))?;
+        self.config.listen = None;
+        self.config.sync_interval = None;
+        Node::start(
+            self.config,
+            seed,
+            self.source,
+            #[cfg(feature = "dev-disconnect")]
+            self.dev,
+            Some(lock),
         )
         .await
     }

@@ -28,6 +28,10 @@ pub(crate) struct Parts {
 
 type Job = Box<dyn FnOnce(&mut Parts) + Send>;
 
+/// Called on the store thread before each job (tests: hold a job in flight, `dev-disconnect`
+/// builds only; `None` otherwise).
+pub(crate) type JobGate = Arc<dyn Fn() + Send + Sync>;
+
 /// Handle to the store thread.
 pub(crate) struct Db {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -37,8 +41,31 @@ pub(crate) struct Db {
     /// The watcher's synced tip height + 1 (0: none yet), refreshed after every job, so pure
     /// getters read it without a round trip.
     tip: Arc<AtomicU64>,
+    /// The store's and the wallet's commits and estimated fsyncs, refreshed after every job
+    /// ([`Db::stats`]: the node's counters, read without a round trip).
+    stats: Arc<DiskStats>,
     /// Wait for replies in a blocking-pool task (tests on a paused clock; see [`wait`]).
     hold_clock: bool,
+}
+
+/// Commits and estimated fsyncs of the store's and the wallet's connections.
+#[derive(Debug, Default)]
+pub(crate) struct DiskStats {
+    commits: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
+impl DiskStats {
+    fn publish(&self, parts: &Parts) {
+        let store = parts.store.stats();
+        let wallet = parts.wallet.commits();
+        self.commits.store(store.commits + wallet, Ordering::SeqCst);
+        // Each wallet commit syncs the WAL once; its connection's first also syncs the
+        // directory (as the store's does: `StoreStats::setup_syncs`).
+        let wallet_syncs = wallet + u64::from(wallet > 0);
+        self.fsyncs
+            .store(store.fsyncs + wallet_syncs, Ordering::SeqCst);
+    }
 }
 
 /// Waits for the store thread's reply. With `hold_clock`, the wait runs in a blocking-pool
@@ -60,13 +87,16 @@ impl Db {
     /// Starts the thread and builds its parts there (opening the database fsyncs).
     pub(crate) async fn start(
         hold_clock: bool,
+        gate: Option<JobGate>,
         open: impl FnOnce() -> Result<Parts, NodeError> + Send + 'static,
     ) -> Result<Db, NodeError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (opened, answer) = oneshot::channel();
         let closed = Arc::new(AtomicBool::new(false));
         let tip = Arc::new(AtomicU64::new(0));
-        let (thread_closed, thread_tip) = (closed.clone(), tip.clone());
+        let stats = Arc::new(DiskStats::default());
+        let (thread_closed, thread_tip, thread_stats) =
+            (closed.clone(), tip.clone(), stats.clone());
         let thread = std::thread::Builder::new()
             .name("tern-store".into())
             .spawn(move || {
@@ -81,12 +111,17 @@ impl Db {
                     }
                 };
                 publish_tip(&parts, &thread_tip);
+                thread_stats.publish(&parts);
                 while let Ok(job) = queue.recv() {
                     if thread_closed.load(Ordering::SeqCst) {
                         // Dropping the job drops its reply: the caller sees `Stopped`.
                         continue;
                     }
+                    if let Some(gate) = &gate {
+                        gate();
+                    }
                     job(&mut parts);
+                    thread_stats.publish(&parts);
                 }
                 // Every sender is gone: `parts` drops here, closing both SQLite connections.
             })
@@ -96,6 +131,7 @@ impl Db {
             thread: Mutex::new(Some(thread)),
             closed,
             tip,
+            stats,
             hold_clock,
         };
         match wait(answer, hold_clock).await {
@@ -149,6 +185,15 @@ impl Db {
         self.call(f).await?.map_err(Into::into)
     }
 
+    /// (commits, estimated fsyncs) of the store's and the wallet's connections so far, as of
+    /// the last job. No round trip.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.commits.load(Ordering::SeqCst),
+            self.stats.fsyncs.load(Ordering::SeqCst),
+        )
+    }
+
     /// The synced tip height (`None` before the first sync). No round trip.
     pub(crate) fn tip_height(&self) -> Option<u32> {
         match self.tip.load(Ordering::SeqCst) {
@@ -170,6 +215,15 @@ impl Db {
                 tracing::error!("the store thread panicked");
             }
         }
+    }
+
+    /// [`Db::close`] without the wait: refuses new jobs and returns the store thread, which
+    /// finishes its running job and drops the store, wallet and watcher (both SQLite
+    /// connections) before it ends.
+    pub(crate) fn detach(&self) -> Option<JoinHandle<()>> {
+        self.closed.store(true, Ordering::SeqCst);
+        drop(lock(&self.jobs).take());
+        lock(&self.thread).take()
     }
 
     /// A simulated kill, as faithful as a process death: every job queued and not yet

@@ -4,6 +4,7 @@
 
 use super::details::closing_status;
 use crate::proto::channel::{Channel, ChannelState, ClosingStatus, FeeEstimates};
+use crate::proto::wire::ChannelId;
 
 /// Why a channel needs its peer connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,34 @@ fn reason(f: &Facts) -> Option<DialReason> {
         current_per_kw: f.current_per_kw,
         wanted_per_kw,
     })
+}
+
+impl super::peer::PeerTask {
+    /// [`dial_reason`] for each of the peer's channels that has one, at the synced tip, with
+    /// the task's fee estimates (none yet: no feerate reason, the policy has nothing to go by).
+    pub(super) fn dial_reasons(&self) -> Vec<(ChannelId, DialReason)> {
+        let tip = self.shared.tip_height();
+        self.channels
+            .iter()
+            .filter_map(|c| {
+                let reason = match &self.fees {
+                    Some(est) => dial_reason(c, est, tip),
+                    None => dial_reason(c, &unchanging(c), tip),
+                }?;
+                Some((c.current_id(), reason))
+            })
+            .collect()
+    }
+}
+
+/// Estimates under which no feerate needs to move (a channel's own feerate everywhere).
+fn unchanging(c: &Channel) -> FeeEstimates {
+    let own = c.commitment_feerate_per_kw();
+    FeeEstimates {
+        commitment_per_kw: own,
+        in_144_blocks_per_kw: 0,
+        in_1008_blocks_per_kw: 0,
+    }
 }
 
 #[cfg(test)]

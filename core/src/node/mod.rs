@@ -39,6 +39,7 @@ mod reserve;
 mod startup;
 mod sync;
 mod types;
+mod wake;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -66,7 +67,10 @@ pub use error::NodeError;
 pub use events::{CloseKind, Event};
 pub use onchain::SendAmount;
 pub use reserve::DEFAULT_ANCHOR_RESERVE;
-pub use types::{ChannelDetails, ClaimableBalance, FeeBump, OpenChannelParams, SyncSummary};
+pub use types::{
+    ChannelDetails, ClaimableBalance, Counters, FeeBump, OpenChannelParams, SyncSummary,
+};
+pub use wake::{WakeCancel, WakeCosts, WakeOptions, WakeOutcome, WakeReport};
 
 use db::{Db, Parts};
 use dirlock::DirLock;
@@ -106,6 +110,9 @@ pub(crate) struct Shared {
     pub(crate) wallet_spendable_sat: std::sync::atomic::AtomicU64,
     /// The data-dir lock, released last by `stop`.
     dir_lock: Mutex<Option<DirLock>>,
+    /// `None`: the node keeps (redials) every peer with a live channel. In a wake
+    /// (`wake.rs`): only the peers its dial plan chose.
+    dial_only: Mutex<Option<std::collections::HashSet<PublicKey>>>,
     /// What watches the action loop ([`observer::Quiet`] in release builds).
     pub(crate) observer: Arc<dyn observer::Observer>,
     /// Dev builds: the same observer, typed, for the `dev_` accessors of the audit.
@@ -225,6 +232,11 @@ impl Shared {
         self.db.tip_height().unwrap_or(0)
     }
 
+    /// The synced tip height, `None` before the first sync. No round trip.
+    pub(crate) fn tip_height_opt(&self) -> Option<u32> {
+        self.db.tip_height()
+    }
+
     /// Queues an event (durable) and wakes the waiters.
     pub(crate) async fn push_event(&self, event: &Event) -> Result<(), NodeError> {
         let record = event.encode();
@@ -243,6 +255,14 @@ impl Shared {
             .run(move |p: &mut Parts| p.store.get_meta(&key))
             .await?;
         Ok(bytes.and_then(|b| String::from_utf8(b).ok()))
+    }
+
+    /// Whether the node may keep (redial) `peer` on its own: always, except in a wake, which
+    /// dials only the peers its plan chose (`wake.rs`).
+    pub(crate) fn may_keep(&self, peer: &PublicKey) -> bool {
+        lock(&self.dial_only)
+            .as_ref()
+            .is_none_or(|chosen| chosen.contains(peer))
     }
 
     /// Spawns a task the node ends on `stop`.
@@ -294,6 +314,36 @@ impl Shared {
         tokio::spawn(async move { shared.shutdown().await });
     }
 
+    /// A wake's future was dropped before its clean stop (the hard cancel, `wake.rs`): ends
+    /// everything without awaiting. Tasks are aborted at their next await; the store thread
+    /// finishes its running job and drops both SQLite connections, and only then is the
+    /// data-dir lock released (on a thread of its own: nothing here blocks the caller).
+    pub(crate) fn abandon(self: &Arc<Self>) {
+        tracing::warn!("the wake was dropped: abandoning the node");
+        self.stopped.send_replace(true);
+        self.events.notify_waiters();
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        let dir_lock = lock(&self.dir_lock).take();
+        let store_thread = self.db.detach();
+        let released = std::thread::Builder::new()
+            .name("tern-unlock".into())
+            .spawn(move || {
+                if let Some(thread) = store_thread {
+                    let _ = thread.join();
+                }
+                drop(dir_lock);
+            });
+        if let Err(e) = released {
+            tracing::error!("cannot start the unlock thread: {e}");
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let net = self.net.clone();
+            runtime.spawn(async move { net.shutdown().await });
+        }
+    }
+
     /// Ends the node abruptly, as a killed process would: every task is aborted at its next
     /// await point and nothing more is written (queued store jobs are dropped); connections
     /// close; the data-dir lock goes as the kernel would drop it.
@@ -314,12 +364,25 @@ impl Shared {
 /// Test-only run-time seams of a node (`dev-disconnect`): see
 /// [`Builder::dev_memory_net`] and [`Builder::dev_hold_clock_during_store_jobs`].
 #[cfg(feature = "dev-disconnect")]
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct DevSeams {
     /// Peers over this in-memory network instead of TCP.
     pub(crate) memory_net: Option<crate::net::MemoryNet>,
     /// Callers of the store thread hold a paused tokio clock while they wait.
     pub(crate) hold_clock: bool,
+    /// Called on the store thread before each job ([`Builder::dev_store_gate`]).
+    pub(crate) store_gate: Option<db::JobGate>,
+}
+
+#[cfg(feature = "dev-disconnect")]
+impl std::fmt::Debug for DevSeams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevSeams")
+            .field("memory_net", &self.memory_net.is_some())
+            .field("hold_clock", &self.hold_clock)
+            .field("store_gate", &self.store_gate.is_some())
+            .finish()
+    }
 }
 
 /// The span of a peer's task: every log line it writes names the peer.

@@ -60,6 +60,12 @@ pub(crate) enum PeerCommand {
         channel_id: ChannelId,
         reply: oneshot::Sender<Result<(), NodeError>>,
     },
+    /// The wake's plan (`wake.rs`): which channels need the peer connected now, and why
+    /// (`dial.rs`); `est`: the cached fee estimates, kept unless the task has newer ones.
+    DialReasons {
+        est: Option<FeeEstimates>,
+        reply: oneshot::Sender<Vec<(ChannelId, super::DialReason)>>,
+    },
     /// The app answered an `OpenChannelRequest` (manual inbound policy).
     Answer {
         temporary_channel_id: ChannelId,
@@ -226,6 +232,12 @@ impl PeerTask {
                         let _ = reply.send(self.force_close(channel_id).await);
                     }
                     Some(PeerCommand::Fees(est)) => self.on_fees(est).await,
+                    Some(PeerCommand::DialReasons { est, reply }) => {
+                        if self.fees.is_none() {
+                            self.fees = est;
+                        }
+                        let _ = reply.send(self.dial_reasons());
+                    }
                     Some(PeerCommand::Answer { temporary_channel_id, accept, reply }) => {
                         let result = match self.requests.remove(&temporary_channel_id) {
                             None => Err(NodeError::UnknownChannel(temporary_channel_id)),

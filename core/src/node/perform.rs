@@ -291,7 +291,9 @@ impl PeerTask {
             .iter()
             .any(|c| super::details::keeps_peer(c, tip))
         {
-            if let Some(addr) = addr.and_then(|b| String::from_utf8(b).ok()) {
+            // (In a wake, only if the wake's plan chose the peer.)
+            let addr = addr.and_then(|b| String::from_utf8(b).ok());
+            if let (true, Some(addr)) = (self.shared.may_keep(&self.node_id), addr) {
                 let _ = self.shared.net.keep_peer(self.node_id, addr);
             }
         } else if self.channels.iter().any(|c| c.state().is_durable()) {

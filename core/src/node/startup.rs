@@ -57,17 +57,29 @@ fn open_parts(
     ))
 }
 
+/// Creates the data dir if needed.
+pub(super) fn create_data_dir(dir: &std::path::Path) -> Result<(), NodeError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| NodeError::invalid("data_dir", format!("{}: {e}", dir.display())))
+}
+
 impl Node {
     pub(crate) async fn start(
         config: Config,
         seed: NodeSeed,
         source: Option<DynSource>,
         #[cfg(feature = "dev-disconnect")] dev: DevSeams,
+        held: Option<DirLock>,
     ) -> Result<Node, NodeError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            NodeError::invalid("data_dir", format!("{}: {e}", config.data_dir.display()))
-        })?;
-        let dir_lock = DirLock::acquire(&config.data_dir)?;
+        // A wake (`wake.rs`) took the lock itself, to tell `Busy` from other failures.
+        let wake = held.is_some();
+        let dir_lock = match held {
+            Some(held) => held,
+            None => {
+                create_data_dir(&config.data_dir)?;
+                DirLock::acquire(&config.data_dir)?
+            }
+        };
         let keys = KeysManager::from_seed(&seed, config.network)
             .map_err(|e| NodeError::invalid("seed", e.to_string()))?;
         let secp = Secp256k1::new();
@@ -80,15 +92,15 @@ impl Node {
             None => DynSource::new(EsploraSource::new(&config.esplora)?),
         };
         #[cfg(not(feature = "dev-disconnect"))]
-        let hold_clock = false;
+        let (hold_clock, gate) = (false, None);
         #[cfg(feature = "dev-disconnect")]
-        let hold_clock = dev.hold_clock;
+        let (hold_clock, gate) = (dev.hold_clock, dev.store_gate.clone());
         // The database is opened on the store thread (opening fsyncs); start-up's reads come
         // back with it.
         let (stored_tx, stored_rx) = tokio::sync::oneshot::channel();
         let (open_config, descriptors, open_source) =
             (config.clone(), keys.wallet_descriptors(), source.clone());
-        let db = Db::start(hold_clock, move || {
+        let db = Db::start(hold_clock, gate, move || {
             let (parts, stored) = open_parts(&open_config, &descriptors, open_source)?;
             let _ = stored_tx.send(stored);
             Ok(parts)
@@ -147,6 +159,7 @@ impl Node {
             fresh_addresses: AtomicBool::new(false),
             wallet_spendable_sat: std::sync::atomic::AtomicU64::new(0),
             dir_lock: Mutex::new(Some(dir_lock)),
+            dial_only: Mutex::new(wake.then(Default::default)),
             observer,
             #[cfg(feature = "dev-disconnect")]
             dev,
@@ -204,6 +217,7 @@ impl Node {
             task.rearm_watches().await;
             shared.spawn(task.run(rx).instrument(peer_span(&peer)));
             // Peers whose channels are all closing on chain or closed are not redialled.
+            let keep = keep && shared.may_keep(&peer);
             if let (true, Some(addr)) = (keep, shared.peer_addr(&peer).await?) {
                 shared.net.keep_peer(peer, addr)?;
             }

@@ -140,3 +140,20 @@ pub struct ClaimableBalance {
     /// Where it stands (timelocked until a height, being swept, awaiting confirmations).
     pub status: ClaimStatus,
 }
+
+/// What a node has cost since it started ([`super::Node::counters`]; a wake reports the same
+/// figures for itself in [`super::WakeCosts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Requests to the chain source (Esplora): syncs, broadcasts, fee estimates, checks.
+    pub requests: u64,
+    /// SQLite write transactions committed: the store's and the wallet's connections.
+    pub commits: u64,
+    /// Estimated fsyncs of those commits (the store's estimate, checked against `strace`:
+    /// [`crate::store::StoreStats::fsyncs`], plus one per wallet commit); the checkpoint
+    /// SQLite runs when the last connection closes is not counted.
+    pub fsyncs: u64,
+    /// Outbound dials started (TCP connect + handshake), redials included.
+    pub dials: u64,
+}

@@ -175,6 +175,8 @@ pub struct OnchainWallet {
     network: Network,
     /// Count commits made on an async thread (see [`crate::store::note_commit`]).
     guard_async_commits: bool,
+    /// Write transactions committed on the wallet's connection since it was opened.
+    commits: u64,
 }
 
 impl OnchainWallet {
@@ -208,6 +210,7 @@ impl OnchainWallet {
                 conn,
                 network,
                 guard_async_commits: false,
+                commits: 0,
             },
             created,
         ))
@@ -219,12 +222,19 @@ impl OnchainWallet {
         self.guard_async_commits = true;
     }
 
+    /// Write transactions the wallet committed on its connection since it was opened (each
+    /// one fsync of the WAL with `synchronous=FULL`).
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
     fn persist(&mut self) -> Result<(), WalletError> {
         let wrote = self
             .wallet
             .persist(&mut self.conn)
             .map_err(bdk("persist"))?;
         if wrote {
+            self.commits += 1;
             crate::store::note_commit(self.guard_async_commits);
         }
         Ok(())

@@ -41,19 +41,20 @@ pub async fn node_with(
     listen: bool,
     adjust: impl FnOnce(Builder) -> Builder,
 ) -> Node {
-    let mut b = adjust(Builder::new(
-        Network::Regtest,
-        data,
-        "http://no-esplora.invalid",
-    ))
-    .seed([seed; 32])
-    .chain_source(DevnetSource::new(chain.clone()))
-    .dev_memory_net(net.clone())
-    .dev_hold_clock_during_store_jobs();
+    let mut b = adjust(builder(chain, net, data, seed));
     if listen {
         b = b.listen(LSP_ADDR);
     }
     b.start().await.expect("node starts")
+}
+
+/// The builder of [`node`], not listening (a wake's: `Builder::wake`).
+pub fn builder(chain: &DevChain, net: &MemoryNet, data: &std::path::Path, seed: u8) -> Builder {
+    Builder::new(Network::Regtest, data, "http://no-esplora.invalid")
+        .seed([seed; 32])
+        .chain_source(DevnetSource::new(chain.clone()))
+        .dev_memory_net(net.clone())
+        .dev_hold_clock_during_store_jobs()
 }
 
 /// Waits for an event matching `want`, marking everything seen as handled. The 20 s are on

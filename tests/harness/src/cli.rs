@@ -42,6 +42,8 @@ pub enum Command {
         /// The request.
         request: Request,
     },
+    /// `tern wake`: one background wake of the node at the data dir.
+    Wake(crate::wake::WakeCommand),
     /// `--help`, `help` or `--version`: this text goes to stdout (exit 0).
     Help(String),
 }
@@ -54,6 +56,7 @@ mod usage {
                               --esplora URL [--listen HOST:PORT] [--inbound accept|reject|manual] \
                               [--sync-interval-ms N] [--dev-faults RULES] [--dev-halt-after ACTION]";
     pub const INIT: &str = "tern init --data-dir D [--words-stdin] [--network regtest]";
+    pub const WAKE: &str = "tern wake --data-dir D [--deadline-ms N] [--network N --esplora URL]";
     pub const INFO: &str = "tern --data-dir D info";
     pub const NEW_ADDRESS: &str = "tern --data-dir D new-address";
     pub const BALANCE: &str = "tern --data-dir D balance";
@@ -125,6 +128,21 @@ enum Cmd {
         /// The network of the first receive address shown (the words fit every network).
         #[arg(long, default_value = "regtest", value_parser = parse_network)]
         network: Network,
+    },
+    /// One background wake of the node at D (no daemon may run there): lock, sync once, dial
+    /// only the peers a channel needs, wait until quiet or the deadline, stop; prints the
+    /// report (outcome, events, pending channels, costs) as JSON. SIGINT/SIGTERM cancel it.
+    #[command(override_usage = usage::WAKE)]
+    Wake {
+        /// The whole wake ends within N milliseconds.
+        #[arg(long, value_name = "N", default_value_t = 25_000, value_parser = deadline_ms)]
+        deadline_ms: u64,
+        /// The network (default: the one the daemon last ran with, from D/node.json).
+        #[arg(long, value_parser = parse_network)]
+        network: Option<Network>,
+        /// The Esplora server (default: the daemon's, from D/node.json).
+        #[arg(long, value_name = "URL", value_parser = esplora_url)]
+        esplora: Option<String>,
     },
     /// Node id, listen address, network, tip, sync status, halted.
     #[command(override_usage = usage::INFO)]
@@ -358,6 +376,16 @@ fn feerate(s: &str) -> Result<u64, String> {
     }
 }
 
+/// `--deadline-ms`: 100 ms to 10 minutes.
+fn deadline_ms(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (100..=600_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--deadline-ms {s:?} is not a whole number of milliseconds from 100 to 600000"
+        )),
+    }
+}
+
 /// Parses `args` (without the program name). Errors are usage errors (exit 2), one line.
 pub fn parse(args: &[String]) -> Result<Command, String> {
     let argv = std::iter::once("tern".to_string()).chain(args.iter().cloned());
@@ -399,6 +427,16 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             words_stdin,
             network,
         }),
+        Cmd::Wake {
+            deadline_ms,
+            network,
+            esplora,
+        } => Ok(Command::Wake(crate::wake::WakeCommand {
+            data_dir: need_dir("wake")?,
+            deadline: Duration::from_millis(deadline_ms),
+            network,
+            esplora,
+        })),
         Cmd::Info => client("info", Request::Info),
         Cmd::NewAddress => client("new-address", Request::NewAddress),
         Cmd::Balance => client("balance", Request::Balance),
@@ -503,6 +541,7 @@ fn usage_of(command: &str) -> Option<&'static str> {
         "devnet" => usage::DEVNET,
         "daemon" => usage::DAEMON,
         "init" => usage::INIT,
+        "wake" => usage::WAKE,
         "connect" => usage::CONNECT,
         "open" => usage::OPEN,
         "events" => usage::EVENTS,

@@ -447,6 +447,8 @@ async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), Dae
     let dir = options.data_dir.clone();
     init_logging(&dir)?;
     let seed = crate::secrets::load_node_seed(&dir)?;
+    // For `tern wake` later: the network and server this node runs with.
+    crate::wake::remember(&dir, options.network, &options.esplora).map_err(DaemonError::Setup)?;
     let mut builder = Builder::new(options.network, &dir, &options.esplora).seed(seed);
     if let Some(listen) = &options.listen {
         builder = builder.listen(listen.clone());

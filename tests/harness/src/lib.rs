@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod demo;
 pub mod procs;
 pub mod secrets;
+pub mod wake;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tern_harness::cli::{self, Command};
 use tern_harness::secrets::{self, SecretError};
-use tern_harness::{control, daemon, demo};
+use tern_harness::{control, daemon, demo, wake};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +47,22 @@ fn main() -> ExitCode {
         },
         Command::Devnet(config) => {
             runtime().map_or(ExitCode::FAILURE, |rt| rt.block_on(run_devnet(config)))
+        }
+        Command::Wake(cmd) => {
+            runtime().map_or(ExitCode::FAILURE, |rt| match rt.block_on(wake::run(cmd)) {
+                Ok((report, failed)) => {
+                    println!("{report}");
+                    if failed {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("tern wake: {e}");
+                    ExitCode::FAILURE
+                }
+            })
         }
         Command::Daemon(options) => runtime().map_or(ExitCode::FAILURE, |rt| {
             match rt.block_on(daemon::run(options)) {

@@ -64,6 +64,11 @@ final class Devnet: @unchecked Sendable {
     }
 
     func get(_ path: String) throws -> String { try request("GET", path, nil) }
+    /// Delays the answers of `path` by `ms` for the next `count` requests.
+    func latency(_ path: String, ms: Int, count: Int) throws {
+        _ = try request(
+            "POST", "/devnet/faults", "{\"path\": \"\(path)\", \"kind\": {\"latency_ms\": \(ms)}, \"count\": \(count)}")
+    }
     func mine(_ blocks: Int = 1) throws { _ = try request("POST", "/devnet/mine", "{\"blocks\": \(blocks)}") }
     func faucet(_ address: String, _ sat: UInt64) throws {
         _ = try request("POST", "/devnet/faucet", "{\"address\": \"\(address)\", \"amount_sat\": \(sat)}")
@@ -249,5 +254,21 @@ final class TernTests: XCTestCase {
             "the books, to the satoshi")
         try await phone.stop()
         try await lsp.stop()
+    }
+
+    func testACancelledTaskStopsTheWakeGracefullyAndFreesTheDataDir() async throws {
+        let c = config(tempDir("wake-cancel"))
+        let seed = Data(repeating: 15, count: 32)
+        let quiet = try await wake(config: c, seed: seed, deadline: 25)
+        XCTAssertEqual(quiet.outcome, .completed)
+        XCTAssertEqual(quiet.costs.dials, 0, "nothing pending: nobody dialled")
+        try devnet.latency("/blocks/tip/hash", ms: 3000, count: 1)
+        let task = Task { try await wake(config: c, seed: seed, deadline: 25) }
+        task.cancel()
+        let stopped = try await task.value
+        XCTAssertEqual(stopped.outcome, .cancelled, "the Task's cancellation reached the wake")
+        // No retry loop: the wake released the lock before it returned.
+        let node = try await Node.start(config: c, seed: seed)
+        try await node.stop()
     }
 }

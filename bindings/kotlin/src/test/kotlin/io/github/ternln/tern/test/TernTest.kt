@@ -9,6 +9,7 @@ import kotlin.test.assertFailsWith
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.async
@@ -253,6 +254,32 @@ class TernTest {
             val again = reopened ?: error("round $round: the data dir was never released")
             again.stop()
             again.close()
+        }
+    }
+
+    @Test
+    fun aWakeCancelledWithItsCoroutineStopsGracefullyAndFreesTheDataDir() = runBlocking {
+        val config = config(tempDir("wake-cancel"))
+        val seed = ByteArray(32) { 15 }
+        val quiet = wake(config, seed, Duration.ofSeconds(25))
+        assertTrue(quiet.outcome is WakeOutcome.Completed, "$quiet")
+        assertEquals(0uL, quiet.costs.dials, "nothing pending: nobody dialled")
+        devnet.latency("/blocks/tip/hash", 3_000, 1)
+        val call = async(Dispatchers.Default, start = CoroutineStart.UNDISPATCHED) {
+            wake(config, seed, Duration.ofSeconds(25))
+        }
+        call.cancel()
+        call.join() // the wrapper's body, including its wait for the stopped wake, has ended
+        assertTrue(call.isCancelled)
+        // No retry loop: the lock was released before the coroutine ended.
+        val node = Node.start(config, seed)
+        node.stop()
+        node.close()
+        // A handle the caller owns stops the wake too (an app coming to the foreground).
+        WakeCancel().use { cancel ->
+            cancel.cancel()
+            val stopped = wake(config, seed, Duration.ofSeconds(25), cancel)
+            assertTrue(stopped.outcome is WakeOutcome.Cancelled, "$stopped")
         }
     }
 }
