@@ -19,7 +19,8 @@ out=target/xcframework
 rm -rf "$out" && mkdir -p "$out/include" "$out/ios-sim"
 for t in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
   rustup target add "$t"
-  cargo rustc --locked -p tern-ffi --profile release-mobile --target "$t" --crate-type staticlib
+  cargo rustc --locked -p tern-ffi --profile release-mobile --target "$t" --crate-type staticlib \
+    --features lowmemory
 done
 lipo -create target/aarch64-apple-ios-sim/release-mobile/libtern_ffi.a \
   target/x86_64-apple-ios/release-mobile/libtern_ffi.a -output "$out/ios-sim/libtern_ffi.a"
