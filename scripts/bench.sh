@@ -22,7 +22,10 @@ target/release/tern-bench run docs/BENCHMARKS.md
 
 if [ "${BENCH_SIZE:-0}" = 1 ]; then
   target="${CARGO_TARGET_DIR:-$PWD/target}"
-  cargo build --locked -p tern-ffi --profile release-mobile
+  # Tern as scripts/size.sh builds what ships (libsecp256k1's small tables, RELR relocations).
+  relr="-C link-arg=-Wl,-z,pack-relative-relocs"
+  # shellcheck disable=SC2086
+  cargo rustc --locked -p tern-ffi --lib --profile release-mobile --features lowmemory -- $relr
   mkdir -p "$target/size"
   strip -o "$target/size/libtern_ffi-bench.so" "$target/release-mobile/libtern_ffi.so"
   scratch="$target/bench-ldk-size"
@@ -46,7 +49,9 @@ panic = "abort"
 TOML
   # The whole of ldk-node's exported API in the library (its own uniffi scaffolding).
   echo 'pub use ldk_node::*;' >"$scratch/src/lib.rs"
-  (cd "$scratch" && CARGO_TARGET_DIR="$scratch/target" cargo build --profile release-mobile)
+  # ldk-node with the same profile and link flags (its own secp256k1 features).
+  # shellcheck disable=SC2086
+  (cd "$scratch" && CARGO_TARGET_DIR="$scratch/target" cargo rustc --lib --profile release-mobile -- $relr)
   strip -o "$scratch/libldk_size.so" "$scratch/target/release-mobile/libldk_size.so"
   t=$(stat -c %s "$target/size/libtern_ffi-bench.so"); l=$(stat -c %s "$scratch/libldk_size.so")
   printf '\n## Stripped cdylib, same size profile (x86_64)\n\n| Tern (tern-ffi) | ldk-node (uniffi) | ratio |\n|---|---|---|\n| %s bytes | %s bytes | %s |\n' \
