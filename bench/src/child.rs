@@ -156,8 +156,10 @@ fn tern_lsp(dir: &Path, url: &str, threads: usize, expect: usize) -> Value {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let all_ms = first.map_or(0, |f| ms(f.elapsed()));
+        let (acquired, contended, max_hold_ns) = tern_core::node::lock_stats();
         node.stop().await;
-        json!({"ok": pending >= expect, "pending": pending, "first_to_all_ms": all_ms, "rss": vmhwm(), "total_ms": ms(began.elapsed())})
+        json!({"ok": pending >= expect, "pending": pending, "first_to_all_ms": all_ms, "rss": vmhwm(), "total_ms": ms(began.elapsed()),
+               "locks": acquired, "lock_waits": contended, "lock_max_hold_us": max_hold_ns / 1000})
     })
 }
 

@@ -100,16 +100,19 @@ fn run(
 /// The table section of the parallel-opens case.
 pub fn table(rt: &tokio::runtime::Runtime, devnet: &Devnet, base: &Path, peers: usize) -> String {
     let mut text = format!(
-        "\n## {peers} peers opening to one Tern node at once\n\n| LSP runtime threads | first to last pending (LSP) | launch to last ChannelPending (phones) | LSP peak RSS |\n|---|---|---|---|\n"
+        "\n## {peers} peers opening to one Tern node at once\n\nThe LSP's in-memory locks (`node::lock_stats`): how many acquisitions had to wait for another holder, and the longest hold — no lock is global or held across an await.\n\n| LSP runtime threads | first to last pending (LSP) | launch to last ChannelPending (phones) | LSP peak RSS | lock waits / acquisitions | longest hold |\n|---|---|---|---|---|---|\n"
     );
     for threads in [1, 2] {
         let (report, driver_ms) = run(rt, devnet, base, peers, threads);
         eprintln!("opens with {threads} thread(s): {report} driver {driver_ms} ms");
         let _ = writeln!(
             text,
-            "| {threads} | {} ms | {driver_ms} ms | {:.1} MiB |",
+            "| {threads} | {} ms | {driver_ms} ms | {:.1} MiB | {} / {} | {} µs |",
             report["first_to_all_ms"],
-            report["rss"].as_u64().unwrap_or(0) as f64 / 1048576.0
+            report["rss"].as_u64().unwrap_or(0) as f64 / 1048576.0,
+            report["lock_waits"],
+            report["locks"],
+            report["lock_max_hold_us"]
         );
     }
     text

@@ -5,7 +5,7 @@
 //! [`super::Node::dev_durability_violations`] after every step. It reaches the action loop only
 //! as its [`Observer`] ([`DevObserver`]).
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use super::observer::{Flow, Observer};
 use super::NodeError;
@@ -129,7 +129,7 @@ impl DevObserver {
         super::lock(&self.feerates).clone()
     }
 
-    pub(crate) fn audit(&self) -> MutexGuard<'_, Audit> {
+    pub(crate) fn audit(&self) -> super::Held<'_, Audit> {
         super::lock(&self.audit)
     }
 }

@@ -123,8 +123,76 @@ pub(crate) struct Shared {
     pub(crate) dev: Arc<audit::DevObserver>,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Takes one of the node's in-memory locks (a poisoned one is taken as is: the maps stay
+/// usable). Counted process-wide ([`lock_stats`]): acquisitions, the ones that had to wait
+/// for another holder, and the longest hold — the evidence that no lock is global or held
+/// across an `.await` (the bench's parallel opens).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> Held<'_, T> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let guard = match m.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            LOCKS.contended.fetch_add(1, Relaxed);
+            m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    };
+    LOCKS.acquired.fetch_add(1, Relaxed);
+    Held {
+        guard,
+        since: std::time::Instant::now(),
+    }
+}
+
+/// A held lock ([`lock`]); its hold time is counted when it drops.
+pub(crate) struct Held<'a, T> {
+    guard: MutexGuard<'a, T>,
+    since: std::time::Instant,
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for Held<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        let held = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        LOCKS
+            .max_hold_ns
+            .fetch_max(held, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+struct LockCounts {
+    acquired: std::sync::atomic::AtomicU64,
+    contended: std::sync::atomic::AtomicU64,
+    max_hold_ns: std::sync::atomic::AtomicU64,
+}
+
+static LOCKS: LockCounts = LockCounts {
+    acquired: std::sync::atomic::AtomicU64::new(0),
+    contended: std::sync::atomic::AtomicU64::new(0),
+    max_hold_ns: std::sync::atomic::AtomicU64::new(0),
+};
+
+/// The node's in-memory locks in this process so far: (acquisitions, acquisitions that waited
+/// for another holder, the longest hold in nanoseconds). Every node of the process counts here.
+pub fn lock_stats() -> (u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        LOCKS.acquired.load(Relaxed),
+        LOCKS.contended.load(Relaxed),
+        LOCKS.max_hold_ns.load(Relaxed),
+    )
 }
 
 pub(crate) fn now() -> u64 {
