@@ -70,7 +70,7 @@ pub use reserve::DEFAULT_ANCHOR_RESERVE;
 pub use types::{
     ChannelDetails, ClaimableBalance, Counters, FeeBump, OpenChannelParams, SyncSummary,
 };
-pub use wake::{WakeCancel, WakeCosts, WakeOptions, WakeOutcome, WakeReport};
+pub use wake::{peak_rss_bytes, WakeCancel, WakeCosts, WakeOptions, WakeOutcome, WakeReport};
 
 use db::{Db, Parts};
 use dirlock::DirLock;

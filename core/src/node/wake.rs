@@ -267,16 +267,20 @@ impl Builder {
         };
 
         let phase = std::time::Instant::now();
-        let mut pending = Vec::new();
+        let mut planned = Vec::new();
         if outcome != Some(WakeOutcome::Cancelled) {
-            match until(node.dial_plan(), work_until, &cancel).await {
-                Ended::Done(planned) => pending = planned,
+            match until(node.dial_plan_by_peer(), work_until, &cancel).await {
+                Ended::Done(plan) => planned = plan,
                 Ended::Deadline => outcome = outcome.or(Some(WakeOutcome::DeadlineReached)),
                 Ended::Cancelled => outcome = Some(WakeOutcome::Cancelled),
             }
         }
+        let mut pending: Vec<(ChannelId, DialReason)> = planned
+            .iter()
+            .flat_map(|(_, r)| r.iter().copied())
+            .collect();
         if outcome.is_none() {
-            let (ended, still) = node.talk(pending, work_until, &cancel).await;
+            let (ended, still) = node.talk(planned, work_until, &cancel).await;
             outcome = Some(ended);
             pending = still;
         }
@@ -347,20 +351,22 @@ impl Node {
         plan
     }
 
-    /// Dials the planned peers and waits until no channel needs its peer, nothing moved for
+    /// Dials the planned peers (the plan by peer, asked once) and waits until no channel needs its peer, nothing moved for
     /// [`STALL`] on live connections, the dials timed out, the deadline, or a cancel.
     /// Returns the outcome and the channels still pending.
     async fn talk(
         &self,
-        planned: Vec<(ChannelId, DialReason)>,
+        planned: Vec<(PublicKey, Vec<(ChannelId, DialReason)>)>,
         until_at: Instant,
         cancel: &WakeCancel,
     ) -> (WakeOutcome, Vec<(ChannelId, DialReason)>) {
         if planned.is_empty() {
-            return (WakeOutcome::Completed, planned);
+            return (WakeOutcome::Completed, Vec::new());
         }
         let mut wanted: Vec<PublicKey> = Vec::new();
-        for (peer, _) in self.dial_plan_by_peer().await {
+        let mut last: Vec<(ChannelId, DialReason)> = Vec::new();
+        for (peer, reasons) in planned {
+            last.extend(reasons);
             let addr = match self.shared.peer_addr(&peer).await {
                 Ok(Some(addr)) => addr,
                 _ => {
@@ -376,7 +382,6 @@ impl Node {
             }
         }
         let dialled = Instant::now();
-        let mut last = planned;
         let mut last_connected: Vec<PublicKey> = Vec::new();
         let mut moved = Instant::now();
         loop {
