@@ -9,17 +9,9 @@ use bitcoin::Network;
 use serde_json::{json, Value};
 use tern_core::node::{Builder, WakeOptions, WakeOutcome};
 
-/// The process's peak resident set (`VmHWM`), bytes.
+/// The process's peak resident set (`VmHWM`), bytes (0 where the platform does not tell).
 pub fn vmhwm() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    tern_core::node::peak_rss_bytes().unwrap_or(0)
 }
 
 /// The process's resident anonymous memory now (`RssAnon`: heap, stacks — what iOS's

@@ -187,22 +187,26 @@ fn drive(out: Option<PathBuf>) {
         "| case | requests (Tern / ldk-node) | response bytes | fsyncs | peak RSS | anon RSS at end | wall ms | requests: ldk ÷ Tern |\n|---|---|---|---|---|---|---|---|"
     );
     let mut per_block = Vec::new();
-    for n in [1usize, 10] {
-        // Tern: a phone with n ready channels, stopped.
+    // A Tern phone and an ldk-node phone with `n` ready channels to the LSP, both stopped, and a
+    // first (unmeasured) wake of each to settle whatever the setup left.
+    let phones = |n: usize| {
         let tdir = base.join(format!("tern-{n}"));
         rt.block_on(async {
             let phone = tern::phone(&devnet, &tdir, 40 + n as u8).await;
             tern::open_channels(&devnet, &phone, &lsp, n, true).await;
             phone.stop().await;
         });
-        // ldk-node: the same, channels to the same LSP.
         let ldir = base.join(format!("ldk-{n}"));
         ldk::phone_with_channels(&devnet, &ldir, n, lsp_id.clone(), || {
             rt.block_on(lsp.sync(None)).expect("lsp sync");
         });
-        // A first wake of each settles whatever the setup left (nothing is measured).
         measure(&devnet, "tern-wake", &tdir);
         measure(&devnet, "ldk-wake", &ldir);
+        (tdir, ldir)
+    };
+    for n in [1usize, 10] {
+        // Tern: a phone with n ready channels, stopped.
+        let (tdir, ldir) = phones(n);
 
         let t = measure(&devnet, "tern-wake", &tdir);
         let l = measure(&devnet, "ldk-wake", &ldir);
@@ -259,18 +263,7 @@ fn drive(out: Option<PathBuf>) {
     // Per-block requests with 100 channels (the other cases are the same at this size).
     {
         let n = 100;
-        let tdir = base.join(format!("tern-{n}"));
-        rt.block_on(async {
-            let phone = tern::phone(&devnet, &tdir, 40 + n as u8).await;
-            tern::open_channels(&devnet, &phone, &lsp, n, true).await;
-            phone.stop().await;
-        });
-        let ldir = base.join(format!("ldk-{n}"));
-        ldk::phone_with_channels(&devnet, &ldir, n, lsp_id.clone(), || {
-            rt.block_on(lsp.sync(None)).expect("lsp sync");
-        });
-        measure(&devnet, "tern-wake", &tdir);
-        measure(&devnet, "ldk-wake", &ldir);
+        let (tdir, ldir) = phones(n);
         devnet.mine(1);
         rt.block_on(lsp.sync(None)).expect("lsp sync");
         let t = measure(&devnet, "tern-wake", &tdir);

@@ -77,6 +77,19 @@ async fn opening_phone(
     (chain, net, dp, lsp)
 }
 
+/// [`opening_phone`] whose LSP drops its first `channel_ready`: a wake waits on its peer.
+async fn stalled_phone(
+    name: &str,
+) -> (
+    DevChain,
+    MemoryNet,
+    std::path::PathBuf,
+    tern_core::node::Node,
+) {
+    let drop_ready = FaultPlan::parse(["$channel_ready"]).expect("rule");
+    opening_phone(name, 3, drop_ready).await
+}
+
 /// Nothing changed since the phone stopped: the wake makes one request (the tip), dials
 /// nobody, writes nothing, and reports the channel as it is.
 #[tokio::test(start_paused = true)]
@@ -117,12 +130,7 @@ async fn a_wake_on_a_held_data_dir_is_busy_and_a_node_cannot_start_during_a_wake
     phone.stop().await;
 
     // A wake waiting on its peer (the LSP drops its channel_ready) holds the dir.
-    let (chain, net, dp, _lsp) = opening_phone(
-        "wake-held",
-        3,
-        FaultPlan::parse(["$channel_ready"]).expect("rule"),
-    )
-    .await;
+    let (chain, net, dp, _lsp) = stalled_phone("wake-held").await;
     let cancel = WakeCancel::new();
     let wake = tokio::spawn(
         builder(&chain, &net, &dp, 2)
@@ -178,12 +186,7 @@ async fn a_wake_finishes_an_open_whose_channel_ready_is_owed() {
 /// at the deadline with the channel pending; the next wake (the fault spent) finishes it.
 #[tokio::test(start_paused = true)]
 async fn a_wake_that_reaches_its_deadline_leaves_the_open_to_the_next_wake() {
-    let (chain, net, dp, _lsp) = opening_phone(
-        "wake-deadline",
-        3,
-        FaultPlan::parse(["$channel_ready"]).expect("rule"),
-    )
-    .await;
+    let (chain, net, dp, _lsp) = stalled_phone("wake-deadline").await;
     let report = builder(&chain, &net, &dp, 2)
         .wake(WakeOptions::new(Duration::from_secs(2)))
         .await
@@ -207,12 +210,7 @@ async fn a_wake_that_reaches_its_deadline_leaves_the_open_to_the_next_wake() {
 /// released once the store thread has closed the database, and the next start resumes.
 #[tokio::test(start_paused = true)]
 async fn dropping_a_wake_mid_talk_releases_the_dir() {
-    let (chain, net, dp, _lsp) = opening_phone(
-        "wake-drop",
-        3,
-        FaultPlan::parse(["$channel_ready"]).expect("rule"),
-    )
-    .await;
+    let (chain, net, dp, _lsp) = stalled_phone("wake-drop").await;
     let cut = tokio::time::timeout(
         Duration::from_secs(1),
         builder(&chain, &net, &dp, 2).wake(WakeOptions::new(Duration::from_secs(25))),
@@ -251,12 +249,7 @@ async fn a_cancelled_wake_finishes_the_store_job_closes_the_database_then_unlock
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{mpsc, Arc, Mutex};
 
-    let (chain, net, dp, _lsp) = opening_phone(
-        "wake-order",
-        3,
-        FaultPlan::parse(["$channel_ready"]).expect("rule"),
-    )
-    .await;
+    let (chain, net, dp, _lsp) = stalled_phone("wake-order").await;
     let armed = Arc::new(AtomicBool::new(false));
     let (entered_tx, entered) = mpsc::channel::<()>();
     let (release, released) = mpsc::channel::<()>();
