@@ -301,4 +301,37 @@ class TernTest {
         val again = Node.start(config(dir), seed)
         again.stop(); again.close()
     }
+
+    @Test
+    fun aProcessKilledMidWakeLeavesTheDataDirFreeAtOnce() = runBlocking {
+        val dir = tempDir("wake-kill")
+        val seed = ByteArray(32) { 26 }
+        // A server that accepts and never answers: the child's wake waits in its sync.
+        java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress()).use { silent ->
+            val url = "http://127.0.0.1:${silent.localPort}"
+            val java = ProcessHandle.current().info().command().orElse("java")
+            val child = ProcessBuilder(
+                java, "-cp", System.getProperty("java.class.path"),
+                "-Djna.library.path=${System.getProperty("jna.library.path") ?: ""}",
+                "io.github.ternln.tern.test.WakeChildKt", dir.path, url,
+            ).inheritIO().start()
+            try {
+                // The child's sync reached the server: it is inside its wake, holding the dir.
+                silent.soTimeout = 30_000
+                val asked = silent.accept()
+                val busy = wake(config(dir), seed, Duration.ofSeconds(25))
+                assertTrue(busy.outcome is WakeOutcome.Busy, "$busy")
+                child.destroyForcibly() // SIGKILL
+                child.waitFor()
+                asked.close()
+            } finally {
+                if (child.isAlive) child.destroyForcibly()
+            }
+        }
+        // At once, with no retry: the kernel released the lock with the process.
+        val node = Node.start(config(dir), seed)
+        node.stop(); node.close()
+        val next = wake(config(dir), seed, Duration.ofSeconds(25))
+        assertTrue(next.outcome is WakeOutcome.Completed, "$next")
+    }
 }
