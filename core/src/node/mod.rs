@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     /// Channels whose last CPFP child was not built because its fee would pass
     /// [`Config::max_cpfp_fee`]: the fee it needed (`cpfp.rs`; the fee words say it).
     pub(crate) cpfp_over_cap: Mutex<HashMap<ChannelId, bitcoin::Amount>>,
+    /// Inbound opens held in memory before their durable point, by peer (`inbound.rs`).
+    pub(crate) pending_inbound: Mutex<HashMap<PublicKey, usize>>,
     /// The data-dir lock, released last by `stop`.
     dir_lock: Mutex<Option<DirLock>>,
     /// `None`: the node keeps (redials) every peer with a live channel. In a wake
