@@ -92,9 +92,13 @@ class Daemon:
         return self.proc.poll() is None and self.call({"cmd": "info"})["ok"]
 
     def channels(self):
+        """The channels past their durable point (stored): opens held in memory before it
+        (ChannelState::is_durable) are left out."""
         r = self.call({"cmd": "channels"})
         assert r["ok"], r
-        return r["result"]
+        transient = {"OutboundAwaitingAccept", "AwaitingFundingTx", "AwaitingFundingSigned",
+                     "InboundAwaitingFundingCreated", "Aborted"}
+        return [c for c in r["result"] if c["state"] not in transient]
 
     def vm_hwm_kib(self):
         with open(f"/proc/{self.pid}/status") as f:
