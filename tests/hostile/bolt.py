@@ -141,7 +141,27 @@ class Peer:
         self.conn.send_message(m)
 
     def read(self):
-        return self.conn.read_message()
+        """One message, decrypted with pyln-proto's cipher state. pyln's own read_message
+        takes a short read of the length header for a closed connection; this one waits for
+        all 18 bytes, and raises EOFError only when the node closed the connection."""
+        c = self.conn
+        lc = self._recv_exact(18)
+        (length,) = struct.unpack("!H", wire.decryptWithAD(c.rk, c.nonce(c.rn), b"", lc))
+        c.rn += 1
+        mc = self._recv_exact(length + 16)
+        m = wire.decryptWithAD(c.rk, c.nonce(c.rn), b"", mc)
+        c.rn += 1
+        c._maybe_rotate_keys()
+        return m
+
+    def _recv_exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.conn.connection.recv(n - len(out))
+            if not chunk:
+                raise EOFError(f"closed after {len(out)} of {n} bytes")
+            out += chunk
+        return out
 
     def read_until(self, types, limit=50):
         """The next message of one of `types`, skipping pings (answered) and others."""
@@ -162,7 +182,7 @@ class Peer:
                 self.read()
         except socket.timeout:
             return False
-        except (ValueError, ConnectionError, OSError):
+        except (EOFError, ConnectionError):
             return True
 
     def alive(self):

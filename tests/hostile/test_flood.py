@@ -62,7 +62,7 @@ def test_connection_flood_is_bounded(node):
         try:
             p = Peer(node, timeout=5)
             break
-        except (ValueError, ConnectionError, OSError):
+        except (ValueError, EOFError, ConnectionError, OSError):
             if time.time() > deadline:
                 raise
             time.sleep(0.1)
