@@ -410,6 +410,12 @@ async fn send_one(
     fault_fired: &AtomicBool,
 ) -> Result<(), DisconnectReason> {
     let _ = (cfg, fault_fired);
+    tracing::trace!(
+        msg = msg.name,
+        msg_type = msg.msg_type,
+        len = msg.bytes.len(),
+        "sending"
+    );
     #[cfg(any(test, feature = "dev-disconnect"))]
     {
         use super::faults::{FaultAction, FaultVerdict};

@@ -65,6 +65,7 @@ pub use dial::{dial_reason, DialReason};
 pub use dirlock::LOCK_FILE;
 pub use error::NodeError;
 pub use events::{CloseKind, Event};
+pub use inbound::{DEFAULT_MAX_PENDING_OPENS, DEFAULT_MAX_PENDING_OPENS_PER_PEER};
 pub use onchain::SendAmount;
 pub use reserve::DEFAULT_ANCHOR_RESERVE;
 pub use types::{
