@@ -282,4 +282,23 @@ class TernTest {
             assertTrue(stopped.outcome is WakeOutcome.Cancelled, "$stopped")
         }
     }
+
+    @Test
+    fun aWakeBesideARunningNodeIsBusyAndAStalledWakeEndsWithinItsDeadline() = runBlocking {
+        val dir = tempDir("wake-busy")
+        val seed = ByteArray(32) { 16 }
+        val node = Node.start(config(dir), seed)
+        val busy = wake(config(dir), seed, Duration.ofSeconds(25))
+        assertTrue(busy.outcome is WakeOutcome.Busy, "$busy")
+        assertEquals(0uL, busy.costs.httpRequests, "a busy wake asks the server nothing")
+        node.stop(); node.close()
+        // The server answers the tip after 6 s: a 3 s wake gives up its sync and stops in time.
+        devnet.latency("/blocks/tip/hash", 6_000, 1)
+        val late = wake(config(dir), seed, Duration.ofSeconds(3))
+        assertTrue(late.outcome is WakeOutcome.DeadlineReached, "$late")
+        assertTrue(late.costs.totalMs < 3_000uL, "the wake ended within its deadline: $late")
+        // And left the data dir free.
+        val again = Node.start(config(dir), seed)
+        again.stop(); again.close()
+    }
 }
