@@ -122,6 +122,13 @@ fn tern_lsp(dir: &Path, url: &str, threads: usize, expect: usize) -> Value {
         let node = Builder::new(Network::Regtest, dir, url)
             .seed([9; 32])
             .listen("127.0.0.1:0")
+            // `expect` phones open at once: room for all their pending opens (default 50).
+            .peer_limits(
+                tern_core::net::DEFAULT_MAX_INBOUND_CONNECTIONS.max(expect + 8),
+                tern_core::net::DEFAULT_MAX_QUEUED_BYTES,
+                tern_core::node::DEFAULT_MAX_PENDING_OPENS_PER_PEER,
+                expect.max(tern_core::node::DEFAULT_MAX_PENDING_OPENS),
+            )
             .start()
             .await
             .expect("lsp starts");
