@@ -95,6 +95,9 @@ struct Tally {
     force_closes: u32,
     reopens: u32,
     channels: usize,
+    /// Commitment updates the channels went through (`commitment_number`, both sides' views
+    /// halved): the `update_fee`s the fee changes caused.
+    updates: u64,
 }
 
 struct Member {
@@ -323,7 +326,9 @@ impl Run<'_> {
 
     fn chaos(&mut self, steps: usize) -> Result<(), String> {
         for step in 0..steps {
-            let closing = step >= steps / 3;
+            // The first half lives (fee changes become `update_fee`s at new tips), the second
+            // half also closes.
+            let closing = step >= steps / 2;
             match self.rng.below(100) {
                 0..=29 => {
                     self.mine(1);
@@ -627,6 +632,13 @@ fn one_run(
             .map(|m| m.d.channels().map(|c| c.len()).unwrap_or(0))
             .sum::<usize>()
             / 2;
+        r.tally.updates = r
+            .members
+            .iter()
+            .flat_map(|m| m.d.channels().unwrap_or_default())
+            .map(|c| u64_of(&c, "commitment_number"))
+            .sum::<u64>()
+            / 2;
         Ok(format!("{coins}; {audited} actions audited"))
     })();
     for m in &mut r.members {
@@ -681,6 +693,7 @@ fn chaos_soak_loses_nothing() {
         total.force_closes += tally.force_closes;
         total.reopens += tally.reopens;
         total.channels += tally.channels;
+        total.updates += tally.updates;
         devnet.shutdown();
     }
     eprintln!(
