@@ -581,6 +581,8 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Outbound dials.
     pub dials: u64,
+    /// Response body bytes from the Esplora server.
+    pub http_bytes: u64,
 }
 
 impl From<core::Counters> for Counters {
@@ -590,6 +592,7 @@ impl From<core::Counters> for Counters {
             commits: c.commits,
             fsyncs: c.fsyncs,
             dials: c.dials,
+            http_bytes: c.http_bytes,
         }
     }
 }

@@ -16,12 +16,13 @@ use std::sync::Arc;
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
-use super::{BlockStatus, ChainError, ChainSource, ScriptTx, Spend, TxStatus};
+use super::{BlockStatus, ChainError, ChainSource, ScriptTx, Spend, Traffic, TxStatus};
 
 type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + Send + 'a>>;
 
 /// The object-safe mirror of [`ChainSource`], implemented for every `ChainSource`.
 trait ObjectSource: Send + Sync {
+    fn traffic(&self) -> Option<Traffic>;
     fn tip_hash(&self) -> Answer<'_, BlockHash>;
     fn header(&self, hash: BlockHash) -> Answer<'_, Header>;
     fn block_status(&self, hash: BlockHash) -> Answer<'_, BlockStatus>;
@@ -37,6 +38,9 @@ trait ObjectSource: Send + Sync {
 }
 
 impl<S: ChainSource> ObjectSource for S {
+    fn traffic(&self) -> Option<Traffic> {
+        ChainSource::traffic(self)
+    }
     fn tip_hash(&self) -> Answer<'_, BlockHash> {
         Box::pin(ChainSource::tip_hash(self))
     }
@@ -87,10 +91,19 @@ impl DynSource {
         DynSource(Arc::new(source), Arc::new(AtomicU64::new(0)))
     }
 
-    /// Requests started through this source and its clones (retries inside a client such as
-    /// esplora-client's are not seen here).
+    /// Requests made through this source and its clones: the HTTP requests actually sent
+    /// (every retry included, none for a call refused by the backoff) when the source speaks
+    /// HTTP itself ([`ChainSource::traffic`]), else the calls made.
     pub fn requests(&self) -> u64 {
-        self.1.load(Ordering::Relaxed)
+        match self.0.traffic() {
+            Some(t) => t.requests,
+            None => self.1.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Response body bytes received (0 for a source that does not speak HTTP).
+    pub fn http_bytes(&self) -> u64 {
+        self.0.traffic().map_or(0, |t| t.bytes)
     }
 
     fn count(&self) -> &Arc<dyn ObjectSource> {
@@ -106,6 +119,12 @@ impl std::fmt::Debug for DynSource {
 }
 
 impl ChainSource for DynSource {
+    fn traffic(&self) -> Option<Traffic> {
+        Some(Traffic {
+            requests: self.requests(),
+            bytes: self.http_bytes(),
+        })
+    }
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
         self.count().tip_hash()
     }

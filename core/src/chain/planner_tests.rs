@@ -140,6 +140,7 @@ impl Fake {
             Request::MerkleBlock(_) => "proof",
             Request::Outspend(_) => "outspend",
             Request::ScriptTxs(_) => "script",
+            Request::RawTx(_) => "rawtx",
         };
         *self.requests.entry(name).or_default() += 1;
         match req {
@@ -186,6 +187,14 @@ impl Fake {
                 Response::Outspend(spend)
             }
             Request::ScriptTxs(_) => Response::ScriptTxs(Vec::<ScriptTx>::new()),
+            Request::RawTx(t) => Response::RawTx(
+                self.best
+                    .iter()
+                    .flat_map(|b| &b.txdata)
+                    .chain(&self.mempool)
+                    .find(|x| x.compute_txid() == *t)
+                    .cloned(),
+            ),
         }
     }
 

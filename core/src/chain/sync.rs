@@ -33,6 +33,7 @@ async fn execute<S: ChainSource>(source: &S, request: &Request) -> Result<Respon
         Request::MerkleBlock(t) => Response::MerkleBlock(source.merkle_block(*t).await?),
         Request::Outspend(op) => Response::Outspend(source.outspend(*op).await?),
         Request::ScriptTxs(s) => Response::ScriptTxs(source.script_txs(s.clone()).await?),
+        Request::RawTx(t) => Response::RawTx(source.raw_tx(*t).await?),
     })
 }
 

@@ -51,6 +51,7 @@ impl Node {
             commits,
             fsyncs,
             dials: self.shared.net.dials(),
+            http_bytes: self.shared.source.http_bytes(),
         }
     }
 

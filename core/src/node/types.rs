@@ -156,4 +156,6 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Outbound dials started (TCP connect + handshake), redials included.
     pub dials: u64,
+    /// Response body bytes received from the chain source (Esplora), retries included.
+    pub http_bytes: u64,
 }
