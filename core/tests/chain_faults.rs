@@ -91,7 +91,11 @@ async fn failing_servers_are_backed_off_across_syncs_and_every_request_is_counte
         clock.advance(Duration::from_secs(1));
     }
     // t=0: fail (3), t=1: fail (3) → closed 2 s; t=3: fail → 4 s; t=7: fail → 8 s.
-    assert_eq!(per_attempt, [3, 3, 0, 3, 0, 0, 0, 3, 0, 0], "{per_attempt:?}");
+    assert_eq!(
+        per_attempt,
+        [3, 3, 0, 3, 0, 0, 0, 3, 0, 0],
+        "{per_attempt:?}"
+    );
     assert_eq!(devnet.requests().total, 12);
     assert_eq!(
         (src.requests() - sent_before) as u64,
@@ -123,7 +127,11 @@ async fn failing_servers_are_backed_off_across_syncs_and_every_request_is_counte
         .await
         .expect_err("429");
     assert!(matches!(err, ChainError::Http { status: 429, .. }), "{err}");
-    assert_eq!(devnet.requests().total, 1, "a long Retry-After is not waited in the request");
+    assert_eq!(
+        devnet.requests().total,
+        1,
+        "a long Retry-After is not waited in the request"
+    );
     assert_eq!(src.backing_off_for(), Some(Duration::from_secs(30)));
     for _ in 0..29 {
         clock.advance(Duration::from_secs(1));
@@ -133,7 +141,11 @@ async fn failing_servers_are_backed_off_across_syncs_and_every_request_is_counte
         assert!(matches!(err, ChainError::BackingOff { .. }), "{err}");
         assert!(err.to_string().contains("backed off"), "{err}");
     }
-    assert_eq!(devnet.requests().total, 1, "29 syncs in the 30 s: no request");
+    assert_eq!(
+        devnet.requests().total,
+        1,
+        "29 syncs in the 30 s: no request"
+    );
     clock.advance(Duration::from_secs(1));
     let state = synced(&src, state).await;
     assert_eq!(state.tip.map(|t| t.hash), Some(devnet.tip().1));
@@ -176,6 +188,9 @@ async fn reqwest_delete_faults(devnet: &Devnet) {
         .expect("clear faults");
 }
 
+/// What a case expects of the error.
+type Expect = fn(&ChainError) -> bool;
+
 /// Bodies: over the cap (refused from its `Content-Length`, never read), over a small cap
 /// while streaming, truncated (a complete but short answer), cut mid-body (a reset). Each is a
 /// typed error, the state is untouched, and the next sync succeeds. Bytes are counted.
@@ -194,14 +209,17 @@ async fn oversized_truncated_and_cut_bodies_fail_typed_and_bytes_are_counted() {
     assert_eq!(src.http_bytes() - bytes_before, served);
 
     devnet.mine(1);
-    let cases: [(FaultKind, fn(&ChainError) -> bool); 3] = [
-        (FaultKind::Oversize(5 * 1024 * 1024), |e| {
-            matches!(e, ChainError::TooLarge { limit, .. } if *limit == 4 * 1024 * 1024)
-        }),
+    let cases: [(FaultKind, Expect); 3] = [
+        (
+            FaultKind::Oversize(5 * 1024 * 1024),
+            |e| matches!(e, ChainError::TooLarge { limit, .. } if *limit == 4 * 1024 * 1024),
+        ),
         (FaultKind::Truncate(10), |e| {
             matches!(e, ChainError::InvalidResponse { .. })
         }),
-        (FaultKind::ResetAfter(10), |e| matches!(e, ChainError::Transport { .. })),
+        (FaultKind::ResetAfter(10), |e| {
+            matches!(e, ChainError::Transport { .. })
+        }),
     ];
     for (kind, expected) in cases {
         devnet.reset_requests();
@@ -228,7 +246,10 @@ async fn oversized_truncated_and_cut_bodies_fail_typed_and_bytes_are_counted() {
     })
     .expect("client");
     let err = small.tip_hash().await.expect_err("64 hex chars > 32 bytes");
-    assert!(matches!(err, ChainError::TooLarge { limit: 32, .. }), "{err}");
+    assert!(
+        matches!(err, ChainError::TooLarge { limit: 32, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("over 32 bytes"), "{err}");
 }
 
@@ -265,18 +286,27 @@ async fn each_lie_fails_the_sync_naming_it_and_the_next_honest_sync_recovers() {
     let mut state = synced(&src, ChainState::default()).await;
 
     // 1. A merkle proof of another transaction of the same block (the coinbase).
-    let txid = devnet.faucet(&addr, Amount::from_sat(50_000)).expect("faucet");
+    let txid = devnet
+        .faucet(&addr, Amount::from_sat(50_000))
+        .expect("faucet");
     state.watch_tx(txid, vec![]);
     let block = devnet.mine(1)[0];
     let coinbase = src.client().get_block_txids(&block).await.expect("txids")[0];
-    let other_proof = src.merkle_block(coinbase).await.expect("proof").expect("some");
+    let other_proof = src
+        .merkle_block(coinbase)
+        .await
+        .expect("proof")
+        .expect("some");
     devnet.add_fault(fault(
         &format!("/tx/{txid}/merkleblock-proof"),
         FaultKind::Body(serialize_hex(&other_proof)),
         1,
     ));
     let err = refused(&src, &state, false).await;
-    assert!(matches!(err, ChainError::BadProof { txid: t, .. } if t == txid), "{err}");
+    assert!(
+        matches!(err, ChainError::BadProof { txid: t, .. } if t == txid),
+        "{err}"
+    );
     assert!(err.to_string().contains("merkle proof"), "{err}");
     let out = sync(&src, SyncPlanner::new(state.clone(), vec![]), None)
         .await
@@ -296,7 +326,10 @@ async fn each_lie_fails_the_sync_naming_it_and_the_next_honest_sync_recovers() {
         1,
     ));
     let err = refused(&src, &state, false).await;
-    assert!(matches!(err, ChainError::WrongHeader { asked, .. } if asked == tip), "{err}");
+    assert!(
+        matches!(err, ChainError::WrongHeader { asked, .. } if asked == tip),
+        "{err}"
+    );
     state = synced(&src, state).await;
 
     // 2b. Two blocks up, but the server claims its tip is one above ours (still in its best
@@ -311,12 +344,17 @@ async fn each_lie_fails_the_sync_naming_it_and_the_next_honest_sync_recovers() {
         1,
     ));
     let err = refused(&src, &state, false).await;
-    assert!(matches!(err, ChainError::HeadersDisconnected { .. }), "{err}");
+    assert!(
+        matches!(err, ChainError::HeadersDisconnected { .. }),
+        "{err}"
+    );
     state = synced(&src, state).await;
     assert_eq!(state.tip.map(|t| t.hash), Some(tip));
 
     // 3. A transaction reported confirmed two blocks higher than its block.
-    let txid = devnet.faucet(&addr, Amount::from_sat(40_000)).expect("faucet");
+    let txid = devnet
+        .faucet(&addr, Amount::from_sat(40_000))
+        .expect("faucet");
     state.watch_tx(txid, vec![]);
     devnet.mine(3);
     let mut forged = real_json(&devnet, &format!("/tx/{txid}")).await;
@@ -336,11 +374,17 @@ async fn each_lie_fails_the_sync_naming_it_and_the_next_honest_sync_recovers() {
         .await
         .expect("honest");
     state = out.state;
-    assert!(matches!(state.txs[&txid].state, TxWatchState::Confirmed(c) if u64::from(c.height) == height));
+    assert!(
+        matches!(state.txs[&txid].state, TxWatchState::Confirmed(c) if u64::from(c.height) == height)
+    );
 
     // 4. A watched output reported spent by a transaction that does not spend it.
-    let funding = devnet.faucet(&addr, Amount::from_sat(30_000)).expect("faucet");
-    let unrelated = devnet.faucet(&addr, Amount::from_sat(20_000)).expect("faucet");
+    let funding = devnet
+        .faucet(&addr, Amount::from_sat(30_000))
+        .expect("faucet");
+    let unrelated = devnet
+        .faucet(&addr, Amount::from_sat(20_000))
+        .expect("faucet");
     devnet.mine(1);
     let vout = devnet
         .chain()
@@ -368,10 +412,17 @@ async fn each_lie_fails_the_sync_naming_it_and_the_next_honest_sync_recovers() {
         "{err}"
     );
     assert!(err.to_string().contains("does not spend it"), "{err}");
-    let out = sync(&src, SyncPlanner::new(state.clone(), vec![]).verify_spends(), None)
-        .await
-        .expect("honest");
-    assert!(out.state.outpoints[&op].spend.is_none(), "not spent in truth");
+    let out = sync(
+        &src,
+        SyncPlanner::new(state.clone(), vec![]).verify_spends(),
+        None,
+    )
+    .await
+    .expect("honest");
+    assert!(
+        out.state.outpoints[&op].spend.is_none(),
+        "not spent in truth"
+    );
 }
 
 /// A tip that goes backwards while ours is still in the best chain (a lagging backend

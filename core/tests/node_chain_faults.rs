@@ -31,8 +31,8 @@ fn fault(path: &str, kind: FaultKind, count: u32) -> FaultRule {
 /// A node on `devnet` whose Esplora client reads `now` for its backoff.
 async fn node(devnet: &Devnet, data: &std::path::Path, now: Arc<Mutex<Instant>>) -> Node {
     let clock = Arc::new(move || *now.lock().expect("clock"));
-    let source = EsploraSource::with_clock(&EsploraConfig::new(devnet.base_url()), clock)
-        .expect("client");
+    let source =
+        EsploraSource::with_clock(&EsploraConfig::new(devnet.base_url()), clock).expect("client");
     Builder::new(Network::Regtest, data, &devnet.base_url())
         .seed([7; 32])
         .chain_source(source)
@@ -58,7 +58,9 @@ fn dump(data: &std::path::Path) -> Vec<String> {
         .expect("names");
     let mut rows = Vec::new();
     for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select");
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{t}\""))
+            .expect("select");
         let n = stmt.column_count();
         let mut q = stmt.query([]).expect("rows");
         while let Some(row) = q.next().expect("row") {
@@ -106,7 +108,10 @@ async fn a_failing_server_is_not_asked_faster_than_the_backoff_allows() {
         let before = devnet.requests().total;
         let err = chain_error(node.sync(None).await.expect_err("429"));
         assert!(
-            matches!(err, ChainError::Http { status: 429, .. } | ChainError::BackingOff { .. }),
+            matches!(
+                err,
+                ChainError::Http { status: 429, .. } | ChainError::BackingOff { .. }
+            ),
             "{err}"
         );
         sent.push(devnet.requests().total - before);
@@ -116,7 +121,11 @@ async fn a_failing_server_is_not_asked_faster_than_the_backoff_allows() {
     assert_eq!(at, [0, 12], "asked at t=0 and t=60 only: {sent:?}");
     assert_eq!(devnet.requests().total, 2);
     let c = node.counters();
-    assert_eq!(c.requests - counted.requests, 2, "the node counts what the server saw");
+    assert_eq!(
+        c.requests - counted.requests,
+        2,
+        "the node counts what the server saw"
+    );
 
     // The limit ends; a success resets the backoff. Then a 500 storm.
     reqwest::Client::new()
@@ -190,7 +199,10 @@ async fn a_lie_fails_the_node_sync_and_changes_nothing_stored() {
     ));
     let before = dump(&data);
     let err = chain_error(node.sync(None).await.expect_err("lie"));
-    assert!(matches!(err, ChainError::WrongHeader { asked, .. } if asked == tip), "{err}");
+    assert!(
+        matches!(err, ChainError::WrongHeader { asked, .. } if asked == tip),
+        "{err}"
+    );
     assert_eq!(dump(&data), before, "nothing stored changed");
     let s = node.sync(None).await.expect("honest");
     assert_eq!(s.tip_height, Some(devnet.tip().0));
@@ -207,7 +219,10 @@ async fn a_lie_fails_the_node_sync_and_changes_nothing_stored() {
     ));
     let before = dump(&data);
     let err = chain_error(node.sync(None).await.expect_err("lie"));
-    assert!(matches!(err, ChainError::HeadersDisconnected { .. }), "{err}");
+    assert!(
+        matches!(err, ChainError::HeadersDisconnected { .. }),
+        "{err}"
+    );
     assert_eq!(dump(&data), before, "nothing stored changed");
     let s = node.sync(None).await.expect("honest");
     assert_eq!(s.tip_height, Some(height + 2));
@@ -230,7 +245,11 @@ async fn a_lie_fails_the_node_sync_and_changes_nothing_stored() {
     assert_eq!(s.events, 0);
     assert_eq!(dump(&data), before, "nothing stored changed");
     assert_eq!(
-        node.list_balances().await.expect("balances").confirmed.to_sat(),
+        node.list_balances()
+            .await
+            .expect("balances")
+            .confirmed
+            .to_sat(),
         100_000
     );
     node.stop().await;

@@ -187,13 +187,19 @@ impl ChainSource for EsploraSource {
 
     async fn header(&self, hash: BlockHash) -> Result<Header, ChainError> {
         let what = format!("header {hash}");
-        let answer = self.http.get(&what, &format!("/block/{hash}/header")).await?;
+        let answer = self
+            .http
+            .get(&what, &format!("/block/{hash}/header"))
+            .await?;
         hex(&what, &required(&what, answer)?)
     }
 
     async fn block_status(&self, hash: BlockHash) -> Result<BlockStatus, ChainError> {
         let what = format!("block status {hash}");
-        let answer = self.http.get(&what, &format!("/block/{hash}/status")).await?;
+        let answer = self
+            .http
+            .get(&what, &format!("/block/{hash}/status"))
+            .await?;
         let s: esplora_client::BlockStatus = json(&what, &required(&what, answer)?)?;
         Ok(BlockStatus {
             in_best_chain: s.in_best_chain,
@@ -234,7 +240,8 @@ impl ChainSource for EsploraSource {
         let (Some(txid), Some(vin)) = (status.txid, status.vin) else {
             return Err(invalid(&what, "spent without a txid and vin"));
         };
-        let vin = u32::try_from(vin).map_err(|_| invalid(&what, format!("input index {vin} out of range")))?;
+        let vin = u32::try_from(vin)
+            .map_err(|_| invalid(&what, format!("input index {vin} out of range")))?;
         Ok(Some(Spend {
             txid,
             vin,
@@ -260,8 +267,13 @@ impl ChainSource for EsploraSource {
 
     async fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainError> {
         let what = format!("block at height {height}");
-        let answer = self.http.get(&what, &format!("/block-height/{height}")).await?;
-        ok_body(&what, answer)?.map(|a| parsed(&what, &a)).transpose()
+        let answer = self
+            .http
+            .get(&what, &format!("/block-height/{height}"))
+            .await?;
+        ok_body(&what, answer)?
+            .map(|a| parsed(&what, &a))
+            .transpose()
     }
 
     async fn raw_tx(&self, txid: Txid) -> Result<Option<Transaction>, ChainError> {

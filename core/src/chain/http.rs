@@ -179,7 +179,8 @@ impl Http {
             self.requests.fetch_add(1, Ordering::Relaxed);
             match self.once(what, request()).await {
                 Attempt::Answer(answer, retry_after) if retryable(answer.status) => {
-                    let wait = retry_after.unwrap_or(RETRY_BASE.saturating_mul(1 << attempt.min(16)));
+                    let wait =
+                        retry_after.unwrap_or(RETRY_BASE.saturating_mul(1 << attempt.min(16)));
                     if (attempt as usize) < self.max_retries && wait <= IN_REQUEST_WAIT {
                         attempt += 1;
                         tokio::time::sleep(wait).await;

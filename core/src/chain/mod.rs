@@ -30,8 +30,8 @@ use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use dyn_source::DynSource;
 pub use esplora::{EsploraConfig, EsploraSource, DEFAULT_MAX_BODY_BYTES};
-pub use http::{Clock, IN_REQUEST_WAIT};
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
+pub use http::{Clock, IN_REQUEST_WAIT};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
 pub use state::{
     BlockRef, ChainState, ChainStateDecodeError, Confirmation, OutpointWatch, TxWatch, TxWatchState,
@@ -126,7 +126,9 @@ pub enum ChainError {
         reason: String,
     },
     /// A transaction was reported confirmed at a height its block is not at.
-    #[error("tx {txid} reported confirmed at height {claimed} in block {block_hash}, which is {actual}")]
+    #[error(
+        "tx {txid} reported confirmed at height {claimed} in block {block_hash}, which is {actual}"
+    )]
     WrongHeight {
         /// Transaction.
         txid: Txid,
@@ -138,7 +140,9 @@ pub enum ChainError {
         actual: String,
     },
     /// An outpoint was reported spent by a transaction that does not spend it.
-    #[error("outpoint {outpoint} reported spent by {txid}:{vin}, which does not spend it: {reason}")]
+    #[error(
+        "outpoint {outpoint} reported spent by {txid}:{vin}, which does not spend it: {reason}"
+    )]
     BadSpend {
         /// The watched outpoint.
         outpoint: OutPoint,

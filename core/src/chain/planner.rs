@@ -642,12 +642,7 @@ impl SyncPlanner {
                         spend.vin, i.previous_output
                     )))
                 }
-                None => {
-                    return Err(bad(format!(
-                        "it has {} inputs",
-                        tx.input.len()
-                    )))
-                }
+                None => return Err(bad(format!("it has {} inputs", tx.input.len()))),
             }
             self.apply_outspend(outpoint, Some(spend));
         }

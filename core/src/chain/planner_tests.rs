@@ -574,13 +574,16 @@ fn a_spend_asked_again_that_left_the_mempool_before_the_recheck_is_reported_unsp
     assert_eq!(n, 1);
 }
 
+/// A sync's new state, events, and whether the server was behind.
+type Synced = (ChainState, Vec<ChainEvent>, bool);
+
 /// Runs `planner` against `fake`, answering with `lie` where it gives an answer; returns the
 /// outcome (the planner's error, if it found the lie) and the number of requests.
 fn sync_lying(
     fake: &mut Fake,
     planner: SyncPlanner,
     mut lie: impl FnMut(&Request, &Fake) -> Option<Response>,
-) -> (Result<(ChainState, Vec<ChainEvent>, bool), ChainError>, usize) {
+) -> (Result<Synced, ChainError>, usize) {
     fake.requests.clear();
     let mut planner = planner;
     let mut n = 0;
@@ -612,11 +615,16 @@ fn a_header_of_another_block_is_refused() {
     let state = synced(&mut fake);
     fake.mine(vec![]);
     let other = fake.best[2].header;
-    let (result, _) = sync_lying(&mut fake, SyncPlanner::new(state.clone(), vec![]), |req, _| {
-        matches!(req, Request::Header(_)).then_some(Response::Header(other))
-    });
+    let (result, _) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![]),
+        |req, _| matches!(req, Request::Header(_)).then_some(Response::Header(other)),
+    );
     let err = result.expect_err("lie");
-    assert!(matches!(err, ChainError::WrongHeader { .. }) && err.is_lie(), "{err}");
+    assert!(
+        matches!(err, ChainError::WrongHeader { .. }) && err.is_lie(),
+        "{err}"
+    );
     let (s, _, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("honest");
     assert_eq!(s.tip, Some(fake.tip()), "the next honest sync recovers");
 }
@@ -630,15 +638,17 @@ fn a_tip_that_does_not_build_on_ours_one_block_up_is_refused() {
     // is still in its best chain): the tip must then build on ours, and it does not.
     fake.mine(vec![]);
     let tip = fake.mine(vec![]);
-    let (result, n) = sync_lying(&mut fake, SyncPlanner::new(state.clone(), vec![]), |req, _| {
-        match req {
+    let (result, n) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![]),
+        |req, _| match req {
             Request::BlockStatus(h) if *h == tip => Some(Response::BlockStatus(BlockStatus {
                 in_best_chain: true,
                 height: Some(ours.height + 1),
             })),
             _ => None,
-        }
-    });
+        },
+    );
     let err = result.expect_err("lie");
     assert!(
         matches!(err, ChainError::HeadersDisconnected { height, .. } if height == ours.height + 1),
@@ -661,8 +671,10 @@ fn a_tip_behind_ours_skips_the_sync_without_error() {
     // A lagging backend behind a load balancer: its tip is two blocks below ours, and our tip
     // is in the best chain (another backend answered the status).
     let lagging = fake.best[6].block_hash();
-    let (result, n) = sync_lying(&mut fake, SyncPlanner::new(state.clone(), vec![]), |req, f| {
-        match req {
+    let (result, n) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![]),
+        |req, f| match req {
             Request::TipHash => Some(Response::TipHash(lagging)),
             Request::BlockStatus(h) if *h == lagging => {
                 let _ = f;
@@ -672,8 +684,8 @@ fn a_tip_behind_ours_skips_the_sync_without_error() {
                 }))
             }
             _ => None,
-        }
-    });
+        },
+    );
     let (s, events, behind) = result.expect("server behind is no error");
     assert!(behind);
     assert!(events.is_empty(), "{events:?}");
@@ -697,21 +709,22 @@ fn a_confirmation_at_the_wrong_height_is_refused() {
     fake.mine(vec![]);
     let before = state.encode();
     for claimed in [12u32, 20, 13] {
-        let (result, _) =
-            sync_lying(&mut fake, SyncPlanner::new(state.clone(), vec![]), |req, f| {
-                match req {
-                    Request::TxStatus(t) if *t == txid => {
-                        let TxStatus::Confirmed(c) = f.status(t) else {
-                            return None;
-                        };
-                        Some(Response::TxStatus(TxStatus::Confirmed(Confirmation {
-                            height: claimed,
-                            ..c
-                        })))
-                    }
-                    _ => None,
+        let (result, _) = sync_lying(
+            &mut fake,
+            SyncPlanner::new(state.clone(), vec![]),
+            |req, f| match req {
+                Request::TxStatus(t) if *t == txid => {
+                    let TxStatus::Confirmed(c) = f.status(t) else {
+                        return None;
+                    };
+                    Some(Response::TxStatus(TxStatus::Confirmed(Confirmation {
+                        height: claimed,
+                        ..c
+                    })))
                 }
-            });
+                _ => None,
+            },
+        );
         let err = result.expect_err("lie");
         assert!(
             matches!(err, ChainError::WrongHeight { claimed: c, block_hash, .. } if c == claimed && block_hash == block),
@@ -721,9 +734,19 @@ fn a_confirmation_at_the_wrong_height_is_refused() {
     }
     // Honest: the block's height is checked with one status request (not the tip's block).
     let (s, events, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("honest");
-    assert_eq!(fake.requests.get("status"), Some(&3), "both tips + the block");
-    assert_eq!(n, 1 + 1 + 2 + 1 + 1 + 1, "tip, header, statuses, tx, proof, block status");
-    assert!(events.iter().any(|e| matches!(e, ChainEvent::TxConfirmed { confirmation, .. } if confirmation.height == 11)));
+    assert_eq!(
+        fake.requests.get("status"),
+        Some(&3),
+        "both tips + the block"
+    );
+    assert_eq!(
+        n,
+        1 + 1 + 2 + 1 + 1 + 1,
+        "tip, header, statuses, tx, proof, block status"
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, ChainEvent::TxConfirmed { confirmation, .. } if confirmation.height == 11)
+    ));
     assert_eq!(s.depth(&txid), 3);
 }
 
@@ -745,7 +768,10 @@ fn a_spend_by_a_transaction_that_does_not_spend_the_outpoint_is_refused() {
     let before = forced.encode();
     // The server says the outpoint is spent by a transaction that spends something else, or
     // by one it does not have.
-    for (liar, served) in [(unrelated.compute_txid(), true), (Txid::from_byte_array([7; 32]), false)] {
+    for (liar, served) in [
+        (unrelated.compute_txid(), true),
+        (Txid::from_byte_array([7; 32]), false),
+    ] {
         let (result, _) = sync_lying(
             &mut fake,
             SyncPlanner::new(forced.clone(), vec![]).verify_spends(),

@@ -419,7 +419,11 @@ async fn handle(
 /// Applies a body fault to a real answer.
 async fn rewrite_body(response: Response<Full<Bytes>>, kind: FaultKind) -> Response<Full<Bytes>> {
     let (mut parts, body) = response.into_parts();
-    let real = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let real = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let new: Bytes = match kind {
         FaultKind::Truncate(n) => real.slice(..n.min(real.len())),
         FaultKind::ResetAfter(n) => {
