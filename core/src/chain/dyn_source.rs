@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
@@ -79,16 +79,37 @@ impl<S: ChainSource> ObjectSource for S {
     }
 }
 
-/// Any [`ChainSource`], type-erased. Cheap to clone (two `Arc`s); itself a `ChainSource`.
+/// Any [`ChainSource`], type-erased. Cheap to clone (three `Arc`s); itself a `ChainSource`.
 /// Counts every request made through it (all clones share the count), whatever the source:
 /// the node's request counters ([`DynSource::requests`]) read it.
 #[derive(Clone)]
-pub struct DynSource(Arc<dyn ObjectSource>, Arc<AtomicU64>);
+pub struct DynSource(
+    Arc<dyn ObjectSource>,
+    Arc<AtomicU64>,
+    Arc<Mutex<BTreeMap<Txid, Transaction>>>,
+);
 
 impl DynSource {
     /// Wraps `source`.
     pub fn new(source: impl ChainSource + 'static) -> Self {
-        DynSource(Arc::new(source), Arc::new(AtomicU64::new(0)))
+        DynSource(
+            Arc::new(source),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(Mutex::new(BTreeMap::new())),
+        )
+    }
+
+    /// Serves these transactions from memory for `raw_tx` until the next call: the spending
+    /// transactions the last sync fetched and checked, which the peer tasks ask for next.
+    pub fn remember_txs(&self, txs: &[Transaction]) {
+        let mut known = self.2.lock().unwrap_or_else(|p| p.into_inner());
+        known.clear();
+        known.extend(txs.iter().map(|t| (t.compute_txid(), t.clone())));
+    }
+
+    fn remembered(&self, txid: &Txid) -> Option<Transaction> {
+        let known = self.2.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(txid).cloned()
     }
 
     /// Requests made through this source and its clones: the HTTP requests actually sent
@@ -175,7 +196,11 @@ impl ChainSource for DynSource {
         &self,
         txid: Txid,
     ) -> impl Future<Output = Result<Option<Transaction>, ChainError>> + Send {
-        self.count().raw_tx(txid)
+        let answer: Answer<'_, Option<Transaction>> = match self.remembered(&txid) {
+            Some(tx) => Box::pin(async move { Ok(Some(tx)) }),
+            None => self.count().raw_tx(txid),
+        };
+        answer
     }
     fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send {
         self.count().broadcast(tx)

@@ -169,6 +169,8 @@ pub struct SyncPlanner {
     pending_heights: BTreeMap<BlockHash, Vec<(Txid, u32)>>,
     /// New spends of watched outpoints waiting for their transaction, by spending txid.
     pending_spends: BTreeMap<Txid, Vec<(OutPoint, Spend)>>,
+    /// The spending transactions checked ([`SyncPlanner::spending_txs`]).
+    spending_txs: Vec<Transaction>,
 }
 
 /// What [`SyncPlanner::poll`] says to do next.
@@ -204,7 +206,14 @@ impl SyncPlanner {
             behind: false,
             pending_heights: BTreeMap::new(),
             pending_spends: BTreeMap::new(),
+            spending_txs: Vec::new(),
         }
+    }
+
+    /// The transactions of the new spends checked by [`SyncPlanner::verify_spends`] (their
+    /// consumers need them; the node serves them without asking again).
+    pub fn spending_txs(&self) -> &[Transaction] {
+        &self.spending_txs
     }
 
     /// Also fetch the transaction of each new spend of a watched outpoint and check that it
@@ -601,7 +610,13 @@ impl SyncPlanner {
             return;
         };
         if let Some(s) = spend.as_ref().filter(|_| self.verify_spends) {
-            if watch.spend.as_ref() != Some(s) {
+            // A transaction we watch with that input (ours: a close, a sweep) needs no check.
+            let ours = self
+                .state
+                .txs
+                .get(&s.txid)
+                .is_some_and(|w| w.inputs.contains(&outpoint));
+            if watch.spend.as_ref() != Some(s) && !ours {
                 let waiting = self.pending_spends.entry(s.txid).or_default();
                 if waiting.is_empty() {
                     self.followups.push(Request::RawTx(s.txid));
@@ -645,6 +660,11 @@ impl SyncPlanner {
                 None => return Err(bad(format!("it has {} inputs", tx.input.len()))),
             }
             self.apply_outspend(outpoint, Some(spend));
+        }
+        if let Some(tx) = tx {
+            if tx.compute_txid() == txid {
+                self.spending_txs.push(tx);
+            }
         }
         Ok(())
     }

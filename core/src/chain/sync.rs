@@ -22,6 +22,9 @@ pub struct SyncOutcome {
     pub scripts: ScriptHistories,
     /// Requests made.
     pub requests: usize,
+    /// The spending transactions the sync fetched and checked (with
+    /// [`SyncPlanner::verify_spends`]).
+    pub spending_txs: Vec<bitcoin::Transaction>,
 }
 
 async fn execute<S: ChainSource>(source: &S, request: &Request) -> Result<Response, ChainError> {
@@ -60,12 +63,14 @@ pub async fn sync<S: ChainSource>(
                 planner.handle(&req, answer?)?;
             }
         }
+        let spending_txs = planner.spending_txs().to_vec();
         let (state, events, scripts) = planner.finish();
         Ok(SyncOutcome {
             state,
             events,
             scripts,
             requests,
+            spending_txs,
         })
     };
     match deadline {
