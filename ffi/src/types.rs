@@ -583,6 +583,10 @@ pub struct Counters {
     pub dials: u64,
     /// Response body bytes from the Esplora server.
     pub http_bytes: u64,
+    /// Acquisitions of the node's in-memory locks (process-wide).
+    pub lock_acquisitions: u64,
+    /// Of those, the ones that waited for another holder (process-wide).
+    pub lock_waits: u64,
 }
 
 impl From<core::Counters> for Counters {
@@ -593,6 +597,8 @@ impl From<core::Counters> for Counters {
             fsyncs: c.fsyncs,
             dials: c.dials,
             http_bytes: c.http_bytes,
+            lock_acquisitions: c.lock_acquisitions,
+            lock_waits: c.lock_waits,
         }
     }
 }

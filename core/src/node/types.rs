@@ -158,4 +158,10 @@ pub struct Counters {
     pub dials: u64,
     /// Response body bytes received from the chain source (Esplora), retries included.
     pub http_bytes: u64,
+    /// Acquisitions of the node's in-memory locks, process-wide (every node of the process
+    /// counts here: [`super::lock_stats`]).
+    pub lock_acquisitions: u64,
+    /// Of those, the acquisitions that had to wait for another holder (process-wide): a small
+    /// fraction under parallel peers is what says no lock is global.
+    pub lock_waits: u64,
 }
