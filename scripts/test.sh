@@ -104,6 +104,9 @@ passed=$((passed + ${bp:-0})); failed=$((failed + ${bf:-0}))
 if [ "$bind_status" -ne 0 ] && [ "${bf:-0}" -eq 0 ]; then failed_steps+=("bindings"); fi
 rm -f "$bindlog"
 
+# The log-secret check (issue 17 §4): no test secret in the TRACE logs the suite just wrote.
+step "log-secret check (scripts/test-secrets.sh)" bash scripts/test-secrets.sh
+
 # Fuzz smoke run (issue 3): only where a nightly toolchain and cargo-fuzz are at hand (none can be
 # fetched on the CI machines); elsewhere the decoders' properties run on stable in the
 # `decoder_fuzz_smoke` tests above.
