@@ -217,6 +217,9 @@ async fn persist_fails_as(side: Side, k: u32, storage_gone: bool, disk_full: boo
         1,
         "{tag}: the persist failed once"
     );
+    if !storage_gone {
+        assert!(!victim.is_stopped(), "{tag}: a refused write does not halt");
+    }
     if storage_gone {
         // The storage is gone: the victim halted rather than go on from a state it could not
         // write. A new node on the same dir (the app restarted) finishes the open.

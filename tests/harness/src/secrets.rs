@@ -1,5 +1,6 @@
 //! The node's secret in its data dir: `D/mnemonic` (BIP39 words, written by `tern init`) or
-//! `D/seed` (32 raw bytes, created by the first `tern daemon` when neither exists).
+//! `D/seed` (32 raw bytes, created by the first `tern daemon` when neither exists and the dir
+//! holds no database: a database without its secret is refused, never given a new one).
 //!
 //! Both are mode 0600, created atomically (written and fsynced under a temporary name, then
 //! hard-linked, which fails if the name exists) and never overwritten. The words and the seed
