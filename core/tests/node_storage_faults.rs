@@ -45,9 +45,9 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
             (name, bytes)
         })
         .filter(|(name, bytes)| {
-            !name.ends_with("-shm")
-                && !(name.ends_with("-wal") && bytes.is_empty())
-                && !(name.ends_with(".lock") && bytes.is_empty())
+            let empty_companion =
+                bytes.is_empty() && (name.ends_with("-wal") || name.ends_with(".lock"));
+            !(name.ends_with("-shm") || empty_companion)
         })
         .collect();
     files.sort();

@@ -88,10 +88,10 @@ pub enum NodeError {
          (give this node's seed or mnemonic, or start the other seed in another data dir)"
     )]
     WrongSeed {
-        /// The node id recorded in the database.
-        database: PublicKey,
+        /// The node id recorded in the database (boxed: keeps `NodeError` small).
+        database: Box<PublicKey>,
         /// The node id of the seed given.
-        seed: PublicKey,
+        seed: Box<PublicKey>,
     },
     /// The node was stopped (or halted after its storage failed).
     #[error("the node is stopped")]

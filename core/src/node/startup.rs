@@ -40,8 +40,8 @@ fn check_node_id(store: &Store, node_id: &PublicKey) -> Result<bool, NodeError> 
         .map_err(|e| NodeError::corrupt("meta", format!("{NODE_ID_KEY}: {e}")))?;
     if database != *node_id {
         return Err(NodeError::WrongSeed {
-            database,
-            seed: *node_id,
+            database: Box::new(database),
+            seed: Box::new(*node_id),
         });
     }
     Ok(true)

@@ -52,7 +52,8 @@ pub(super) fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
             )
         })
         .filter(|(name, bytes)| {
-            !name.ends_with("-shm") && !(name.ends_with("-wal") && bytes.is_empty())
+            let empty_wal = name.ends_with("-wal") && bytes.is_empty();
+            !(name.ends_with("-shm") || empty_wal)
         })
         .collect();
     files.sort();
