@@ -8,7 +8,8 @@
 //! words the tests use): the seed; its BIP39 words (any 3 in a row); the node secret key; for
 //! channel indices 0..4, the five channel secret keys, the commitment seed and the first 16
 //! per-commitment secrets. Each as hex (either case, anywhere in a longer hex run) and in
-//! `Debug` byte-list form (`[7, 7, ...]`).
+//! `Debug` byte-list form (`[7, 7, ...]`). The seed `[0; 32]` itself is not looked for: 32
+//! zero bytes are the null txid, in public log lines.
 //!
 //! The canary ([`canary_logs_a_seed`], run only with `TERN_LOG_CANARY=1`) logs a seed on
 //! purpose: running the suite with it makes the check fail, and
@@ -118,7 +119,11 @@ fn test_secrets() -> Secrets {
         seeds.push((*seed, format!("storage-fault seed {i}")));
     }
     for (seed, label) in &seeds {
-        note(&mut secrets.bytes, *seed, format!("{label}: the seed"));
+        // 32 zero bytes are the null txid and hash, in many a public log line (`by: 000…`);
+        // no test uses them as a seed. Their derived secrets are still looked for.
+        if *seed != [0; 32] {
+            note(&mut secrets.bytes, *seed, format!("{label}: the seed"));
+        }
         if let Ok(keys) = KeysManager::new(seed, Network::Regtest) {
             add_keys(&mut secrets, &keys, label);
         }
