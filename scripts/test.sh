@@ -115,6 +115,9 @@ passed=$((passed + ${hp:-0})); failed=$((failed + ${hf:-0}))
 if [ "$host_status" -ne 0 ] && [ "${hf:-0}" -eq 0 ]; then failed_steps+=("hostile peers"); fi
 rm -f "$hostlog"
 
+# The log-secret check (issue 17 §4): no test secret in the TRACE logs the suite just wrote.
+step "log-secret check (scripts/test-secrets.sh)" bash scripts/test-secrets.sh
+
 # Fuzz smoke run (issue 3): only where a nightly toolchain and cargo-fuzz are at hand (none can be
 # fetched on the CI machines); elsewhere the decoders' properties run on stable in the
 # `decoder_fuzz_smoke` tests above.

@@ -20,6 +20,11 @@
 //! timing, so every step is printed), `TERN_SOAK_RUNS` (default 1) and `TERN_SOAK_STEPS`
 //! (default 40, about a minute a run) make it longer.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs); the
+// daemons it starts inherit the log directory.
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use std::str::FromStr;
