@@ -54,7 +54,7 @@ mod usage {
     pub const DEVNET: &str = "tern devnet [--port 3002] [--host 127.0.0.1] [--data-dir D]";
     pub const DAEMON: &str = "tern daemon --data-dir D --network regtest|signet|testnet|bitcoin \
                               --esplora URL [--listen HOST:PORT] [--inbound accept|reject|manual] \
-                              [--sync-interval-ms N] [--dev-faults RULES] [--dev-halt-after ACTION]";
+                              [--sync-interval-ms N] [--fee-max-age-ms N] [--dev-faults RULES] [--dev-halt-after ACTION]";
     pub const INIT: &str = "tern init --data-dir D [--words-stdin] [--network regtest]";
     pub const WAKE: &str = "tern wake --data-dir D [--deadline-ms N] [--network N --esplora URL]";
     pub const INFO: &str = "tern --data-dir D info";
@@ -249,6 +249,10 @@ struct DaemonArgs {
     /// Sync the chain every N milliseconds (default 1000 on regtest, 30000 elsewhere).
     #[arg(long, value_name = "N", value_parser = sync_interval_ms)]
     sync_interval_ms: Option<u64>,
+    /// Fetch the fee estimates again when older than N milliseconds (default 600000: ten
+    /// minutes; 0: at every use).
+    #[arg(long, value_name = "N")]
+    fee_max_age_ms: Option<u64>,
     /// Test hook: Core Lightning-style dev-disconnect rules, comma separated, e.g.
     /// '$channel_ready,-funding_created'.
     #[arg(long, value_name = "RULES", value_parser = dev_faults)]
@@ -516,6 +520,7 @@ fn daemon_options(data_dir: PathBuf, a: DaemonArgs) -> DaemonOptions {
             Inbound::Manual => InboundPolicy::Manual,
         },
         sync_interval,
+        fee_max_age: a.fee_max_age_ms.map(Duration::from_millis),
     }
 }
 

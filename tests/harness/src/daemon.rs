@@ -48,6 +48,9 @@ pub struct DaemonOptions {
     pub inbound: InboundPolicy,
     /// Background sync interval.
     pub sync_interval: Duration,
+    /// How old the fee estimates may get before a sync at a new tip fetches them again
+    /// (`None`: the node's default, 10 minutes).
+    pub fee_max_age: Option<Duration>,
 }
 
 /// Why the daemon could not run.
@@ -494,6 +497,9 @@ async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), Dae
         builder = builder.listen(listen.clone());
     }
     builder = builder.inbound_policy(options.inbound);
+    if let Some(age) = options.fee_max_age {
+        builder = builder.fee_max_age(age);
+    }
     if let Some(rules) = &options.dev_faults {
         let plan = tern_core::net::faults::FaultPlan::parse(
             rules.split([',', ' ']).filter(|r| !r.is_empty()),

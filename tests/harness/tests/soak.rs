@@ -43,7 +43,8 @@ const CHANNEL: u64 = 200_000;
 const PUSH_SAT: u64 = 50_000;
 const ANCHOR_SAT: u64 = 330;
 const START: Duration = Duration::from_secs(30);
-const DAEMON_ARGS: &[&str] = &["--sync-interval-ms", "300"];
+/// Fee estimates fetched at every new tip: the soak's fee changes reach the funders at once.
+const DAEMON_ARGS: &[&str] = &["--sync-interval-ms", "300", "--fee-max-age-ms", "0"];
 /// The heal's bound: single blocks mined (jumps straight to a claim's timelock, a wait by
 /// design, are not counted) and wall time until everything must have settled.
 const HEAL_BLOCKS: u32 = 300;
@@ -189,6 +190,15 @@ impl Run<'_> {
             })?;
         }
         self.say("open ring".into());
+        // A few blocks while the opens run (kills of opens are kill.rs's subject): most
+        // channels are ready when the chaos starts, so its fee changes become `update_fee`s.
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(400));
+            self.mine(1);
+            for m in &self.members {
+                m.sync();
+            }
+        }
         Ok(())
     }
 
