@@ -26,8 +26,7 @@ targets="${FUZZ_TARGETS:-$all_targets}"
 
 stable_fallback() {
   echo "== fuzz: $1; running the targets as proptest properties on stable instead (not coverage-guided)"
-  local cases=$((seconds * 200))
-  FUZZ_PROPTEST_CASES="$cases" cargo nextest run -p tern-core --test decoder_fuzz_smoke --locked \
+  FUZZ_PROPTEST_FACTOR="$seconds" cargo nextest run -p tern-core --test decoder_fuzz_smoke --locked \
     -E 'test(/_property$/) | test(every_target_replays_its_seeds_and_kept_crashers)'
 }
 

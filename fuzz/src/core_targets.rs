@@ -59,7 +59,10 @@ const FIXTURE_SQL: &str = include_str!("../../core/tests/fixtures/records/store_
 
 /// The tables and columns [`store_db`]'s edits pick from (by index, modulo the length).
 const COLUMNS: &[(&str, &[&str])] = &[
-    ("channels", &["channel_id", "peer_id", "record", "updated_at"]),
+    (
+        "channels",
+        &["channel_id", "peer_id", "record", "updated_at"],
+    ),
     (
         "open_intents",
         &[
@@ -137,7 +140,10 @@ fn apply_edits(conn: &Connection, mut data: &[u8]) {
         data = tail;
         let (table, columns) = COLUMNS[usize::from(*t) % COLUMNS.len()];
         let column = columns[usize::from(*c) % columns.len()];
-        let target = format!("(SELECT rowid FROM {table} ORDER BY rowid LIMIT 1 OFFSET {})", row % 8);
+        let target = format!(
+            "(SELECT rowid FROM {table} ORDER BY rowid LIMIT 1 OFFSET {})",
+            row % 8
+        );
         if kind & 0x80 != 0 {
             let _ = conn.execute(
                 &format!("INSERT INTO {table} SELECT * FROM {table} WHERE rowid = {target}"),
@@ -147,7 +153,8 @@ fn apply_edits(conn: &Connection, mut data: &[u8]) {
         let sql = format!("UPDATE {table} SET {column} = ?1 WHERE rowid = {target}");
         let _ = if kind & 0xc0 == 0xc0 {
             // Text holding arbitrary bytes: SQLite keeps them as they are.
-            let sql = format!("UPDATE {table} SET {column} = CAST(?1 AS TEXT) WHERE rowid = {target}");
+            let sql =
+                format!("UPDATE {table} SET {column} = CAST(?1 AS TEXT) WHERE rowid = {target}");
             conn.execute(&sql, [Value::Blob(bytes.to_vec())])
         } else {
             conn.execute(&sql, [edit_value(*kind, bytes)])
@@ -217,11 +224,15 @@ pub fn store_db_seeds() -> Vec<Vec<u8>> {
         // open_intents.status = "bogus"
         vec![0, 1, 6, 0, 2, 5, b'b', b'o', b'g', b'u', b's'],
         // open_intents.amount_sat = -1
-        vec![0, 1, 3, 0, 1, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        vec![
+            0, 1, 3, 0, 1, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
         // open_intents.address = text 0xff 0xfe
         vec![0, 1, 2, 0, 0xc3, 2, 0xff, 0xfe],
         // coin_locks.outpoint = "nope", and a copied events row with a short record
-        vec![0, 4, 0, 0, 2, 4, b'n', b'o', b'p', b'e', 2, 1, 0, 0x83, 1, 1],
+        vec![
+            0, 4, 0, 0, 2, 4, b'n', b'o', b'p', b'e', 2, 1, 0, 0x83, 1, 1,
+        ],
     ];
     let path = scratch_db().with_extension("seed");
     remove_db(&path);

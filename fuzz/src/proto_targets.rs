@@ -62,7 +62,11 @@ pub fn bigsize(data: &[u8]) {
         let end = data.len() - r.remaining();
         let mut out = Vec::new();
         out.put_bigsize(v);
-        assert_eq!(out, &data[start..end], "bigsize {v} re-encodes to its bytes");
+        assert_eq!(
+            out,
+            &data[start..end],
+            "bigsize {v} re-encodes to its bytes"
+        );
     }
     for max_len in [8, 4, 2] {
         if let Ok(v) = decode_truncated(data, max_len, "fuzz") {
@@ -165,8 +169,13 @@ pub fn handshake(data: &[u8]) {
         assert_eq!(send.len(), ACT_TWO_LEN);
         let (act3, rest) = rest.split_at(rest.len().min(ACT_THREE_LEN));
         match next.process(act3) {
-            Ok(HandshakeStep::Done { transport, send, .. }) => {
-                assert!(send.is_empty(), "the responder sends nothing after act three");
+            Ok(HandshakeStep::Done {
+                transport, send, ..
+            }) => {
+                assert!(
+                    send.is_empty(),
+                    "the responder sends nothing after act three"
+                );
                 Some((transport, rest))
             }
             Ok(HandshakeStep::Continue { .. }) => panic!("act three must finish the handshake"),
@@ -180,9 +189,12 @@ pub fn handshake(data: &[u8]) {
 
 /// The BOLT 8 message-encryption vector's chaining key and the initiator's sending key: a
 /// decryptor receiving with that key reads the vector's ciphertexts (the seeds).
-const FRAMES_CK: [u8; 32] = hex32("919219dbb2920afa8db80f9a51787a840bcf111ed8d588caf9ab4be716e42b01");
-const FRAMES_SK: [u8; 32] = hex32("969ab31b4d288cedf6218839b27a3e2140827047f2c0f01bf5c04435d43511a9");
-const FRAMES_RK: [u8; 32] = hex32("bb9020b8965f4df047e07f955f3c4b88418984aadc5cdb35096b9ea8fa5c3442");
+const FRAMES_CK: [u8; 32] =
+    hex32("919219dbb2920afa8db80f9a51787a840bcf111ed8d588caf9ab4be716e42b01");
+const FRAMES_SK: [u8; 32] =
+    hex32("969ab31b4d288cedf6218839b27a3e2140827047f2c0f01bf5c04435d43511a9");
+const FRAMES_RK: [u8; 32] =
+    hex32("bb9020b8965f4df047e07f955f3c4b88418984aadc5cdb35096b9ea8fa5c3442");
 
 /// `frames`: the established session's decryptor. First byte even: the rest is ciphertext
 /// from the peer, fed in chunks of (first byte / 2) bytes. Odd: the rest is plaintext, cut at
@@ -208,12 +220,20 @@ pub fn frames(data: &[u8]) {
     let mut got = Vec::new();
     for piece in wire.chunks(chunk) {
         ours.decryptor.feed(piece);
-        while let Some(m) = ours.decryptor.next_message().expect("our peer's frames decrypt") {
+        while let Some(m) = ours
+            .decryptor
+            .next_message()
+            .expect("our peer's frames decrypt")
+        {
             got.push(m);
         }
     }
     assert_eq!(got, messages);
-    assert_eq!(ours.decryptor.bytes_needed(), 18, "nothing left over but the next header");
+    assert_eq!(
+        ours.decryptor.bytes_needed(),
+        18,
+        "nothing left over but the next header"
+    );
 }
 
 /// `channel_record`: [`ChannelRecord::decode`], the record a channel is restored from at

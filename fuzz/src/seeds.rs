@@ -214,8 +214,20 @@ pub fn for_target(target: &str) -> Option<Vec<Vec<u8>>> {
         }
         "channel_record" => fixtures("channel_v1_"),
         "event_record" => fixtures("event_v1_"),
-        "chain_state" => fixtures("chain_state_v1"),
-        "fee_cache" => fixtures("fee_cache_v1"),
+        "chain_state" => {
+            let mut s = fixtures("chain_state_v1");
+            s.push(b"\x01{\"tip\":null,\"txs\":{},\"outpoints\":{}}".to_vec());
+            s
+        }
+        "fee_cache" => {
+            let mut s = fixtures("fee_cache_v1");
+            // Estimates no server should send: negative, huge, below the floor.
+            s.push(
+                b"\x01{\"fetched_at\":0,\"estimates\":{\"1\":-1.0,\"2\":1e300,\"144\":0.5}}"
+                    .to_vec(),
+            );
+            s
+        }
         _ => return None,
     })
 }
