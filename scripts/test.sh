@@ -104,6 +104,17 @@ passed=$((passed + ${bp:-0})); failed=$((failed + ${bf:-0}))
 if [ "$bind_status" -ne 0 ] && [ "${bf:-0}" -eq 0 ]; then failed_steps+=("bindings"); fi
 rm -f "$bindlog"
 
+# Hostile peers (issue 17 §1): pyln-proto (Core Lightning's BOLT 8) and raw TCP against a daemon.
+echo "== hostile peers (scripts/test-hostile.sh)"
+hostlog="$(mktemp)"
+bash scripts/test-hostile.sh 2>&1 | tee "$hostlog"
+host_status=${PIPESTATUS[0]}
+hsum="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$hostlog" | tail -n 1)"
+hp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$hsum"); hf=$(sed -nE 's/.* ([0-9]+) failed$/\1/p' <<<"$hsum")
+passed=$((passed + ${hp:-0})); failed=$((failed + ${hf:-0}))
+if [ "$host_status" -ne 0 ] && [ "${hf:-0}" -eq 0 ]; then failed_steps+=("hostile peers"); fi
+rm -f "$hostlog"
+
 # Coverage-guided fuzzing (issue 17 §3): every decoder's cargo-fuzz target for FUZZ_SECONDS
 # each (default 10 s; nightly and cargo-fuzz installed if missing, else the same targets run as
 # proptest properties on stable). Its seeds and kept crashers also run above, on stable, in

@@ -60,7 +60,7 @@ fn tern_wake(dir: &Path, url: &str) -> Value {
         "total_ms": ms(began.elapsed()),
         "open_ms": ms(c.open), "sync_ms": ms(c.sync), "talk_ms": ms(c.talk), "stop_ms": ms(c.stop),
         "own_requests": c.requests, "own_fsyncs": c.fsyncs, "dials": c.dials,
-        "rss": vmhwm(), "anon": rss_anon(),
+        "rss": vmhwm(), "anon": rss_anon(), "heap": crate::heap::peak(),
     })
 }
 
@@ -105,7 +105,7 @@ fn ldk_wake(dir: &Path, url: &str, sync: bool) -> Value {
     json!({
         "ok": true, "channels": channels,
         "build_ms": ms(built), "ready_ms": ms(started), "sync_ms": ms(synced - started),
-        "stop_ms": ms(total - synced), "total_ms": ms(total), "rss": vmhwm(), "anon": rss_anon(),
+        "stop_ms": ms(total - synced), "total_ms": ms(total), "rss": vmhwm(), "anon": rss_anon(), "heap": crate::heap::peak(),
     })
 }
 
@@ -122,6 +122,13 @@ fn tern_lsp(dir: &Path, url: &str, threads: usize, expect: usize) -> Value {
         let node = Builder::new(Network::Regtest, dir, url)
             .seed([9; 32])
             .listen("127.0.0.1:0")
+            // `expect` phones open at once: room for all their pending opens (default 50).
+            .peer_limits(
+                tern_core::net::DEFAULT_MAX_INBOUND_CONNECTIONS.max(expect + 8),
+                tern_core::net::DEFAULT_MAX_QUEUED_BYTES,
+                tern_core::node::DEFAULT_MAX_PENDING_OPENS_PER_PEER,
+                expect.max(tern_core::node::DEFAULT_MAX_PENDING_OPENS),
+            )
             .start()
             .await
             .expect("lsp starts");

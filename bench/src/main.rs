@@ -8,6 +8,7 @@
 //! the driver and makes no request of its own between cases.
 
 mod child;
+mod heap;
 mod ldk;
 mod opens;
 mod tern;
@@ -19,6 +20,9 @@ use std::process::Command;
 use serde_json::Value;
 use tern_devnet::Devnet;
 
+#[global_allocator]
+static ALLOC: heap::Counting = heap::Counting;
+
 /// What one measured process cost.
 #[derive(Debug, Clone, Default)]
 struct Cost {
@@ -29,6 +33,8 @@ struct Cost {
     rss: u64,
     /// Its resident anonymous memory at the end (heap and stacks, no code pages).
     anon: u64,
+    /// The most heap bytes it had live at once (the bench's counting allocator).
+    heap: u64,
     /// The process's own wall time (start to exit, inside the process).
     ms: u64,
     /// The process's own report.
@@ -104,6 +110,7 @@ fn measure(devnet: &Devnet, kind: &str, dir: &Path) -> Cost {
         fsyncs,
         rss: own["rss"].as_u64().unwrap_or(0),
         anon: own["anon"].as_u64().unwrap_or(0),
+        heap: own["heap"].as_u64().unwrap_or(0),
         ms: own["total_ms"].as_u64().unwrap_or(0),
         own,
         routes,
@@ -141,7 +148,7 @@ fn fs(f: Option<u64>) -> String {
 fn row(table: &mut String, case: &str, t: &Cost, l: &Cost) {
     let _ = writeln!(
         table,
-        "| {case} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} |",
+        "| {case} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} |",
         t.requests,
         l.requests,
         t.bytes,
@@ -152,6 +159,8 @@ fn row(table: &mut String, case: &str, t: &Cost, l: &Cost) {
         mb(l.rss),
         mb(t.anon),
         mb(l.anon),
+        mb(t.heap),
+        mb(l.heap),
         t.ms,
         l.ms,
         ratio(t.requests, l.requests),
@@ -184,7 +193,7 @@ fn drive(out: Option<PathBuf>) {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| case | requests (Tern / ldk-node) | response bytes | fsyncs | peak RSS | anon RSS at end | wall ms | requests: ldk ÷ Tern |\n|---|---|---|---|---|---|---|---|"
+        "| case | requests (Tern / ldk-node) | response bytes | fsyncs | peak RSS | anon RSS at end | peak heap | wall ms | requests: ldk ÷ Tern |\n|---|---|---|---|---|---|---|---|---|"
     );
     let mut per_block = Vec::new();
     // A Tern phone and an ldk-node phone with `n` ready channels to the LSP, both stopped, and a
@@ -279,8 +288,11 @@ fn drive(out: Option<PathBuf>) {
     let mut text = String::from(
         "# Benchmarks: Tern beside ldk-node 0.7.1\n\nWritten by `scripts/bench.sh` (release builds, one run, this machine). Each wake is a fresh process; \
          requests and response bytes are counted by the devnet, fsyncs by strace (fsync + fdatasync \
-         syscalls of the whole process tree), peak RSS is the process's VmHWM (x86_64: a proxy \
-         for iOS's footprint). ldk-node's wake is build → start → sync_wallets → stop.\n\n",
+         syscalls of the whole process tree), peak RSS is the process's VmHWM (it includes the \
+         clean code pages the process touched, which iOS's footprint does not count), peak heap \
+         the most bytes live at once in the process's allocator (the bench's counting global \
+         allocator: dirty memory, the part of iOS's footprint that grows with the work; x86_64 \
+         figures are a proxy for iOS's). ldk-node's wake is build → start → sync_wallets → stop.\n\n",
     );
     text.push_str(&table);
     text.push_str("\n## Per-block requests of a wake (1 new block)\n\n| channels | Tern | ldk-node | Tern's requests |\n|---|---|---|---|\n");

@@ -279,7 +279,15 @@ fn a_wake_is_busy_beside_a_node_fails_clearly_without_esplora_and_frees_the_dir(
     assert!(failed.costs.http_requests >= 1, "{failed:?}");
     // Released when the wake returned: a node starts at once.
     let node = start(dir.path()).expect("the dir is free");
-    assert_eq!(node.counters().commits, 0);
+    let counters = node.counters();
+    assert_eq!(counters.commits, 0);
+    // The process's lock counters: a started node has taken its locks, never more waits
+    // than acquisitions.
+    assert!(counters.lock_acquisitions > 0, "{counters:?}");
+    assert!(
+        counters.lock_waits <= counters.lock_acquisitions,
+        "{counters:?}"
+    );
     block_on(node.stop()).expect("stop");
 }
 

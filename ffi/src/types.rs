@@ -581,6 +581,10 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Outbound dials.
     pub dials: u64,
+    /// Acquisitions of the node's in-memory locks (process-wide).
+    pub lock_acquisitions: u64,
+    /// Of those, the ones that waited for another holder (process-wide).
+    pub lock_waits: u64,
 }
 
 impl From<core::Counters> for Counters {
@@ -590,6 +594,8 @@ impl From<core::Counters> for Counters {
             commits: c.commits,
             fsyncs: c.fsyncs,
             dials: c.dials,
+            lock_acquisitions: c.lock_acquisitions,
+            lock_waits: c.lock_waits,
         }
     }
 }

@@ -1,9 +1,15 @@
 """The background wake through the Python bindings against the devnet: a phone stopped
 mid-open is finished by a wake (one dial, the ChannelReady in the report), the next wake with
 nothing pending costs one request, no dial and no fsync, a wake beside the running node is
-Busy, and a cancelled asyncio task cancels its wake (the data dir comes free)."""
+Busy, and a cancelled asyncio task cancels its wake (the data dir comes free); a wake whose
+server stalls ends within its deadline, and a process SIGKILLed mid-wake leaves the data dir free
+for the next start."""
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 import tern
@@ -81,6 +87,67 @@ def test_a_cancelled_task_cancels_its_wake(tmp_path, devnet):
         cancel.cancel()
         report = await tern.wake(silent, bytes([23] * 32), options(cancel=cancel))
         assert isinstance(report.outcome, tern.WakeOutcome.CANCELLED), report
+        server.close()
+
+    asyncio.run(go())
+
+
+async def silent_server():
+    """A server that accepts and never answers: a sync against it waits (10 s per request)."""
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def test_a_stalled_wake_ends_within_its_deadline(tmp_path, devnet):
+    async def go():
+        server, url = await silent_server()
+        report = await tern.wake(config(tmp_path / "wd", url), bytes([24] * 32), options(3_000))
+        assert isinstance(report.outcome, tern.WakeOutcome.DEADLINE_REACHED), report
+        assert report.costs.total_ms < 3_000, report
+        assert report.costs.dials == 0, report
+        node = await tern.Node.start(config(tmp_path / "wd", devnet.url), bytes([24] * 32))
+        await node.stop()
+        server.close()
+
+    asyncio.run(go())
+
+
+CHILD = """
+import asyncio, sys
+import tern
+c = tern.default_config(tern.Network.REGTEST, sys.argv[1], sys.argv[2])
+c.runtime_threads = 1
+asyncio.run(tern.wake(c, bytes([25] * 32), tern.WakeOptions(deadline_ms=60_000, cancel=None)))
+"""
+
+
+def test_a_process_killed_mid_wake_leaves_the_dir_free(tmp_path, devnet):
+    async def go():
+        held, asked = [], asyncio.Event()
+
+        def on_connect(reader, writer):
+            held.append(writer)  # never answered
+            asked.set()
+
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "wk"), url], env=os.environ)
+        try:
+            # The child's sync reached the server: it is inside its wake, holding the dir.
+            await asyncio.wait_for(asked.wait(), 30)
+            busy = await tern.wake(config(tmp_path / "wk", url), bytes([25] * 32), options())
+            assert isinstance(busy.outcome, tern.WakeOutcome.BUSY), busy
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        finally:
+            if child.poll() is None:
+                child.kill()
+        # At once, with no retry: the kernel released the lock with the process.
+        node = await tern.Node.start(config(tmp_path / "wk", devnet.url), bytes([25] * 32))
+        await node.stop()
+        del node
+        report = await tern.wake(config(tmp_path / "wk", devnet.url), bytes([25] * 32), options())
+        assert isinstance(report.outcome, tern.WakeOutcome.COMPLETED), report
         server.close()
 
     asyncio.run(go())

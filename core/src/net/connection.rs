@@ -12,7 +12,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::io::{dial, Stream};
 use super::manager::Command;
-use super::{DisconnectReason, NetConfig, PeerSender};
+use super::{DisconnectReason, NetConfig, PeerSender, Queued};
 use crate::proto::transport::{
     Decryptor, Encryptor, Handshake, HandshakeStep, Transport, LENGTH_HEADER_LEN, MAC_LEN,
 };
@@ -53,7 +53,15 @@ async fn write_message(
     enc: &mut Encryptor,
     msg: &Message,
 ) -> Result<(), DisconnectReason> {
-    let bytes = enc.encrypt_message(&msg.encode())?;
+    write_encoded(wr, enc, &msg.encode()).await
+}
+
+async fn write_encoded(
+    wr: &mut (impl AsyncWriteExt + Unpin),
+    enc: &mut Encryptor,
+    encoded: &[u8],
+) -> Result<(), DisconnectReason> {
+    let bytes = enc.encrypt_message(encoded)?;
     wr.write_all(&bytes).await?;
     Ok(())
 }
@@ -253,7 +261,8 @@ async fn run_connection(
 
     let (rd, wr) = tokio::io::split(stream);
     let (enc, dec) = transport.split();
-    let (out_tx, out_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
+    let (out_tx, out_rx) = mpsc::channel::<Queued>(cfg.queue_len.max(1));
+    let sender = PeerSender::new(node_id, out_tx, cfg.max_queued_bytes);
     let (in_tx, in_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
     let (close_tx, close_rx) = oneshot::channel::<DisconnectReason>();
     let pong_pending = Arc::new(AtomicBool::new(false));
@@ -263,10 +272,7 @@ async fn run_connection(
         their_init,
         remote_addr,
         inbound,
-        sender: PeerSender {
-            node_id,
-            tx: out_tx.clone(),
-        },
+        sender: sender.clone(),
         receiver: in_rx,
     };
     if ctx
@@ -297,7 +303,7 @@ async fn run_connection(
         rd,
         dec,
         in_tx,
-        out_tx.clone(),
+        sender.clone(),
         pong_pending.clone(),
         cfg.clone(),
     ));
@@ -318,6 +324,13 @@ async fn run_connection(
                 reader_done = true;
                 let r = r.unwrap_or(DisconnectReason::Io("read task failed".into()));
                 let fault = fault_fired.load(Ordering::SeqCst);
+                if let (false, DisconnectReason::Decode(e)) = (fault, &r) {
+                    // BOLT 1: an unknown even message (or one we cannot parse) closes the
+                    // connection; a `warning` says why first, flushed before the close.
+                    let warning = Warning::new(ChannelId::ALL, &format!("bad message: {e}"));
+                    let _ = sender.try_send(warning);
+                    break (r, true);
+                }
                 break (if fault { DisconnectReason::FaultInjected } else { r }, false);
             }
             r = &mut close_rx => break (r.unwrap_or(DisconnectReason::Shutdown), true),
@@ -327,7 +340,7 @@ async fn run_connection(
                     break (DisconnectReason::PongTimeout, false);
                 }
                 // A full queue means the peer is not reading; the pong check catches it.
-                let _ = out_tx.try_send(Ping::new(0, 0).into());
+                let _ = sender.try_send(Ping::new(0, 0));
             }
         }
     };
@@ -359,7 +372,7 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 async fn write_loop(
     mut wr: WriteHalf<Stream>,
     mut enc: Encryptor,
-    mut out_rx: mpsc::Receiver<Message>,
+    mut out_rx: mpsc::Receiver<Queued>,
     mut drain: oneshot::Receiver<()>,
     cfg: Arc<NetConfig>,
     fault_fired: Arc<AtomicBool>,
@@ -392,42 +405,48 @@ async fn write_loop(
 async fn send_one(
     wr: &mut WriteHalf<Stream>,
     enc: &mut Encryptor,
-    msg: &Message,
+    msg: &Queued,
     cfg: &NetConfig,
     fault_fired: &AtomicBool,
 ) -> Result<(), DisconnectReason> {
     let _ = (cfg, fault_fired);
+    tracing::trace!(
+        msg = msg.name,
+        msg_type = msg.msg_type,
+        len = msg.bytes.len(),
+        "sending"
+    );
     #[cfg(any(test, feature = "dev-disconnect"))]
     {
         use super::faults::{FaultAction, FaultVerdict};
-        match cfg.faults.on_send(msg.msg_type()) {
+        match cfg.faults.on_send(msg.msg_type) {
             FaultVerdict::Pass => {}
             FaultVerdict::Fire(FaultAction::DropSilently) => {
-                warn!(msg = msg.name(), "fault injected: dropping message");
+                warn!(msg = msg.name, "fault injected: dropping message");
                 return Ok(());
             }
             FaultVerdict::Fire(FaultAction::SendThenClose) => {
-                warn!(msg = msg.name(), "fault injected: send then close");
-                write_message(wr, enc, msg).await?;
+                warn!(msg = msg.name, "fault injected: send then close");
+                write_encoded(wr, enc, &msg.bytes).await?;
                 fault_fired.store(true, Ordering::SeqCst);
                 let _ = wr.shutdown().await;
                 return Err(DisconnectReason::FaultInjected);
             }
             FaultVerdict::Fire(_) => {
-                warn!(msg = msg.name(), "fault injected: close before send");
+                warn!(msg = msg.name, "fault injected: close before send");
                 fault_fired.store(true, Ordering::SeqCst);
                 return Err(DisconnectReason::FaultInjected);
             }
         }
     }
-    write_message(wr, enc, msg).await
+    write_encoded(wr, enc, &msg.bytes).await
 }
 
 async fn read_loop(
     mut rd: ReadHalf<Stream>,
     mut dec: Decryptor,
     in_tx: mpsc::Sender<Message>,
-    out_tx: mpsc::Sender<Message>,
+    out_tx: PeerSender,
     pong_pending: Arc<AtomicBool>,
     cfg: Arc<NetConfig>,
 ) -> DisconnectReason {
@@ -452,8 +471,8 @@ async fn read_loop(
         match msg {
             Message::Ping(ping) => {
                 if let Some(pong) = ping.response() {
-                    if out_tx.send(pong.into()).await.is_err() {
-                        return DisconnectReason::Requested;
+                    if let Err(reason) = out_tx.send_if_room(pong).await {
+                        return reason;
                     }
                 }
             }

@@ -75,6 +75,19 @@ pub struct ConnectionManager {
     conn_ids: Arc<AtomicU64>,
     /// Outbound dials started (each a TCP connect and a handshake attempt).
     dial_count: Arc<AtomicU64>,
+    /// Inbound connections taken and closed at once ([`NetConfig::max_inbound_connections`]).
+    inbound: Arc<InboundCounts>,
+}
+
+/// What the listeners did with the connections they accepted.
+#[derive(Debug)]
+struct InboundCounts {
+    /// Taken: the handshake ran.
+    accepted: AtomicU64,
+    /// Closed at once: [`NetConfig::max_inbound_connections`] were open.
+    refused: AtomicU64,
+    /// Inbound connections open now (the permits held).
+    limit: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Command {
@@ -115,6 +128,7 @@ impl ConnectionManager {
     /// stream. Nothing listens or dials until asked.
     pub fn start(cfg: NetConfig) -> (ConnectionManager, mpsc::UnboundedReceiver<NetEvent>) {
         let node_id = cfg.node_secret.public_key(&Secp256k1::signing_only());
+        let cfg_limit = cfg.max_inbound_connections;
         let cfg = Arc::new(cfg);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -146,6 +160,11 @@ impl ConnectionManager {
                 shutdown: shutdown_rx,
                 conn_ids,
                 dial_count,
+                inbound: Arc::new(InboundCounts {
+                    accepted: AtomicU64::new(0),
+                    refused: AtomicU64::new(0),
+                    limit: Arc::new(tokio::sync::Semaphore::new(cfg_limit)),
+                }),
             },
             ev_rx,
         )
@@ -154,6 +173,22 @@ impl ConnectionManager {
     /// Outbound dials started since the manager started (redials of kept peers included).
     pub fn dials(&self) -> u64 {
         self.dial_count.load(Ordering::Relaxed)
+    }
+
+    /// Inbound connections taken (their handshake ran) since the manager started.
+    pub fn inbound_accepted(&self) -> u64 {
+        self.inbound.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Inbound connections closed at once because [`NetConfig::max_inbound_connections`]
+    /// were open.
+    pub fn inbound_refused(&self) -> u64 {
+        self.inbound.refused.load(Ordering::Relaxed)
+    }
+
+    /// Inbound connections open now (handshaking or established).
+    pub fn inbound_open(&self) -> usize {
+        self.ctx_cfg.max_inbound_connections - self.inbound.limit.available_permits()
     }
 
     /// Our node id.
@@ -177,6 +212,7 @@ impl ConnectionManager {
             shutdown: self.shutdown.clone(),
         };
         let conn_ids = self.conn_ids.clone();
+        let counts = self.inbound.clone();
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             info!(%local, "listening");
@@ -185,8 +221,20 @@ impl ConnectionManager {
                     _ = shutdown.changed() => break,
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
+                            // The permit lives as long as the connection's task.
+                            let Ok(permit) = counts.limit.clone().try_acquire_owned() else {
+                                counts.refused.fetch_add(1, Ordering::Relaxed);
+                                debug!(%peer, "inbound connection refused: too many open");
+                                drop(stream);
+                                continue;
+                            };
+                            counts.accepted.fetch_add(1, Ordering::Relaxed);
                             let id = conn_ids.fetch_add(1, Ordering::Relaxed);
-                            tokio::spawn(run_inbound(ctx.clone(), id, stream, peer));
+                            let ctx = ctx.clone();
+                            tokio::spawn(async move {
+                                run_inbound(ctx, id, stream, peer).await;
+                                drop(permit);
+                            });
                         }
                         Err(e) => {
                             warn!(error = %e, "accept failed");

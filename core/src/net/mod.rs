@@ -31,11 +31,12 @@ mod memory;
 mod tests;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::proto::transport::{HandshakeError, TransportError};
 use crate::proto::wire::{DecodeError, FeatureError, Features, Init, Message};
@@ -53,7 +54,9 @@ pub struct NetConfig {
     pub features: Features,
     /// The chain we work on, sent in `init`'s `networks`; peers without it are refused.
     pub chain_hash: ChainHash,
-    /// Time allowed for TCP connect, handshake and `init` together.
+    /// Time allowed for TCP connect, handshake and `init` together (the handshake timeout: an
+    /// inbound peer that trickles its acts or its `init` — slowloris — is cut when it runs out,
+    /// however many bytes it sent).
     pub init_timeout: Duration,
     /// How often we ping; a peer that has not answered the previous ping by the next one is
     /// disconnected.
@@ -66,6 +69,17 @@ pub struct NetConfig {
     pub stable_after: Duration,
     /// Capacity of each connection's inbound and outbound message queues.
     pub queue_len: usize,
+    /// Most inbound connections at once, from the accepted socket to its end, handshake
+    /// included (default 128). A connection accepted beyond it is closed at once, before the
+    /// handshake (counted by [`ConnectionManager::inbound_refused`]). Outbound dials are not
+    /// counted.
+    pub max_inbound_connections: usize,
+    /// Most encoded bytes queued to one peer and not yet written to its socket (default
+    /// 256 KiB, at least one largest message, 65,535 bytes). Our own messages wait for room
+    /// (backpressure); a `pong` or `ping` that finds no room means the peer is not reading,
+    /// and the connection is closed ([`DisconnectReason::SendQueueFull`]) rather than
+    /// buffered.
+    pub max_queued_bytes: usize,
     /// Fault-injection rules (test builds only).
     #[cfg(any(test, feature = "dev-disconnect"))]
     pub faults: faults::FaultPlan,
@@ -74,9 +88,18 @@ pub struct NetConfig {
     pub memory_net: Option<MemoryNet>,
 }
 
+/// [`NetConfig::max_inbound_connections`]'s default.
+pub const DEFAULT_MAX_INBOUND_CONNECTIONS: usize = 128;
+/// [`NetConfig::max_queued_bytes`]'s default.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// The largest BOLT 8 message (its length is a `u16`): the floor of
+/// [`NetConfig::max_queued_bytes`].
+pub const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
+
 impl NetConfig {
     /// Defaults: Tern's `init` features, 10 s init timeout, 30 s pings, backoff 1 s → 60 s
-    /// reset after 60 s of connection, queues of 64 messages.
+    /// reset after 60 s of connection, queues of 64 messages and 256 KiB, 128 inbound
+    /// connections.
     pub fn new(node_secret: SecretKey, chain_hash: ChainHash) -> Self {
         NetConfig {
             node_secret,
@@ -88,6 +111,8 @@ impl NetConfig {
             backoff_max: Duration::from_secs(60),
             stable_after: Duration::from_secs(60),
             queue_len: 64,
+            max_inbound_connections: DEFAULT_MAX_INBOUND_CONNECTIONS,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             #[cfg(any(test, feature = "dev-disconnect"))]
             faults: faults::FaultPlan::default(),
             #[cfg(any(test, feature = "dev-disconnect"))]
@@ -126,6 +151,10 @@ pub enum DisconnectReason {
     /// The peer stopped answering pings.
     #[error("pong timeout")]
     PongTimeout,
+    /// The peer does not read: a `pong` (or our `ping`) found its send queue full
+    /// ([`NetConfig::max_queued_bytes`]).
+    #[error("send queue full: the peer is not reading")]
+    SendQueueFull,
     /// A newer connection from the same node replaced this one.
     #[error("replaced by a newer connection")]
     Replaced,
@@ -175,7 +204,46 @@ pub enum NetError {
 #[derive(Debug, Clone)]
 pub struct PeerSender {
     node_id: PublicKey,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Queued>,
+    /// One permit per byte queued and not yet written ([`NetConfig::max_queued_bytes`]).
+    room: Arc<Semaphore>,
+    max_queued_bytes: usize,
+}
+
+/// A message in a connection's send queue: encoded once, holding its bytes' room until the
+/// writer has written it.
+pub(crate) struct Queued {
+    pub(crate) msg_type: u16,
+    pub(crate) name: &'static str,
+    pub(crate) bytes: Vec<u8>,
+    _room: OwnedSemaphorePermit,
+}
+
+impl Queued {
+    /// `msg` encoded, if the queue has room for it now.
+    fn try_new(msg: &Message, room: &Arc<Semaphore>, max: usize) -> Option<Queued> {
+        let bytes = msg.encode();
+        let permit = room
+            .clone()
+            .try_acquire_many_owned(permits(bytes.len(), max))
+            .ok()?;
+        Some(Queued::with(msg, bytes, permit))
+    }
+
+    fn with(msg: &Message, bytes: Vec<u8>, permit: OwnedSemaphorePermit) -> Queued {
+        Queued {
+            msg_type: msg.msg_type(),
+            name: msg.name(),
+            bytes,
+            _room: permit,
+        }
+    }
+}
+
+/// The permits a message of `len` bytes takes (a message larger than the whole queue takes
+/// all of it, so it still goes, alone).
+fn permits(len: usize, max: usize) -> u32 {
+    u32::try_from(len.clamp(1, max)).unwrap_or(u32::MAX)
 }
 
 impl PeerSender {
@@ -184,12 +252,64 @@ impl PeerSender {
         self.node_id
     }
 
-    /// Queues `msg`, waiting for room. Fails once the connection is closed.
+    pub(crate) fn new(
+        node_id: PublicKey,
+        tx: mpsc::Sender<Queued>,
+        max_queued_bytes: usize,
+    ) -> Self {
+        let max_queued_bytes = max_queued_bytes.max(MAX_MESSAGE_LEN);
+        PeerSender {
+            node_id,
+            tx,
+            room: Arc::new(Semaphore::new(max_queued_bytes)),
+            max_queued_bytes,
+        }
+    }
+
+    /// Queues `msg`, waiting for room (in messages and in bytes). Fails once the connection
+    /// is closed.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), NetError> {
+        let msg = msg.into();
+        let bytes = msg.encode();
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(permits(bytes.len(), self.max_queued_bytes))
+            .await
+            .map_err(|_| NetError::Disconnected)?;
         self.tx
-            .send(msg.into())
+            .send(Queued::with(&msg, bytes, permit))
             .await
             .map_err(|_| NetError::Disconnected)
+    }
+
+    /// Queues `msg` if there is room now (our own pings): `false` when the queue is full or
+    /// the connection closed.
+    pub(crate) fn try_send(&self, msg: impl Into<Message>) -> bool {
+        match Queued::try_new(&msg.into(), &self.room, self.max_queued_bytes) {
+            Some(q) => self.tx.try_send(q).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Queues `msg` (a `pong`) if its bytes fit now, waiting only for a message slot: a peer
+    /// that asks for pongs and does not read them fills the bytes, and its connection closes
+    /// ([`DisconnectReason::SendQueueFull`]).
+    pub(crate) async fn send_if_room(
+        &self,
+        msg: impl Into<Message>,
+    ) -> Result<(), DisconnectReason> {
+        let q = Queued::try_new(&msg.into(), &self.room, self.max_queued_bytes)
+            .ok_or(DisconnectReason::SendQueueFull)?;
+        self.tx
+            .send(q)
+            .await
+            .map_err(|_| DisconnectReason::Requested)
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.max_queued_bytes - self.room.available_permits()
     }
 
     /// Whether the connection is closed.

@@ -42,15 +42,18 @@ impl Node {
     }
 
     /// What the node has cost since it started: chain requests, SQLite commits and fsyncs,
-    /// dials (a wake reports the same for itself). No round trip: the store thread publishes
+    /// dials (a wake reports the same for itself), and the process's lock acquisitions and waits. No round trip: the store thread publishes
     /// its figures after every job.
     pub fn counters(&self) -> super::Counters {
         let (commits, fsyncs) = self.shared.db.stats();
+        let (lock_acquisitions, lock_waits, _) = super::lock_stats();
         super::Counters {
             requests: self.shared.source.requests(),
             commits,
             fsyncs,
             dials: self.shared.net.dials(),
+            lock_acquisitions,
+            lock_waits,
         }
     }
 

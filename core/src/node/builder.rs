@@ -65,6 +65,20 @@ pub struct Config {
     /// at the next block (a lower estimate then bumps). Checked against the built child's
     /// exact fee. Raise it for large channels when fees are high.
     pub max_cpfp_fee: bitcoin::Amount,
+    /// Most inbound connections at once, handshakes included (default 128,
+    /// [`crate::net::NetConfig::max_inbound_connections`]): more are closed on accept.
+    pub max_inbound_connections: usize,
+    /// Most bytes queued to one peer and not yet written (default 256 KiB,
+    /// [`crate::net::NetConfig::max_queued_bytes`]): a peer that asks for pongs and never
+    /// reads is disconnected instead of growing our memory.
+    pub max_queued_bytes: usize,
+    /// Most inbound opens one peer may have held in memory before their durable point (an
+    /// `open_channel` accepted or waiting for the app, its `funding_created` not yet
+    /// persisted; default 4, LDK's figure). One more is refused with an `error` for its
+    /// temporary channel id: nothing is written, the peer's other channels are untouched.
+    pub max_pending_inbound_opens_per_peer: usize,
+    /// The same, all peers together (default 50, LDK's figure).
+    pub max_pending_inbound_opens: usize,
     /// Fault injection on this node's connections (tests; `dev-disconnect` feature).
     #[cfg(feature = "dev-disconnect")]
     pub faults: crate::net::faults::FaultPlan,
@@ -108,6 +122,11 @@ impl Builder {
                 anchor_reserve_per_channel: super::reserve::DEFAULT_ANCHOR_RESERVE,
                 anchor_reserve_inbound: false,
                 max_cpfp_fee: super::cpfp::DEFAULT_MAX_CPFP_FEE,
+                max_inbound_connections: crate::net::DEFAULT_MAX_INBOUND_CONNECTIONS,
+                max_queued_bytes: crate::net::DEFAULT_MAX_QUEUED_BYTES,
+                max_pending_inbound_opens_per_peer:
+                    super::inbound::DEFAULT_MAX_PENDING_OPENS_PER_PEER,
+                max_pending_inbound_opens: super::inbound::DEFAULT_MAX_PENDING_OPENS,
                 #[cfg(feature = "dev-disconnect")]
                 faults: crate::net::faults::FaultPlan::default(),
                 #[cfg(feature = "dev-disconnect")]
@@ -175,7 +194,24 @@ impl Builder {
         self
     }
 
-    /// How long connecting to a peer (TCP, handshake, `init`) may take.
+    /// The peer limits: inbound connections, bytes queued per connection, inbound opens
+    /// held before their durable point per peer and in total (see the [`Config`] fields).
+    pub fn peer_limits(
+        mut self,
+        max_inbound_connections: usize,
+        max_queued_bytes: usize,
+        max_pending_inbound_opens_per_peer: usize,
+        max_pending_inbound_opens: usize,
+    ) -> Self {
+        self.config.max_inbound_connections = max_inbound_connections;
+        self.config.max_queued_bytes = max_queued_bytes;
+        self.config.max_pending_inbound_opens_per_peer = max_pending_inbound_opens_per_peer;
+        self.config.max_pending_inbound_opens = max_pending_inbound_opens;
+        self
+    }
+
+    /// How long connecting to a peer (TCP, handshake, `init`) may take; also the handshake
+    /// timeout of inbound connections (a peer trickling its handshake is cut at it).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self

@@ -1,18 +1,93 @@
-//! A peer's `open_channel`: the node's inbound policy (accept, refuse, or ask the app with
-//! `OpenChannelRequest`) and the accept itself — a new channel in the peer task, or the
-//! refusal's `error` without taking down the peer's other channels.
+//! A peer's `open_channel`: the limits on opens held in memory, the node's inbound policy
+//! (accept, refuse, or ask the app with `OpenChannelRequest`) and the accept itself — a new
+//! channel in the peer task, or the refusal's `error` without taking down the peer's other
+//! channels.
+//!
+//! An inbound open is held in memory only until its durable point (`funding_created`
+//! persisted): a peer could otherwise flood `open_channel`s, each costing a channel, keys and
+//! a key-index write. At most [`Config::max_pending_inbound_opens_per_peer`] per peer and
+//! [`Config::max_pending_inbound_opens`] in all are held; one more is refused with an
+//! `error` for its temporary id before anything is allocated or written.
+//!
+//! [`Config::max_pending_inbound_opens_per_peer`]: super::Config::max_pending_inbound_opens_per_peer
+//! [`Config::max_pending_inbound_opens`]: super::Config::max_pending_inbound_opens
 
 use bitcoin::Amount;
 
 use super::peer::PeerTask;
-use super::{lock, Event, InboundPolicy};
+use super::{lock, Event, InboundPolicy, Node};
 use crate::proto::channel::{
-    Action, Channel, ChannelError, Context, DisconnectScope, InboundParams,
+    Action, Channel, ChannelError, ChannelState, Context, DisconnectScope, InboundParams, Role,
 };
 use crate::proto::wire::{ErrorMessage, Message};
 
+/// [`super::Config::max_pending_inbound_opens_per_peer`]'s default.
+pub const DEFAULT_MAX_PENDING_OPENS_PER_PEER: usize = 4;
+/// [`super::Config::max_pending_inbound_opens`]'s default.
+pub const DEFAULT_MAX_PENDING_OPENS: usize = 50;
+
+impl Node {
+    /// Inbound opens held in memory before their durable point, all peers together (at most
+    /// [`super::Config::max_pending_inbound_opens`]).
+    pub fn pending_inbound_opens(&self) -> usize {
+        lock(&self.shared.pending_inbound).values().sum()
+    }
+}
+
 impl PeerTask {
+    /// This peer's inbound opens held before their durable point: accepted channels not yet
+    /// durable, and requests waiting for the app.
+    fn pending_inbound(&self) -> usize {
+        let channels = self
+            .channels
+            .iter()
+            .filter(|c| c.role() == Role::Fundee)
+            .filter(|c| !c.state().is_durable() && c.state() != ChannelState::Aborted)
+            .count();
+        channels + self.requests.len()
+    }
+
+    /// Publishes this peer's count of pending inbound opens (after every input of the task,
+    /// so opens that became durable, timed out or died with the connection free their room).
+    pub(super) fn count_pending_inbound(&self) {
+        let n = self.pending_inbound();
+        let mut all = lock(&self.shared.pending_inbound);
+        if n == 0 {
+            all.remove(&self.node_id);
+        } else {
+            all.insert(self.node_id, n);
+        }
+    }
+
+    /// Takes room for one more pending inbound open, or says which limit is reached.
+    fn reserve_pending_inbound(&self) -> Result<(), &'static str> {
+        let config = &self.shared.config;
+        let mine = self.pending_inbound();
+        let mut all = lock(&self.shared.pending_inbound);
+        let others: usize = all
+            .iter()
+            .filter(|(id, _)| **id != self.node_id)
+            .map(|(_, n)| n)
+            .sum();
+        if mine >= config.max_pending_inbound_opens_per_peer {
+            return Err("too many pending channel opens from this peer");
+        }
+        if others + mine >= config.max_pending_inbound_opens {
+            return Err("too many pending channel opens");
+        }
+        all.insert(self.node_id, mine + 1);
+        Ok(())
+    }
+
     pub(super) async fn on_open_channel(&mut self, open: crate::proto::wire::OpenChannel) {
+        if self.shared.config.inbound != InboundPolicy::RejectAll {
+            if let Err(why) = self.reserve_pending_inbound() {
+                tracing::info!(channel = %open.temporary_channel_id, "open_channel refused: {why}");
+                let error = ErrorMessage::new(open.temporary_channel_id, why);
+                self.send(Message::Error(error)).await;
+                return;
+            }
+        }
         match self.shared.config.inbound {
             InboundPolicy::AcceptAll => self.accept_open(open).await,
             InboundPolicy::RejectAll => {

@@ -65,6 +65,7 @@ pub use dial::{dial_reason, DialReason};
 pub use dirlock::LOCK_FILE;
 pub use error::NodeError;
 pub use events::{CloseKind, Event};
+pub use inbound::{DEFAULT_MAX_PENDING_OPENS, DEFAULT_MAX_PENDING_OPENS_PER_PEER};
 pub use onchain::SendAmount;
 pub use reserve::DEFAULT_ANCHOR_RESERVE;
 pub use types::{
@@ -111,6 +112,8 @@ pub(crate) struct Shared {
     /// Channels whose last CPFP child was not built because its fee would pass
     /// [`Config::max_cpfp_fee`]: the fee it needed (`cpfp.rs`; the fee words say it).
     pub(crate) cpfp_over_cap: Mutex<HashMap<ChannelId, bitcoin::Amount>>,
+    /// Inbound opens held in memory before their durable point, by peer (`inbound.rs`).
+    pub(crate) pending_inbound: Mutex<HashMap<PublicKey, usize>>,
     /// The data-dir lock, released last by `stop`.
     dir_lock: Mutex<Option<DirLock>>,
     /// `None`: the node keeps (redials) every peer with a live channel. In a wake

@@ -273,6 +273,7 @@ impl PeerTask {
             if !self.parked.is_empty() {
                 self.retry_parked().await;
             }
+            self.count_pending_inbound();
         }
     }
 

@@ -115,6 +115,8 @@ impl Node {
         };
         let mut net_config = NetConfig::new(node_secret, config.channel.chain_hash);
         net_config.init_timeout = config.connect_timeout;
+        net_config.max_inbound_connections = config.max_inbound_connections;
+        net_config.max_queued_bytes = config.max_queued_bytes;
         if !config.channel.prefer_anchors {
             // No anchor channels either way: do not offer option_anchors in `init`.
             net_config
@@ -159,6 +161,7 @@ impl Node {
             fresh_addresses: AtomicBool::new(false),
             wallet_spendable_sat: std::sync::atomic::AtomicU64::new(0),
             cpfp_over_cap: Mutex::new(HashMap::new()),
+            pending_inbound: Mutex::new(HashMap::new()),
             dir_lock: Mutex::new(Some(dir_lock)),
             dial_only: Mutex::new(wake.then(Default::default)),
             observer,

@@ -156,4 +156,10 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Outbound dials started (TCP connect + handshake), redials included.
     pub dials: u64,
+    /// Acquisitions of the node's in-memory locks, process-wide (every node of the process
+    /// counts here: [`super::lock_stats`]).
+    pub lock_acquisitions: u64,
+    /// Of those, the acquisitions that had to wait for another holder (process-wide): a small
+    /// fraction under parallel peers is what says no lock is global.
+    pub lock_waits: u64,
 }

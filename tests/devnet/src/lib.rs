@@ -194,6 +194,11 @@ impl Devnet {
         lock(&self.chain.shared.faults).push(rule);
     }
 
+    /// Removes every fault rule (as `DELETE /devnet/faults`).
+    pub fn clear_faults(&self) {
+        lock(&self.chain.shared.faults).clear();
+    }
+
     /// Stops serving. Also happens on drop.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);

@@ -271,4 +271,22 @@ final class TernTests: XCTestCase {
         let node = try await Node.start(config: c, seed: seed)
         try await node.stop()
     }
+
+    func testAWakeBesideARunningNodeIsBusyAndAStalledWakeEndsWithinItsDeadline() async throws {
+        let c = config(tempDir("wake-busy"))
+        let seed = Data(repeating: 16, count: 32)
+        let node = try await Node.start(config: c, seed: seed)
+        let busy = try await wake(config: c, seed: seed, deadline: 25)
+        XCTAssertEqual(busy.outcome, .busy)
+        XCTAssertEqual(busy.costs.httpRequests, 0, "a busy wake asks the server nothing")
+        try await node.stop()
+        // The server answers the tip after 6 s: a 3 s wake gives up its sync and stops in time.
+        try devnet.latency("/blocks/tip/hash", ms: 6000, count: 1)
+        let late = try await wake(config: c, seed: seed, deadline: 3)
+        XCTAssertEqual(late.outcome, .deadlineReached)
+        XCTAssertLessThan(late.costs.totalMs, 3000, "the wake ended within its deadline")
+        // And left the data dir free.
+        let again = try await Node.start(config: c, seed: seed)
+        try await again.stop()
+    }
 }

@@ -282,4 +282,56 @@ class TernTest {
             assertTrue(stopped.outcome is WakeOutcome.Cancelled, "$stopped")
         }
     }
+
+    @Test
+    fun aWakeBesideARunningNodeIsBusyAndAStalledWakeEndsWithinItsDeadline() = runBlocking {
+        val dir = tempDir("wake-busy")
+        val seed = ByteArray(32) { 16 }
+        val node = Node.start(config(dir), seed)
+        val busy = wake(config(dir), seed, Duration.ofSeconds(25))
+        assertTrue(busy.outcome is WakeOutcome.Busy, "$busy")
+        assertEquals(0uL, busy.costs.httpRequests, "a busy wake asks the server nothing")
+        node.stop(); node.close()
+        // The server answers the tip after 6 s: a 3 s wake gives up its sync and stops in time.
+        devnet.latency("/blocks/tip/hash", 6_000, 1)
+        val late = wake(config(dir), seed, Duration.ofSeconds(3))
+        assertTrue(late.outcome is WakeOutcome.DeadlineReached, "$late")
+        assertTrue(late.costs.totalMs < 3_000uL, "the wake ended within its deadline: $late")
+        // And left the data dir free.
+        val again = Node.start(config(dir), seed)
+        again.stop(); again.close()
+    }
+
+    @Test
+    fun aProcessKilledMidWakeLeavesTheDataDirFreeAtOnce() = runBlocking {
+        val dir = tempDir("wake-kill")
+        val seed = ByteArray(32) { 26 }
+        // A server that accepts and never answers: the child's wake waits in its sync.
+        java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress()).use { silent ->
+            val url = "http://127.0.0.1:${silent.localPort}"
+            val java = ProcessHandle.current().info().command().orElse("java")
+            val child = ProcessBuilder(
+                java, "-cp", System.getProperty("java.class.path"),
+                "-Djna.library.path=${System.getProperty("jna.library.path") ?: ""}",
+                "io.github.ternln.tern.test.WakeChildKt", dir.path, url,
+            ).inheritIO().start()
+            try {
+                // The child's sync reached the server: it is inside its wake, holding the dir.
+                silent.soTimeout = 30_000
+                val asked = silent.accept()
+                val busy = wake(config(dir), seed, Duration.ofSeconds(25))
+                assertTrue(busy.outcome is WakeOutcome.Busy, "$busy")
+                child.destroyForcibly() // SIGKILL
+                child.waitFor()
+                asked.close()
+            } finally {
+                if (child.isAlive) child.destroyForcibly()
+            }
+        }
+        // At once, with no retry: the kernel released the lock with the process.
+        val node = Node.start(config(dir), seed)
+        node.stop(); node.close()
+        val next = wake(config(dir), seed, Duration.ofSeconds(25))
+        assertTrue(next.outcome is WakeOutcome.Completed, "$next")
+    }
 }
