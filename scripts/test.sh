@@ -115,6 +115,9 @@ passed=$((passed + ${hp:-0})); failed=$((failed + ${hf:-0}))
 if [ "$host_status" -ne 0 ] && [ "${hf:-0}" -eq 0 ]; then failed_steps+=("hostile peers"); fi
 rm -f "$hostlog"
 
+# The log-secret check (issue 17 §4): no test secret in the TRACE logs the suite just wrote.
+step "log-secret check (scripts/test-secrets.sh)" bash scripts/test-secrets.sh
+
 # Coverage-guided fuzzing (issue 17 §3): every decoder's cargo-fuzz target for FUZZ_SECONDS
 # each (default 10 s; nightly and cargo-fuzz installed if missing, else the same targets run as
 # proptest properties on stable). Its seeds and kept crashers also run above, on stable, in

@@ -3,6 +3,10 @@
 //! not. (Own test binary: the counter is per process.) Needs the `dev-disconnect` feature.
 #![cfg(feature = "dev-disconnect")]
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use tern_core::store::{dev_commits_on_async_threads, Store};
 
 #[tokio::test]

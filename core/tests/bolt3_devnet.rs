@@ -8,6 +8,10 @@
 //! evicted; an anchor commitment at 253 sat/kw is lifted by a CPFP child spending our anchor and
 //! a wallet coin to a target package feerate.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use bdk_wallet::rusqlite::Connection;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};

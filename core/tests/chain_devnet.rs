@@ -1,6 +1,10 @@
 //! Chain watching and the on-chain wallet against the devnet: funding tx to a 2-of-2, depth,
 //! reorg, double spend, Esplora faults, restart, and the request budgets of issue 5.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bdk_wallet::rusqlite::Connection;

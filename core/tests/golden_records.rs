@@ -5,6 +5,10 @@
 //! asserts every field and checks that today's encoder still writes the same bytes. Never
 //! regenerate them: a format change bumps the record version and adds a migration test.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -1,6 +1,10 @@
 //! Interop: Tern's connection manager against LDK's `PeerManager` over loopback TCP, both
 //! directions: BOLT 8 handshake, `init` accepted by both sides, pings answered.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use std::sync::Arc;
 use std::time::Duration;
 

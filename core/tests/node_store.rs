@@ -153,7 +153,12 @@ enum Side {
 
 /// How the open must end when `side`'s `k`-th channel persist fails.
 async fn persist_fails(side: Side, k: u32, storage_gone: bool) {
-    let tag = format!("{side:?}-{k}-{storage_gone}");
+    persist_fails_as(side, k, storage_gone, false).await;
+}
+
+/// [`persist_fails`], the failure a full disk (`disk_full`) or another refused write.
+async fn persist_fails_as(side: Side, k: u32, storage_gone: bool, disk_full: bool) {
+    let tag = format!("{side:?}-{k}-{storage_gone}-{disk_full}");
     let dir = temp_dir(&tag);
     let devnet = Devnet::start().await.expect("devnet");
     let faults = |s: Side| {
@@ -161,6 +166,7 @@ async fn persist_fails(side: Side, k: u32, storage_gone: bool) {
             StoreFaults {
                 fail_persists: vec![k],
                 storage_gone,
+                disk_full,
             }
         } else {
             StoreFaults::default()
@@ -211,6 +217,9 @@ async fn persist_fails(side: Side, k: u32, storage_gone: bool) {
         1,
         "{tag}: the persist failed once"
     );
+    if !storage_gone {
+        assert!(!victim.is_stopped(), "{tag}: a refused write does not halt");
+    }
     if storage_gone {
         // The storage is gone: the victim halted rather than go on from a state it could not
         // write. A new node on the same dir (the app restarted) finishes the open.
@@ -314,6 +323,20 @@ async fn fundee_persist_2_fails() {
 #[tokio::test]
 async fn fundee_persist_3_fails() {
     persist_fails(Side::Fundee, 3, false).await;
+}
+
+/// A full disk at a later mark of the open (the funder's `funding_signed` persist, the
+/// fundee's `channel_ready` one): memory goes back to what the store holds (the durability
+/// check), the peer is disconnected rather than the node halted, and once the next write
+/// finds space the open ends ready on both sides.
+#[tokio::test]
+async fn funder_disk_full_at_persist_2_keeps_memory_and_the_node_goes_on() {
+    persist_fails_as(Side::Funder, 2, false, true).await;
+}
+
+#[tokio::test]
+async fn fundee_disk_full_at_persist_3_keeps_memory_and_the_node_goes_on() {
+    persist_fails_as(Side::Fundee, 3, false, true).await;
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 //! through Tern's wallet descriptors (as BDK reads them), so a BIP39 wallet restoring the same
 //! words sees the same coins; a raw 32-byte seed keeps the keys it always had.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use bdk_wallet::{KeychainKind, Wallet};
 use bitcoin::Network;
 use tern_core::proto::keys::{KeysManager, Mnemonic, NodeSeed};

@@ -1,5 +1,9 @@
 //! BOLT 8 Appendix A test vectors, loaded from `tests/vectors/bolt08-transport.json`.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use serde_json::Value;

@@ -1,6 +1,10 @@
 //! Property tests: every wire message round-trips encode → decode → encode, and arbitrary
 //! bytes never make the decoder panic.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use std::sync::LazyLock;
 
 use bitcoin::constants::ChainHash;

@@ -1,5 +1,9 @@
 //! BOLT 1 test vectors (Appendices A–D), loaded from `tests/vectors/bolt01-*.json`.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use bitcoin::hex::FromHex;
 use serde_json::Value;
 use tern_core::proto::wire::codec::{decode_signed, decode_truncated, encode_signed_minimal};

@@ -53,6 +53,8 @@ impl From<NodeError> for TernError {
             NodeError::UnknownChannel(_) => TernError::UnknownChannel(message),
             NodeError::CannotClose { .. } => TernError::CannotClose(message),
             NodeError::AlreadyRunning { .. } => TernError::AlreadyRunning(message),
+            // The app gave another node's seed for this data dir: its remedy is its own seed.
+            NodeError::WrongSeed { .. } => TernError::InvalidInput(message),
             NodeError::Stopped => TernError::Stopped(message),
             NodeError::Storage(_) => TernError::Storage(message),
             NodeError::Chain(_) => TernError::Chain(message),

@@ -103,15 +103,21 @@ impl Node {
 
 #[uniffi::export]
 impl Node {
-    /// Starts a node from `config` and its 32-byte seed (the app keeps the seed; it is never
-    /// written to the node's database).
+    /// Starts a node from `config` and its 32-byte seed.
+    ///
+    /// The seed is the app's to keep (in the Keychain / Keystore): Tern never writes it
+    /// anywhere, so a data dir without the app's copy of its seed cannot be opened again and
+    /// its funds are lost. The database records the node id it belongs to: a start with
+    /// another seed fails with `InvalidInput` ("this database belongs to node 02ab…, the seed
+    /// is node 03cd…") and writes nothing.
     #[uniffi::constructor(name = "start")]
     pub async fn start(config: NodeConfig, seed: Vec<u8>) -> Result<Arc<Node>, TernError> {
         Self::start_with(config, seed_bytes(seed)?).await
     }
 
     /// Starts a node from BIP39 words and an optional passphrase (its wallet is the standard
-    /// BIP84 wallet of those words).
+    /// BIP84 wallet of those words). As with [`Node::start`], the words are the app's to
+    /// keep; Tern never writes them.
     #[uniffi::constructor(name = "start_with_mnemonic")]
     pub async fn start_with_mnemonic(
         config: NodeConfig,

@@ -581,6 +581,8 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Outbound dials.
     pub dials: u64,
+    /// Response body bytes from the Esplora server.
+    pub http_bytes: u64,
     /// Acquisitions of the node's in-memory locks (process-wide).
     pub lock_acquisitions: u64,
     /// Of those, the ones that waited for another holder (process-wide).
@@ -594,6 +596,7 @@ impl From<core::Counters> for Counters {
             commits: c.commits,
             fsyncs: c.fsyncs,
             dials: c.dials,
+            http_bytes: c.http_bytes,
             lock_acquisitions: c.lock_acquisitions,
             lock_waits: c.lock_waits,
         }

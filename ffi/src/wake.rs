@@ -142,6 +142,8 @@ pub struct WakeCosts {
     pub fsyncs: u64,
     /// Outbound dials.
     pub dials: u64,
+    /// Response body bytes from the Esplora server.
+    pub http_bytes: u64,
     /// The process's peak resident memory so far, where the platform tells it (Linux,
     /// Android).
     pub peak_rss_bytes: Option<u64>,
@@ -164,6 +166,7 @@ impl From<core::WakeCosts> for WakeCosts {
             commits: c.commits,
             fsyncs: c.fsyncs,
             dials: c.dials,
+            http_bytes: c.http_bytes,
             peak_rss_bytes: c.peak_rss_bytes,
         }
     }

@@ -3,6 +3,10 @@
 //! the process holds this node only (nextest or `cargo test` alike). Measured where the kernel
 //! reports it (Linux: /proc/self/status); the release figures are in ffi/examples/footprint.rs.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../core/tests/common/trace.rs"]
+mod trace;
+
 #[cfg(target_os = "linux")]
 #[test]
 fn an_idle_node_stays_under_20_mb_resident() {

@@ -11,17 +11,18 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
-use super::{BlockStatus, ChainError, ChainSource, ScriptTx, Spend, TxStatus};
+use super::{BlockStatus, ChainError, ChainSource, ScriptTx, Spend, Traffic, TxStatus};
 
 type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + Send + 'a>>;
 
 /// The object-safe mirror of [`ChainSource`], implemented for every `ChainSource`.
 trait ObjectSource: Send + Sync {
+    fn traffic(&self) -> Option<Traffic>;
     fn tip_hash(&self) -> Answer<'_, BlockHash>;
     fn header(&self, hash: BlockHash) -> Answer<'_, Header>;
     fn block_status(&self, hash: BlockHash) -> Answer<'_, BlockStatus>;
@@ -37,6 +38,9 @@ trait ObjectSource: Send + Sync {
 }
 
 impl<S: ChainSource> ObjectSource for S {
+    fn traffic(&self) -> Option<Traffic> {
+        ChainSource::traffic(self)
+    }
     fn tip_hash(&self) -> Answer<'_, BlockHash> {
         Box::pin(ChainSource::tip_hash(self))
     }
@@ -75,22 +79,52 @@ impl<S: ChainSource> ObjectSource for S {
     }
 }
 
-/// Any [`ChainSource`], type-erased. Cheap to clone (two `Arc`s); itself a `ChainSource`.
+/// Any [`ChainSource`], type-erased. Cheap to clone (three `Arc`s); itself a `ChainSource`.
 /// Counts every request made through it (all clones share the count), whatever the source:
 /// the node's request counters ([`DynSource::requests`]) read it.
 #[derive(Clone)]
-pub struct DynSource(Arc<dyn ObjectSource>, Arc<AtomicU64>);
+pub struct DynSource(
+    Arc<dyn ObjectSource>,
+    Arc<AtomicU64>,
+    Arc<Mutex<BTreeMap<Txid, Transaction>>>,
+);
 
 impl DynSource {
     /// Wraps `source`.
     pub fn new(source: impl ChainSource + 'static) -> Self {
-        DynSource(Arc::new(source), Arc::new(AtomicU64::new(0)))
+        DynSource(
+            Arc::new(source),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(Mutex::new(BTreeMap::new())),
+        )
     }
 
-    /// Requests started through this source and its clones (retries inside a client such as
-    /// esplora-client's are not seen here).
+    /// Serves these transactions from memory for `raw_tx` until the next call: the spending
+    /// transactions the last sync fetched and checked, which the peer tasks ask for next.
+    pub fn remember_txs(&self, txs: &[Transaction]) {
+        let mut known = self.2.lock().unwrap_or_else(|p| p.into_inner());
+        known.clear();
+        known.extend(txs.iter().map(|t| (t.compute_txid(), t.clone())));
+    }
+
+    fn remembered(&self, txid: &Txid) -> Option<Transaction> {
+        let known = self.2.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(txid).cloned()
+    }
+
+    /// Requests made through this source and its clones: the HTTP requests actually sent
+    /// (every retry included, none for a call refused by the backoff) when the source speaks
+    /// HTTP itself ([`ChainSource::traffic`]), else the calls made.
     pub fn requests(&self) -> u64 {
-        self.1.load(Ordering::Relaxed)
+        match self.0.traffic() {
+            Some(t) => t.requests,
+            None => self.1.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Response body bytes received (0 for a source that does not speak HTTP).
+    pub fn http_bytes(&self) -> u64 {
+        self.0.traffic().map_or(0, |t| t.bytes)
     }
 
     fn count(&self) -> &Arc<dyn ObjectSource> {
@@ -106,6 +140,12 @@ impl std::fmt::Debug for DynSource {
 }
 
 impl ChainSource for DynSource {
+    fn traffic(&self) -> Option<Traffic> {
+        Some(Traffic {
+            requests: self.requests(),
+            bytes: self.http_bytes(),
+        })
+    }
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
         self.count().tip_hash()
     }
@@ -156,7 +196,11 @@ impl ChainSource for DynSource {
         &self,
         txid: Txid,
     ) -> impl Future<Output = Result<Option<Transaction>, ChainError>> + Send {
-        self.count().raw_tx(txid)
+        let answer: Answer<'_, Option<Transaction>> = match self.remembered(&txid) {
+            Some(tx) => Box::pin(async move { Ok(Some(tx)) }),
+            None => self.count().raw_tx(txid),
+        };
+        answer
     }
     fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send {
         self.count().broadcast(tx)

@@ -17,6 +17,7 @@
 mod dyn_source;
 mod esplora;
 mod fees;
+mod http;
 pub mod planner;
 mod state;
 mod sync;
@@ -28,8 +29,9 @@ use bitcoin::block::Header;
 use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use dyn_source::DynSource;
-pub use esplora::{EsploraConfig, EsploraSource};
+pub use esplora::{EsploraConfig, EsploraSource, DEFAULT_MAX_BODY_BYTES};
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
+pub use http::{Clock, IN_REQUEST_WAIT};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
 pub use state::{
     BlockRef, ChainState, ChainStateDecodeError, Confirmation, OutpointWatch, TxWatch, TxWatchState,
@@ -88,6 +90,94 @@ pub enum ChainError {
     /// The sync ran past its deadline.
     #[error("sync deadline passed")]
     Deadline,
+    /// An answer's body was longer than [`EsploraConfig::max_body_bytes`] (not read whole).
+    #[error("esplora answer for {what} is over {limit} bytes")]
+    TooLarge {
+        /// What was asked.
+        what: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// The server failed recently and is backed off from; no request was sent.
+    #[error("esplora backed off for {what}: failing server, next try in {retry_in:?}")]
+    BackingOff {
+        /// What was asked.
+        what: String,
+        /// How long the backoff still lasts.
+        retry_in: std::time::Duration,
+    },
+    /// A header is not the block asked for.
+    #[error("header of block {asked} hashes to {got}")]
+    WrongHeader {
+        /// The block asked for.
+        asked: BlockHash,
+        /// The hash of the header served.
+        got: BlockHash,
+    },
+    /// The server's headers do not connect: its tip does not build on our tip although it
+    /// says our tip is in its best chain just below it, or its heights contradict each other.
+    #[error("headers do not connect: tip {tip} at height {height}: {reason}")]
+    HeadersDisconnected {
+        /// The server's tip.
+        tip: BlockHash,
+        /// Its claimed height.
+        height: u32,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A transaction was reported confirmed at a height its block is not at.
+    #[error(
+        "tx {txid} reported confirmed at height {claimed} in block {block_hash}, which is {actual}"
+    )]
+    WrongHeight {
+        /// Transaction.
+        txid: Txid,
+        /// Claimed block.
+        block_hash: BlockHash,
+        /// Claimed height.
+        claimed: u32,
+        /// What the block is, in words (its height, or why it cannot be).
+        actual: String,
+    },
+    /// An outpoint was reported spent by a transaction that does not spend it.
+    #[error(
+        "outpoint {outpoint} reported spent by {txid}:{vin}, which does not spend it: {reason}"
+    )]
+    BadSpend {
+        /// The watched outpoint.
+        outpoint: OutPoint,
+        /// The claimed spending transaction.
+        txid: Txid,
+        /// The claimed input index.
+        vin: u32,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ChainError {
+    /// Whether the server lied (an answer that parsed but contradicts itself or the chain),
+    /// as opposed to failing or being unreachable.
+    pub fn is_lie(&self) -> bool {
+        matches!(
+            self,
+            ChainError::BadProof { .. }
+                | ChainError::WrongHeader { .. }
+                | ChainError::HeadersDisconnected { .. }
+                | ChainError::WrongHeight { .. }
+                | ChainError::BadSpend { .. }
+        )
+    }
+}
+
+/// What a source has cost on the wire: HTTP requests sent (every retry included) and response
+/// body bytes received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Requests sent.
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes: u64,
 }
 
 /// Status of a block as the server sees it.
@@ -135,6 +225,11 @@ pub const SCRIPT_PAGE: usize = 25;
 
 /// What Tern needs from a chain backend. Implemented over Esplora by [`EsploraSource`].
 pub trait ChainSource: Send + Sync {
+    /// What this source has cost on the wire, when it speaks HTTP itself (Esplora); `None`
+    /// for a source that does not (a test's in-memory chain), whose calls are counted instead.
+    fn traffic(&self) -> Option<Traffic> {
+        None
+    }
     /// Hash of the best tip.
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send;
     /// A block header.

@@ -10,13 +10,23 @@
 //!    reorg; outpoints when due on their staggered schedule, when forced, or after a reorg;
 //!    the scripts the wallet asks for.
 //! 4. Follow-ups: a merkle proof for each new confirmation (checked against the block hash and
-//!    merkle root), the first input's spend of a transaction the server no longer knows (a double
-//!    spend or a drop).
+//!    merkle root), the status of its block when its height cannot be told from the tip (the
+//!    claimed height checked), the first input's spend of a transaction the server no longer
+//!    knows (a double spend or a drop), and with [`SyncPlanner::verify_spends`] the transaction
+//!    of each new spend of a watched outpoint (checked to spend it).
+//!
+//! What a server says is checked where it can be without trusting it more: a header must hash
+//! to the block asked for; a tip that claims to be just above our tip (which the server says
+//! is still in its best chain) must build on it; a confirmation must be at its block's height;
+//! a spend's transaction must spend the outpoint. A lie fails the sync with an error naming it
+//! ([`ChainError::is_lie`]); the caller keeps its old state. A tip at or below ours while ours
+//! is still in the server's best chain is a server behind (a load balancer's lagging backend):
+//! the sync ends at once with nothing changed ([`SyncPlanner::server_behind`]).
 
 use std::collections::BTreeMap;
 
 use bitcoin::block::Header;
-use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Txid};
+use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 use super::state::{BlockRef, ChainState, Confirmation, OutpointWatch, TxWatchState};
 use super::{BlockStatus, ChainError, ScriptTx, Spend, TxStatus};
@@ -41,6 +51,8 @@ pub enum Request {
     Outspend(OutPoint),
     /// `GET /scripthash/:hash/txs`.
     ScriptTxs(ScriptBuf),
+    /// `GET /tx/:txid/raw` (a spend's transaction, to check it spends what it is said to).
+    RawTx(Txid),
 }
 
 /// The answer to a [`Request`].
@@ -60,6 +72,8 @@ pub enum Response {
     Outspend(Option<Spend>),
     /// A script's transactions.
     ScriptTxs(Vec<ScriptTx>),
+    /// A transaction, `None` when the server does not have it.
+    RawTx(Option<Transaction>),
 }
 
 /// What a sync found.
@@ -149,6 +163,14 @@ pub struct SyncPlanner {
     events: Vec<ChainEvent>,
     script_results: ScriptHistories,
     scripts_without_new_tip: bool,
+    verify_spends: bool,
+    behind: bool,
+    /// Blocks of new confirmations whose height is checked by a follow-up status request.
+    pending_heights: BTreeMap<BlockHash, Vec<(Txid, u32)>>,
+    /// New spends of watched outpoints waiting for their transaction, by spending txid.
+    pending_spends: BTreeMap<Txid, Vec<(OutPoint, Spend)>>,
+    /// The spending transactions checked ([`SyncPlanner::spending_txs`]).
+    spending_txs: Vec<Transaction>,
 }
 
 /// What [`SyncPlanner::poll`] says to do next.
@@ -180,7 +202,31 @@ impl SyncPlanner {
             events: Vec::new(),
             script_results: Vec::new(),
             scripts_without_new_tip: false,
+            verify_spends: false,
+            behind: false,
+            pending_heights: BTreeMap::new(),
+            pending_spends: BTreeMap::new(),
+            spending_txs: Vec::new(),
         }
+    }
+
+    /// The transactions of the new spends checked by [`SyncPlanner::verify_spends`] (their
+    /// consumers need them; the node serves them without asking again).
+    pub fn spending_txs(&self) -> &[Transaction] {
+        &self.spending_txs
+    }
+
+    /// Also fetch the transaction of each new spend of a watched outpoint and check that it
+    /// spends it (one more request per new spend; the node's watcher plans this way).
+    pub fn verify_spends(mut self) -> Self {
+        self.verify_spends = true;
+        self
+    }
+
+    /// Whether the sync found the server behind us (its tip at or below ours while ours is in
+    /// its best chain) and so changed nothing.
+    pub fn server_behind(&self) -> bool {
+        self.behind
     }
 
     /// Also fetch the scripts when the tip did not move (e.g. the app shows a receive screen
@@ -227,6 +273,12 @@ impl SyncPlanner {
                     let header = self.new_header.ok_or_else(|| missing("header"))?;
                     let old = self.old_tip.ok_or_else(|| missing("old tip"))?;
                     let new = self.new_hash.ok_or_else(|| missing("tip hash"))?;
+                    if header.block_hash() != new {
+                        return Err(ChainError::WrongHeader {
+                            asked: new,
+                            got: header.block_hash(),
+                        });
+                    }
                     if header.prev_blockhash == old.hash {
                         self.new_height = Some(old.height + 1);
                         self.phase = Phase::Checks;
@@ -240,12 +292,20 @@ impl SyncPlanner {
                 }
                 Phase::Heights => {
                     let status = self.new_status.ok_or_else(|| missing("tip status"))?;
-                    match (status.in_best_chain, status.height) {
-                        (true, Some(h)) => self.new_height = Some(h),
+                    let height = match (status.in_best_chain, status.height) {
+                        (true, Some(h)) => h,
                         _ => return Err(ChainError::TipMoved),
-                    }
-                    if let (Some(_), Some(old)) = (self.old_tip, self.old_status) {
-                        self.reorg = !old.in_best_chain;
+                    };
+                    self.new_height = Some(height);
+                    if let (Some(old), Some(old_status)) = (self.old_tip, self.old_status) {
+                        self.reorg = !old_status.in_best_chain;
+                        if !self.reorg && self.check_heights(old, old_status, height)? {
+                            self.behind = true;
+                            self.new_height = Some(old.height);
+                            self.new_hash = Some(old.hash);
+                            self.phase = Phase::Done;
+                            continue;
+                        }
                     }
                     self.phase = Phase::Checks;
                     return Ok(Step::Requests(self.checks()));
@@ -304,6 +364,11 @@ impl SyncPlanner {
         match (request, response) {
             (Request::TipHash, Response::TipHash(h)) => self.new_hash = Some(h),
             (Request::Header(_), Response::Header(h)) => self.new_header = Some(h),
+            (Request::BlockStatus(h), Response::BlockStatus(s))
+                if self.phase == Phase::Followups =>
+            {
+                self.on_confirmation_block(*h, s)?
+            }
             (Request::BlockStatus(h), Response::BlockStatus(s)) => {
                 if Some(*h) == self.new_hash {
                     self.new_status = Some(s);
@@ -312,8 +377,9 @@ impl SyncPlanner {
                 }
             }
             (Request::TxStatus(txid), Response::TxStatus(status)) => {
-                self.on_tx_status(*txid, status)
+                self.on_tx_status(*txid, status)?
             }
+            (Request::RawTx(txid), Response::RawTx(tx)) => self.on_spending_tx(*txid, tx)?,
             (Request::MerkleBlock(txid), Response::MerkleBlock(mb)) => self.on_proof(*txid, mb)?,
             (Request::Outspend(op), Response::Outspend(spend)) => {
                 if let Some(txid) = self.classify.remove(op) {
@@ -335,15 +401,122 @@ impl SyncPlanner {
         Ok(())
     }
 
-    fn on_tx_status(&mut self, txid: Txid, status: TxStatus) {
+    /// Our tip is in the server's best chain and its tip is at `height`: whether the server
+    /// is behind us (at or below our tip); an error when its answers do not fit together.
+    fn check_heights(
+        &self,
+        old: BlockRef,
+        old_status: BlockStatus,
+        height: u32,
+    ) -> Result<bool, ChainError> {
+        let tip = self.new_hash.ok_or_else(|| missing("tip hash"))?;
+        let disconnected = |reason: String| ChainError::HeadersDisconnected {
+            tip,
+            height,
+            reason,
+        };
+        if old_status.height != Some(old.height) {
+            return Err(disconnected(format!(
+                "the server puts our tip {} at height {:?}, not {}",
+                old.hash, old_status.height, old.height
+            )));
+        }
+        if height <= old.height {
+            return Ok(true);
+        }
+        if let Some(header) = self.new_header {
+            if height == old.height + 1 && header.prev_blockhash != old.hash {
+                return Err(disconnected(format!(
+                    "it builds on {}, not on our tip {} at height {} (in the server's best chain)",
+                    header.prev_blockhash, old.hash, old.height
+                )));
+            }
+        }
+        Ok(false)
+    }
+
+    /// Checks a confirmation's claimed height where the tip tells it; else asks its block's
+    /// status (a follow-up).
+    fn check_confirmation(&mut self, txid: Txid, c: Confirmation) -> Result<(), ChainError> {
+        let (Some(tip_hash), Some(tip_height)) = (self.new_hash, self.new_height) else {
+            return Err(missing("tip"));
+        };
+        let wrong = |actual: String| ChainError::WrongHeight {
+            txid,
+            block_hash: c.block_hash,
+            claimed: c.height,
+            actual,
+        };
+        if c.height > tip_height {
+            return Err(wrong(format!("above the tip at height {tip_height}")));
+        }
+        if c.block_hash == tip_hash || c.height == tip_height {
+            if c.block_hash != tip_hash {
+                return Err(wrong(format!("not the tip {tip_hash} at that height")));
+            }
+            if c.height != tip_height {
+                return Err(wrong(format!("the tip, at height {tip_height}")));
+            }
+            return Ok(());
+        }
+        let known_parent = self
+            .new_header
+            .filter(|h| h.block_hash() == tip_hash)
+            .is_some_and(|h| h.prev_blockhash == c.block_hash);
+        if known_parent {
+            if c.height + 1 != tip_height {
+                return Err(wrong(format!(
+                    "the tip's parent, at height {}",
+                    tip_height - 1
+                )));
+            }
+            return Ok(());
+        }
+        let waiting = self.pending_heights.entry(c.block_hash).or_default();
+        if waiting.is_empty() {
+            self.followups.push(Request::BlockStatus(c.block_hash));
+        }
+        waiting.push((txid, c.height));
+        Ok(())
+    }
+
+    fn on_confirmation_block(
+        &mut self,
+        hash: BlockHash,
+        status: BlockStatus,
+    ) -> Result<(), ChainError> {
+        for (txid, claimed) in self.pending_heights.remove(&hash).unwrap_or_default() {
+            let actual = match (status.in_best_chain, status.height) {
+                (true, Some(h)) if h == claimed => continue,
+                (true, Some(h)) => format!("at height {h}"),
+                (true, None) => "in the best chain at no height".to_string(),
+                (false, _) => "not in the best chain".to_string(),
+            };
+            return Err(ChainError::WrongHeight {
+                txid,
+                block_hash: hash,
+                claimed,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_tx_status(&mut self, txid: Txid, status: TxStatus) -> Result<(), ChainError> {
+        if let TxStatus::Confirmed(c) = status {
+            let known = self.state.txs.get(&txid).map(|w| w.state);
+            if known.is_some() && known != Some(TxWatchState::Confirmed(c)) {
+                self.check_confirmation(txid, c)?;
+            }
+        }
         let Some(watch) = self.state.txs.get_mut(&txid) else {
-            return;
+            return Ok(());
         };
         let was_confirmed = matches!(watch.state, TxWatchState::Confirmed(_));
         match status {
             TxStatus::Confirmed(c) => {
                 if watch.state == TxWatchState::Confirmed(c) {
-                    return;
+                    return Ok(());
                 }
                 if was_confirmed {
                     watch.state = TxWatchState::Unconfirmed;
@@ -377,6 +550,7 @@ impl SyncPlanner {
                 }
             }
         }
+        Ok(())
     }
 
     fn on_proof(&mut self, txid: Txid, mb: Option<MerkleBlock>) -> Result<(), ChainError> {
@@ -432,6 +606,70 @@ impl SyncPlanner {
     }
 
     fn on_outspend(&mut self, outpoint: OutPoint, spend: Option<Spend>) {
+        let Some(watch) = self.state.outpoints.get(&outpoint) else {
+            return;
+        };
+        if let Some(s) = spend.as_ref().filter(|_| self.verify_spends) {
+            // A transaction we watch with that input (ours: a close, a sweep) needs no check.
+            let ours = self
+                .state
+                .txs
+                .get(&s.txid)
+                .is_some_and(|w| w.inputs.contains(&outpoint));
+            if watch.spend.as_ref() != Some(s) && !ours {
+                let waiting = self.pending_spends.entry(s.txid).or_default();
+                if waiting.is_empty() {
+                    self.followups.push(Request::RawTx(s.txid));
+                }
+                waiting.push((outpoint, s.clone()));
+                return;
+            }
+        }
+        self.apply_outspend(outpoint, spend);
+    }
+
+    /// A new spend's transaction: applied when it spends the outpoint, a lie otherwise.
+    fn on_spending_tx(&mut self, txid: Txid, tx: Option<Transaction>) -> Result<(), ChainError> {
+        for (outpoint, spend) in self.pending_spends.remove(&txid).unwrap_or_default() {
+            let bad = |reason: String| ChainError::BadSpend {
+                outpoint,
+                txid,
+                vin: spend.vin,
+                reason,
+            };
+            let Some(tx) = tx.as_ref() else {
+                return Err(bad("the server does not have that transaction".into()));
+            };
+            if tx.compute_txid() != txid {
+                return Err(bad(format!(
+                    "the transaction served is {}",
+                    tx.compute_txid()
+                )));
+            }
+            let input = usize::try_from(spend.vin)
+                .ok()
+                .and_then(|i| tx.input.get(i));
+            match input {
+                Some(i) if i.previous_output == outpoint => {}
+                Some(i) => {
+                    return Err(bad(format!(
+                        "its input {} spends {}",
+                        spend.vin, i.previous_output
+                    )))
+                }
+                None => return Err(bad(format!("it has {} inputs", tx.input.len()))),
+            }
+            self.apply_outspend(outpoint, Some(spend));
+        }
+        if let Some(tx) = tx {
+            if tx.compute_txid() == txid {
+                self.spending_txs.push(tx);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_outspend(&mut self, outpoint: OutPoint, spend: Option<Spend>) {
         let Some(watch) = self.state.outpoints.get_mut(&outpoint) else {
             return;
         };
@@ -456,6 +694,9 @@ impl SyncPlanner {
     }
 
     fn conclude(&mut self) {
+        if self.behind {
+            return;
+        }
         let (Some(hash), Some(height)) = (self.new_hash, self.new_height) else {
             return;
         };

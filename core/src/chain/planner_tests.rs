@@ -140,6 +140,7 @@ impl Fake {
             Request::MerkleBlock(_) => "proof",
             Request::Outspend(_) => "outspend",
             Request::ScriptTxs(_) => "script",
+            Request::RawTx(_) => "rawtx",
         };
         *self.requests.entry(name).or_default() += 1;
         match req {
@@ -186,6 +187,14 @@ impl Fake {
                 Response::Outspend(spend)
             }
             Request::ScriptTxs(_) => Response::ScriptTxs(Vec::<ScriptTx>::new()),
+            Request::RawTx(t) => Response::RawTx(
+                self.best
+                    .iter()
+                    .flat_map(|b| &b.txdata)
+                    .chain(&self.mempool)
+                    .find(|x| x.compute_txid() == *t)
+                    .cloned(),
+            ),
         }
     }
 
@@ -563,4 +572,238 @@ fn a_spend_asked_again_that_left_the_mempool_before_the_recheck_is_reported_unsp
     let (_, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("sync");
     assert!(events.is_empty());
     assert_eq!(n, 1);
+}
+
+/// A sync's new state, events, and whether the server was behind.
+type Synced = (ChainState, Vec<ChainEvent>, bool);
+
+/// Runs `planner` against `fake`, answering with `lie` where it gives an answer; returns the
+/// outcome (the planner's error, if it found the lie) and the number of requests.
+fn sync_lying(
+    fake: &mut Fake,
+    planner: SyncPlanner,
+    mut lie: impl FnMut(&Request, &Fake) -> Option<Response>,
+) -> (Result<Synced, ChainError>, usize) {
+    fake.requests.clear();
+    let mut planner = planner;
+    let mut n = 0;
+    loop {
+        let batch = match planner.poll() {
+            Ok(Step::Requests(batch)) => batch,
+            Ok(Step::Done) => break,
+            Err(e) => return (Err(e), n),
+        };
+        for req in batch {
+            n += 1;
+            let answer = match lie(&req, fake) {
+                Some(a) => a,
+                None => fake.answer(&req),
+            };
+            if let Err(e) = planner.handle(&req, answer) {
+                return (Err(e), n);
+            }
+        }
+    }
+    let behind = planner.server_behind();
+    let (state, events, _) = planner.finish();
+    (Ok((state, events, behind)), n)
+}
+
+#[test]
+fn a_header_of_another_block_is_refused() {
+    let mut fake = Fake::new(5);
+    let state = synced(&mut fake);
+    fake.mine(vec![]);
+    let other = fake.best[2].header;
+    let (result, _) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![]),
+        |req, _| matches!(req, Request::Header(_)).then_some(Response::Header(other)),
+    );
+    let err = result.expect_err("lie");
+    assert!(
+        matches!(err, ChainError::WrongHeader { .. }) && err.is_lie(),
+        "{err}"
+    );
+    let (s, _, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("honest");
+    assert_eq!(s.tip, Some(fake.tip()), "the next honest sync recovers");
+}
+
+#[test]
+fn a_tip_that_does_not_build_on_ours_one_block_up_is_refused() {
+    let mut fake = Fake::new(5);
+    let state = synced(&mut fake);
+    let ours = state.tip.expect("tip");
+    // Two blocks mined, but the server claims its tip is only one above ours (which it says
+    // is still in its best chain): the tip must then build on ours, and it does not.
+    fake.mine(vec![]);
+    let tip = fake.mine(vec![]);
+    let (result, n) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![]),
+        |req, _| match req {
+            Request::BlockStatus(h) if *h == tip => Some(Response::BlockStatus(BlockStatus {
+                in_best_chain: true,
+                height: Some(ours.height + 1),
+            })),
+            _ => None,
+        },
+    );
+    let err = result.expect_err("lie");
+    assert!(
+        matches!(err, ChainError::HeadersDisconnected { height, .. } if height == ours.height + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("headers do not connect"), "{err}");
+    assert_eq!(n, 4, "tip, header, both statuses");
+    let (s, _, _) = fake.sync(SyncPlanner::new(state, vec![])).expect("honest");
+    assert_eq!(s.tip, Some(fake.tip()));
+}
+
+#[test]
+fn a_tip_behind_ours_skips_the_sync_without_error() {
+    let mut fake = Fake::new(8);
+    let mut state = synced(&mut fake);
+    let t = tx(&[OutPoint::new(Txid::from_byte_array([5; 32]), 0)], 42);
+    state.watch_tx(t.compute_txid(), vec![]);
+    fake.mempool.push(t);
+    let before = state.encode();
+    // A lagging backend behind a load balancer: its tip is two blocks below ours, and our tip
+    // is in the best chain (another backend answered the status).
+    let lagging = fake.best[6].block_hash();
+    let (result, n) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![]),
+        |req, f| match req {
+            Request::TipHash => Some(Response::TipHash(lagging)),
+            Request::BlockStatus(h) if *h == lagging => {
+                let _ = f;
+                Some(Response::BlockStatus(BlockStatus {
+                    in_best_chain: true,
+                    height: Some(6),
+                }))
+            }
+            _ => None,
+        },
+    );
+    let (s, events, behind) = result.expect("server behind is no error");
+    assert!(behind);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(s.encode(), before, "nothing changed");
+    assert_eq!(n, 4, "tip, header, both statuses; no checks");
+    // The next honest sync: nothing changed on the real chain.
+    let (s, events, n) = fake.sync(SyncPlanner::new(s, vec![])).expect("honest");
+    assert_eq!((n, events.len(), s.encode()), (1, 0, before));
+}
+
+#[test]
+fn a_confirmation_at_the_wrong_height_is_refused() {
+    let mut fake = Fake::new(10);
+    let state = synced(&mut fake);
+    let t = tx(&[OutPoint::new(Txid::from_byte_array([5; 32]), 0)], 42);
+    let txid = t.compute_txid();
+    let mut state = state;
+    state.watch_tx(txid, vec![]);
+    let block = fake.mine(vec![t]);
+    fake.mine(vec![]);
+    fake.mine(vec![]);
+    let before = state.encode();
+    for claimed in [12u32, 20, 13] {
+        let (result, _) = sync_lying(
+            &mut fake,
+            SyncPlanner::new(state.clone(), vec![]),
+            |req, f| match req {
+                Request::TxStatus(t) if *t == txid => {
+                    let TxStatus::Confirmed(c) = f.status(t) else {
+                        return None;
+                    };
+                    Some(Response::TxStatus(TxStatus::Confirmed(Confirmation {
+                        height: claimed,
+                        ..c
+                    })))
+                }
+                _ => None,
+            },
+        );
+        let err = result.expect_err("lie");
+        assert!(
+            matches!(err, ChainError::WrongHeight { claimed: c, block_hash, .. } if c == claimed && block_hash == block),
+            "{claimed}: {err}"
+        );
+        assert_eq!(state.encode(), before);
+    }
+    // Honest: the block's height is checked with one status request (not the tip's block).
+    let (s, events, n) = fake.sync(SyncPlanner::new(state, vec![])).expect("honest");
+    assert_eq!(
+        fake.requests.get("status"),
+        Some(&3),
+        "both tips + the block"
+    );
+    assert_eq!(
+        n,
+        1 + 1 + 2 + 1 + 1 + 1,
+        "tip, header, statuses, tx, proof, block status"
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, ChainEvent::TxConfirmed { confirmation, .. } if confirmation.height == 11)
+    ));
+    assert_eq!(s.depth(&txid), 3);
+}
+
+#[test]
+fn a_spend_by_a_transaction_that_does_not_spend_the_outpoint_is_refused() {
+    let mut fake = Fake::new(10);
+    let mut state = synced(&mut fake);
+    let op = OutPoint::new(Txid::from_byte_array([8; 32]), 1);
+    state.watch_outpoint(op, 144);
+    let (s, _, _) = fake
+        .sync(SyncPlanner::new(state, vec![]).verify_spends())
+        .expect("sync");
+    let state = s;
+    let spender = tx(&[op], 50);
+    let unrelated = tx(&[OutPoint::new(Txid::from_byte_array([9; 32]), 0)], 51);
+    fake.mine(vec![spender.clone(), unrelated.clone()]);
+    let mut forced = state.clone();
+    forced.outpoints.get_mut(&op).expect("watched").check_now = true;
+    let before = forced.encode();
+    // The server says the outpoint is spent by a transaction that spends something else, or
+    // by one it does not have.
+    for (liar, served) in [
+        (unrelated.compute_txid(), true),
+        (Txid::from_byte_array([7; 32]), false),
+    ] {
+        let (result, _) = sync_lying(
+            &mut fake,
+            SyncPlanner::new(forced.clone(), vec![]).verify_spends(),
+            |req, _| match req {
+                Request::Outspend(o) if *o == op => Some(Response::Outspend(Some(Spend {
+                    txid: liar,
+                    vin: 0,
+                    confirmed: None,
+                }))),
+                Request::RawTx(t) if *t == liar && !served => Some(Response::RawTx(None)),
+                _ => None,
+            },
+        );
+        let err = result.expect_err("lie");
+        assert!(
+            matches!(&err, ChainError::BadSpend { outpoint, txid, .. } if *outpoint == op && *txid == liar),
+            "{err}"
+        );
+        assert!(err.is_lie());
+        assert_eq!(forced.encode(), before);
+    }
+    // Honest: the spend is checked against its transaction (one more request) and reported.
+    let (s, events, _) = fake
+        .sync(SyncPlanner::new(forced, vec![]).verify_spends())
+        .expect("honest");
+    assert_eq!(fake.requests.get("rawtx"), Some(&1));
+    assert!(events.iter().any(|e| matches!(e, ChainEvent::OutpointSpent { outpoint, spend } if *outpoint == op && spend.txid == spender.compute_txid())));
+    assert!(s.outpoints[&op].spend.is_some());
+    // Without verify_spends (a caller's choice), no transaction is fetched.
+    let mut again = s;
+    again.outpoints.get_mut(&op).expect("watched").spend = None;
+    again.outpoints.get_mut(&op).expect("watched").check_now = true;
+    fake.sync(SyncPlanner::new(again, vec![])).expect("sync");
+    assert_eq!(fake.requests.get("rawtx"), None);
 }

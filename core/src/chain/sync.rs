@@ -22,6 +22,9 @@ pub struct SyncOutcome {
     pub scripts: ScriptHistories,
     /// Requests made.
     pub requests: usize,
+    /// The spending transactions the sync fetched and checked (with
+    /// [`SyncPlanner::verify_spends`]).
+    pub spending_txs: Vec<bitcoin::Transaction>,
 }
 
 async fn execute<S: ChainSource>(source: &S, request: &Request) -> Result<Response, ChainError> {
@@ -33,6 +36,7 @@ async fn execute<S: ChainSource>(source: &S, request: &Request) -> Result<Respon
         Request::MerkleBlock(t) => Response::MerkleBlock(source.merkle_block(*t).await?),
         Request::Outspend(op) => Response::Outspend(source.outspend(*op).await?),
         Request::ScriptTxs(s) => Response::ScriptTxs(source.script_txs(s.clone()).await?),
+        Request::RawTx(t) => Response::RawTx(source.raw_tx(*t).await?),
     })
 }
 
@@ -59,12 +63,14 @@ pub async fn sync<S: ChainSource>(
                 planner.handle(&req, answer?)?;
             }
         }
+        let spending_txs = planner.spending_txs().to_vec();
         let (state, events, scripts) = planner.finish();
         Ok(SyncOutcome {
             state,
             events,
             scripts,
             requests,
+            spending_txs,
         })
     };
     match deadline {

@@ -52,6 +52,7 @@ impl Node {
             commits,
             fsyncs,
             dials: self.shared.net.dials(),
+            http_bytes: self.shared.source.http_bytes(),
             lock_acquisitions,
             lock_waits,
         }

@@ -70,6 +70,11 @@ pub struct StoreFaults {
     /// Fail them as an I/O error (the storage is gone: the node halts) rather than as one
     /// refused write (the peer is disconnected).
     pub storage_gone: bool,
+    /// Fail them as a full disk (`SQLITE_FULL`, what SQLite returns at its `max_page_count` or
+    /// on `ENOSPC`; the store's own tests hit it for real): one refused write, the peer is
+    /// disconnected and the channel resumes from the stored state once a write succeeds.
+    /// Ignored when `storage_gone` is set.
+    pub disk_full: bool,
 }
 
 impl Audit {
@@ -82,6 +87,8 @@ impl Audit {
         self.injected += 1;
         let code = if faults.storage_gone {
             rusqlite::ffi::SQLITE_IOERR
+        } else if faults.disk_full {
+            rusqlite::ffi::SQLITE_FULL
         } else {
             rusqlite::ffi::SQLITE_BUSY
         };

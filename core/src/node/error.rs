@@ -81,6 +81,18 @@ pub enum NodeError {
         /// The data dir.
         data_dir: PathBuf,
     },
+    /// The seed given is not the one this data dir's database was made with: the database
+    /// records the node id it belongs to (meta key `node_id`). Nothing was written.
+    #[error(
+        "this database belongs to node {database}, the seed is node {seed}: refusing to start \
+         (give this node's seed or mnemonic, or start the other seed in another data dir)"
+    )]
+    WrongSeed {
+        /// The node id recorded in the database (boxed: keeps `NodeError` small).
+        database: Box<PublicKey>,
+        /// The node id of the seed given.
+        seed: Box<PublicKey>,
+    },
     /// The node was stopped (or halted after its storage failed).
     #[error("the node is stopped")]
     Stopped,

@@ -41,8 +41,10 @@ impl std::fmt::Display for PersistFailed {
 }
 
 impl PersistFailed {
-    /// Whether the database itself is unusable (I/O error, disk full, read-only, corrupt, or
-    /// the store thread is gone), as opposed to one refused write.
+    /// Whether the database itself is unusable (I/O error, read-only, corrupt, or the store
+    /// thread is gone), as opposed to one refused write. A full disk is a refused write: the
+    /// write kept nothing, the peer is disconnected, and the node goes on once there is space
+    /// (SQLite's `SQLITE_FULL` leaves the database as it was).
     pub(crate) fn storage_gone(&self) -> bool {
         use rusqlite::ErrorCode as C;
         match &self.error {
@@ -51,7 +53,6 @@ impl PersistFailed {
                 source.sqlite_error_code(),
                 Some(
                     C::SystemIoFailure
-                        | C::DiskFull
                         | C::ReadOnly
                         | C::DatabaseCorrupt
                         | C::CannotOpen

@@ -25,16 +25,59 @@ struct Stored {
     intents: Vec<OpenIntent>,
 }
 
+/// The meta key holding the node id (33 bytes, compressed) the database belongs to: written
+/// when the database is created, or at the first open of an older database (from before the
+/// key existed) by a seed whose wallet matches the database's.
+pub(crate) const NODE_ID_KEY: &str = "node_id";
+
+/// Refuses a database that records another node id than the seed's, before anything is
+/// written. Returns whether the database records one at all.
+fn check_node_id(store: &Store, node_id: &PublicKey) -> Result<bool, NodeError> {
+    let Some(bytes) = store.get_meta(NODE_ID_KEY)? else {
+        return Ok(false);
+    };
+    let database = PublicKey::from_slice(&bytes)
+        .map_err(|e| NodeError::corrupt("meta", format!("{NODE_ID_KEY}: {e}")))?;
+    if database != *node_id {
+        return Err(NodeError::WrongSeed {
+            database: Box::new(database),
+            seed: Box::new(*node_id),
+        });
+    }
+    Ok(true)
+}
+
 fn open_parts(
     config: &Config,
+    node_id: &PublicKey,
     descriptors: &WalletDescriptors,
     source: DynSource,
 ) -> Result<(Parts, Stored), NodeError> {
     let mut store = Store::open(config.data_dir.join(DB_FILE))?;
     store.guard_async_commits();
+    let recorded = check_node_id(&store, node_id)?;
     let (mut wallet, _created) =
-        OnchainWallet::open(store.open_connection()?, descriptors, config.network)?;
+        match OnchainWallet::open(store.open_connection()?, descriptors, config.network) {
+            Ok(opened) => opened,
+            // A database from before the node id was recorded, opened with another seed: BDK
+            // notices first; say what it means.
+            Err(e) if !recorded && e.to_string().contains("Descriptor mismatch") => {
+                return Err(NodeError::invalid(
+                    "seed",
+                    format!(
+                        "this database's wallet was made from another seed than node \
+                         {node_id}'s (the database predates recorded node ids): give this \
+                         node's seed or mnemonic ({e})"
+                    ),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
     wallet.guard_async_commits();
+    if !recorded {
+        // A new database, or an older one whose wallet this seed just opened: it is ours.
+        store.put_meta(NODE_ID_KEY, &node_id.serialize())?;
+    }
     let watcher = ChainWatcher::load(&store, source)?;
     // Every stored channel, decoded once: for the audit, the start-up reconciliation with the
     // chain watcher, and the peer tasks.
@@ -57,10 +100,29 @@ fn open_parts(
     ))
 }
 
-/// Creates the data dir if needed.
+/// Creates the data dir if needed, mode 0700 on unix (it holds the database, and the CLI keeps
+/// the seed there); an existing data dir with another mode is set to 0700, as the database
+/// file is set to 0600.
 pub(super) fn create_data_dir(dir: &std::path::Path) -> Result<(), NodeError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| NodeError::invalid("data_dir", format!("{}: {e}", dir.display())))
+    let fail =
+        |e: std::io::Error| NodeError::invalid("data_dir", format!("{}: {e}", dir.display()));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir).map_err(fail)?;
+        let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"),
+                "data dir was not private; setting mode 0700");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        }
+    }
+    #[cfg(not(unix))]
+    builder.create(dir).map_err(fail)?;
+    Ok(())
 }
 
 impl Node {
@@ -101,7 +163,7 @@ impl Node {
         let (open_config, descriptors, open_source) =
             (config.clone(), keys.wallet_descriptors(), source.clone());
         let db = Db::start(hold_clock, gate, move || {
-            let (parts, stored) = open_parts(&open_config, &descriptors, open_source)?;
+            let (parts, stored) = open_parts(&open_config, &node_id, &descriptors, open_source)?;
             let _ = stored_tx.send(stored);
             Ok(parts)
         })

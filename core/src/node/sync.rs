@@ -56,6 +56,8 @@ impl Node {
                 return Err(e.into());
             }
         };
+        // The peer tasks ask for the spends' transactions next: the sync checked them already.
+        self.shared.source.remember_txs(&outcome.spending_txs);
         let outcome = Arc::new(outcome);
         let applied = outcome.clone();
         let (unconfirmed, new_tip, spendable) = self

@@ -156,6 +156,8 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Outbound dials started (TCP connect + handshake), redials included.
     pub dials: u64,
+    /// Response body bytes received from the chain source (Esplora), retries included.
+    pub http_bytes: u64,
     /// Acquisitions of the node's in-memory locks, process-wide (every node of the process
     /// counts here: [`super::lock_stats`]).
     pub lock_acquisitions: u64,

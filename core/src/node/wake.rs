@@ -157,6 +157,8 @@ pub struct WakeCosts {
     pub fsyncs: u64,
     /// Outbound dials.
     pub dials: u64,
+    /// Response body bytes from the chain source (see [`super::Counters::http_bytes`]).
+    pub http_bytes: u64,
     /// The process's peak resident memory so far (Linux and Android: `VmHWM`), where the
     /// platform can tell.
     pub peak_rss_bytes: Option<u64>,
@@ -306,6 +308,7 @@ impl Builder {
         costs.commits = counters.commits;
         costs.fsyncs = counters.fsyncs;
         costs.dials = counters.dials;
+        costs.http_bytes = counters.http_bytes;
         costs.peak_rss_bytes = peak_rss_bytes();
         Ok(WakeReport {
             outcome: outcome.unwrap_or(WakeOutcome::Completed),

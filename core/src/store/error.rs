@@ -105,6 +105,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether SQLite reported a full disk (`SQLITE_FULL`: the file system, or the database's
+    /// page cap). Nothing of the failed write was kept; the same write succeeds once there is
+    /// space again.
+    pub fn is_disk_full(&self) -> bool {
+        let source = match self {
+            StoreError::Sqlite { source, .. }
+            | StoreError::Open { source, .. }
+            | StoreError::Migration { source, .. } => source,
+            _ => return false,
+        };
+        source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// Builds a `map_err` adapter that wraps a rusqlite error with what the store was doing.
 pub(super) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sqlite { context, source }

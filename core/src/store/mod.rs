@@ -32,6 +32,8 @@
 //! Store functions never read the clock: timestamps (`now`, unix seconds) are parameters.
 
 mod error;
+#[cfg(test)]
+mod fault_tests;
 mod migrations;
 mod tables;
 #[cfg(test)]
@@ -163,9 +165,44 @@ impl Store {
     /// The parent directory must exist. On unix the file is created with mode 0600, and an
     /// existing file with another mode is set to 0600.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        Store::open_limited(path.as_ref(), None)
+    }
+
+    /// Tests and dev builds: [`Store::open`] with the database capped at `max_pages` pages
+    /// (SQLite's `max_page_count`, a full disk for SQLite) before the migrations run.
+    #[cfg(any(test, feature = "dev-disconnect"))]
+    pub fn dev_open_with_max_pages(
+        path: impl AsRef<Path>,
+        max_pages: u32,
+    ) -> Result<Store, StoreError> {
+        Store::open_limited(path.as_ref(), Some(max_pages))
+    }
+
+    /// Tests and dev builds: from now on this connection may grow the database by `extra`
+    /// pages at most (`None`: no cap). A write that needs more fails with `SQLITE_FULL`
+    /// ("database or disk is full"), as on a full disk.
+    #[cfg(any(test, feature = "dev-disconnect"))]
+    pub fn dev_limit_growth(&self, extra: Option<u32>) -> Result<(), StoreError> {
+        let max = match extra {
+            Some(extra) => {
+                let pages: u32 = self
+                    .conn
+                    .query_row("PRAGMA page_count", [], |row| row.get(0))
+                    .map_err(sql("reading the page count"))?;
+                pages.saturating_add(extra)
+            }
+            None => u32::MAX - 1,
+        };
+        set_max_pages(&self.conn, max)
+    }
+
+    fn open_limited(path: &Path, max_pages: Option<u32>) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
         let created = prepare_file(&path)?;
         let conn = open_file_connection(&path)?;
+        if let Some(max) = max_pages {
+            set_max_pages(&conn, max)?;
+        }
         // A WAL left by the last process (no checkpoint at close) is appended to; an absent
         // or empty one gets a new header at the first commit.
         let wal_fresh = std::fs::metadata(companion(&path, "-wal")).map_or(true, |m| m.len() == 0);
@@ -747,6 +784,17 @@ fn open_file_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(with_path)?;
     apply_pragmas(&conn, true).map_err(with_path)?;
     Ok(conn)
+}
+
+/// Caps the database at `max` pages on this connection (`PRAGMA max_page_count`; SQLite keeps
+/// at least the current size).
+fn set_max_pages(conn: &Connection, max: u32) -> Result<(), StoreError> {
+    pragma(
+        conn,
+        &format!("PRAGMA max_page_count = {max}"),
+        "setting max_page_count",
+    )?;
+    Ok(())
 }
 
 /// Runs a pragma that may answer with a row, and returns the first column of that row.

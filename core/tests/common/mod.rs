@@ -6,6 +6,7 @@ pub mod chain;
 #[cfg(feature = "dev-disconnect")]
 pub mod memory;
 pub mod node;
+pub mod trace;
 
 use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::secp256k1::{PublicKey, SecretKey};

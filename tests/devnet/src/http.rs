@@ -35,6 +35,24 @@ pub enum FaultKind {
     LatencyMs(u64),
     /// Close the connection without answering.
     Drop,
+    /// Answer with this status and a `Retry-After: seconds` header (a rate limit that says
+    /// when to come back).
+    RetryAfter {
+        /// HTTP status, e.g. 429 or 503.
+        status: u16,
+        /// The header's value, in seconds.
+        seconds: u64,
+    },
+    /// The real answer's body cut to this many bytes (a complete, short answer).
+    Truncate(usize),
+    /// The real answer's headers (its full `Content-Length`) and this many bytes of its body,
+    /// then the connection closed: a reset mid-body.
+    ResetAfter(usize),
+    /// The real answer's body followed by this many spaces (still valid JSON, just huge).
+    Oversize(usize),
+    /// Answer 200 with this body instead of the real one (a lie: another proof, a forged
+    /// status, a header of another block).
+    Body(String),
 }
 
 /// One fault rule: the next `count` requests matching `path` (exact, or a prefix when it ends
@@ -326,6 +344,7 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = route(&method, &path);
+    let mut body_fault = None;
     if !matches!(route, Route::Control(_)) {
         {
             let mut counts = lock(&shared.counts);
@@ -357,8 +376,20 @@ async fn handle(
                     format!("injected fault: HTTP {code}"),
                 ));
             }
+            Some(FaultKind::RetryAfter { status, seconds }) => {
+                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+                let mut resp = respond(
+                    code,
+                    "text/plain",
+                    format!("injected fault: HTTP {status}, retry after {seconds} s"),
+                );
+                resp.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, seconds.into());
+                return Ok(resp);
+            }
             Some(FaultKind::Drop) => return Err(DroppedByFault),
             Some(FaultKind::LatencyMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Some(kind) => body_fault = Some(kind),
             None => {}
         }
     }
@@ -373,13 +404,47 @@ async fn handle(
         }
     };
     let counted = !matches!(route, Route::Control(_));
-    let response = into_response(execute(&shared, route, &body));
+    let mut response = into_response(execute(&shared, route, &body));
+    if let Some(kind) = body_fault {
+        response = rewrite_body(response, kind).await;
+    }
     if counted {
         use hyper::body::Body;
         let len = response.body().size_hint().exact().unwrap_or(0);
         lock(&shared.counts).bytes += len;
     }
     Ok(response)
+}
+
+/// Applies a body fault to a real answer.
+async fn rewrite_body(response: Response<Full<Bytes>>, kind: FaultKind) -> Response<Full<Bytes>> {
+    let (mut parts, body) = response.into_parts();
+    let real = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let new: Bytes = match kind {
+        FaultKind::Truncate(n) => real.slice(..n.min(real.len())),
+        FaultKind::ResetAfter(n) => {
+            // The full length announced, fewer bytes sent: hyper ends the connection.
+            parts
+                .headers
+                .insert(hyper::header::CONTENT_LENGTH, real.len().into());
+            real.slice(..n.min(real.len().saturating_sub(1)))
+        }
+        FaultKind::Oversize(n) => {
+            let mut v = real.to_vec();
+            v.resize(real.len() + n, b' ');
+            v.into()
+        }
+        FaultKind::Body(text) => {
+            parts.status = StatusCode::OK;
+            text.into()
+        }
+        _ => real,
+    };
+    Response::from_parts(parts, Full::new(new))
 }
 
 fn execute(shared: &Shared, route: Route, body: &[u8]) -> Reply {

@@ -70,6 +70,10 @@ impl From<crate::secrets::SecretError> for DaemonError {
     }
 }
 
+/// Set by the test binaries (core/tests/common/trace.rs): a dir where the daemon also logs
+/// every level to `tern-daemon-<pid>.log`, for the log-secret check.
+pub const TEST_LOG_DIR_ENV: &str = "TERN_TEST_LOG_DIR";
+
 /// Logs to `D/tern.log` and stderr; `TERN_LOG` (e.g. `tern_core=debug,info`) picks levels.
 pub fn init_logging(data_dir: &Path) -> Result<(), DaemonError> {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
@@ -88,10 +92,27 @@ pub fn init_logging(data_dir: &Path) -> Result<(), DaemonError> {
         });
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr.and(Mutex::new(file)));
+    use tracing_subscriber::Layer;
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr.and(Mutex::new(file)))
+        .with_filter(filter);
+    // Tests: every level also to a file of this process in `$TERN_TEST_LOG_DIR`, which the
+    // log-secret check greps (core/tests/log_secrets.rs).
+    let test_log = std::env::var_os(TEST_LOG_DIR_ENV)
+        .map(std::path::PathBuf::from)
+        .and_then(|dir| {
+            let path = dir.join(format!("tern-daemon-{}.log", std::process::id()));
+            std::fs::File::create(path).ok()
+        })
+        .map(|file| {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .with_filter(tracing::level_filters::LevelFilter::TRACE)
+        });
     tracing_subscriber::registry()
         .with(layer)
-        .with(filter)
+        .with(test_log)
         .try_init()
         .map_err(|e| DaemonError::Setup(format!("logging: {e}")))
 }
@@ -443,8 +464,16 @@ fn unix_now() -> u64 {
 /// Runs the daemon until `stop`, Ctrl-C or SIGTERM.
 pub async fn run(options: DaemonOptions) -> Result<(), DaemonError> {
     let dir = options.data_dir.clone();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| DaemonError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    {
+        // Mode 0700: the dir holds the seed and the database (the node sets an existing dir's
+        // mode to 0700 at start).
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| DaemonError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    }
     // The socket first: a second daemon must not touch the first one's log or database.
     let listener = bind_socket(&dir)?;
     let result = serve(options, listener).await;
@@ -454,8 +483,10 @@ pub async fn run(options: DaemonOptions) -> Result<(), DaemonError> {
 
 async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), DaemonError> {
     let dir = options.data_dir.clone();
-    init_logging(&dir)?;
+    // The secret before the log: a data dir whose secret is missing or unusable is refused
+    // before anything is written in it.
     let seed = crate::secrets::load_node_seed(&dir)?;
+    init_logging(&dir)?;
     // For `tern wake` later: the network and server this node runs with.
     crate::wake::remember(&dir, options.network, &options.esplora).map_err(DaemonError::Setup)?;
     let mut builder = Builder::new(options.network, &dir, &options.esplora).seed(seed);

@@ -1,5 +1,6 @@
 //! The node's secret in its data dir: `D/mnemonic` (BIP39 words, written by `tern init`) or
-//! `D/seed` (32 raw bytes, created by the first `tern daemon` when neither exists).
+//! `D/seed` (32 raw bytes, created by the first `tern daemon` when neither exists and the dir
+//! holds no database: a database without its secret is refused, never given a new one).
 //!
 //! Both are mode 0600, created atomically (written and fsynced under a temporary name, then
 //! hard-linked, which fails if the name exists) and never overwritten. The words and the seed
@@ -7,7 +8,7 @@
 //! malformed one, is refused: which one is this node is not guessed.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use bitcoin::Network;
@@ -70,11 +71,28 @@ fn read(path: &Path) -> Result<Vec<u8>, SecretError> {
     Ok(bytes)
 }
 
-/// Reads `D/seed`, or creates it (32 bytes from the OS RNG). A file of another size is refused,
-/// not overwritten.
+/// Reads `D/seed`, or creates it (32 bytes from the OS RNG) in a data dir that holds no node
+/// yet. A file of another size is refused, not overwritten. A data dir with a database and
+/// neither `D/seed` nor `D/mnemonic` is refused before anything is written: a new seed would
+/// be another node, whose wallet cannot open that database.
 pub fn load_or_create_seed(data_dir: &Path) -> Result<[u8; 32], SecretError> {
     let path = data_dir.join(SEED_FILE);
     if !path.exists() {
+        let db = data_dir.join(DB_FILE);
+        if db.exists() && !data_dir.join(MNEMONIC_FILE).exists() {
+            return Err(SecretError::Refused(format!(
+                "{} holds a node's database ({}) but not its secret: neither {} nor {} \
+                 exists. Refusing to start (a new seed would be another node, and nothing has \
+                 been written). Restore this node's secret: put its 32-byte seed file back as \
+                 {}, or its BIP39 words (one line) in {}",
+                data_dir.display(),
+                db.display(),
+                path.display(),
+                data_dir.join(MNEMONIC_FILE).display(),
+                path.display(),
+                data_dir.join(MNEMONIC_FILE).display(),
+            )));
+        }
         let mut seed = [0u8; 32];
         {
             use bitcoin::secp256k1::rand::RngCore;
@@ -141,7 +159,10 @@ pub fn init(data_dir: &Path, words: Option<&str>, network: Network) -> Result<Va
             Mnemonic::from_entropy(&entropy).map_err(|e| SecretError::Refused(e.to_string()))?
         }
     };
-    std::fs::create_dir_all(data_dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
         .map_err(|e| SecretError::Refused(format!("cannot create {}: {e}", data_dir.display())))?;
     if let Some(existing) = [MNEMONIC_FILE, SEED_FILE, DB_FILE]
         .iter()

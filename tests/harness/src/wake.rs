@@ -154,7 +154,7 @@ pub fn report_json(r: &WakeReport) -> Value {
             "lock_ms": ms(c.lock), "open_ms": ms(c.open), "sync_ms": ms(c.sync),
             "talk_ms": ms(c.talk), "stop_ms": ms(c.stop), "total_ms": ms(c.total),
             "requests": c.requests, "commits": c.commits, "fsyncs": c.fsyncs,
-            "dials": c.dials, "peak_rss_bytes": c.peak_rss_bytes,
+            "dials": c.dials, "http_bytes": c.http_bytes, "peak_rss_bytes": c.peak_rss_bytes,
         },
     })
 }

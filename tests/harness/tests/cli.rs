@@ -2,6 +2,10 @@
 //! channel opened through the CLI to ready, input validation and exit codes (0 ok, 1 node
 //! error, 2 usage or bad input, 3 no daemon), the seed file and the control socket's rules.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::str::FromStr;

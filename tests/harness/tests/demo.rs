@@ -1,6 +1,10 @@
 //! `tern demo` as a process: the devnet, two daemons, three SIGKILLs during an open, and the
 //! channel ready with every satoshi accounted for. Exit 0 or the test fails with its output.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::process::Command;
 
 #[test]

@@ -9,6 +9,10 @@
 //! the state each run was killed in is printed too). `TERN_KILL_RUNS` changes the run count
 //! (40 by default).
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};

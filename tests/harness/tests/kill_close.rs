@@ -32,6 +32,10 @@
 //! reports them (every other check holds in those runs too: coins, one close, no commitment
 //! over an agreed close).
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;

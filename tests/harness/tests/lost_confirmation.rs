@@ -7,6 +7,10 @@
 //! at that block" (what the lost sync would have written) before it restarts. The channel must
 //! still become ready on both sides.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;

@@ -20,6 +20,11 @@
 //! timing, so every step is printed), `TERN_SOAK_RUNS` (default 1) and `TERN_SOAK_STEPS`
 //! (default 40, about a minute a run) make it longer.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs); the
+// daemons it starts inherit the log directory.
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use std::str::FromStr;
@@ -95,6 +100,9 @@ struct Tally {
     force_closes: u32,
     reopens: u32,
     channels: usize,
+    /// Commitment updates the channels went through (`commitment_number`, both sides' views
+    /// halved): the `update_fee`s the fee changes caused.
+    updates: u64,
 }
 
 struct Member {
@@ -323,7 +331,9 @@ impl Run<'_> {
 
     fn chaos(&mut self, steps: usize) -> Result<(), String> {
         for step in 0..steps {
-            let closing = step >= steps / 3;
+            // The first half lives (fee changes become `update_fee`s at new tips), the second
+            // half also closes.
+            let closing = step >= steps / 2;
             match self.rng.below(100) {
                 0..=29 => {
                     self.mine(1);
@@ -627,6 +637,13 @@ fn one_run(
             .map(|m| m.d.channels().map(|c| c.len()).unwrap_or(0))
             .sum::<usize>()
             / 2;
+        r.tally.updates = r
+            .members
+            .iter()
+            .flat_map(|m| m.d.channels().unwrap_or_default())
+            .map(|c| u64_of(&c, "commitment_number"))
+            .sum::<u64>()
+            / 2;
         Ok(format!("{coins}; {audited} actions audited"))
     })();
     for m in &mut r.members {
@@ -681,6 +698,7 @@ fn chaos_soak_loses_nothing() {
         total.force_closes += tally.force_closes;
         total.reopens += tally.reopens;
         total.channels += tally.channels;
+        total.updates += tally.updates;
         devnet.shutdown();
     }
     eprintln!(

@@ -5,6 +5,10 @@
 //! wake leaves the data dir free at once (the kernel drops the flock), and the next wake
 //! finishes what it started.
 
+// This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+#[path = "../../../core/tests/common/trace.rs"]
+mod trace;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::str::FromStr;

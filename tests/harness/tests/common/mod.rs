@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod drive;
+// This binary's TRACE log file, for the log-secret check.
+#[path = "../../../../core/tests/common/trace.rs"]
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
