@@ -118,17 +118,11 @@ rm -f "$hostlog"
 # The log-secret check (issue 17 §4): no test secret in the TRACE logs the suite just wrote.
 step "log-secret check (scripts/test-secrets.sh)" bash scripts/test-secrets.sh
 
-# Fuzz smoke run (issue 3): only where a nightly toolchain and cargo-fuzz are at hand (none can be
-# fetched on the CI machines); elsewhere the decoders' properties run on stable in the
-# `decoder_fuzz_smoke` tests above.
-if cargo +nightly fuzz --version >/dev/null 2>&1; then
-  for target in wire_message transport; do
-    step "fuzz smoke $target (10 s)" bash -c \
-      "cd fuzz && CARGO_TARGET_DIR=target cargo +nightly fuzz run $target -- -max_total_time=10 >/dev/null 2>&1"
-  done
-else
-  echo "== fuzz smoke skipped: no nightly toolchain with cargo-fuzz (decoder_fuzz_smoke ran on stable)"
-fi
+# Coverage-guided fuzzing (issue 17 §3): every decoder's cargo-fuzz target for FUZZ_SECONDS
+# each (default 10 s; nightly and cargo-fuzz installed if missing, else the same targets run as
+# proptest properties on stable). Its seeds and kept crashers also run above, on stable, in
+# core/tests/decoder_fuzz_smoke.rs.
+step "fuzz (scripts/fuzz.sh)" bash scripts/fuzz.sh
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "failed steps: ${failed_steps[*]}"

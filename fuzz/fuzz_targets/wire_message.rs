@@ -1,15 +1,7 @@
-//! Any bytes: decoding never panics, and whatever decodes re-encodes to bytes that decode to
-//! the same message and re-encode identically (encoding is a fixed point).
+//! See [`tern_fuzz::proto_targets::wire_message`].
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use tern_core::proto::wire::Message;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(msg) = Message::decode(data) {
-        let encoded = msg.encode();
-        let again = Message::decode(&encoded).expect("our own encoding decodes");
-        assert_eq!(again, msg);
-        assert_eq!(again.encode(), encoded);
-    }
-});
+libfuzzer_sys::fuzz_target!(
+    init: tern_fuzz::write_seeds_from_env("wire_message"),
+    |data: &[u8]| tern_fuzz::proto_targets::wire_message(data)
+);
