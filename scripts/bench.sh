@@ -31,6 +31,8 @@ if [ "${BENCH_SIZE:-0}" = 1 ]; then
   scratch="$target/bench-ldk-size"
   mkdir -p "$scratch/src"
   cat >"$scratch/Cargo.toml" <<'TOML'
+# Its own workspace: the scratch dir is under Tern's (target/), which would claim it.
+[workspace]
 [package]
 name = "ldk-size"
 version = "0.0.0"

@@ -7,7 +7,7 @@ import XCTest
 func costs(requests: UInt64 = 1, fsyncs: UInt64 = 0, dials: UInt64 = 0, totalMs: UInt64 = 120) -> WakeCosts {
     WakeCosts(
         lockMs: 0, openMs: 10, syncMs: 50, talkMs: 0, stopMs: 5, totalMs: totalMs, httpRequests: requests,
-        commits: 0, fsyncs: fsyncs, dials: dials, peakRssBytes: nil)
+        commits: 0, fsyncs: fsyncs, dials: dials, httpBytes: 64, peakRssBytes: nil)
 }
 
 func report(

@@ -21,7 +21,7 @@ import kotlinx.coroutines.withTimeoutOrNull
 fun costs(requests: Long = 1, fsyncs: Long = 0, dials: Int = 0, totalMs: Long = 120) = WakeCosts(
     lockMs = 0u, openMs = 10u, syncMs = 50u, talkMs = 0u, stopMs = 5u, totalMs = totalMs.toULong(),
     httpRequests = requests.toULong(), commits = 0u, fsyncs = fsyncs.toULong(),
-    dials = dials.toULong(), peakRssBytes = null,
+    dials = dials.toULong(), httpBytes = 64u, peakRssBytes = null,
 )
 
 fun report(
