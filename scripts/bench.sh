@@ -18,7 +18,7 @@ if ! have strace && have apt-get; then
   fi
 fi
 cargo build --locked --release -p tern-bench
-target/release/tern-bench run docs/BENCHMARKS.md
+"${CARGO_TARGET_DIR:-target}/release/tern-bench" run docs/BENCHMARKS.md
 
 if [ "${BENCH_SIZE:-0}" = 1 ]; then
   target="${CARGO_TARGET_DIR:-$PWD/target}"

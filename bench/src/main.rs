@@ -171,7 +171,17 @@ fn row(table: &mut String, case: &str, t: &Cost, l: &Cost) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("child") => child::run(&args[1], Path::new(&args[2]), &args[3]),
+        Some("child") => {
+            // BENCH_LOG=1: the measured process logs at DEBUG to stderr (to see why a case
+            // failed; the figures of such a run are not the ones to report).
+            if std::env::var_os("BENCH_LOG").is_some() {
+                tracing_subscriber::fmt()
+                    .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+                    .with_writer(std::io::stderr)
+                    .init();
+            }
+            child::run(&args[1], Path::new(&args[2]), &args[3])
+        }
         Some("run") => drive(args.get(1).map(PathBuf::from)),
         _ => {
             eprintln!("usage: tern-bench run [OUT.md] | tern-bench child KIND DIR URL");
@@ -190,6 +200,12 @@ fn drive(out: Option<PathBuf>) {
         lsp.node_id(),
         lsp.listen_addr().expect("listening").to_string(),
     );
+    // BENCH_OPENS_ONLY=1: only the parallel-opens case, printed (nothing written).
+    if std::env::var_os("BENCH_OPENS_ONLY").is_some() {
+        println!("{}", opens::table(&rt, &devnet, &base, 100));
+        rt.block_on(lsp.stop());
+        return;
+    }
     let mut table = String::new();
     let _ = writeln!(
         table,
@@ -291,8 +307,8 @@ fn drive(out: Option<PathBuf>) {
          syscalls of the whole process tree), peak RSS is the process's VmHWM (it includes the \
          clean code pages the process touched, which iOS's footprint does not count), peak heap \
          the most bytes live at once in the process's allocator (the bench's counting global \
-         allocator: dirty memory, the part of iOS's footprint that grows with the work; x86_64 \
-         figures are a proxy for iOS's). ldk-node's wake is build → start → sync_wallets → stop.\n\n",
+         allocator, bytes asked for: an upper bound of the dirty heap — ldk-node's includes large \
+         allocations it never touches, as its RSS shows; x86_64 figures are a proxy for iOS's). ldk-node's wake is build → start → sync_wallets → stop.\n\n",
     );
     text.push_str(&table);
     text.push_str("\n## Per-block requests of a wake (1 new block)\n\n| channels | Tern | ldk-node | Tern's requests |\n|---|---|---|---|\n");
