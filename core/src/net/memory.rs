@@ -78,8 +78,8 @@ impl MemoryNet {
     }
 
     /// Dials `addr`: our end of a new pipe and the listener's address. Refused when nothing
-    /// listens there.
-    pub(super) fn connect(&self, addr: &str) -> std::io::Result<(DuplexStream, SocketAddr)> {
+    /// listens there. Public so that a test can be a raw (hostile) peer of a node.
+    pub fn connect(&self, addr: &str) -> std::io::Result<(DuplexStream, SocketAddr)> {
         let remote: SocketAddr = addr
             .parse()
             .map_err(|e| refused(format!("{addr} is not a socket address: {e}")))?;
