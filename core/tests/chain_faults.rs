@@ -36,12 +36,7 @@ impl ManualClock {
 }
 
 fn fault(path: &str, kind: FaultKind, count: u32) -> FaultRule {
-    FaultRule {
-        path: path.into(),
-        method: None,
-        kind,
-        count,
-    }
+    FaultRule::new(path, kind, count)
 }
 
 async fn synced(src: &EsploraSource, state: ChainState) -> ChainState {

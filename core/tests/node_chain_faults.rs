@@ -20,12 +20,7 @@ fn dir(name: &str) -> std::path::PathBuf {
 }
 
 fn fault(path: &str, kind: FaultKind, count: u32) -> FaultRule {
-    FaultRule {
-        path: path.into(),
-        method: None,
-        kind,
-        count,
-    }
+    FaultRule::new(path, kind, count)
 }
 
 /// A node on `devnet` whose Esplora client reads `now` for its backoff.

@@ -5,6 +5,7 @@
 //! seed is never in the database.
 
 mod common;
+use common::files::snapshot;
 
 use std::path::{Path, PathBuf};
 
@@ -31,27 +32,6 @@ fn builder(dir: &Path, seed: [u8; 32]) -> Builder {
 
 async fn start(dir: &Path, seed: [u8; 32]) -> Result<Node, NodeError> {
     builder(dir, seed).start().await
-}
-
-/// Every file in `dir` with its bytes; not SQLite's `-shm` index (rebuilt from the WAL at each
-/// open, no data), an empty `-wal`, or the lock file (empty, a lock only).
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            let bytes = std::fs::read(e.path()).expect("read");
-            (name, bytes)
-        })
-        .filter(|(name, bytes)| {
-            let empty_companion =
-                bytes.is_empty() && (name.ends_with("-wal") || name.ends_with(".lock"));
-            !(name.ends_with("-shm") || empty_companion)
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// A data dir holding a started-then-stopped node of `seed`.

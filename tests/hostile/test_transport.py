@@ -72,7 +72,8 @@ def test_truncated_act_one(node):
     healthy(node)
 
 
-def test_truncated_act_three(node):
+def up_to_act_three(node):
+    """A raw socket past acts one and two (pyln-proto as the initiator), and our act three."""
     from pyln.proto import wire
     from pyln.proto.primitives import PrivateKey, PublicKey
 
@@ -83,24 +84,19 @@ def test_truncated_act_three(node):
     while len(act_two) < 50:
         act_two += s.recv(50 - len(act_two))
     c.handshake_act_two_initiator(act_two)
-    s.sendall(c.handshake_act_three_initiator()[:30])
+    return s, bytearray(c.handshake_act_three_initiator())
+
+
+def test_truncated_act_three(node):
+    s, act = up_to_act_three(node)
+    s.sendall(act[:30])
     s.shutdown(socket.SHUT_WR)
     assert closed_by_node(s)
     healthy(node)
 
 
 def test_bad_act_three_mac(node):
-    from pyln.proto import wire
-    from pyln.proto.primitives import PrivateKey, PublicKey
-
-    s = raw(node)
-    c = wire.LightningConnection(s, PublicKey(bytes.fromhex(node.node_id)), PrivateKey(os.urandom(32)), True)
-    s.sendall(c.handshake_act_one_initiator())
-    act_two = b""
-    while len(act_two) < 50:
-        act_two += s.recv(50 - len(act_two))
-    c.handshake_act_two_initiator(act_two)
-    act = bytearray(c.handshake_act_three_initiator())
+    s, act = up_to_act_three(node)
     act[-1] ^= 1
     s.sendall(bytes(act))
     assert closed_by_node(s)

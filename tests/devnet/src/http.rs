@@ -71,6 +71,16 @@ pub struct FaultRule {
 }
 
 impl FaultRule {
+    /// The next `count` requests to `path` (any method) get `kind`.
+    pub fn new(path: &str, kind: FaultKind, count: u32) -> Self {
+        FaultRule {
+            path: path.into(),
+            method: None,
+            kind,
+            count,
+        }
+    }
+
     fn matches(&self, method: &Method, path: &str) -> bool {
         let path_ok = match self.path.strip_suffix('*') {
             Some(prefix) => path.starts_with(prefix),

@@ -261,6 +261,13 @@ impl KillRng {
     }
 }
 
+/// A BOLT 3 commitment: its locktime's top byte is 0x20 and its input's sequence's 0x80 (a
+/// closing transaction has neither).
+pub fn is_commitment(tx: &bitcoin::Transaction) -> bool {
+    tx.lock_time.to_consensus_u32() >> 24 == 0x20
+        && tx.input.first().is_some_and(|i| i.sequence.0 >> 24 == 0x80)
+}
+
 /// The kill tests' seed: `TERN_KILL_SEED`, else the clock.
 pub fn kill_seed() -> u64 {
     std::env::var("TERN_KILL_SEED")

@@ -42,12 +42,12 @@ use std::str::FromStr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bitcoin::{Address, Amount, OutPoint, Transaction};
+use bitcoin::{Address, Amount, OutPoint};
 use serde_json::Value;
 use tern_devnet::Devnet;
 use tern_harness::control::{self, CallError, Request};
 use tern_harness::demo::{funding_txid, tx_fee};
-use tern_harness::procs::{self, str_of, u64_of, DaemonProc, KillRng};
+use tern_harness::procs::{self, is_commitment, str_of, u64_of, DaemonProc, KillRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tern");
 const FUNDED: u64 = 1_000_000;
@@ -625,13 +625,6 @@ fn agreed_closes(d: &DaemonProc) -> BTreeSet<String> {
                 .map(str::to_string)
         })
         .collect()
-}
-
-/// A BOLT 3 commitment: its locktime's top byte is 0x20 and its input's sequence's 0x80 (a
-/// closing transaction has neither).
-fn is_commitment(tx: &Transaction) -> bool {
-    tx.lock_time.to_consensus_u32() >> 24 == 0x20
-        && tx.input.first().is_some_and(|i| i.sequence.0 >> 24 == 0x80)
 }
 
 fn check_end(

@@ -27,6 +27,7 @@ use tern_core::node::{CloseKind, Event, Node};
 use tern_core::proto::channel::ChannelState;
 use tern_devnet::{Devnet, TxState};
 use tern_harness::demo::tx_fee;
+use tern_harness::procs::is_commitment;
 
 mod common;
 
@@ -111,13 +112,6 @@ impl Case<'_> {
             halt_after: None,
         }
     }
-}
-
-/// A BOLT 3 commitment: its locktime's top byte is 0x20 and its input's sequence's 0x80 (a
-/// closing transaction has neither).
-fn is_commitment(tx: &Transaction) -> bool {
-    tx.lock_time.to_consensus_u32() >> 24 == 0x20
-        && tx.input.first().is_some_and(|i| i.sequence.0 >> 24 == 0x80)
 }
 
 /// A taproot address nobody in the test owns.

@@ -7,6 +7,11 @@
 #[path = "../../../core/tests/common/trace.rs"]
 mod trace;
 
+// The data dir snapshot the core's storage-fault tests use.
+#[path = "../../../core/tests/common/files.rs"]
+mod files;
+use files::snapshot;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -15,26 +20,6 @@ use tern_devnet::Devnet;
 use tern_harness::procs::{self, DaemonProc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tern");
-
-/// Every file in `dir` with its bytes; not SQLite's `-shm` index (rebuilt from the WAL at each
-/// open, no data), an empty `-wal`, or the empty lock file.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).expect("read"))
-        })
-        .filter(|(name, bytes)| {
-            let empty_companion =
-                bytes.is_empty() && (name.ends_with("-wal") || name.ends_with(".lock"));
-            !(name.ends_with("-shm") || empty_companion)
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 /// The database's files only (`tern.sqlite` and its WAL).
 fn database(dir: &Path) -> Vec<(String, Vec<u8>)> {

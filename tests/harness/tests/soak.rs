@@ -34,7 +34,7 @@ use bitcoin::{Address, Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use serde_json::Value;
 use tern_devnet::{Devnet, FaultKind, FaultRule};
 use tern_harness::control::Request;
-use tern_harness::procs::{self, str_of, u64_of, DaemonProc, KillRng};
+use tern_harness::procs::{self, is_commitment, str_of, u64_of, DaemonProc, KillRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tern");
 const NODES: usize = 3;
@@ -261,12 +261,7 @@ impl Run<'_> {
         };
         let count = 1 + self.pick(6) as u32;
         self.say(format!("esplora {path} {kind:?} x{count}"));
-        self.devnet.add_fault(FaultRule {
-            path,
-            method: None,
-            kind,
-            count,
-        });
+        self.devnet.add_fault(FaultRule::new(&path, kind, count));
         self.tally.esplora_faults += 1;
     }
 
@@ -590,11 +585,6 @@ fn wallet_scripts(data_dir: &Path, n: u32) -> Result<BTreeSet<ScriptBuf>, String
         }
     }
     Ok(out)
-}
-
-fn is_commitment(tx: &Transaction) -> bool {
-    tx.lock_time.to_consensus_u32() >> 24 == 0x20
-        && tx.input.first().is_some_and(|i| i.sequence.0 >> 24 == 0x80)
 }
 
 fn one_run(
