@@ -432,6 +432,17 @@ async fn send_one(
                 let _ = wr.shutdown().await;
                 return Err(DisconnectReason::FaultInjected);
             }
+            FaultVerdict::Fire(FaultAction::Corrupt(mutation)) => {
+                warn!(
+                    msg = msg.name,
+                    ?mutation,
+                    "fault injected: sending it corrupted"
+                );
+                for bytes in mutation.apply(&msg.bytes) {
+                    write_encoded(wr, enc, &bytes).await?;
+                }
+                return Ok(());
+            }
             FaultVerdict::Fire(_) => {
                 warn!(msg = msg.name, "fault injected: close before send");
                 fault_fired.store(true, Ordering::SeqCst);

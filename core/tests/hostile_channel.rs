@@ -1,0 +1,402 @@
+//! Hostile messages on a *funded* channel, over the wire, from a peer that has the channel
+//! (issue 17 §1): two whole Tern nodes on the in-memory chain and network (paused clock), the
+//! phone (funder) and the LSP, one of which sends one update or close message corrupted by a
+//! `~` fault rule (`core/src/net/faults.rs`). Each case asserts BOLT 2's outcome at the
+//! receiver (`/work/shared/spec/bolts/02-peer-protocol.md`), that it stays up, and exactly the
+//! durable change:
+//! - a warning (and the connection closed, where BOLT allows it): the receiver's stored
+//!   channel record is byte for byte what it was just before, it sends no `error`, and once
+//!   the rule is spent the update or close completes on both sides with nothing failed;
+//! - fail the channel (a wrong revocation secret, which BOLT requires to fail): the receiver
+//!   sends an `error`, its record changes only to the failed phase (same commitment and
+//!   feerate), and its latest commitment reaches the chain; the sender fails too, on the
+//!   `error`.
+//!
+//! How the moment "just before" is caught: the sender's plan is `-<message>` then the `~`
+//! rule. The `-` closes the connection instead of sending the message, so both nodes go quiet
+//! with the receiver's record final (it persists before it sends, and receives nothing until
+//! the reconnection); the test snapshots it while the peers are apart. On the reconnection the
+//! message is retransmitted (`channel_reestablish`) and the `~` rule corrupts it.
+//!
+//! Needs the `dev-disconnect` feature.
+#![cfg(feature = "dev-disconnect")]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bitcoin::{OutPoint, Sequence};
+use tern_core::net::faults::FaultPlan;
+use tern_core::net::MemoryNet;
+use tern_core::node::{Event, Node};
+use tern_core::proto::channel::{Channel, ChannelRecord, ChannelState};
+use tern_core::proto::wire::Message;
+use tern_core::store::Store;
+use tern_devnet::DevChain;
+
+mod common;
+
+use common::memory::*;
+use common::node::check_durability;
+
+/// The estimates after the rise: 40 sat/vB for two blocks, 10 000 sat/kw (`node_updates.rs`).
+const RISEN: f64 = 40.0;
+const RISEN_PER_KW: u32 = 10_000;
+
+fn ty(name: &str) -> u16 {
+    Message::type_for_name(name).expect("a message name")
+}
+
+/// What the receiver must do with the corrupted message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Send a `warning` and close the connection; nothing stored.
+    WarnAndDisconnect,
+    /// Send a `warning`, keep the connection; nothing stored.
+    Warn,
+    /// Send an `error` and fail the channel: broadcast its latest commitment.
+    Fail,
+}
+
+/// One hostile message.
+struct Case {
+    /// The `~` rule, armed on the sender.
+    rule: &'static str,
+    /// Whether the phone sends it (else the LSP).
+    phone_sends: bool,
+    /// What starts the exchange: a cooperative close by the phone (else a fee rise, which
+    /// the phone as funder follows with `update_fee`).
+    close: bool,
+    outcome: Outcome,
+}
+
+impl Case {
+    fn message(&self) -> &'static str {
+        let rest = self.rule.trim_start_matches('~');
+        rest.split_once(':').map_or(rest, |(m, _)| m)
+    }
+}
+
+/// The only channel record in the store of the node at `dir` (read while it runs), with its
+/// write time.
+fn stored(dir: &Path) -> (Vec<u8>, u64) {
+    let store = Store::open(dir.join("tern.sqlite")).expect("store");
+    let rows = store.list_channels().expect("channels");
+    assert_eq!(rows.len(), 1, "one channel");
+    (rows[0].record.clone(), rows[0].updated_at)
+}
+
+/// `record` decoded: (phase, commitment number, feerate).
+fn decoded(record: &[u8]) -> (ChannelState, u64, u32) {
+    let c = Channel::from_record(ChannelRecord::decode(record).expect("record"));
+    (
+        c.state(),
+        c.commitment_number(),
+        c.commitment_feerate_per_kw(),
+    )
+}
+
+fn count(types: &[u16], name: &str) -> usize {
+    types.iter().filter(|t| **t == ty(name)).count()
+}
+
+/// Handles every queued event of `node`, returning whether one was `ChannelFailed`.
+async fn drain_failed(node: &Node) -> Vec<String> {
+    let mut failed = Vec::new();
+    while let Ok(Some((seq, e))) = node.next_event().await {
+        if let Event::ChannelFailed { reason, .. } = &e {
+            failed.push(reason.clone());
+        }
+        let _ = node.event_handled(seq).await;
+    }
+    failed
+}
+
+/// Waits (paused clock, a block now and then: a reconnected funder re-applies its fee policy
+/// on one) until both nodes are at commitment 1 with the risen feerate and idle.
+async fn until_updated(chain: &DevChain, phone: &Node, lsp: &Node, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let mut round = 0u32;
+    loop {
+        let updated = at(phone, lsp, RISEN_PER_KW, 1).await;
+        let idle = !phone.list_channels().await[0].update_pending
+            && !lsp.list_channels().await[0].update_pending;
+        if updated && idle {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not updated; phone {:?} lsp {:?}",
+            phone.list_channels().await,
+            lsp.list_channels().await
+        );
+        round += 1;
+        if round % 100 == 0 {
+            mine_until(chain, &[phone, lsp], 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the funding is spent by a cooperative close (never a commitment).
+async fn until_closed(chain: &DevChain, phone: &Node, lsp: &Node, funding: OutPoint, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(spend) = chain.outspend(&funding) {
+            let tx = chain.transaction(&spend.txid).expect("spending tx");
+            assert_eq!(
+                tx.input[0].sequence,
+                Sequence::MAX,
+                "{what}: the funding is spent by a cooperative close, not a commitment"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not closed; phone {:?} lsp {:?}",
+            phone.list_channels().await,
+            lsp.list_channels().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits up to 10 s of the paused clock, in 1 ms steps, for `done`.
+async fn settle_sync(what: &str, done: impl Fn() -> bool) {
+    settle(what, || {
+        let d = done();
+        async move { d }
+    })
+    .await;
+}
+
+async fn run(case: Case) {
+    let msg = case.message();
+    let what = format!(
+        "{} from the {}",
+        case.rule,
+        if case.phone_sends { "phone" } else { "LSP" }
+    );
+    let sender_plan = FaultPlan::parse([format!("-{msg}").as_str(), case.rule]).expect("rules");
+    let receiver_plan = FaultPlan::default();
+    let (phone_plan, lsp_plan) = if case.phone_sends {
+        (sender_plan.clone(), receiver_plan.clone())
+    } else {
+        (receiver_plan.clone(), sender_plan.clone())
+    };
+    let (chain, net) = (DevChain::new(), MemoryNet::new());
+    let tag = case.rule.replace([':', '~'], "-");
+    let (dl, dp) = (
+        dir(&format!("hc-lsp{tag}{}", case.phone_sends)),
+        dir(&format!("hc-phone{tag}{}", case.phone_sends)),
+    );
+    let lsp = node_with(&chain, &net, &dl, 61, true, |b| b.dev_faults(lsp_plan)).await;
+    let phone = node_with(&chain, &net, &dp, 62, false, |b| {
+        b.fee_max_age(Duration::ZERO).dev_faults(phone_plan)
+    })
+    .await;
+    chain.set_fee_estimates(estimates(10.0));
+    open_to_ready(&chain, &phone, &lsp).await;
+    let funding = phone.list_channels().await[0].funding_txo.expect("funding");
+    let (receiver, receiver_dir, sender): (&Node, PathBuf, &Node) = if case.phone_sends {
+        (&lsp, dl.clone(), &phone)
+    } else {
+        (&phone, dp.clone(), &lsp)
+    };
+
+    if case.close {
+        let id = phone.list_channels().await[0].channel_id;
+        phone.close_channel(id, None).await.expect("close");
+    } else {
+        chain.set_fee_estimates(estimates(RISEN));
+        mine_until(&chain, &[&phone, &lsp], 1).await;
+    }
+    // The `-` rule closed the connection instead of sending the message: quiet.
+    settle("the first rule closes the connection", || async {
+        sender_plan.remaining() == 1 && receiver.list_peers().await.expect("peers").is_empty()
+    })
+    .await;
+    let before = stored(&receiver_dir);
+    let before_details = receiver.list_channels().await[0].clone();
+    let (warnings, errors) = (
+        count(&receiver_plan.sent(), "warning"),
+        count(&receiver_plan.sent(), "error"),
+    );
+
+    // The reconnection retransmits the message, corrupted; the receiver answers.
+    let answer = if case.outcome == Outcome::Fail {
+        "error"
+    } else {
+        "warning"
+    };
+    settle_sync(&format!("{what}: the receiver's {answer}"), || {
+        sender_plan.remaining() == 0
+            && count(&receiver_plan.sent(), answer)
+                > [warnings, errors][usize::from(answer == "error")]
+    })
+    .await;
+    // A message the decoder refuses never reaches the node (nor the transcript).
+    let undecodable = case.rule.ends_with(":point");
+    assert_eq!(
+        count(&receiver_plan.received(), msg) > 0,
+        !undecodable,
+        "{what}: the corrupted {msg} decoded"
+    );
+    let at_answer = stored(&receiver_dir);
+    assert!(!receiver.is_stopped(), "{what}: the receiver stays up");
+    let details = receiver.list_channels().await[0].clone();
+
+    match case.outcome {
+        Outcome::WarnAndDisconnect | Outcome::Warn => {
+            assert_eq!(at_answer, before, "{what}: the receiver stored nothing");
+            assert_eq!(
+                count(&receiver_plan.sent(), "error"),
+                errors,
+                "{what}: no error"
+            );
+            assert_eq!(
+                (
+                    details.state,
+                    details.commitment_number,
+                    details.commitment_feerate_per_kw
+                ),
+                (
+                    before_details.state,
+                    before_details.commitment_number,
+                    before_details.commitment_feerate_per_kw
+                ),
+                "{what}"
+            );
+            if case.outcome == Outcome::WarnAndDisconnect {
+                settle("the receiver closes the connection", || async {
+                    receiver.list_peers().await.expect("peers").is_empty()
+                })
+                .await;
+            } else {
+                assert_eq!(
+                    receiver.list_peers().await.expect("peers").len(),
+                    1,
+                    "{what}: a warning alone keeps the connection"
+                );
+            }
+            // The rule is spent: the exchange completes.
+            if case.close {
+                until_closed(&chain, &phone, &lsp, funding, &what).await;
+            } else {
+                until_updated(&chain, &phone, &lsp, &what).await;
+            }
+            for (n, who) in [(&phone, "phone"), (&lsp, "lsp")] {
+                assert_eq!(drain_failed(n).await, Vec::<String>::new(), "{what}: {who}");
+            }
+        }
+        Outcome::Fail => {
+            let (state, number, feerate) = decoded(&at_answer.0);
+            let was = decoded(&before.0);
+            assert_eq!(
+                (state, number, feerate),
+                (ChannelState::Closing, was.1, was.2),
+                "{what}: the only durable change is the failed phase (was {was:?})"
+            );
+            assert_eq!(details.state, ChannelState::Closing, "{what}");
+            // The receiver's latest commitment, the one it held before, reaches the chain.
+            settle_sync("the commitment broadcast", || {
+                chain.outspend(&funding).is_some()
+            })
+            .await;
+            let spend = chain.outspend(&funding).expect("spent");
+            let tx = chain.transaction(&spend.txid).expect("tx");
+            assert_ne!(tx.input[0].sequence, Sequence::MAX, "{what}: a commitment");
+            let failed = drain_failed(receiver).await;
+            assert_eq!(
+                failed.len(),
+                1,
+                "{what}: the receiver fails once: {failed:?}"
+            );
+            // The sender hears the error and fails its side too.
+            settle("the sender fails on the error", || async {
+                sender.list_channels().await[0].state == ChannelState::Closing
+            })
+            .await;
+        }
+    }
+    check_durability(&phone, "phone");
+    check_durability(&lsp, "lsp");
+    phone.stop().await;
+    lsp.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commitment_signed_with_a_wrong_signature_is_a_warning() {
+    run(Case {
+        rule: "~commitment_signed:signature",
+        phone_sends: true,
+        close: false,
+        outcome: Outcome::WarnAndDisconnect,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoke_and_ack_with_a_wrong_secret_fails_the_channel() {
+    run(Case {
+        rule: "~revoke_and_ack:secret",
+        phone_sends: false,
+        close: false,
+        outcome: Outcome::Fail,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoke_and_ack_with_no_point_is_undecodable_a_warning() {
+    run(Case {
+        rule: "~revoke_and_ack:point",
+        phone_sends: false,
+        close: false,
+        outcome: Outcome::WarnAndDisconnect,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_fee_below_the_floor_is_a_warning() {
+    run(Case {
+        rule: "~update_fee:feerate_low",
+        phone_sends: true,
+        close: false,
+        outcome: Outcome::WarnAndDisconnect,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_update_fee_is_a_warning() {
+    run(Case {
+        rule: "~update_fee:feerate_high",
+        phone_sends: true,
+        close: false,
+        outcome: Outcome::WarnAndDisconnect,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closing_signed_with_a_wrong_signature_is_a_warning() {
+    run(Case {
+        rule: "~closing_signed:signature",
+        phone_sends: true,
+        close: true,
+        outcome: Outcome::WarnAndDisconnect,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_to_an_invalid_script_is_a_warning() {
+    run(Case {
+        rule: "~shutdown:script",
+        phone_sends: true,
+        close: true,
+        outcome: Outcome::Warn,
+    })
+    .await;
+}
