@@ -55,6 +55,10 @@ enum Outcome {
     Warn,
     /// Send an `error` and fail the channel: broadcast its latest commitment.
     Fail,
+    /// The first copy of a duplicated message is applied (the receiver's record then holds
+    /// this commitment number and feerate); the second is unexpected: a `warning` and the
+    /// connection closed, nothing more stored.
+    SecondCopyWarns { number: u64, feerate: u32 },
 }
 
 /// One hostile message.
@@ -217,6 +221,8 @@ async fn run(case: Case) {
     .await;
     let before = stored(&receiver_dir);
     let before_details = receiver.list_channels().await[0].clone();
+    // The connection the corrupted message comes on is the receiver's next `channel_reestablish`.
+    let reestablished = count(&receiver_plan.sent(), "channel_reestablish") + 1;
     let (warnings, errors) = (
         count(&receiver_plan.sent(), "warning"),
         count(&receiver_plan.sent(), "error"),
@@ -246,7 +252,20 @@ async fn run(case: Case) {
     let details = receiver.list_channels().await[0].clone();
 
     match case.outcome {
-        Outcome::WarnAndDisconnect | Outcome::Warn => {
+        Outcome::WarnAndDisconnect | Outcome::Warn | Outcome::SecondCopyWarns { .. } => {
+            let (before, before_details) = match case.outcome {
+                Outcome::SecondCopyWarns { number, feerate } => {
+                    // Only the first copy's change is stored: the record is what it was then.
+                    let (state, n, f) = decoded(&at_answer.0);
+                    assert_eq!(
+                        (state, n, f),
+                        (before_details.state, number, feerate),
+                        "{what}: the first copy applied"
+                    );
+                    (at_answer.clone(), details.clone())
+                }
+                _ => (before, before_details),
+            };
             assert_eq!(at_answer, before, "{what}: the receiver stored nothing");
             assert_eq!(
                 count(&receiver_plan.sent(), "error"),
@@ -266,12 +285,17 @@ async fn run(case: Case) {
                 ),
                 "{what}"
             );
-            if case.outcome == Outcome::WarnAndDisconnect {
-                settle("the receiver closes the connection", || async {
-                    receiver.list_peers().await.expect("peers").is_empty()
-                })
-                .await;
+            // A new connection (another `channel_reestablish` of the receiver) follows a
+            // disconnect; the reconnection may come at once, so the gap is not watched for.
+            let reconnected =
+                || count(&receiver_plan.sent(), "channel_reestablish") > reestablished;
+            if case.outcome != Outcome::Warn {
+                settle_sync("the receiver closes the connection", reconnected).await;
             } else {
+                assert!(
+                    !reconnected(),
+                    "{what}: a warning alone keeps the connection"
+                );
                 assert_eq!(
                     receiver.list_peers().await.expect("peers").len(),
                     1,
@@ -397,6 +421,34 @@ async fn a_shutdown_to_an_invalid_script_is_a_warning() {
         phone_sends: true,
         close: true,
         outcome: Outcome::Warn,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_commitment_signed_is_a_warning() {
+    run(Case {
+        rule: "~commitment_signed:duplicate",
+        phone_sends: true,
+        close: false,
+        outcome: Outcome::SecondCopyWarns {
+            number: 1,
+            feerate: RISEN_PER_KW,
+        },
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_revoke_and_ack_is_a_warning() {
+    run(Case {
+        rule: "~revoke_and_ack:duplicate",
+        phone_sends: false,
+        close: false,
+        outcome: Outcome::SecondCopyWarns {
+            number: 0,
+            feerate: 2_500,
+        },
     })
     .await;
 }

@@ -107,6 +107,9 @@ pub(crate) struct PeerTask {
     pub(super) fees: Option<FeeEstimates>,
     /// Watched outputs of closing channels (`WatchRequest::Output`) -> their channel.
     pub(super) outputs: HashMap<bitcoin::OutPoint, ChannelId>,
+    /// We closed the current connection (a `warning` and its disconnect, a watchdog): what
+    /// the peer sent on it after that is not read, until the next connection.
+    pub(super) closing_connection: bool,
 }
 
 impl PeerTask {
@@ -141,6 +144,7 @@ impl PeerTask {
             awaiting_reestablish: HashSet::new(),
             fees: None,
             outputs: HashMap::new(),
+            closing_connection: false,
         }
     }
 
@@ -171,6 +175,11 @@ impl PeerTask {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if self.closing_connection {
+                // The messages queued behind the one that made us close the connection (a
+                // `warning` and close) are dropped with it, unread: BOLT 1's close.
+                receiver = None;
+            }
             let transient = self.channels.iter().any(Channel::needs_ticks);
             let next_message = async {
                 match receiver.as_mut() {
@@ -184,6 +193,7 @@ impl PeerTask {
                     Some(PeerCommand::Connected { sender, receiver: r, their_features }) => {
                         self.sender = Some(sender);
                         self.their_features = their_features;
+                        self.closing_connection = false;
                         receiver = Some(r);
                         self.awaiting_reestablish = self
                             .channels
@@ -206,6 +216,7 @@ impl PeerTask {
                         }
                         self.sender = None;
                         self.their_features = Features::empty();
+                        self.closing_connection = false;
                         receiver = None;
                         self.awaiting_reestablish.clear();
                         // Unanswered inbound requests die with the connection (the funder

@@ -191,7 +191,7 @@ impl PeerTask {
         }
     }
 
-    fn disconnect(&self, i: usize, reason: &str, scope: DisconnectScope) {
+    fn disconnect(&mut self, i: usize, reason: &str, scope: DisconnectScope) {
         let id = self.channels[i].current_id();
         // The peer task owns all the peer's channels: it alone knows whether another one
         // still needs the connection (BOLT 1: the error named one).
@@ -200,12 +200,14 @@ impl PeerTask {
         } else {
             tracing::info!(channel = %id, "disconnecting: {reason}");
             let _ = self.shared.net.disconnect(self.node_id);
+            self.closing_connection = true;
         }
     }
 
-    fn reconnect(&self, i: usize, reason: &str) {
+    fn reconnect(&mut self, i: usize, reason: &str) {
         tracing::info!(channel = %self.channels[i].current_id(), "reconnecting: {reason}");
         let _ = self.shared.net.disconnect(self.node_id);
+        self.closing_connection = true;
         let _ = self.shared.net.reconnect_now(self.node_id);
     }
 
