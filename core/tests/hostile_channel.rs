@@ -41,6 +41,9 @@ use common::node::check_durability;
 /// The estimates after the rise: 40 sat/vB for two blocks, 10 000 sat/kw (`node_updates.rs`).
 const RISEN: f64 = 40.0;
 const RISEN_PER_KW: u32 = 10_000;
+/// The nodes' seeds (`[seed; 32]`).
+const LSP_SEED: u8 = 61;
+const PHONE_SEED: u8 = 62;
 
 fn ty(name: &str) -> u16 {
     Message::type_for_name(name).expect("a message name")
@@ -97,6 +100,34 @@ fn decoded(record: &[u8]) -> (ChannelState, u64, u32) {
         c.commitment_number(),
         c.commitment_feerate_per_kw(),
     )
+}
+
+/// The signed commitment the channel `record` of the node of seed `[seed; 32]` holds: what it
+/// broadcasts when it fails the channel (fed an `error`, as `node_updates.rs` does).
+fn held_commitment(record: &[u8], seed: u8) -> bitcoin::Txid {
+    use tern_core::proto::channel::{Action, BroadcastKind, ChannelConfig, Context, Input};
+    use tern_core::proto::wire::ErrorMessage;
+    let mut channel = Channel::from_record(ChannelRecord::decode(record).expect("record"));
+    let keys = tern_core::proto::keys::KeysManager::new(&[seed; 32], bitcoin::Network::Regtest)
+        .expect("keys")
+        .channel_keys(channel.keys_index())
+        .expect("channel keys");
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
+    let ctx = Context::new(&secp, &keys, &config);
+    let id = channel.channel_id().expect("id");
+    let error = Input::Message(Message::Error(ErrorMessage::new(id, "snapshot")));
+    channel
+        .handle(error, &ctx)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Broadcast {
+                tx,
+                kind: BroadcastKind::Commitment,
+            } => Some(tx.compute_txid()),
+            _ => None,
+        })
+        .expect("a commitment")
 }
 
 fn count(types: &[u16], name: &str) -> usize {
@@ -193,8 +224,11 @@ async fn run(case: Case) {
         dir(&format!("hc-lsp{tag}{}", case.phone_sends)),
         dir(&format!("hc-phone{tag}{}", case.phone_sends)),
     );
-    let lsp = node_with(&chain, &net, &dl, 61, true, |b| b.dev_faults(lsp_plan)).await;
-    let phone = node_with(&chain, &net, &dp, 62, false, |b| {
+    let lsp = node_with(&chain, &net, &dl, LSP_SEED, true, |b| {
+        b.dev_faults(lsp_plan)
+    })
+    .await;
+    let phone = node_with(&chain, &net, &dp, PHONE_SEED, false, |b| {
         b.fee_max_age(Duration::ZERO).dev_faults(phone_plan)
     })
     .await;
@@ -329,6 +363,16 @@ async fn run(case: Case) {
             let spend = chain.outspend(&funding).expect("spent");
             let tx = chain.transaction(&spend.txid).expect("tx");
             assert_ne!(tx.input[0].sequence, Sequence::MAX, "{what}: a commitment");
+            let seed = if case.phone_sends {
+                LSP_SEED
+            } else {
+                PHONE_SEED
+            };
+            assert_eq!(
+                spend.txid,
+                held_commitment(&before.0, seed),
+                "{what}: the commitment the receiver held before the message"
+            );
             let failed = drain_failed(receiver).await;
             assert_eq!(
                 failed.len(),
