@@ -165,7 +165,7 @@ async fn until_updated(chain: &DevChain, phone: &Node, lsp: &Node, what: &str) {
             lsp.list_channels().await
         );
         round += 1;
-        if round % 100 == 0 {
+        if round.is_multiple_of(100) {
             mine_until(chain, &[phone, lsp], 1).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
