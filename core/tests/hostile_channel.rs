@@ -12,11 +12,15 @@
 //!   feerate), and its latest commitment reaches the chain; the sender fails too, on the
 //!   `error`.
 //!
-//! How the moment "just before" is caught: the sender's plan is `-<message>` then the `~`
-//! rule. The `-` closes the connection instead of sending the message, so both nodes go quiet
-//! with the receiver's record final (it persists before it sends, and receives nothing until
-//! the reconnection); the test snapshots it while the peers are apart. On the reconnection the
-//! message is retransmitted (`channel_reestablish`) and the `~` rule corrupts it.
+//! How the moment "just before" is caught: the sender's plan is a first rule on the message,
+//! then the `~` rule. The first loses the message — `$` drops it (the sender's update or
+//! close watchdog reconnects 30 s later), or, for a message another one follows in the same
+//! flight (the funder's `update_fee`, the fundee's `revoke_and_ack`), `-` closes the
+//! connection instead of sending it (the dialler redials after a second) — so both nodes go
+//! quiet with the receiver's record final: it persists before it sends, and has received
+//! everything else the sender sent (the transcripts say so) and nothing after. The test
+//! snapshots it then. On the reconnection the message is retransmitted
+//! (`channel_reestablish`) and the `~` rule corrupts it.
 //!
 //! Needs the `dev-disconnect` feature.
 #![cfg(feature = "dev-disconnect")]
@@ -197,11 +201,20 @@ async fn until_closed(chain: &DevChain, phone: &Node, lsp: &Node, funding: OutPo
 
 /// Waits up to 10 s of the paused clock, in 1 ms steps, for `done`.
 async fn settle_sync(what: &str, done: impl Fn() -> bool) {
-    settle(what, || {
-        let d = done();
-        async move { d }
-    })
-    .await;
+    within(what, 10, done).await;
+}
+
+/// Waits up to `secs` of the paused clock, in 1 ms steps (they pass only when the nodes have
+/// nothing left to run), for `done`.
+async fn within(what: &str, secs: u64, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn run(case: Case) {
@@ -211,7 +224,12 @@ async fn run(case: Case) {
         case.rule,
         if case.phone_sends { "phone" } else { "LSP" }
     );
-    let sender_plan = FaultPlan::parse([format!("-{msg}").as_str(), case.rule]).expect("rules");
+    let first = match (msg, case.phone_sends) {
+        ("update_fee", true) | ("revoke_and_ack", false) => '-',
+        _ => '$',
+    };
+    let sender_plan =
+        FaultPlan::parse([format!("{first}{msg}").as_str(), case.rule]).expect("rules");
     let receiver_plan = FaultPlan::default();
     let (phone_plan, lsp_plan) = if case.phone_sends {
         (sender_plan.clone(), receiver_plan.clone())
@@ -248,13 +266,22 @@ async fn run(case: Case) {
         chain.set_fee_estimates(estimates(RISEN));
         mine_until(&chain, &[&phone, &lsp], 1).await;
     }
-    // The `-` rule closed the connection instead of sending the message: quiet.
-    settle("the first rule closes the connection", || async {
-        sender_plan.remaining() == 1 && receiver.list_peers().await.expect("peers").is_empty()
+    // The first rule lost the message; everything else the sender sent was received.
+    settle_sync("the first rule fires", || {
+        sender_plan.remaining() == 1
+            && sender_plan.sent().len() == receiver_plan.received().len() + 1
     })
     .await;
+    // One step of the paused clock: it passes only once the receiver handled all of it (a
+    // store job holds the clock).
+    tokio::time::sleep(Duration::from_millis(1)).await;
     let before = stored(&receiver_dir);
     let before_details = receiver.list_channels().await[0].clone();
+    assert_eq!(
+        sender_plan.remaining(),
+        1,
+        "{what}: the snapshot comes before the retransmission"
+    );
     // The connection the corrupted message comes on is the receiver's next `channel_reestablish`.
     let reestablished = count(&receiver_plan.sent(), "channel_reestablish") + 1;
     let (warnings, errors) = (
@@ -268,7 +295,8 @@ async fn run(case: Case) {
     } else {
         "warning"
     };
-    settle_sync(&format!("{what}: the receiver's {answer}"), || {
+    // After the watchdog's 30 s when the first rule was a `$`.
+    within(&format!("{what}: the receiver's {answer}"), 60, || {
         sender_plan.remaining() == 0
             && count(&receiver_plan.sent(), answer)
                 > [warnings, errors][usize::from(answer == "error")]
@@ -300,7 +328,14 @@ async fn run(case: Case) {
                 }
                 _ => (before, before_details),
             };
-            assert_eq!(at_answer, before, "{what}: the receiver stored nothing");
+            assert!(
+                at_answer == before,
+                "{what}: the receiver stored nothing; record {:?} written at {} was {:?} at {}",
+                decoded(&at_answer.0),
+                at_answer.1,
+                decoded(&before.0),
+                before.1
+            );
             assert_eq!(
                 count(&receiver_plan.sent(), "error"),
                 errors,
@@ -493,6 +528,46 @@ async fn a_second_revoke_and_ack_is_a_warning() {
             number: 0,
             feerate: 2_500,
         },
+    })
+    .await;
+}
+
+// The same corruptions the other way: the LSP's (the fundee's) messages to the phone.
+
+#[tokio::test(start_paused = true)]
+async fn the_fundees_commitment_signed_with_a_wrong_signature_is_a_warning() {
+    run(Case {
+        rule: "~commitment_signed:signature",
+        phone_sends: false,
+        close: false,
+        outcome: Outcome::WarnAndDisconnect,
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_funders_revoke_and_ack_with_a_wrong_secret_fails_the_channel() {
+    run(Case {
+        rule: "~revoke_and_ack:secret",
+        phone_sends: true,
+        close: false,
+        outcome: Outcome::Fail,
+    })
+    .await;
+}
+
+// Not here: the fundee's `closing_signed`. Its only one is its reply agreeing the funder's
+// fee, after which it broadcasts the close itself; a corrupted copy retransmitted on the
+// reconnection reaches a funder that already sees the funding spent by that close (it
+// ignores the message).
+
+#[tokio::test(start_paused = true)]
+async fn the_fundees_shutdown_to_an_invalid_script_is_a_warning() {
+    run(Case {
+        rule: "~shutdown:script",
+        phone_sends: false,
+        close: true,
+        outcome: Outcome::Warn,
     })
     .await;
 }
