@@ -211,6 +211,25 @@ pub struct Spend {
     pub confirmed: Option<Confirmation>,
 }
 
+impl Spend {
+    /// Checks that `tx` is this spend of `outpoint`: its txid, spending `outpoint` at input
+    /// `vin`. Otherwise the server lied, and the error says how.
+    pub fn check(&self, outpoint: OutPoint, tx: &Transaction) -> Result<(), String> {
+        let txid = tx.compute_txid();
+        if txid != self.txid {
+            return Err(format!("the transaction served is {txid}"));
+        }
+        match usize::try_from(self.vin).ok().and_then(|i| tx.input.get(i)) {
+            Some(i) if i.previous_output == outpoint => Ok(()),
+            Some(i) => Err(format!(
+                "its input {} spends {}",
+                self.vin, i.previous_output
+            )),
+            None => Err(format!("it has {} inputs", tx.input.len())),
+        }
+    }
+}
+
 /// A transaction from a script's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptTx {
