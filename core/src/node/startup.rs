@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::db::{Db, Parts};
 use super::*;
-use crate::chain::{ChainWatcher, DynSource, EsploraSource};
+use crate::chain::{ChainError, ChainWatcher, DynSource, EsploraSource};
 use crate::net::{ConnectionManager, NetConfig, NetEvent};
 use crate::proto::channel::{ChannelRecord, ChannelState};
 use crate::proto::keys::{KeysManager, WalletDescriptors};
@@ -307,8 +307,14 @@ impl Node {
                         _ = tokio::time::sleep(every) => {}
                         _ = stopped.changed() => return,
                     }
-                    if let Err(e) = node.sync(Some(every)).await {
-                        tracing::warn!("background sync failed: {e}");
+                    match node.sync(Some(every)).await {
+                        Ok(_) => {}
+                        // No request was sent: the failure that started the backoff was
+                        // logged at warn already.
+                        Err(NodeError::Chain(e @ ChainError::BackingOff { .. })) => {
+                            tracing::debug!("background sync skipped: {e}")
+                        }
+                        Err(e) => tracing::warn!("background sync failed: {e}"),
                     }
                 }
             });
