@@ -68,9 +68,10 @@ pub struct Config {
     /// Most inbound connections at once, handshakes included (default 128,
     /// [`crate::net::NetConfig::max_inbound_connections`]): more are closed on accept.
     pub max_inbound_connections: usize,
-    /// Most bytes queued to one peer and not yet written (default 256 KiB,
+    /// Most bytes queued in each direction of one connection (default 256 KiB,
     /// [`crate::net::NetConfig::max_queued_bytes`]): a peer that asks for pongs and never
-    /// reads is disconnected instead of growing our memory.
+    /// reads is disconnected instead of growing our memory, and one that sends faster than
+    /// its messages are handled is no longer read from until they are.
     pub max_queued_bytes: usize,
     /// Most inbound opens one peer may have held in memory before their durable point (an
     /// `open_channel` accepted or waiting for the app, its `funding_created` not yet
