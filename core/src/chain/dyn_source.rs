@@ -23,6 +23,7 @@ type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + Send +
 /// The object-safe mirror of [`ChainSource`], implemented for every `ChainSource`.
 trait ObjectSource: Send + Sync {
     fn traffic(&self) -> Option<Traffic>;
+    fn distrust(&self);
     fn tip_hash(&self) -> Answer<'_, BlockHash>;
     fn header(&self, hash: BlockHash) -> Answer<'_, Header>;
     fn block_status(&self, hash: BlockHash) -> Answer<'_, BlockStatus>;
@@ -40,6 +41,9 @@ trait ObjectSource: Send + Sync {
 impl<S: ChainSource> ObjectSource for S {
     fn traffic(&self) -> Option<Traffic> {
         ChainSource::traffic(self)
+    }
+    fn distrust(&self) {
+        ChainSource::distrust(self)
     }
     fn tip_hash(&self) -> Answer<'_, BlockHash> {
         Box::pin(ChainSource::tip_hash(self))
@@ -186,6 +190,9 @@ impl ChainSource for DynSource {
             requests: self.requests(),
             bytes: self.http_bytes(),
         })
+    }
+    fn distrust(&self) {
+        self.inner.distrust()
     }
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
         self.count().tip_hash()

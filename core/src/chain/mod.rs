@@ -4,6 +4,7 @@
 //!   status, merkle proofs, outspends, script histories, broadcast, fee estimates).
 //! - [`EsploraSource`]: the implementation on `esplora-client`, with timeouts, bounded retries
 //!   and typed errors.
+//! - [`Failover`]: several servers as one source, the next asked when one fails or lies.
 //! - [`DynSource`]: any source behind one pointer type (what the node holds, so it runs on
 //!   Esplora or on a test's in-memory chain alike).
 //! - [`planner`]: the sans-IO sync planner. It decides which requests a sync makes and consumes
@@ -16,6 +17,7 @@
 
 mod dyn_source;
 mod esplora;
+mod failover;
 mod fees;
 mod http;
 pub mod planner;
@@ -30,6 +32,7 @@ use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use dyn_source::DynSource;
 pub use esplora::{EsploraConfig, EsploraSource, DEFAULT_MAX_BODY_BYTES};
+pub use failover::Failover;
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
 pub use http::{Clock, IN_REQUEST_WAIT};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
@@ -249,6 +252,9 @@ pub trait ChainSource: Send + Sync {
     fn traffic(&self) -> Option<Traffic> {
         None
     }
+    /// A sync found a lie in this source's answers (the node says so): a source of several
+    /// servers ([`Failover`]) asks the next one from now on. Nothing by default.
+    fn distrust(&self) {}
     /// Hash of the best tip.
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send;
     /// A block header.

@@ -58,6 +58,10 @@ impl Node {
             Ok(o) => o,
             Err(e) => {
                 restore_fresh();
+                if e.is_lie() {
+                    // With several servers, the next sync asks another.
+                    self.shared.source.distrust();
+                }
                 return Err(e.into());
             }
         };

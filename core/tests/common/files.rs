@@ -1,6 +1,7 @@
 //! A data dir's files and its database's rows, to show a refused start or a failed sync
 //! changed nothing (storage- and chain-fault tests of tern-core and tern-harness; the harness
 //! includes this file by `#[path]`).
+#![allow(dead_code)]
 
 /// Every file in `dir` with its bytes; not SQLite's `-shm` index (rebuilt from the WAL at each
 /// open, no data), an empty `-wal`, or the lock file (empty, a lock only).
