@@ -230,6 +230,11 @@ impl PeerReceiver {
         self.rx.recv().await.map(|(msg, _room)| msg)
     }
 
+    /// The next message if one is queued now (never waits).
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok().map(|(msg, _room)| msg)
+    }
+
     /// Bytes read from the peer and waiting here.
     pub fn queued_bytes(&self) -> usize {
         self.max_queued_bytes - self.room.available_permits()

@@ -103,8 +103,11 @@ pub(crate) struct Shared {
     pub(crate) events: Notify,
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
     pub(crate) stopped: watch::Sender<bool>,
-    /// Every task the node spawned, ended by `stop` (and aborted by a simulated kill).
+    /// Every task the node spawned but the peer tasks, ended by `stop` (and aborted by a
+    /// simulated kill).
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The peer tasks: a clean stop lets each finish the input in hand first.
+    pub(crate) peer_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// An address was handed out since the last sync planned its scripts.
     pub(crate) fresh_addresses: AtomicBool,
     /// What the wallet could spend at its last read (`reserve.rs`: the fee words).
@@ -207,6 +210,9 @@ pub(crate) fn now() -> u64 {
 
 const DB_FILE: &str = "tern.sqlite";
 const KEYS_INDEX_KEY: &str = "next_channel_keys_index";
+/// How long a clean stop waits for the peer tasks to finish their input in hand (a peer that
+/// does not read could hold a send forever).
+const PEER_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn peer_addr_key(node_id: &PublicKey) -> String {
     format!("peer_addr:{node_id}")
@@ -345,6 +351,22 @@ impl Shared {
         lock(&self.tasks).push(handle);
     }
 
+    /// Spawns a peer task ([`Shared::shutdown`] lets it finish its input in hand).
+    pub(crate) fn spawn_peer(
+        &self,
+        future: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = tokio::spawn(future);
+        lock(&self.peer_tasks).push(handle);
+    }
+
+    /// Every task, peer tasks included, taken out to be aborted.
+    fn take_all_tasks(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut all: Vec<_> = lock(&self.peer_tasks).drain(..).collect();
+        all.extend(lock(&self.tasks).drain(..));
+        all
+    }
+
     fn peer_sender(self: &Arc<Self>, node_id: PublicKey) -> mpsc::UnboundedSender<PeerCommand> {
         let mut peers = lock(&self.peers);
         if let Some(tx) = peers.get(&node_id).filter(|tx| !tx.is_closed()) {
@@ -353,18 +375,33 @@ impl Shared {
         let (tx, rx) = mpsc::unbounded_channel();
         peers.insert(node_id, tx.clone());
         let task = PeerTask::new(self.clone(), node_id, Vec::new(), &[]);
-        self.spawn(task.run(rx).instrument(peer_span(&node_id)));
+        self.spawn_peer(task.run(rx).instrument(peer_span(&node_id)));
         tx
     }
 
-    /// Ends everything the node holds, in this order: both SQLite connections (the store
-    /// thread finishes its running job and drops the store, wallet and watcher), the
-    /// sockets, the tasks, and last the data-dir lock — so another node can open the dir as
-    /// soon as this returns.
+    /// Ends everything the node holds, in this order: the peer tasks, each after the input
+    /// in hand (its persist, then its sends: a fundee's `funding_signed` after its durable
+    /// point reaches the peer, not a closed socket; at most [`PEER_STOP_GRACE`]); both
+    /// SQLite connections (the store thread finishes its running job and drops the store,
+    /// wallet and watcher); the sockets (what was queued is flushed); the other tasks; and
+    /// last the data-dir lock — so another node can open the dir as soon as this returns.
     pub(crate) async fn shutdown(&self) {
         self.stopped.send_replace(true);
         self.events.notify_waiters();
         drop(lock(&self.peers).drain().collect::<Vec<_>>());
+        let peer_tasks: Vec<_> = lock(&self.peer_tasks).drain(..).collect();
+        let grace = tokio::time::sleep(PEER_STOP_GRACE);
+        tokio::pin!(grace);
+        for mut task in peer_tasks {
+            tokio::select! {
+                biased;
+                _ = &mut task => {}
+                _ = &mut grace => {
+                    task.abort();
+                    let _ = task.await;
+                }
+            }
+        }
         self.db.close().await;
         self.net.shutdown().await;
         let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
@@ -396,7 +433,7 @@ impl Shared {
         tracing::warn!("the wake was dropped: abandoning the node");
         self.stopped.send_replace(true);
         self.events.notify_waiters();
-        for task in lock(&self.tasks).drain(..) {
+        for task in self.take_all_tasks() {
             task.abort();
         }
         let dir_lock = lock(&self.dir_lock).take();
@@ -425,7 +462,7 @@ impl Shared {
         tracing::warn!("dev: killing the node");
         self.stopped.send_replace(true);
         self.db.kill();
-        for task in lock(&self.tasks).drain(..) {
+        for task in self.take_all_tasks() {
             task.abort();
         }
         drop(lock(&self.dir_lock).take());

@@ -191,6 +191,7 @@ impl PeerTask {
                 cmd = commands.recv() => match cmd {
                     None => return,
                     Some(PeerCommand::Connected { sender, receiver: r, their_features }) => {
+                        self.drain(&mut receiver).await;
                         self.sender = Some(sender);
                         self.their_features = their_features;
                         self.closing_connection = false;
@@ -210,6 +211,7 @@ impl PeerTask {
                         }
                     }
                     Some(PeerCommand::Disconnected { unexpected }) => {
+                        self.drain(&mut receiver).await;
                         if unexpected {
                             let all: Vec<usize> = (0..self.channels.len()).collect();
                             self.check_fundings_now(&all, "peer disconnected unexpectedly").await;
@@ -285,6 +287,22 @@ impl PeerTask {
                 self.retry_parked().await;
             }
             self.count_pending_inbound();
+        }
+    }
+
+    /// The messages the peer sent before its connection closed (or was replaced), still
+    /// queued: handled before the disconnection, as they came first (an open's last
+    /// `funding_signed` must not be lost to the order in which the task sees its inputs) —
+    /// unless we closed the connection over a bad message, then they are dropped unread.
+    async fn drain(&mut self, receiver: &mut Option<crate::net::PeerReceiver>) {
+        let Some(mut r) = receiver.take() else {
+            return;
+        };
+        while !self.closing_connection {
+            let Some(msg) = r.try_recv() else {
+                return;
+            };
+            self.on_message(msg).await;
         }
     }
 

@@ -220,6 +220,7 @@ impl Node {
             sync_lock: tokio::sync::Mutex::new(()),
             stopped,
             tasks: Mutex::new(Vec::new()),
+            peer_tasks: Mutex::new(Vec::new()),
             fresh_addresses: AtomicBool::new(false),
             wallet_spendable_sat: std::sync::atomic::AtomicU64::new(0),
             cpfp_over_cap: Mutex::new(HashMap::new()),
@@ -281,7 +282,7 @@ impl Node {
             let mut task = PeerTask::new(shared.clone(), peer, records, &stored.intents);
             task.register_all();
             task.rearm_watches().await;
-            shared.spawn(task.run(rx).instrument(peer_span(&peer)));
+            shared.spawn_peer(task.run(rx).instrument(peer_span(&peer)));
             // Peers whose channels are all closing on chain or closed are not redialled.
             let keep = keep && shared.may_keep(&peer);
             if let (true, Some(addr)) = (keep, shared.peer_addr(&peer).await?) {
