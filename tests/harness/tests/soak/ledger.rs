@@ -116,6 +116,16 @@ impl fmt::Display for Entry {
     }
 }
 
+/// A transaction's input, from the output it spends.
+struct Input {
+    outpoint: OutPoint,
+    value: u64,
+    /// The wallet whose script it paid.
+    wallet: Option<usize>,
+    /// Whether it is a commitment's anchor.
+    anchor: bool,
+}
+
 /// Which of [`Fees`] a transaction's fee is.
 enum Slot {
     Funding,
@@ -165,9 +175,7 @@ pub fn ledger(
         })
         .collect();
 
-    // Each transaction's inputs: (value, the wallet whose script it was, whether it is an
-    // anchor of a commitment).
-    let mut inputs: BTreeMap<Txid, Vec<(OutPoint, u64, Option<usize>, bool)>> = BTreeMap::new();
+    let mut inputs: BTreeMap<Txid, Vec<Input>> = BTreeMap::new();
     for (txid, tx) in &all {
         let mut v = Vec::new();
         for input in &tx.input {
@@ -181,13 +189,17 @@ pub fn ledger(
                 .get(op.vout as usize)
                 .ok_or_else(|| format!("no output {op}"))?;
             let value = out.value.to_sat();
-            let anchor = value == ANCHOR_SAT && is_commitment(&prev);
-            v.push((op, value, owner(&out.script_pubkey), anchor));
+            v.push(Input {
+                outpoint: op,
+                value,
+                wallet: owner(&out.script_pubkey),
+                anchor: value == ANCHOR_SAT && is_commitment(&prev),
+            });
         }
         inputs.insert(*txid, v);
     }
     let wallet_of = |txid: &Txid| -> Result<Option<usize>, String> {
-        let owners: BTreeSet<usize> = inputs[txid].iter().filter_map(|i| i.2).collect();
+        let owners: BTreeSet<usize> = inputs[txid].iter().filter_map(|i| i.wallet).collect();
         match owners.len() {
             0 => Ok(None),
             1 => Ok(owners.into_iter().next()),
@@ -218,13 +230,16 @@ pub fn ledger(
     let mut closing: BTreeMap<OutPoint, Txid> = BTreeMap::new();
     for (txid, tx) in &all {
         let ins = &inputs[txid];
-        let paid_in: u64 = ins.iter().map(|i| i.1).sum();
+        let paid_in: u64 = ins.iter().map(|i| i.value).sum();
         let paid_out: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
         let fee = paid_in
             .checked_sub(paid_out)
             .ok_or_else(|| format!("{txid} creates coins"))?;
-        let anchors_in = ins.iter().filter(|i| i.3).count() as u64 * ANCHOR_SAT;
-        let channel = ins.iter().find(|i| funder.contains_key(&i.0)).map(|i| i.0);
+        let anchors_in = ins.iter().filter(|i| i.anchor).count() as u64 * ANCHOR_SAT;
+        let channel = ins
+            .iter()
+            .map(|i| i.outpoint)
+            .find(|op| funder.contains_key(op));
         let kind = match (wallet_of(txid)?, channel) {
             (Some(_), Some(c)) => return Err(format!("{txid} spends wallet coins and {c}")),
             (Some(w), None) => Kind::Wallet(w),
