@@ -12,6 +12,11 @@
 //! driver (`node`) arrive with their issues.
 #![cfg_attr(not(test), warn(missing_docs))]
 
+// The unit tests' TRACE log file, for the log-secret check (tests/common/trace.rs).
+#[cfg(test)]
+#[path = "../tests/common/trace.rs"]
+mod test_trace;
+
 pub mod chain;
 pub mod net;
 pub mod node;

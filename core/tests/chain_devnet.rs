@@ -182,6 +182,7 @@ async fn faults_give_typed_errors_and_the_next_sync_succeeds() {
             method: None,
             kind: kind.clone(),
             count: attempts as u32,
+            port: None,
         });
         let before = state.encode();
         let err = sync(&src, SyncPlanner::new(state.clone(), vec![]), None)
@@ -211,6 +212,7 @@ async fn faults_give_typed_errors_and_the_next_sync_succeeds() {
         method: None,
         kind: FaultKind::LatencyMs(1_500),
         count: 1,
+        port: None,
     });
     let err = sync(&slow, SyncPlanner::new(state.clone(), vec![]), None)
         .await
@@ -222,6 +224,7 @@ async fn faults_give_typed_errors_and_the_next_sync_succeeds() {
         method: None,
         kind: FaultKind::LatencyMs(500),
         count: 1,
+        port: None,
     });
     let err = sync(
         &src,
@@ -485,6 +488,7 @@ async fn send_rebroadcast_and_fee_cache() {
         method: None,
         kind: FaultKind::Status(500),
         count: 3,
+        port: None,
     });
     let (kept, err) = watcher.refresh_fees(&mut store, now() + 10_000, 600).await;
     assert!(err.is_some());

@@ -17,6 +17,10 @@ mod proto_targets;
 #[path = "../../fuzz/src/seeds.rs"]
 mod seeds;
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;

@@ -4,6 +4,10 @@
 //! that asks for pongs and never reads them is disconnected once its queue is full, and an
 //! unknown even message gets a `warning` before the close.
 
+// This binary's TRACE log file, for the log-secret check (see common/trace.rs).
+#[path = "common/trace.rs"]
+mod trace;
+
 use std::time::Duration;
 
 use bitcoin::constants::ChainHash;

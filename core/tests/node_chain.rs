@@ -383,6 +383,7 @@ async fn an_address_handed_out_during_a_sync_is_queried_by_the_next_one() {
         method: None,
         kind: tern_devnet::FaultKind::LatencyMs(700),
         count: 1,
+        port: None,
     });
     let slow = {
         let phone = phone.clone();

@@ -13,6 +13,10 @@ use tern_core::chain::{ChainError, ChainSource, EsploraConfig, EsploraSource};
 use tern_core::node::{Builder, Node, NodeError};
 use tern_devnet::{Devnet, FaultKind, FaultRule};
 
+mod common;
+
+use common::files::rows as dump;
+
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("tern-chainfault-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -34,38 +38,6 @@ async fn node(devnet: &Devnet, data: &std::path::Path, now: Arc<Mutex<Instant>>)
         .start()
         .await
         .expect("node starts")
-}
-
-/// Every row of every table of the node's database, in order: what "no stored state
-/// changed" compares.
-fn dump(data: &std::path::Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open_with_flags(
-        data.join("tern.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open");
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .expect("tables")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("names");
-    let mut rows = Vec::new();
-    for t in tables {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{t}\""))
-            .expect("select");
-        let n = stmt.column_count();
-        let mut q = stmt.query([]).expect("rows");
-        while let Some(row) = q.next().expect("row") {
-            let cols: Vec<String> = (0..n)
-                .map(|i| format!("{:?}", row.get_ref(i).expect("col")))
-                .collect();
-            rows.push(format!("{t}: {}", cols.join("|")));
-        }
-    }
-    rows
 }
 
 fn chain_error(e: NodeError) -> ChainError {

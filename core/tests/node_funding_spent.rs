@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use bitcoin::{Amount, Network, OutPoint, Transaction};
+use tern_core::chain::ChainError;
 use tern_core::chain::{BlockRef, ChainState, OutpointWatch, Spend, CHAIN_STATE_KEY};
+use tern_core::node::NodeError;
 use tern_core::node::{Builder, ChannelDetails, Event, Node, OpenChannelParams};
 use tern_core::proto::channel::{
     Action, Channel, ChannelConfig, ChannelRecord, ChannelState, Context, Input,
@@ -20,7 +22,7 @@ use tern_core::proto::channel::{
 use tern_core::proto::keys::KeysManager;
 use tern_core::proto::wire::{ErrorMessage, Message};
 use tern_core::store::Store;
-use tern_devnet::{Devnet, RequestCounts};
+use tern_devnet::{Devnet, FaultKind, FaultRule, RequestCounts};
 
 mod common;
 
@@ -498,5 +500,58 @@ async fn a_peer_error_checks_the_funding_and_the_failed_channel_records_the_spen
     );
     phone.stop().await;
     lsp.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lying server (issue 17 §2) reports the funding spent by a transaction that does not
+/// spend it (here the funding transaction itself): the node's sync fetches the spender,
+/// fails naming the lie, and stores nothing — not the false spend in the watcher, not a
+/// change to the channel; the next honest sync checks the funding again and the channel is
+/// still ready.
+#[tokio::test]
+async fn a_spend_by_a_transaction_that_does_not_spend_the_funding_fails_the_sync() {
+    let dir = temp_dir("lying-spend");
+    let devnet = Devnet::start().await.expect("devnet");
+    let (phone, lsp, funding) = ready_pair(&devnet, &dir).await;
+    // The LSP goes away: the phone checks its funding at the next sync.
+    stop_lsp(&phone, lsp).await;
+    let lie = serde_json::json!({
+        "spent": true,
+        "txid": funding.txid.to_string(),
+        "vin": 0,
+        "status": {"confirmed": false},
+    });
+    let path = format!("/tx/{}/outspend/{}", funding.txid, funding.vout);
+    devnet.add_fault(FaultRule::new(&path, FaultKind::Body(lie.to_string()), 1));
+    let db = dir.join("phone");
+    let mut failed = None;
+    for _ in 0..50 {
+        let before = common::files::rows(&db);
+        match phone.sync(None).await {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => {
+                failed = Some((e, before));
+                break;
+            }
+        }
+    }
+    let (err, before) = failed.expect("the lie was served and the sync failed");
+    let shown = err.to_string();
+    match err {
+        NodeError::Chain(ChainError::BadSpend { outpoint, txid, .. }) => {
+            assert_eq!((outpoint, txid), (funding, funding.txid), "{shown}");
+        }
+        other => panic!("not a bad spend: {other}"),
+    }
+    assert!(shown.contains(&funding.to_string()), "{shown}");
+    assert_eq!(common::files::rows(&db), before, "nothing stored changed");
+    assert_eq!(only_channel(&phone).await.state, ChannelState::Ready);
+    // Honest again: the funding is checked again (the failed sync kept its forced check), it
+    // is unspent, the channel stays ready and nothing was posted.
+    let counts = counted_sync(&devnet, &phone).await;
+    assert_eq!(counts.route(OUTSPEND), 1, "{counts:?}");
+    assert_eq!(only_channel(&phone).await.state, ChannelState::Ready);
+    assert_eq!(devnet.posted(), [], "nothing posted");
+    phone.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

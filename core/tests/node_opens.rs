@@ -36,6 +36,8 @@ struct Opts<'a> {
     manual: bool,
     open_timeout_secs: Option<u64>,
     halt_after: Option<&'a str>,
+    /// Inbound opens held before their durable point, per peer.
+    pending_per_peer: Option<usize>,
 }
 
 async fn node(devnet: &Devnet, data: &std::path::Path, seed: u8, opts: Opts<'_>) -> Node {
@@ -52,6 +54,14 @@ async fn node(devnet: &Devnet, data: &std::path::Path, seed: u8, opts: Opts<'_>)
     }
     if let Some(secs) = opts.open_timeout_secs {
         b = b.channel_config(|c| c.open_timeout_secs = secs);
+    }
+    if let Some(n) = opts.pending_per_peer {
+        b = b.peer_limits(
+            tern_core::net::DEFAULT_MAX_INBOUND_CONNECTIONS,
+            tern_core::net::DEFAULT_MAX_QUEUED_BYTES,
+            n,
+            50,
+        );
     }
     if let Some(action) = opts.halt_after {
         b = b.dev_halt_after(action);
@@ -737,4 +747,97 @@ async fn a_kill_during_two_concurrent_opens_leaves_nothing_locked() {
         stop(&[&phone, &lsp]).await;
         let _ = (std::fs::remove_dir_all(&dl), std::fs::remove_dir_all(&dp));
     }
+}
+
+/// The manual inbound policy counts the requests waiting for the app toward the pending
+/// limit (issue 17 §1): with room for two per peer, the phone's four opens give the LSP two
+/// `OpenChannelRequest`s and the phone two failures naming the limit, before anything is
+/// allocated; a rejected request frees its room (the next open is asked about), and an
+/// accepted one goes on to ready.
+#[tokio::test]
+async fn the_manual_policy_holds_no_more_requests_than_the_pending_limit() {
+    let (dl, dp) = (dir("manual-limit-lsp"), dir("manual-limit-phone"));
+    let devnet = Devnet::start().await.expect("devnet");
+    let lsp = node(
+        &devnet,
+        &dl,
+        1,
+        Opts {
+            listen: true,
+            manual: true,
+            pending_per_peer: Some(2),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let phone = node(&devnet, &dp, 2, Opts::default()).await;
+    lsp.sync(None).await.expect("sync");
+    fund(&devnet, &phone, FUNDED).await;
+    let addr = lsp.listen_addr().expect("listening").to_string();
+    let (mut pl, mut ll) = (Log::default(), Log::default());
+    let open = || {
+        phone.open_channel(
+            OpenChannelParams::new(lsp.node_id(), addr.clone(), Amount::from_sat(100_000))
+                .push_msat(0)
+                .announce(false),
+        )
+    };
+    let mut opened = Vec::new();
+    for _ in 0..4 {
+        opened.push(open().await.expect("the open starts"));
+    }
+    until(
+        (&phone, &mut pl),
+        (&lsp, &mut ll),
+        "two requests and two refusals",
+        |p, l| l.requests().len() == 2 && p.failed().len() == 2,
+    )
+    .await;
+    let asked = ll.requests();
+    assert_eq!(asked, opened[..2], "the first two are asked about");
+    let failed = pl.failed();
+    for (i, (id, reason)) in failed.iter().enumerate() {
+        assert_eq!(*id, Some(opened[2 + i]), "{failed:?}");
+        assert!(
+            reason.contains("too many pending channel opens from this peer"),
+            "{reason}"
+        );
+    }
+    assert_eq!(lsp.pending_inbound_opens(), 2);
+    assert!(lsp.list_channels().await.is_empty(), "nothing allocated");
+    // A rejected request frees its room: the next open is asked about, not refused.
+    lsp.reject_channel(phone.node_id(), asked[0])
+        .await
+        .expect("reject");
+    until(
+        (&phone, &mut pl),
+        (&lsp, &mut ll),
+        "the rejection",
+        |p, _| p.failed().len() == 3,
+    )
+    .await;
+    let next = open().await.expect("the next open starts");
+    until(
+        (&phone, &mut pl),
+        (&lsp, &mut ll),
+        "the next request",
+        |_, l| l.requests().len() == 3,
+    )
+    .await;
+    assert_eq!(ll.requests()[2], next);
+    assert_eq!(pl.failed().len(), 3, "{:?}", pl.failed());
+    assert_eq!(lsp.pending_inbound_opens(), 2);
+    // An accepted request goes on to ready; its room frees at its durable point.
+    lsp.accept_channel(phone.node_id(), next)
+        .await
+        .expect("accept");
+    mine_until_ready(&devnet, (&phone, &mut pl), (&lsp, &mut ll), 1).await;
+    assert_eq!(
+        lsp.pending_inbound_opens(),
+        1,
+        "the other request still waits"
+    );
+    assert!(pl.disconnects().is_empty(), "phone: {:?}", pl.disconnects());
+    stop(&[&phone, &lsp]).await;
+    let _ = (std::fs::remove_dir_all(&dl), std::fs::remove_dir_all(&dp));
 }

@@ -264,6 +264,7 @@ async fn refusals_name_what_was_wrong_and_spend_nothing() {
         method: Some("POST".into()),
         kind: FaultKind::Status(400),
         count: 1,
+        port: None,
     });
     let err = node
         .send_onchain(&to, sat(10_000), None)

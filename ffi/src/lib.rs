@@ -43,6 +43,7 @@ pub fn default_config(network: Network, data_dir: String, esplora_url: String) -
         network,
         data_dir,
         esplora_url,
+        esplora_fallback_urls: Vec::new(),
         listen: None,
         sync_interval: None,
         connect_timeout: Duration::from_secs(10),

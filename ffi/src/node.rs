@@ -40,6 +40,7 @@ fn address(text: &str) -> Result<Address, TernError> {
 /// The core builder for `config` and `seed`.
 pub(crate) fn builder(config: NodeConfig, seed: tern_core::proto::keys::NodeSeed) -> core::Builder {
     let mut b = core::Builder::new(config.network.into(), config.data_dir, &config.esplora_url)
+        .esplora_fallbacks(config.esplora_fallback_urls)
         .seed(seed)
         .connect_timeout(config.connect_timeout)
         .inbound_policy(config.inbound_policy.into())

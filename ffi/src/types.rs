@@ -59,6 +59,9 @@ pub struct NodeConfig {
     pub data_dir: String,
     /// The Esplora server's base URL.
     pub esplora_url: String,
+    /// More Esplora servers, asked in this order when the one asked fails (unreachable, 429,
+    /// 5xx, a garbage or oversized answer) or lies (empty: one server).
+    pub esplora_fallback_urls: Vec<String>,
     /// Accept peers on this `host:port` (`None`: no listener, as on a phone).
     pub listen: Option<String>,
     /// Sync in the background this often (`None`: only when `sync` is called).

@@ -3,7 +3,7 @@ mid-open is finished by a wake (one dial, the ChannelReady in the report), the n
 nothing pending costs one request, no dial and no fsync, a wake beside the running node is
 Busy, and a cancelled asyncio task cancels its wake (the data dir comes free); a wake whose
 server stalls ends within its deadline, and a process SIGKILLed mid-wake leaves the data dir free
-for the next start."""
+for the next start; a wake whose first Esplora server is down syncs through its fall-back."""
 
 import asyncio
 import os
@@ -111,6 +111,25 @@ def test_a_stalled_wake_ends_within_its_deadline(tmp_path, devnet):
 
     asyncio.run(go())
 
+
+
+def test_a_wake_fails_over_to_the_next_esplora_server(tmp_path, devnet):
+    """The first server refuses every connection: the wake syncs through the fall-back."""
+    import urllib.request
+
+    async def go():
+        c = config(tmp_path / "wf", "http://127.0.0.1:1")
+        c.esplora_fallback_urls = [devnet.url]
+        devnet.mine(1)
+        tip = int(urllib.request.urlopen(devnet.url + "/blocks/tip/height", timeout=5).read())
+        report = await tern.wake(c, bytes([25] * 32), options())
+        assert isinstance(report.outcome, tern.WakeOutcome.COMPLETED), report
+        assert report.tip_height == tip, report
+        alone = config(tmp_path / "wf", "http://127.0.0.1:1")
+        failed = await tern.wake(alone, bytes([25] * 32), options())
+        assert isinstance(failed.outcome, tern.WakeOutcome.FAILED), failed
+
+    asyncio.run(go())
 
 CHILD = """
 import asyncio, sys

@@ -9,6 +9,13 @@
 //! `SystemTime::now`, `Instant::now` and `thread_rng` here).
 #![cfg_attr(not(test), warn(missing_docs))]
 
+// The unit tests' TRACE log file, for the log-secret check (core/tests/common/trace.rs).
+// Test builds only: the log file is the test harness's I/O, not the protocol layer's.
+#[cfg(test)]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+#[path = "../../tests/common/trace.rs"]
+mod test_trace;
+
 pub mod bolt3;
 pub mod channel;
 pub mod keys;

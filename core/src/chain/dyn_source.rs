@@ -7,7 +7,7 @@
 //! node holds a `DynSource`: the source's futures are boxed, one allocation per request,
 //! which is nothing beside a network round trip.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,7 @@ type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChainError>> + Send +
 /// The object-safe mirror of [`ChainSource`], implemented for every `ChainSource`.
 trait ObjectSource: Send + Sync {
     fn traffic(&self) -> Option<Traffic>;
+    fn distrust(&self);
     fn tip_hash(&self) -> Answer<'_, BlockHash>;
     fn header(&self, hash: BlockHash) -> Answer<'_, Header>;
     fn block_status(&self, hash: BlockHash) -> Answer<'_, BlockStatus>;
@@ -40,6 +41,9 @@ trait ObjectSource: Send + Sync {
 impl<S: ChainSource> ObjectSource for S {
     fn traffic(&self) -> Option<Traffic> {
         ChainSource::traffic(self)
+    }
+    fn distrust(&self) {
+        ChainSource::distrust(self)
     }
     fn tip_hash(&self) -> Answer<'_, BlockHash> {
         Box::pin(ChainSource::tip_hash(self))
@@ -83,53 +87,94 @@ impl<S: ChainSource> ObjectSource for S {
 /// Counts every request made through it (all clones share the count), whatever the source:
 /// the node's request counters ([`DynSource::requests`]) read it.
 #[derive(Clone)]
-pub struct DynSource(
-    Arc<dyn ObjectSource>,
-    Arc<AtomicU64>,
-    Arc<Mutex<BTreeMap<Txid, Transaction>>>,
-);
+pub struct DynSource {
+    inner: Arc<dyn ObjectSource>,
+    calls: Arc<AtomicU64>,
+    known: Arc<Mutex<Known>>,
+}
+
+/// Transactions served by `raw_tx` without a request.
+#[derive(Default)]
+struct Known {
+    /// The spending transactions the last sync fetched and checked.
+    checked: BTreeMap<Txid, Transaction>,
+    /// The last [`POSTED_KEPT`] transactions posted through this source (ours).
+    posted: VecDeque<Transaction>,
+}
+
+/// How many of the transactions we posted are kept (a close's few: commitment or closing
+/// transaction, sweeps, a CPFP child; a node closing more at once asks for the rest).
+const POSTED_KEPT: usize = 64;
 
 impl DynSource {
     /// Wraps `source`.
     pub fn new(source: impl ChainSource + 'static) -> Self {
-        DynSource(
-            Arc::new(source),
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(Mutex::new(BTreeMap::new())),
-        )
+        DynSource {
+            inner: Arc::new(source),
+            calls: Arc::new(AtomicU64::new(0)),
+            known: Arc::new(Mutex::new(Known::default())),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Serves these transactions from memory for `raw_tx` until the next call: the spending
     /// transactions the last sync fetched and checked, which the peer tasks ask for next.
     pub fn remember_txs(&self, txs: &[Transaction]) {
-        let mut known = self.2.lock().unwrap_or_else(|p| p.into_inner());
-        known.clear();
-        known.extend(txs.iter().map(|t| (t.compute_txid(), t.clone())));
+        let mut known = self.known();
+        known.checked.clear();
+        known
+            .checked
+            .extend(txs.iter().map(|t| (t.compute_txid(), t.clone())));
+    }
+
+    /// The transactions recently posted through this source (ours): a sync checks a spend by
+    /// one of them without fetching it ([`super::SyncPlanner::known_txs`]).
+    pub fn posted_txs(&self) -> Vec<Transaction> {
+        self.known().posted.iter().cloned().collect()
+    }
+
+    fn remember_posted(&self, tx: &Transaction) {
+        let mut known = self.known();
+        let txid = tx.compute_txid();
+        known.posted.retain(|t| t.compute_txid() != txid);
+        if known.posted.len() == POSTED_KEPT {
+            known.posted.pop_front();
+        }
+        known.posted.push_back(tx.clone());
     }
 
     fn remembered(&self, txid: &Txid) -> Option<Transaction> {
-        let known = self.2.lock().unwrap_or_else(|p| p.into_inner());
-        known.get(txid).cloned()
+        let known = self.known();
+        known.checked.get(txid).cloned().or_else(|| {
+            known
+                .posted
+                .iter()
+                .find(|t| t.compute_txid() == *txid)
+                .cloned()
+        })
     }
 
     /// Requests made through this source and its clones: the HTTP requests actually sent
     /// (every retry included, none for a call refused by the backoff) when the source speaks
     /// HTTP itself ([`ChainSource::traffic`]), else the calls made.
     pub fn requests(&self) -> u64 {
-        match self.0.traffic() {
+        match self.inner.traffic() {
             Some(t) => t.requests,
-            None => self.1.load(Ordering::Relaxed),
+            None => self.calls.load(Ordering::Relaxed),
         }
     }
 
     /// Response body bytes received (0 for a source that does not speak HTTP).
     pub fn http_bytes(&self) -> u64 {
-        self.0.traffic().map_or(0, |t| t.bytes)
+        self.inner.traffic().map_or(0, |t| t.bytes)
     }
 
     fn count(&self) -> &Arc<dyn ObjectSource> {
-        self.1.fetch_add(1, Ordering::Relaxed);
-        &self.0
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        &self.inner
     }
 }
 
@@ -145,6 +190,9 @@ impl ChainSource for DynSource {
             requests: self.requests(),
             bytes: self.http_bytes(),
         })
+    }
+    fn distrust(&self) {
+        self.inner.distrust()
     }
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
         self.count().tip_hash()
@@ -203,6 +251,7 @@ impl ChainSource for DynSource {
         answer
     }
     fn broadcast(&self, tx: Transaction) -> impl Future<Output = Result<(), ChainError>> + Send {
+        self.remember_posted(&tx);
         self.count().broadcast(tx)
     }
     fn fee_estimates(&self) -> impl Future<Output = Result<BTreeMap<u16, f64>, ChainError>> + Send {

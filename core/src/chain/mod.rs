@@ -4,6 +4,7 @@
 //!   status, merkle proofs, outspends, script histories, broadcast, fee estimates).
 //! - [`EsploraSource`]: the implementation on `esplora-client`, with timeouts, bounded retries
 //!   and typed errors.
+//! - [`Failover`]: several servers as one source, the next asked when one fails or lies.
 //! - [`DynSource`]: any source behind one pointer type (what the node holds, so it runs on
 //!   Esplora or on a test's in-memory chain alike).
 //! - [`planner`]: the sans-IO sync planner. It decides which requests a sync makes and consumes
@@ -16,6 +17,7 @@
 
 mod dyn_source;
 mod esplora;
+mod failover;
 mod fees;
 mod http;
 pub mod planner;
@@ -30,6 +32,7 @@ use bitcoin::{BlockHash, MerkleBlock, OutPoint, ScriptBuf, Transaction, Txid};
 
 pub use dyn_source::DynSource;
 pub use esplora::{EsploraConfig, EsploraSource, DEFAULT_MAX_BODY_BYTES};
+pub use failover::Failover;
 pub use fees::{FeeCache, FeeTarget, MIN_FEERATE_SAT_PER_KW};
 pub use http::{Clock, IN_REQUEST_WAIT};
 pub use planner::{ChainEvent, Request, Response, ScriptHistories, SyncPlanner};
@@ -211,6 +214,25 @@ pub struct Spend {
     pub confirmed: Option<Confirmation>,
 }
 
+impl Spend {
+    /// Checks that `tx` is this spend of `outpoint`: its txid, spending `outpoint` at input
+    /// `vin`. Otherwise the server lied, and the error says how.
+    pub fn check(&self, outpoint: OutPoint, tx: &Transaction) -> Result<(), String> {
+        let txid = tx.compute_txid();
+        if txid != self.txid {
+            return Err(format!("the transaction served is {txid}"));
+        }
+        match usize::try_from(self.vin).ok().and_then(|i| tx.input.get(i)) {
+            Some(i) if i.previous_output == outpoint => Ok(()),
+            Some(i) => Err(format!(
+                "its input {} spends {}",
+                self.vin, i.previous_output
+            )),
+            None => Err(format!("it has {} inputs", tx.input.len())),
+        }
+    }
+}
+
 /// A transaction from a script's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptTx {
@@ -230,6 +252,9 @@ pub trait ChainSource: Send + Sync {
     fn traffic(&self) -> Option<Traffic> {
         None
     }
+    /// A sync found a lie in this source's answers (the node says so): a source of several
+    /// servers ([`Failover`]) asks the next one from now on. Nothing by default.
+    fn distrust(&self) {}
     /// Hash of the best tip.
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send;
     /// A block header.

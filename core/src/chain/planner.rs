@@ -13,7 +13,8 @@
 //!    merkle root), the status of its block when its height cannot be told from the tip (the
 //!    claimed height checked), the first input's spend of a transaction the server no longer
 //!    knows (a double spend or a drop), and with [`SyncPlanner::verify_spends`] the transaction
-//!    of each new spend of a watched outpoint (checked to spend it).
+//!    of each new spend of a watched outpoint (checked to spend it; none for a spend by a
+//!    transaction the caller built, [`SyncPlanner::known_txs`], checked against it).
 //!
 //! What a server says is checked where it can be without trusting it more: a header must hash
 //! to the block asked for; a tip that claims to be just above our tip (which the server says
@@ -167,6 +168,9 @@ pub struct SyncPlanner {
     behind: bool,
     /// Blocks of new confirmations whose height is checked by a follow-up status request.
     pending_heights: BTreeMap<BlockHash, Vec<(Txid, u32)>>,
+    /// Transactions the caller knows (its own posted ones): a spend by one is checked
+    /// without asking for it ([`SyncPlanner::known_txs`]).
+    known_txs: BTreeMap<Txid, Transaction>,
     /// New spends of watched outpoints waiting for their transaction, by spending txid.
     pending_spends: BTreeMap<Txid, Vec<(OutPoint, Spend)>>,
     /// The spending transactions checked ([`SyncPlanner::spending_txs`]).
@@ -206,6 +210,7 @@ impl SyncPlanner {
             behind: false,
             pending_heights: BTreeMap::new(),
             pending_spends: BTreeMap::new(),
+            known_txs: BTreeMap::new(),
             spending_txs: Vec::new(),
         }
     }
@@ -220,6 +225,14 @@ impl SyncPlanner {
     /// spends it (one more request per new spend; the node's watcher plans this way).
     pub fn verify_spends(mut self) -> Self {
         self.verify_spends = true;
+        self
+    }
+
+    /// Transactions the caller built itself (the closes and sweeps it posted): a new spend by
+    /// one of them is checked against it, with no request.
+    pub fn known_txs(mut self, txs: impl IntoIterator<Item = Transaction>) -> Self {
+        self.known_txs
+            .extend(txs.into_iter().map(|t| (t.compute_txid(), t)));
         self
     }
 
@@ -385,7 +398,7 @@ impl SyncPlanner {
                 if let Some(txid) = self.classify.remove(op) {
                     self.on_classified(txid, spend);
                 } else {
-                    self.on_outspend(*op, spend);
+                    self.on_outspend(*op, spend)?;
                 }
             }
             (Request::ScriptTxs(script), Response::ScriptTxs(txs)) => {
@@ -605,9 +618,9 @@ impl SyncPlanner {
         }
     }
 
-    fn on_outspend(&mut self, outpoint: OutPoint, spend: Option<Spend>) {
+    fn on_outspend(&mut self, outpoint: OutPoint, spend: Option<Spend>) -> Result<(), ChainError> {
         let Some(watch) = self.state.outpoints.get(&outpoint) else {
-            return;
+            return Ok(());
         };
         if let Some(s) = spend.as_ref().filter(|_| self.verify_spends) {
             // A transaction we watch with that input (ours: a close, a sweep) needs no check.
@@ -617,15 +630,22 @@ impl SyncPlanner {
                 .get(&s.txid)
                 .is_some_and(|w| w.inputs.contains(&outpoint));
             if watch.spend.as_ref() != Some(s) && !ours {
-                let waiting = self.pending_spends.entry(s.txid).or_default();
-                if waiting.is_empty() {
-                    self.followups.push(Request::RawTx(s.txid));
-                }
+                let txid = s.txid;
+                let waiting = self.pending_spends.entry(txid).or_default();
+                let first = waiting.is_empty();
                 waiting.push((outpoint, s.clone()));
-                return;
+                // A transaction we built (a close, a sweep we posted) is checked here.
+                if let Some(tx) = self.known_txs.get(&txid).cloned() {
+                    return self.on_spending_tx(txid, Some(tx));
+                }
+                if first {
+                    self.followups.push(Request::RawTx(txid));
+                }
+                return Ok(());
             }
         }
         self.apply_outspend(outpoint, spend);
+        Ok(())
     }
 
     /// A new spend's transaction: applied when it spends the outpoint, a lie otherwise.
@@ -640,25 +660,7 @@ impl SyncPlanner {
             let Some(tx) = tx.as_ref() else {
                 return Err(bad("the server does not have that transaction".into()));
             };
-            if tx.compute_txid() != txid {
-                return Err(bad(format!(
-                    "the transaction served is {}",
-                    tx.compute_txid()
-                )));
-            }
-            let input = usize::try_from(spend.vin)
-                .ok()
-                .and_then(|i| tx.input.get(i));
-            match input {
-                Some(i) if i.previous_output == outpoint => {}
-                Some(i) => {
-                    return Err(bad(format!(
-                        "its input {} spends {}",
-                        spend.vin, i.previous_output
-                    )))
-                }
-                None => return Err(bad(format!("it has {} inputs", tx.input.len()))),
-            }
+            spend.check(outpoint, tx).map_err(bad)?;
             self.apply_outspend(outpoint, Some(spend));
         }
         if let Some(tx) = tx {

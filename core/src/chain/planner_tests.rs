@@ -807,3 +807,54 @@ fn a_spend_by_a_transaction_that_does_not_spend_the_outpoint_is_refused() {
     fake.sync(SyncPlanner::new(again, vec![])).expect("sync");
     assert_eq!(fake.requests.get("rawtx"), None);
 }
+
+#[test]
+fn a_spend_by_a_transaction_we_posted_is_checked_without_a_request() {
+    let mut fake = Fake::new(10);
+    let mut state = synced(&mut fake);
+    let op = OutPoint::new(Txid::from_byte_array([8; 32]), 1);
+    let other = OutPoint::new(Txid::from_byte_array([9; 32]), 0);
+    state.watch_outpoint(op, 144);
+    state.watch_outpoint(other, 144);
+    let ours = tx(&[op], 50);
+    fake.mine(vec![ours.clone()]);
+    for w in state.outpoints.values_mut() {
+        w.check_now = true;
+    }
+    let before = state.encode();
+    // The server says our transaction spends `other` too: checked against ours, a lie, and
+    // nothing fetched to find out.
+    let (result, _) = sync_lying(
+        &mut fake,
+        SyncPlanner::new(state.clone(), vec![])
+            .verify_spends()
+            .known_txs([ours.clone()]),
+        |req, _| match req {
+            Request::Outspend(o) if *o == other => Some(Response::Outspend(Some(Spend {
+                txid: ours.compute_txid(),
+                vin: 0,
+                confirmed: None,
+            }))),
+            _ => None,
+        },
+    );
+    let err = result.expect_err("lie");
+    assert!(
+        matches!(&err, ChainError::BadSpend { outpoint, txid, .. } if *outpoint == other && *txid == ours.compute_txid()),
+        "{err}"
+    );
+    assert_eq!(fake.requests.get("rawtx"), None);
+    assert_eq!(state.encode(), before);
+    // Honest: our spend of `op` is reported with no request for our transaction.
+    let (s, events, _) = fake
+        .sync(
+            SyncPlanner::new(state, vec![])
+                .verify_spends()
+                .known_txs([ours.clone()]),
+        )
+        .expect("honest");
+    assert_eq!(fake.requests.get("rawtx"), None);
+    assert!(events.iter().any(|e| matches!(e, ChainEvent::OutpointSpent { outpoint, spend } if *outpoint == op && spend.txid == ours.compute_txid())));
+    assert!(s.outpoints[&op].spend.is_some());
+    assert!(s.outpoints[&other].spend.is_none());
+}

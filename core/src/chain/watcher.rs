@@ -112,7 +112,7 @@ impl<S: ChainSource> ChainWatcher<S> {
     /// A planner over a copy of the current state, for a sync run without holding the
     /// watcher (then [`ChainWatcher::finish`]).
     pub fn plan(&self, scripts: Vec<ScriptBuf>) -> SyncPlanner {
-        SyncPlanner::new(self.state.clone(), scripts)
+        SyncPlanner::new(self.state.clone(), scripts).verify_spends()
     }
 
     /// Persists a sync's outcome, keeping watches added or removed while it ran.

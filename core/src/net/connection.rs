@@ -12,7 +12,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::io::{dial, Stream};
 use super::manager::Command;
-use super::{DisconnectReason, NetConfig, PeerSender, Queued};
+use super::{DisconnectReason, InboundQueue, NetConfig, PeerReceiver, PeerSender, Queued};
 use crate::proto::transport::{
     Decryptor, Encryptor, Handshake, HandshakeStep, Transport, LENGTH_HEADER_LEN, MAC_LEN,
 };
@@ -33,7 +33,7 @@ pub(super) struct Established {
     pub remote_addr: SocketAddr,
     pub inbound: bool,
     pub sender: PeerSender,
-    pub receiver: mpsc::Receiver<Message>,
+    pub receiver: PeerReceiver,
 }
 
 async fn read_message(
@@ -263,7 +263,7 @@ async fn run_connection(
     let (enc, dec) = transport.split();
     let (out_tx, out_rx) = mpsc::channel::<Queued>(cfg.queue_len.max(1));
     let sender = PeerSender::new(node_id, out_tx, cfg.max_queued_bytes);
-    let (in_tx, in_rx) = mpsc::channel::<Message>(cfg.queue_len.max(1));
+    let (in_tx, in_rx) = InboundQueue::new(cfg.queue_len, cfg.max_queued_bytes);
     let (close_tx, close_rx) = oneshot::channel::<DisconnectReason>();
     let pong_pending = Arc::new(AtomicBool::new(false));
 
@@ -445,7 +445,7 @@ async fn send_one(
 async fn read_loop(
     mut rd: ReadHalf<Stream>,
     mut dec: Decryptor,
-    in_tx: mpsc::Sender<Message>,
+    in_tx: InboundQueue,
     out_tx: PeerSender,
     pong_pending: Arc<AtomicBool>,
     cfg: Arc<NetConfig>,
@@ -480,7 +480,7 @@ async fn read_loop(
             Message::Unknown { msg_type, .. } => debug!(msg_type, "ignoring unknown odd message"),
             Message::Init(_) => debug!("ignoring repeated init"),
             other => {
-                if in_tx.send(other).await.is_err() {
+                if in_tx.send(other, bytes.len()).await.is_err() {
                     return DisconnectReason::ReceiverDropped;
                 }
             }

@@ -74,11 +74,14 @@ pub struct NetConfig {
     /// handshake (counted by [`ConnectionManager::inbound_refused`]). Outbound dials are not
     /// counted.
     pub max_inbound_connections: usize,
-    /// Most encoded bytes queued to one peer and not yet written to its socket (default
-    /// 256 KiB, at least one largest message, 65,535 bytes). Our own messages wait for room
-    /// (backpressure); a `pong` or `ping` that finds no room means the peer is not reading,
-    /// and the connection is closed ([`DisconnectReason::SendQueueFull`]) rather than
-    /// buffered.
+    /// Most encoded bytes queued in each direction of one connection (default 256 KiB, at
+    /// least one largest message, 65,535 bytes). Outbound, to the peer and not yet written to
+    /// its socket: our own messages wait for room (backpressure); a `pong` or `ping` that
+    /// finds no room means the peer is not reading, and the connection is closed
+    /// ([`DisconnectReason::SendQueueFull`]) rather than buffered. Inbound, read from the peer
+    /// and not yet taken by its [`PeerReceiver`]: the reader stops reading the socket until
+    /// there is room, so a peer that sends faster than its messages are handled is slowed by
+    /// TCP, not buffered.
     pub max_queued_bytes: usize,
     /// Fault-injection rules (test builds only).
     #[cfg(any(test, feature = "dev-disconnect"))]
@@ -210,6 +213,68 @@ pub struct PeerSender {
     max_queued_bytes: usize,
 }
 
+/// The receiving side of a connection: the peer's messages, in order. Bounded in messages
+/// ([`NetConfig::queue_len`]) and in bytes ([`NetConfig::max_queued_bytes`], counted as
+/// received on the wire): while it is full the connection reads nothing more from the peer.
+#[derive(Debug)]
+pub struct PeerReceiver {
+    rx: mpsc::Receiver<(Message, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    max_queued_bytes: usize,
+}
+
+impl PeerReceiver {
+    /// The next message; `None` once the connection is closed and every message read before
+    /// was taken.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await.map(|(msg, _room)| msg)
+    }
+
+    /// Bytes read from the peer and waiting here.
+    pub fn queued_bytes(&self) -> usize {
+        self.max_queued_bytes - self.room.available_permits()
+    }
+}
+
+/// The connection's end of a [`PeerReceiver`].
+pub(crate) struct InboundQueue {
+    tx: mpsc::Sender<(Message, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    max_queued_bytes: usize,
+}
+
+impl InboundQueue {
+    /// A queue of `len` messages and `max_queued_bytes` bytes (at least one largest message).
+    pub(crate) fn new(len: usize, max_queued_bytes: usize) -> (InboundQueue, PeerReceiver) {
+        let max_queued_bytes = max_queued_bytes.max(MAX_MESSAGE_LEN);
+        let room = Arc::new(Semaphore::new(max_queued_bytes));
+        let (tx, rx) = mpsc::channel(len.max(1));
+        let queue = InboundQueue {
+            tx,
+            room: room.clone(),
+            max_queued_bytes,
+        };
+        let receiver = PeerReceiver {
+            rx,
+            room,
+            max_queued_bytes,
+        };
+        (queue, receiver)
+    }
+
+    /// Queues `msg`, `len` bytes on the wire, waiting for room. Fails once the receiver is
+    /// gone.
+    pub(crate) async fn send(&self, msg: Message, len: usize) -> Result<(), ()> {
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(permits(len, self.max_queued_bytes))
+            .await
+            .map_err(|_| ())?;
+        self.tx.send((msg, permit)).await.map_err(|_| ())
+    }
+}
+
 /// A message in a connection's send queue: encoded once, holding its bytes' room until the
 /// writer has written it.
 pub(crate) struct Queued {
@@ -337,7 +402,7 @@ pub enum NetEvent {
         sender: PeerSender,
         /// Messages from the peer (pings, pongs and unknown odd messages are handled here and
         /// not delivered).
-        receiver: mpsc::Receiver<Message>,
+        receiver: PeerReceiver,
     },
     /// A connection reported by `PeerConnected` ended.
     PeerDisconnected {

@@ -36,7 +36,7 @@ struct Connected {
     node_id: PublicKey,
     inbound: bool,
     sender: PeerSender,
-    receiver: mpsc::Receiver<Message>,
+    receiver: PeerReceiver,
     features: Features,
 }
 
@@ -555,4 +555,54 @@ async fn two_managers_talk_over_a_memory_net() {
         bound = c.listen("127.0.0.1:9735").await;
     }
     assert_eq!(bound.map(|a| a.to_string()), Ok("127.0.0.1:9735".into()));
+}
+
+/// A peer that sends faster than its messages are taken is slowed, not buffered: B takes
+/// nothing while A sends 250 messages of 60 kB (15 MB, more than loopback's socket buffers
+/// hold); B's inbound queue holds at most its byte budget (256 KiB, not its 64 messages'
+/// worth, 3.8 MB), A's sends wait, and then every message arrives, in order.
+#[tokio::test]
+async fn the_inbound_queue_is_bounded_in_bytes() {
+    let ((_a, _a_ev, a_conn), (_b, _b_ev, mut b_conn), _) = pair(config(1), config(2)).await;
+    let big = |i: u8| -> Message {
+        Shutdown {
+            channel_id: ChannelId([i; 32]),
+            scriptpubkey: vec![i; 60_000],
+        }
+        .into()
+    };
+    let sender = a_conn.sender.clone();
+    let sending = tokio::spawn(async move {
+        for i in 0..250u8 {
+            sender.send(big(i)).await.expect("open");
+        }
+    });
+    // Until B's queue stops growing (A is held back by it, through TCP).
+    let (mut last, mut still) = (0, 0);
+    while still < 10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = b_conn.receiver.queued_bytes();
+        if now == last && now > 0 {
+            still += 1;
+        } else {
+            (last, still) = (now, 0);
+        }
+    }
+    assert!(
+        last <= DEFAULT_MAX_QUEUED_BYTES,
+        "{last} bytes queued inbound, over {DEFAULT_MAX_QUEUED_BYTES}"
+    );
+    assert!(last > DEFAULT_MAX_QUEUED_BYTES / 2, "{last}");
+    assert!(!sending.is_finished(), "A's sends wait for B");
+    for i in 0..250u8 {
+        let got = tokio::time::timeout(WAIT, b_conn.receiver.recv())
+            .await
+            .expect("in time");
+        assert!(got == Some(big(i)), "message {i}");
+    }
+    tokio::time::timeout(WAIT, sending)
+        .await
+        .expect("A's sends finished")
+        .expect("sent");
+    assert_eq!(b_conn.receiver.queued_bytes(), 0);
 }

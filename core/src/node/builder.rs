@@ -33,6 +33,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The Esplora server.
     pub esplora: EsploraConfig,
+    /// More Esplora servers, asked in this order when the one asked fails or lies
+    /// ([`crate::chain::Failover`]); each with [`Config::esplora`]'s settings. Empty: one
+    /// server only.
+    pub esplora_fallbacks: Vec<String>,
     /// Address to accept peers on (`host:port`), if any.
     pub listen: Option<String>,
     /// Channel parameters and limits.
@@ -68,9 +72,10 @@ pub struct Config {
     /// Most inbound connections at once, handshakes included (default 128,
     /// [`crate::net::NetConfig::max_inbound_connections`]): more are closed on accept.
     pub max_inbound_connections: usize,
-    /// Most bytes queued to one peer and not yet written (default 256 KiB,
+    /// Most bytes queued in each direction of one connection (default 256 KiB,
     /// [`crate::net::NetConfig::max_queued_bytes`]): a peer that asks for pongs and never
-    /// reads is disconnected instead of growing our memory.
+    /// reads is disconnected instead of growing our memory, and one that sends faster than
+    /// its messages are handled is no longer read from until they are.
     pub max_queued_bytes: usize,
     /// Most inbound opens one peer may have held in memory before their durable point (an
     /// `open_channel` accepted or waiting for the app, its `funding_created` not yet
@@ -113,6 +118,7 @@ impl Builder {
                 network,
                 data_dir: data_dir.into(),
                 esplora: EsploraConfig::new(esplora_url),
+                esplora_fallbacks: Vec::new(),
                 listen: None,
                 channel: ChannelConfig::new(ChainHash::using_genesis_block(network)),
                 sync_interval: None,
@@ -242,6 +248,15 @@ impl Builder {
     #[cfg(feature = "dev-disconnect")]
     pub fn dev_store_faults(mut self, faults: super::StoreFaults) -> Self {
         self.config.store_faults = faults;
+        self
+    }
+
+    /// More Esplora servers to fail over to, in order: when the server asked is unreachable,
+    /// answers 429 or 5xx, sends a body that is garbage or too large, or is backed off, the
+    /// same request goes to the next one (which stays the one asked); when a sync finds a
+    /// lie, the next sync asks the next one ([`crate::chain::Failover`]).
+    pub fn esplora_fallbacks(mut self, urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.config.esplora_fallbacks = urls.into_iter().map(Into::into).collect();
         self
     }
 

@@ -193,13 +193,11 @@ impl PeerTask {
         spend: &Spend,
     ) -> Option<Transaction> {
         let why = match self.shared.source.raw_tx(spend.txid).await {
-            Ok(Some(tx)) if spends(&tx, outpoint, spend) => return Some(tx),
             // A lying server: the spend is forgotten and asked again at the next sync.
-            Ok(Some(tx)) => format!(
-                "a lie: the server's transaction {} does not spend it at input {}",
-                tx.compute_txid(),
-                spend.vin
-            ),
+            Ok(Some(tx)) => match spend.check(outpoint, &tx) {
+                Ok(()) => return Some(tx),
+                Err(lie) => format!("a lie: {lie}"),
+            },
             Err(e) => e.to_string(),
             Ok(None) => "unknown to the server".into(),
         };
@@ -215,15 +213,6 @@ impl PeerTask {
         let id = self.outputs.get(outpoint)?;
         self.channels.iter().position(|c| c.is_for(id))
     }
-}
-
-/// Whether `tx` is the spend the server reported: its txid, spending `outpoint` at `spend.vin`.
-fn spends(tx: &Transaction, outpoint: OutPoint, spend: &Spend) -> bool {
-    tx.compute_txid() == spend.txid
-        && usize::try_from(spend.vin)
-            .ok()
-            .and_then(|i| tx.input.get(i))
-            .is_some_and(|i| i.previous_output == outpoint)
 }
 
 /// The outpoints of the output watches among `actions`.

@@ -29,7 +29,7 @@ pub(crate) enum PeerCommand {
     /// The connection is up.
     Connected {
         sender: PeerSender,
-        receiver: mpsc::Receiver<Message>,
+        receiver: crate::net::PeerReceiver,
         /// The features of the peer's `init` (the `channel_type` we propose depends on them).
         their_features: Features,
     },
@@ -163,7 +163,7 @@ impl PeerTask {
                 tracing::error!(channel = %self.channels[i].current_id(), "resuming: {failed}");
             }
         }
-        let mut receiver: Option<mpsc::Receiver<Message>> = None;
+        let mut receiver: Option<crate::net::PeerReceiver> = None;
         let mut deferred: Vec<DeferredOpen> = Vec::new();
         let mut stopped = self.shared.stopped.subscribe();
         // The clock of transient opens (a silent peer times out): ticks only while one exists.

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::db::{Db, Parts};
 use super::*;
-use crate::chain::{ChainWatcher, DynSource, EsploraSource};
+use crate::chain::{ChainError, ChainWatcher, DynSource, EsploraConfig, EsploraSource, Failover};
 use crate::net::{ConnectionManager, NetConfig, NetEvent};
 use crate::proto::channel::{ChannelRecord, ChannelState};
 use crate::proto::keys::{KeysManager, WalletDescriptors};
@@ -151,7 +151,7 @@ impl Node {
         let node_id = PublicKey::from_secret_key(&secp, &node_secret);
         let source = match source {
             Some(source) => source,
-            None => DynSource::new(EsploraSource::new(&config.esplora)?),
+            None => esplora_source(&config)?,
         };
         #[cfg(not(feature = "dev-disconnect"))]
         let (hold_clock, gate) = (false, None);
@@ -307,8 +307,14 @@ impl Node {
                         _ = tokio::time::sleep(every) => {}
                         _ = stopped.changed() => return,
                     }
-                    if let Err(e) = node.sync(Some(every)).await {
-                        tracing::warn!("background sync failed: {e}");
+                    match node.sync(Some(every)).await {
+                        Ok(_) => {}
+                        // No request was sent: the failure that started the backoff was
+                        // logged at warn already.
+                        Err(NodeError::Chain(e @ ChainError::BackingOff { .. })) => {
+                            tracing::debug!("background sync skipped: {e}")
+                        }
+                        Err(e) => tracing::warn!("background sync failed: {e}"),
                     }
                 }
             });
@@ -364,4 +370,23 @@ async fn net_loop(shared: Arc<Shared>, mut events: mpsc::UnboundedReceiver<NetEv
             }
         }
     }
+}
+
+/// The Esplora server of `config`, with its fall-backs if any.
+fn esplora_source(config: &Config) -> Result<DynSource, NodeError> {
+    let first = EsploraSource::new(&config.esplora)?;
+    if config.esplora_fallbacks.is_empty() {
+        return Ok(DynSource::new(first));
+    }
+    let others = config
+        .esplora_fallbacks
+        .iter()
+        .map(|url| {
+            EsploraSource::new(&EsploraConfig {
+                url: EsploraConfig::new(url.as_str()).url,
+                ..config.esplora.clone()
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DynSource::new(Failover::new(first, others)))
 }

@@ -25,11 +25,16 @@ impl Node {
         // Addresses handed out since the last sync are queried even if the tip did not move:
         // a payment to one may already be in the tip a concurrent sync recorded without them.
         let fresh = self.shared.fresh_addresses.swap(false, Ordering::SeqCst);
+        // A spend by a transaction we posted (a close, a sweep) is checked without a request.
+        let posted = self.shared.source.posted_txs();
         let planned = self
             .shared
             .db
             .call(move |p: &mut Parts| {
-                let planner = p.watcher.plan(p.wallet.scripts_to_query());
+                let planner = p
+                    .watcher
+                    .plan(p.wallet.scripts_to_query())
+                    .known_txs(posted);
                 if fresh {
                     planner.scripts_without_new_tip()
                 } else {
@@ -53,6 +58,10 @@ impl Node {
             Ok(o) => o,
             Err(e) => {
                 restore_fresh();
+                if e.is_lie() {
+                    // With several servers, the next sync asks another.
+                    self.shared.source.distrust();
+                }
                 return Err(e.into());
             }
         };

@@ -68,6 +68,10 @@ pub struct FaultRule {
     pub kind: FaultKind,
     /// How many requests it still applies to.
     pub count: u32,
+    /// Only requests to the listener on this port (the devnet's own or a
+    /// [`crate::Mirror`]'s); any when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl FaultRule {
@@ -78,10 +82,17 @@ impl FaultRule {
             method: None,
             kind,
             count,
+            port: None,
         }
     }
 
-    fn matches(&self, method: &Method, path: &str) -> bool {
+    /// The same rule, for requests to the listener on `port` only.
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    fn matches(&self, method: &Method, path: &str, port: u16) -> bool {
         let path_ok = match self.path.strip_suffix('*') {
             Some(prefix) => path.starts_with(prefix),
             None => path == self.path,
@@ -90,7 +101,8 @@ impl FaultRule {
             .method
             .as_deref()
             .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()));
-        path_ok && method_ok && self.count > 0
+        let port_ok = self.port.is_none_or(|p| p == port);
+        path_ok && method_ok && port_ok && self.count > 0
     }
 }
 
@@ -106,6 +118,9 @@ pub struct RequestCounts {
     /// Response body bytes sent for the counted requests.
     #[serde(default)]
     pub bytes: u64,
+    /// By the port of the listener asked (the devnet's own, a [`crate::Mirror`]'s).
+    #[serde(default)]
+    pub by_port: BTreeMap<u16, u64>,
 }
 
 impl RequestCounts {
@@ -349,6 +364,7 @@ impl std::error::Error for DroppedByFault {}
 
 async fn handle(
     shared: Arc<Shared>,
+    port: u16,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, DroppedByFault> {
     let method = req.method().clone();
@@ -359,6 +375,7 @@ async fn handle(
         {
             let mut counts = lock(&shared.counts);
             counts.total += 1;
+            *counts.by_port.entry(port).or_default() += 1;
             *counts
                 .by_route
                 .entry(template(&route).to_string())
@@ -370,7 +387,7 @@ async fn handle(
         }
         let fault = {
             let mut faults = lock(&shared.faults);
-            let hit = faults.iter_mut().find(|r| r.matches(&method, &path));
+            let hit = faults.iter_mut().find(|r| r.matches(&method, &path, port));
             hit.map(|r| {
                 r.count -= 1;
                 r.kind.clone()
@@ -667,6 +684,7 @@ pub async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let port = listener.local_addr().map_or(0, |a| a.port());
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -683,7 +701,7 @@ pub async fn serve(
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
-            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), port, req));
             let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
             tokio::select! {
                 r = conn => { if let Err(e) = r { tracing::debug!("connection ended: {e}"); } }

@@ -203,6 +203,52 @@ impl Devnet {
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
     }
+
+    /// Another Esplora server on the same chain, on a free loopback port (a second server
+    /// for fail-over tests): the same answers, faults of its own with
+    /// [`FaultRule::on_port`], its requests counted in [`RequestCounts::by_port`]. Dropping it
+    /// stops it.
+    pub async fn mirror(&self) -> Result<Mirror, DevnetError> {
+        let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| DevnetError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| DevnetError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(http::serve(listener, self.chain.shared.clone(), stopped));
+        Ok(Mirror { addr, stop })
+    }
+}
+
+/// A second server of a [`Devnet`]'s chain ([`Devnet::mirror`]).
+#[derive(Debug)]
+pub struct Mirror {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+impl Mirror {
+    /// Base URL of its Esplora API, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its port (what [`FaultRule::on_port`] and [`RequestCounts::by_port`] name).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
 }
 
 impl std::ops::Deref for Devnet {

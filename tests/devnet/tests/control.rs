@@ -168,6 +168,7 @@ async fn faults_happen_exactly_as_configured_then_stop() {
         method: None,
         kind: FaultKind::Status(500),
         count: 2,
+        port: None,
     });
     let c: AsyncClient = AsyncClient::from_builder(Builder::new(&url)).expect("client");
     assert_eq!(c.get_tip_hash().await.expect("retried"), devnet.tip().1);
@@ -181,6 +182,7 @@ async fn faults_happen_exactly_as_configured_then_stop() {
         method: None,
         kind: FaultKind::LatencyMs(200),
         count: 1,
+        port: None,
     });
     let started = std::time::Instant::now();
     assert_eq!(get("/blocks/tip/height").await.expect("answer"), 200);

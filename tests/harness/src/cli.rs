@@ -53,7 +53,7 @@ mod usage {
     pub const DEMO: &str = "tern demo [--keep]";
     pub const DEVNET: &str = "tern devnet [--port 3002] [--host 127.0.0.1] [--data-dir D]";
     pub const DAEMON: &str = "tern daemon --data-dir D --network regtest|signet|testnet|bitcoin \
-                              --esplora URL [--listen HOST:PORT] [--inbound accept|reject|manual] \
+                              --esplora URL [--esplora-fallback URL]... [--listen HOST:PORT] [--inbound accept|reject|manual] \
                               [--sync-interval-ms N] [--fee-max-age-ms N] [--dev-faults RULES] [--dev-halt-after ACTION]";
     pub const INIT: &str = "tern init --data-dir D [--words-stdin] [--network regtest]";
     pub const WAKE: &str = "tern wake --data-dir D [--deadline-ms N] [--network N --esplora URL]";
@@ -240,6 +240,10 @@ struct DaemonArgs {
     /// The Esplora server's base URL (http or https), e.g. http://127.0.0.1:3002.
     #[arg(long, value_name = "URL", value_parser = esplora_url)]
     esplora: String,
+    /// Another Esplora server, asked when the one asked fails or lies (repeat for more; in
+    /// order).
+    #[arg(long = "esplora-fallback", value_name = "URL", value_parser = esplora_url)]
+    esplora_fallback: Vec<String>,
     /// Accept peers on HOST:PORT (port 0 picks a free one; `info` shows it).
     #[arg(long, value_name = "HOST:PORT", value_parser = listen_addr)]
     listen: Option<String>,
@@ -511,6 +515,7 @@ fn daemon_options(data_dir: PathBuf, a: DaemonArgs) -> DaemonOptions {
         data_dir,
         network: a.network,
         esplora: a.esplora,
+        esplora_fallbacks: a.esplora_fallback,
         listen: a.listen,
         dev_faults: a.dev_faults,
         dev_halt_after: a.dev_halt_after,
@@ -829,7 +834,7 @@ mod tests {
         .is_err());
         let Command::Daemon(o) = parse(&args(
             "daemon --data-dir d --network signet --esplora https://x --inbound manual \
-             --listen 0.0.0.0:9735",
+             --listen 0.0.0.0:9735 --esplora-fallback https://y --esplora-fallback http://z/",
         ))
         .expect("parses") else {
             panic!("not daemon")
@@ -837,5 +842,10 @@ mod tests {
         assert_eq!(o.sync_interval, Duration::from_secs(30));
         assert_eq!(o.inbound, InboundPolicy::Manual);
         assert_eq!(o.listen.as_deref(), Some("0.0.0.0:9735"));
+        assert_eq!(o.esplora_fallbacks, ["https://y", "http://z/"]);
+        assert!(parse(&args(
+            "daemon --data-dir d --network regtest --esplora http://x --esplora-fallback ftp://y"
+        ))
+        .is_err());
     }
 }

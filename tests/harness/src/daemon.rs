@@ -38,6 +38,8 @@ pub struct DaemonOptions {
     pub network: Network,
     /// The Esplora server.
     pub esplora: String,
+    /// More Esplora servers, asked in order when the one asked fails or lies.
+    pub esplora_fallbacks: Vec<String>,
     /// Accept peers here (`host:port`, port 0 picks one).
     pub listen: Option<String>,
     /// `dev-disconnect` rules, comma separated (`$channel_ready,-funding_created`).
@@ -491,8 +493,16 @@ async fn serve(options: DaemonOptions, listener: UnixListener) -> Result<(), Dae
     let seed = crate::secrets::load_node_seed(&dir)?;
     init_logging(&dir)?;
     // For `tern wake` later: the network and server this node runs with.
-    crate::wake::remember(&dir, options.network, &options.esplora).map_err(DaemonError::Setup)?;
-    let mut builder = Builder::new(options.network, &dir, &options.esplora).seed(seed);
+    crate::wake::remember(
+        &dir,
+        options.network,
+        &options.esplora,
+        &options.esplora_fallbacks,
+    )
+    .map_err(DaemonError::Setup)?;
+    let mut builder = Builder::new(options.network, &dir, &options.esplora)
+        .esplora_fallbacks(options.esplora_fallbacks.clone())
+        .seed(seed);
     if let Some(listen) = &options.listen {
         builder = builder.listen(listen.clone());
     }

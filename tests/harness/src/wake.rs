@@ -28,8 +28,18 @@ pub struct WakeCommand {
 }
 
 /// Writes `D/node.json` (mode 0600, replaced atomically) for later wakes.
-pub fn remember(dir: &Path, network: Network, esplora: &str) -> Result<(), String> {
-    let text = json!({"network": network.to_string(), "esplora": esplora}).to_string();
+pub fn remember(
+    dir: &Path,
+    network: Network,
+    esplora: &str,
+    fallbacks: &[String],
+) -> Result<(), String> {
+    let text = json!({
+        "network": network.to_string(),
+        "esplora": esplora,
+        "esplora_fallbacks": fallbacks,
+    })
+    .to_string();
     let tmp = dir.join(format!("{NODE_FILE}.tmp"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -48,8 +58,9 @@ pub fn remember(dir: &Path, network: Network, esplora: &str) -> Result<(), Strin
     write().map_err(|e| format!("cannot write {}: {e}", dir.join(NODE_FILE).display()))
 }
 
-/// The network and Esplora URL of a wake: the flags, else `D/node.json`.
-fn settings(cmd: &WakeCommand) -> Result<(Network, String), String> {
+/// The network, Esplora URL and fall-back URLs of a wake: the flags (no fall-backs), else
+/// `D/node.json`.
+fn settings(cmd: &WakeCommand) -> Result<(Network, String, Vec<String>), String> {
     let stored: Option<Value> = std::fs::read_to_string(cmd.data_dir.join(NODE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
@@ -71,21 +82,35 @@ fn settings(cmd: &WakeCommand) -> Result<(Network, String), String> {
                 )
             })?,
     };
-    let esplora = match &cmd.esplora {
-        Some(url) => url.clone(),
-        None => stored_str("esplora").ok_or_else(|| {
-            format!(
-                "no --esplora, and no {NODE_FILE} in {} (a daemon writes it at start)",
-                cmd.data_dir.display()
-            )
-        })?,
+    let (esplora, fallbacks) = match &cmd.esplora {
+        Some(url) => (url.clone(), Vec::new()),
+        None => {
+            let url = stored_str("esplora").ok_or_else(|| {
+                format!(
+                    "no --esplora, and no {NODE_FILE} in {} (a daemon writes it at start)",
+                    cmd.data_dir.display()
+                )
+            })?;
+            let fallbacks = stored
+                .as_ref()
+                .and_then(|v| v.get("esplora_fallbacks"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (url, fallbacks)
+        }
     };
-    Ok((network, esplora))
+    Ok((network, esplora, fallbacks))
 }
 
 /// Runs the wake; the report as JSON, and whether it failed.
 pub async fn run(cmd: WakeCommand) -> Result<(Value, bool), String> {
-    let (network, esplora) = settings(&cmd)?;
+    let (network, esplora, fallbacks) = settings(&cmd)?;
     let seed = crate::secrets::load_node_seed(&cmd.data_dir).map_err(|e| e.to_string())?;
     let cancel = WakeCancel::new();
     let on_signal = cancel.clone();
@@ -104,6 +129,7 @@ pub async fn run(cmd: WakeCommand) -> Result<(Value, bool), String> {
         on_signal.cancel();
     });
     let report = Builder::new(network, &cmd.data_dir, &esplora)
+        .esplora_fallbacks(fallbacks)
         .seed(seed)
         .wake(WakeOptions::new(cmd.deadline).cancel(cancel))
         .await

@@ -257,3 +257,42 @@ impl Lsp for DaemonProc {
         }
     }
 }
+
+/// A daemon started with `--esplora-fallback` leaves both URLs in `D/node.json`; a later
+/// `tern wake` whose first server drops every connection syncs through the fall-back, to the
+/// new tip.
+#[test]
+fn a_wake_syncs_through_the_fallback_the_daemon_remembered() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let devnet = rt.block_on(Devnet::start()).expect("devnet");
+    let mirror = rt.block_on(devnet.mirror()).expect("mirror");
+    let dir = procs::temp_dir("tern-wake-fallback");
+    let mut phone = DaemonProc::new(
+        std::path::Path::new(BIN),
+        "phone",
+        &dir.join("phone"),
+        &devnet.base_url(),
+    );
+    phone
+        .start(&["--esplora-fallback", &mirror.base_url()], START)
+        .expect("daemon starts");
+    phone.stop(START);
+    devnet.mine(2);
+    let height = u64::from(devnet.tip().0);
+    devnet.reset_requests();
+    devnet.add_fault(
+        tern_devnet::FaultRule::new("*", tern_devnet::FaultKind::Drop, 1000)
+            .on_port(devnet.addr().port()),
+    );
+    let (report, code) = wake(&phone.data_dir, &["--deadline-ms", "20000"]);
+    assert_eq!(
+        (str_of(&report, "outcome"), code),
+        ("completed", 0),
+        "{report}"
+    );
+    assert_eq!(u64_of(&report, "tip_height"), height, "{report}");
+    let counts = devnet.requests();
+    let mirror_asked = counts.by_port.get(&mirror.port()).copied().unwrap_or(0);
+    assert!(mirror_asked >= 2, "the mirror answered: {counts:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
