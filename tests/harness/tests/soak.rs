@@ -27,10 +27,12 @@
 
 // This binary's TRACE log file, for the log-secret check (core/tests/common/trace.rs); the
 // daemons it starts inherit the log directory.
-#[path = "soak/ledger.rs"]
-mod ledger;
 #[path = "../../../core/tests/common/trace.rs"]
 mod trace;
+
+// The per-wallet ledger of the coins check.
+#[path = "soak/ledger.rs"]
+mod ledger;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
