@@ -12,6 +12,11 @@
 //!   every transaction that spends them (and what spends those, …) is confirmed, and the coins
 //!   paid in equal the fees of all of them plus the outputs left unspent; those unspent outputs
 //!   are exactly the three wallets' balances plus the 330-sat anchors nobody needs to spend;
+//! - each wallet's own ledger balances, to the satoshi (soak/ledger.rs): what it was funded with,
+//!   plus the pushes of the channels it accepted and the anchors it spent, is its coins on chain
+//!   plus the fees it paid (each fee attributed from the chain to its payer), the pushes of the
+//!   channels it funded and the anchors of their commitments; every channel's close pays the
+//!   fundee exactly the push;
 //! - nothing stuck: within the heal's bound every channel of every node is `Closed` (or failed
 //!   before any funding reached the chain), no coin is locked, nothing is left claimable;
 //! - no durability violation in any node's persist-before-act self-audit.
@@ -24,6 +29,10 @@
 // daemons it starts inherit the log directory.
 #[path = "../../../core/tests/common/trace.rs"]
 mod trace;
+
+// The per-wallet ledger of the coins check.
+#[path = "soak/ledger.rs"]
+mod ledger;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
@@ -551,9 +560,14 @@ impl Run<'_> {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // Each wallet's own ledger, from the chain: funded + pushes + anchors = on-chain + fees.
+        let names: Vec<String> = self.members.iter().map(|m| m.d.name.clone()).collect();
+        let entries = ledger::ledger(self.devnet, &seen, &names, &scripts, &on_chain)?;
+        let entries: Vec<String> = entries.iter().map(ToString::to_string).collect();
         Ok(format!(
-            "{} txs, fees {fees}, wallets {wallets:?}, anchors left {anchors}",
-            seen.len()
+            "{} txs, fees {fees}, wallets {wallets:?}, anchors left {anchors}; ledgers: {}",
+            seen.len(),
+            entries.join(" | ")
         ))
     }
 }
