@@ -132,17 +132,7 @@ impl Devnet {
 
     /// Starts a devnet with `config`.
     pub async fn start_with(config: DevnetConfig) -> Result<Devnet, DevnetError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| DevnetError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| DevnetError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr) = bind(config.listen).await?;
         let chain = DevChain::with(config)?;
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(http::serve(listener, chain.shared.clone(), stopped));
@@ -209,21 +199,23 @@ impl Devnet {
     /// [`FaultRule::on_port`], its requests counted in [`RequestCounts::by_port`]. Dropping it
     /// stops it.
     pub async fn mirror(&self) -> Result<Mirror, DevnetError> {
-        let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| DevnetError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| DevnetError::Bind {
-            addr: listen,
-            source,
-        })?;
+        let (listener, addr) = bind(([127, 0, 0, 1], 0).into()).await?;
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(http::serve(listener, self.chain.shared.clone(), stopped));
         Ok(Mirror { addr, stop })
     }
+}
+
+/// A listener on `listen` and the address it got.
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), DevnetError> {
+    let bound = match TcpListener::bind(listen).await {
+        Ok(l) => l.local_addr().map(|a| (l, a)),
+        Err(e) => Err(e),
+    };
+    bound.map_err(|source| DevnetError::Bind {
+        addr: listen,
+        source,
+    })
 }
 
 /// A second server of a [`Devnet`]'s chain ([`Devnet::mirror`]).
