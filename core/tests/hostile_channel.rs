@@ -106,34 +106,6 @@ fn decoded(record: &[u8]) -> (ChannelState, u64, u32) {
     )
 }
 
-/// The signed commitment the channel `record` of the node of seed `[seed; 32]` holds: what it
-/// broadcasts when it fails the channel (fed an `error`, as `node_updates.rs` does).
-fn held_commitment(record: &[u8], seed: u8) -> bitcoin::Txid {
-    use tern_core::proto::channel::{Action, BroadcastKind, ChannelConfig, Context, Input};
-    use tern_core::proto::wire::ErrorMessage;
-    let mut channel = Channel::from_record(ChannelRecord::decode(record).expect("record"));
-    let keys = tern_core::proto::keys::KeysManager::new(&[seed; 32], bitcoin::Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    let error = Input::Message(Message::Error(ErrorMessage::new(id, "snapshot")));
-    channel
-        .handle(error, &ctx)
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            } => Some(tx.compute_txid()),
-            _ => None,
-        })
-        .expect("a commitment")
-}
-
 fn count(types: &[u16], name: &str) -> usize {
     types.iter().filter(|t| **t == ty(name)).count()
 }
@@ -405,7 +377,7 @@ async fn run(case: Case) {
             };
             assert_eq!(
                 spend.txid,
-                held_commitment(&before.0, seed),
+                common::commitment::commitment_of_record(&before.0, seed).compute_txid(),
                 "{what}: the commitment the receiver held before the message"
             );
             let failed = drain_failed(receiver).await;

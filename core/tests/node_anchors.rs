@@ -5,14 +5,9 @@
 //! static_remotekey: the funder does not propose anchors, and a fundee with it off does not
 //! offer them in `init`, so the funder does not either.
 
-use bitcoin::{Amount, Network, Transaction};
+use bitcoin::{Amount, Network};
 use tern_core::node::{Builder, Node, OpenChannelParams};
-use tern_core::proto::channel::{
-    Action, BroadcastKind, Channel, ChannelConfig, ChannelRecord, ChannelState, Context, Input,
-};
-use tern_core::proto::keys::KeysManager;
-use tern_core::proto::wire::{ErrorMessage, Message};
-use tern_core::store::Store;
+use tern_core::proto::channel::ChannelState;
 use tern_devnet::{Devnet, TxState};
 
 mod common;
@@ -74,39 +69,6 @@ async fn open_ready(
     (phone, lsp, pa, la)
 }
 
-/// The signed commitment the stopped node at `dir` would broadcast on a peer `error`.
-fn stored_commitment(dir: &std::path::Path, seed: u8) -> Transaction {
-    let store = Store::open(dir.join("tern.sqlite")).expect("store");
-    let stored = store.list_channels().expect("channels");
-    let [row] = stored.as_slice() else {
-        panic!("one channel: {stored:?}")
-    };
-    let mut channel = Channel::from_record(ChannelRecord::decode(&row.record).expect("record"));
-    assert_eq!(channel.state(), ChannelState::Ready);
-    let keys = KeysManager::new(&[seed; 32], Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    let actions = channel.handle(
-        Input::Message(Message::Error(ErrorMessage::new(id, "force close"))),
-        &ctx,
-    );
-    actions
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            } => Some(tx),
-            _ => None,
-        })
-        .expect("a commitment broadcast")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terns_open_an_anchor_channel_whose_commitment_the_devnet_accepts() {
     let devnet = Devnet::start().await.expect("devnet");
@@ -116,8 +78,8 @@ async fn two_terns_open_an_anchor_channel_whose_commitment_the_devnet_accepts() 
     phone.stop().await;
     lsp.stop().await;
     // Both commitments carry the two anchors; the funder's is broadcast and accepted.
-    let lsp_commitment = stored_commitment(&dir.join("lsp"), LSP_SEED);
-    let commitment = stored_commitment(&dir.join("phone"), PHONE_SEED);
+    let lsp_commitment = common::commitment::stored_ready_commitment(&dir.join("lsp"), LSP_SEED);
+    let commitment = common::commitment::stored_ready_commitment(&dir.join("phone"), PHONE_SEED);
     for tx in [&commitment, &lsp_commitment] {
         assert_eq!(tx.output.len(), 4, "{tx:?}");
         assert_eq!(
@@ -151,7 +113,8 @@ async fn prefer_anchors_off_on_either_side_gives_static_remote_key() {
         assert!(!p && !l, "phone {phone_anchors}, lsp {lsp_anchors}");
         phone.stop().await;
         lsp.stop().await;
-        let commitment = stored_commitment(&dir.join("phone"), PHONE_SEED);
+        let commitment =
+            common::commitment::stored_ready_commitment(&dir.join("phone"), PHONE_SEED);
         assert_eq!(commitment.output.len(), 2, "no anchors: {commitment:?}");
         devnet
             .broadcast(&commitment)

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::{Amount, Network};
+use bitcoin::Network;
 use tern_core::chain::{ChainError, ChainSource, EsploraConfig, EsploraSource};
 use tern_core::node::{Builder, Node, NodeError};
 use tern_devnet::{Devnet, FaultKind, FaultRule};
@@ -148,17 +148,8 @@ async fn a_lie_fails_the_node_sync_and_changes_nothing_stored() {
     let devnet = Devnet::start().await.expect("devnet");
     let data = dir("lies");
     let node = node(&devnet, &data, Arc::new(Mutex::new(Instant::now()))).await;
-    let address = node.new_address().await.expect("address");
-    devnet
-        .faucet(&address, Amount::from_sat(100_000))
-        .expect("faucet");
-    let old = devnet.mine(1)[0];
-    node.sync(None).await.expect("sync");
-    let esplora = EsploraSource::new(&EsploraConfig::new(devnet.base_url())).expect("client");
-    let old_header = esplora.header(old).await.expect("header");
-
     // A header of another block.
-    let tip = devnet.mine(1)[0];
+    let (old_header, tip) = common::chain::header_of_another_block(&devnet, &node).await;
     devnet.add_fault(fault(
         &format!("/block/{tip}/header"),
         FaultKind::Body(serialize_hex(&old_header)),
@@ -196,6 +187,7 @@ async fn a_lie_fails_the_node_sync_and_changes_nothing_stored() {
 
     // A lagging backend: tip two below ours.
     let lagging = devnet.chain().tip().0 - 2;
+    let esplora = EsploraSource::new(&EsploraConfig::new(devnet.base_url())).expect("client");
     let lagging = esplora
         .block_hash_at(lagging)
         .await

@@ -111,15 +111,7 @@ async fn after_a_lie_the_next_sync_asks_the_next_server() {
     let mirror = devnet.mirror().await.expect("mirror");
     let data = dir("lie");
     let node = node(&devnet, &mirror, &data).await;
-    let address = node.new_address().await.expect("address");
-    devnet
-        .faucet(&address, Amount::from_sat(100_000))
-        .expect("faucet");
-    let old = devnet.mine(1)[0];
-    node.sync(None).await.expect("sync");
-    let esplora = EsploraSource::new(&EsploraConfig::new(devnet.base_url())).expect("client");
-    let old_header = esplora.header(old).await.expect("header");
-    let tip = devnet.mine(1)[0];
+    let (old_header, tip) = common::chain::header_of_another_block(&devnet, &node).await;
     devnet.add_fault(
         FaultRule::new(
             &format!("/block/{tip}/header"),

@@ -16,11 +16,7 @@ use tern_core::chain::ChainError;
 use tern_core::chain::{BlockRef, ChainState, OutpointWatch, Spend, CHAIN_STATE_KEY};
 use tern_core::node::NodeError;
 use tern_core::node::{Builder, ChannelDetails, Event, Node, OpenChannelParams};
-use tern_core::proto::channel::{
-    Action, Channel, ChannelConfig, ChannelRecord, ChannelState, Context, Input,
-};
-use tern_core::proto::keys::KeysManager;
-use tern_core::proto::wire::{ErrorMessage, Message};
+use tern_core::proto::channel::{Channel, ChannelRecord, ChannelState};
 use tern_core::store::Store;
 use tern_devnet::{Devnet, FaultKind, FaultRule, RequestCounts};
 
@@ -101,39 +97,6 @@ async fn ready_pair_at(
 
 async fn ready_pair(devnet: &Devnet, dir: &std::path::Path) -> (Node, Node, OutPoint) {
     ready_pair_at(devnet, dir, "127.0.0.1:0").await
-}
-
-/// What the stopped LSP broadcasts when its peer sends an `error`: its signed commitment.
-fn lsp_commitment(lsp_dir: &std::path::Path) -> Transaction {
-    let store = Store::open(lsp_dir.join("tern.sqlite")).expect("lsp store");
-    let stored = store.list_channels().expect("channels");
-    let [row] = stored.as_slice() else {
-        panic!("one channel: {stored:?}")
-    };
-    let mut channel = Channel::from_record(ChannelRecord::decode(&row.record).expect("record"));
-    assert_eq!(channel.state(), ChannelState::Ready);
-    let keys = KeysManager::new(&[LSP_SEED; 32], Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    let actions = channel.handle(
-        Input::Message(Message::Error(ErrorMessage::new(id, "force close"))),
-        &ctx,
-    );
-    actions
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: tern_core::proto::channel::BroadcastKind::Commitment,
-            } => Some(tx),
-            _ => None,
-        })
-        .expect("the LSP broadcasts its commitment")
 }
 
 /// Syncs `phone` once and returns the requests it made (the LSP is stopped: they are all
@@ -278,7 +241,7 @@ async fn the_peers_commitment_is_noticed_in_the_first_due_block_of_the_schedule(
     assert_eq!(forced, 1, "one outspend request after the disconnect");
     assert_eq!(only_channel(&phone).await.state, ChannelState::Ready);
 
-    let commitment = lsp_commitment(&dir.join("lsp"));
+    let commitment = common::commitment::stored_ready_commitment(&dir.join("lsp"), LSP_SEED);
     mine_until_next_not_due(&devnet, &funding, interval);
     counted_sync(&devnet, &phone).await;
     devnet
@@ -338,7 +301,7 @@ async fn after_an_unexpected_disconnect_the_next_sync_checks_the_funding() {
     // The LSP goes away (the phone did not ask: unexpected) and its commitment lands in the
     // next block, where the phone's schedule would not look.
     stop_lsp(&phone, lsp).await;
-    let commitment = lsp_commitment(&dir.join("lsp"));
+    let commitment = common::commitment::stored_ready_commitment(&dir.join("lsp"), LSP_SEED);
     devnet
         .broadcast(&commitment)
         .expect("the LSP's commitment is valid");
@@ -374,7 +337,7 @@ async fn a_spend_the_watcher_saw_but_the_channel_missed_is_reported_again_after_
     let (phone, lsp, funding) = ready_pair(&devnet, &dir).await;
     lsp.stop().await;
     drop(lsp);
-    let commitment = lsp_commitment(&dir.join("lsp"));
+    let commitment = common::commitment::stored_ready_commitment(&dir.join("lsp"), LSP_SEED);
     devnet.broadcast(&commitment).expect("valid");
     devnet.mine(1);
     // The phone dies in the sync that saw the spend, after the watcher saved it.
@@ -442,7 +405,7 @@ async fn a_peer_error_checks_the_funding_and_the_failed_channel_records_the_spen
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(forced, 1);
-    let commitment = lsp_commitment(&dir.join("lsp"));
+    let commitment = common::commitment::stored_ready_commitment(&dir.join("lsp"), LSP_SEED);
     devnet.broadcast(&commitment).expect("valid");
     devnet.mine(1);
     let tip = devnet.tip().0;

@@ -179,38 +179,6 @@ async fn a_kill_at_each_durable_point_and_message_of_an_update_ends_updated() {
     }
 }
 
-/// The signed commitment the stopped node at `dir` (seed `[seed; 32]`) holds now: what it would
-/// broadcast on a peer `error`.
-fn stored_commitment(dir: &std::path::Path, seed: u8) -> bitcoin::Transaction {
-    use tern_core::proto::channel::{
-        Action, BroadcastKind, Channel, ChannelConfig, ChannelRecord, Context, Input,
-    };
-    use tern_core::proto::wire::{ErrorMessage, Message};
-    let store = tern_core::store::Store::open(dir.join("tern.sqlite")).expect("store");
-    let rows = store.list_channels().expect("channels");
-    let mut channel = Channel::from_record(ChannelRecord::decode(&rows[0].record).expect("record"));
-    let keys = tern_core::proto::keys::KeysManager::new(&[seed; 32], bitcoin::Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    let error = Input::Message(Message::Error(ErrorMessage::new(id, "snapshot")));
-    channel
-        .handle(error, &ctx)
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            } => Some(tx),
-            _ => None,
-        })
-        .expect("a commitment")
-}
-
 /// The phone's commitment of before an update, broadcast after it (a revoked state, what a
 /// cheating or restored-from-backup peer would publish), is accepted by the chain — and the
 /// LSP names it: its channel fails with "the peer's REVOKED commitment" (the closing issue
@@ -230,7 +198,7 @@ async fn a_revoked_commitment_on_chain_is_recognised_as_revoked() {
     let before = phone.list_channels().await[0].commitment_number;
     phone.stop().await;
     drop(phone);
-    let old = stored_commitment(&dp, 16);
+    let old = common::commitment::stored_commitment(&dp, 16);
     let phone = node_with(&chain, &net, &dp, 16, false, |b| {
         b.fee_max_age(Duration::ZERO)
     })

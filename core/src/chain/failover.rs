@@ -118,9 +118,6 @@ impl<S: ChainSource> ChainSource for Failover<S> {
             );
         }
         self.advance(from);
-        for s in self.sources.iter() {
-            s.distrust();
-        }
     }
     fn tip_hash(&self) -> impl Future<Output = Result<BlockHash, ChainError>> + Send {
         self.ask(|s| s.tip_hash())

@@ -6,15 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use bitcoin::{Network, OutPoint, Transaction, Txid};
+use bitcoin::{OutPoint, Transaction, Txid};
 use tern_core::net::faults::FaultPlan;
 use tern_core::net::MemoryNet;
 use tern_core::node::{CloseKind, Event, Node};
-use tern_core::proto::channel::{
-    Action, BroadcastKind, Channel, ChannelConfig, ChannelRecord, ChannelState, Context, Input,
-};
-use tern_core::proto::keys::KeysManager;
-use tern_core::proto::wire::{ChannelId, ErrorMessage, Message};
+use tern_core::proto::channel::{Channel, ChannelRecord, ChannelState};
+use tern_core::proto::wire::ChannelId;
 use tern_core::store::Store;
 use tern_devnet::{DevChain, TxState};
 
@@ -379,39 +376,7 @@ pub fn outputs_sat(tx: &Transaction) -> u64 {
     tx.output.iter().map(|o| o.value.to_sat()).sum()
 }
 
-/// What the stopped node in `data` (seed `seed`) broadcasts when its peer sends an `error`:
-/// its latest signed commitment (pure code on its stored channel, which must be funded and
-/// not closing).
-pub fn stored_commitment(data: &Path, seed: u8) -> Transaction {
-    let store = Store::open(data.join("tern.sqlite")).expect("store");
-    let stored = store.list_channels().expect("channels");
-    let [row] = stored.as_slice() else {
-        panic!("one channel: {stored:?}")
-    };
-    let mut channel = Channel::from_record(ChannelRecord::decode(&row.record).expect("record"));
-    let keys = KeysManager::new(&[seed; 32], Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    let actions = channel.handle(
-        Input::Message(Message::Error(ErrorMessage::new(id, "force close"))),
-        &ctx,
-    );
-    actions
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            } => Some(tx),
-            _ => None,
-        })
-        .expect("the stopped node's commitment")
-}
+pub use crate::common::commitment::stored_commitment;
 
 /// The state of the only channel stored in the stopped node's `data`.
 pub fn stored_state(data: &Path) -> ChannelState {

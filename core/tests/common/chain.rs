@@ -177,3 +177,22 @@ impl ChainSource for DevnetSource {
         Ok(self.count("fee_estimates").fee_estimates())
     }
 }
+
+/// Sets up a lie about a header over HTTP: `node` (synced after a block paying it) and a new
+/// tip; returns the header of the block before (what a liar serves for the new tip's header)
+/// and the new tip's hash.
+pub async fn header_of_another_block(
+    devnet: &tern_devnet::Devnet,
+    node: &tern_core::node::Node,
+) -> (Header, BlockHash) {
+    use tern_core::chain::{EsploraConfig, EsploraSource};
+    let address = node.new_address().await.expect("address");
+    devnet
+        .faucet(&address, bitcoin::Amount::from_sat(100_000))
+        .expect("faucet");
+    let old = devnet.mine(1)[0];
+    node.sync(None).await.expect("sync");
+    let esplora = EsploraSource::new(&EsploraConfig::new(devnet.base_url())).expect("client");
+    let old_header = esplora.header(old).await.expect("header");
+    (old_header, devnet.mine(1)[0])
+}

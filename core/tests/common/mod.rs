@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod commitment;
 pub mod files;
 #[cfg(feature = "dev-disconnect")]
 pub mod memory;

@@ -211,39 +211,7 @@ pub async fn tern_opens_with(
 /// The signed commitment the stopped Tern at `dir` (seed `[7; 32]`, `start_tern`) would
 /// broadcast on a peer `error`: its latest commitment.
 pub fn tern_commitment(dir: &std::path::Path) -> bitcoin::Transaction {
-    use tern_core::proto::channel::{
-        Action, BroadcastKind, Channel, ChannelConfig, ChannelRecord, Context, Input,
-    };
-    use tern_core::proto::wire::{ErrorMessage, Message};
-    let store = tern_core::store::Store::open(dir.join("tern.sqlite")).expect("tern store");
-    let stored = store.list_channels().expect("channels");
-    let [row] = stored.as_slice() else {
-        panic!("one channel: {stored:?}")
-    };
-    let mut channel = Channel::from_record(ChannelRecord::decode(&row.record).expect("record"));
-    assert_eq!(channel.state(), ChannelState::Ready);
-    let keys = tern_core::proto::keys::KeysManager::new(&[7; 32], bitcoin::Network::Regtest)
-        .expect("keys")
-        .channel_keys(channel.keys_index())
-        .expect("channel keys");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let config = ChannelConfig::new(bitcoin::constants::ChainHash::REGTEST);
-    let ctx = Context::new(&secp, &keys, &config);
-    let id = channel.channel_id().expect("id");
-    channel
-        .handle(
-            Input::Message(Message::Error(ErrorMessage::new(id, "force close"))),
-            &ctx,
-        )
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Broadcast {
-                tx,
-                kind: BroadcastKind::Commitment,
-            } => Some(tx),
-            _ => None,
-        })
-        .expect("tern broadcasts its commitment")
+    super::commitment::stored_ready_commitment(dir, 7)
 }
 
 /// A devnet, an ldk-node (`anchors`: with its default anchor config) funded with 0.01 BTC and

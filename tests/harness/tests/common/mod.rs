@@ -6,6 +6,9 @@ pub mod drive;
 // This binary's TRACE log file, for the log-secret check.
 #[path = "../../../../core/tests/common/trace.rs"]
 pub mod trace;
+// A stopped node's commitment from its stored record (tern-core's test helper).
+#[path = "../../../../core/tests/common/commitment.rs"]
+pub mod commitment;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
